@@ -1,0 +1,145 @@
+"""Start and stop a local Anvil devnet (the native binary from the npm Foundry package).
+
+The native binary is started, never the Node wrapper in ``node_modules/.bin``: killing the
+wrapper would orphan anvil. Keys are read from the file anvil writes (``--config-out``), so no
+key is hard-coded here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from hepx.errors import ConfigError, ChainUnavailable
+
+_REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def foundry_binary(name: str) -> Path:
+    """Path of a Foundry tool (``anvil``, ``cast``, ``forge``).
+
+    Looked up in ``$HEPX_FOUNDRY_BIN``, then the project's ``node_modules``, then ``PATH``.
+    """
+    candidates: list[Path] = []
+    if env := os.environ.get("HEPX_FOUNDRY_BIN"):
+        candidates.append(Path(env) / name)
+    for root in (Path.cwd(), _REPO_ROOT):
+        candidates.append(root / "node_modules" / "@foundry-rs" / f"{name}-linux-amd64" / "bin" / name)
+    if found := shutil.which(name):
+        candidates.append(Path(found))
+    for path in candidates:
+        if path.is_file() and os.access(path, os.X_OK):
+            return path
+    raise ConfigError(
+        f"{name} not found: run `npm install` in the hepx checkout (package.json pins "
+        f"@foundry-rs/{name}) or set HEPX_FOUNDRY_BIN to the folder that holds it"
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class DevAccount:
+    address: str
+    private_key: str
+
+
+@dataclass
+class Anvil:
+    """A running anvil process; use as a context manager or call :meth:`stop`."""
+
+    process: subprocess.Popen[bytes]
+    url: str
+    chain_id: int
+    accounts: list[DevAccount]
+    workdir: Path
+    _owns_workdir: bool = field(default=False, repr=False)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if self._owns_workdir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def __enter__(self) -> Anvil:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def start_anvil(
+    port: int | None = None,
+    host: str = "127.0.0.1",
+    workdir: Path | None = None,
+    accounts: int = 10,
+    block_time: float | None = None,
+    log_path: Path | None = None,
+    timeout: float = 20.0,
+) -> Anvil:
+    """Start anvil and wait until it answers JSON-RPC.
+
+    Its snapshot cache goes into ``workdir`` (a fresh temp dir unless given), not ``$HOME``.
+    """
+    port = port or free_port()
+    owns = workdir is None
+    workdir = Path(tempfile.mkdtemp(prefix="hepx-anvil-")) if workdir is None else workdir
+    workdir.mkdir(parents=True, exist_ok=True)
+    config_out = workdir / "anvil-accounts.json"
+    config_out.unlink(missing_ok=True)
+    cmd = [
+        str(foundry_binary("anvil")),
+        "--host", host,
+        "--port", str(port),
+        "--accounts", str(accounts),
+        "--config-out", str(config_out),
+        "--cache-path", str(workdir / "cache"),
+    ]
+    if block_time:
+        cmd += ["--block-time", str(block_time)]
+    log = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115
+    env = {**os.environ, "HOME": str(workdir)}
+    process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+    url = f"http://{host}:{port}"
+    deadline = time.monotonic() + timeout
+    while True:
+        if process.poll() is not None:
+            raise ChainUnavailable(f"anvil exited with code {process.returncode}: {' '.join(cmd)}")
+        try:
+            reply = httpx.post(
+                url, json={"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []},
+                timeout=1.0,
+            )
+            chain_id = int(reply.json()["result"], 16)
+            if config_out.exists():
+                break
+        except (httpx.HTTPError, KeyError, ValueError):
+            pass
+        if time.monotonic() > deadline:
+            process.kill()
+            raise ChainUnavailable(f"anvil did not answer on {url} within {timeout:.0f} s")
+        time.sleep(0.05)
+    config = json.loads(config_out.read_text())
+    dev_accounts = [
+        DevAccount(address=addr, private_key=key)
+        for addr, key in zip(config["available_accounts"], config["private_keys"], strict=True)
+    ]
+    return Anvil(process, url, chain_id, dev_accounts, workdir, owns)

@@ -1,0 +1,69 @@
+"""Settings from the environment (``HEPX_*``) and an optional file (``HEPX_CONFIG``, YAML).
+
+Precedence: explicit arguments > environment > config file > defaults. Defaults are the local
+devnet's, so a laptop needs no configuration at all.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, SecretStr
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+
+def default_home() -> Path:
+    return Path(os.environ.get("HEPX_HOME", Path.home() / ".hepx"))
+
+
+class Settings(BaseSettings):
+    """Everything the CLI, the agent and the API read from their environment."""
+
+    model_config = SettingsConfigDict(env_prefix="HEPX_", extra="ignore")
+
+    home: Path = Field(default_factory=default_home, description="Folder for hepx state")
+    rpc_url: str = Field("http://127.0.0.1:8545", description="JSON-RPC URL of the chain")
+    deployment: Path | None = Field(
+        None, description="Deployment file (default: <home>/deployment.json)"
+    )
+    store_dir: Path | None = Field(None, description="Local blockstore (default: <home>/store)")
+    private_key: SecretStr | None = Field(
+        None, description="Key that signs transactions (requester for the API, worker for agents)"
+    )
+    api_url: str = Field("http://127.0.0.1:8000", description="URL of the hepx REST API")
+    confirmations: int = Field(0, ge=0, description="Blocks an event must be buried under")
+    poll_interval: float = Field(0.25, gt=0, description="Seconds between chain polls")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if config_file := os.environ.get("HEPX_CONFIG"):
+            sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=config_file))
+        return tuple(sources)
+
+    @property
+    def deployment_path(self) -> Path:
+        return self.deployment or self.home / "deployment.json"
+
+    @property
+    def store_path(self) -> Path:
+        return self.store_dir or self.home / "store"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings with ``overrides`` (None values ignored) on top of environment and file."""
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})
