@@ -1,0 +1,274 @@
+"""LocalStore: add, read, list and export UnixFS content in a local blockstore."""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from hepx.errors import StoreError
+from hepx.store import _importer
+from hepx.store._blockstore import Blockstore
+from hepx.store._cid import RAW, BlockId, block_id, block_id_from_binary, codec_code
+from hepx.store._unixfs import (
+    DIRECTORY,
+    FILE,
+    TYPE_NAMES,
+    MalformedNode,
+    PBNode,
+    UnixFsData,
+    decode_node,
+    decode_unixfs,
+)
+from hepx.store._unixfs import (
+    RAW as UNIXFS_RAW,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """A file or directory. ``size`` is the file's byte count (UnixFS filesize); for a
+    directory it is the total encoded size of its DAG (the link Tsize, as ``ipfs ls`` shows).
+    ``name`` is the link name inside the parent directory ("" for a bare CID)."""
+
+    name: str
+    cid: str
+    size: int
+    is_dir: bool
+
+
+class PathNotFound(StoreError):
+    """A path does not exist inside a stored directory."""
+
+    def __init__(self, cid: str, path: str, detail: str):
+        super().__init__(f"{cid}/{path}: {detail}")
+        self.cid = cid
+        self.path = path
+
+
+@dataclass(frozen=True, slots=True)
+class _Node:
+    bid: BlockId
+    block: bytes
+    pb: PBNode | None  # None for a raw block
+    unixfs: UnixFsData | None
+
+    @property
+    def is_dir(self) -> bool:
+        return self.unixfs is not None and self.unixfs.type == DIRECTORY
+
+
+class LocalStore:
+    """A content store in a folder. CIDs are those of ``ipfs add --cid-version=1 --raw-leaves``.
+
+    ``fsync=False`` skips flushing each block to disk (for tests and scratch stores); renames
+    still keep a partial block from ever appearing under its CID.
+    """
+
+    def __init__(self, root: Path, *, fsync: bool = True) -> None:
+        self.root = Path(root)
+        self._blocks = Blockstore(self.root, fsync=fsync)
+
+    # -- adding ---------------------------------------------------------------------------
+
+    def _put(self, codec: int, data: bytes) -> BlockId:
+        bid = BlockId.of(codec, data)
+        self._blocks.put(bid, data)
+        return bid
+
+    def add_stream(self, stream: BinaryIO) -> str:
+        """Add a file from a binary stream, read in 256 KiB chunks."""
+        return str(_importer.add_stream(self._put, stream).bid)
+
+    def add_bytes(self, data: bytes) -> str:
+        return self.add_stream(io.BytesIO(data))
+
+    def add_file(self, path: Path) -> str:
+        return str(_importer.add_file(self._put, Path(path)).bid)
+
+    def add_dir(self, path: Path) -> str:
+        """Add a directory tree (every file, hidden ones too); symlinks inside it are refused."""
+        return str(_importer.add_dir(self._put, Path(path)).bid)
+
+    def add_path(self, path: Path) -> str:
+        path = Path(path)
+        if path.is_dir():
+            return self.add_dir(path)
+        return self.add_file(path)
+
+    def put_block(self, data: bytes, codec: str) -> str:
+        """Store one block as is (``codec`` 'raw' or 'dag-pb'); return its CID."""
+        return str(self._put(codec_code(codec), data))
+
+    # -- reading --------------------------------------------------------------------------
+
+    def get_block(self, cid: str) -> bytes:
+        """The block's bytes, verified against the CID."""
+        return self._blocks.get(block_id(cid))
+
+    def _node(self, bid: BlockId) -> _Node:
+        block = self._blocks.get(bid)
+        if bid.codec == RAW:
+            return _Node(bid, block, None, None)
+        try:
+            pb = decode_node(block)
+            if pb.data is None:
+                raise MalformedNode("dag-pb node without UnixFS Data")
+            unixfs = decode_unixfs(pb.data)
+        except MalformedNode as exc:
+            raise StoreError(f"block {bid} is not a UnixFS node: {exc}") from exc
+        if unixfs.type not in (FILE, DIRECTORY, UNIXFS_RAW):
+            raise StoreError(
+                f"{bid} is a UnixFS {TYPE_NAMES.get(unixfs.type, unixfs.type)} node, "
+                "which hepx does not read (only files and plain directories)"
+            )
+        return _Node(bid, block, pb, unixfs)
+
+    def _entry(self, name: str, node: _Node) -> Entry:
+        if node.unixfs is None:
+            return Entry(name, str(node.bid), len(node.block), False)
+        if node.is_dir:
+            assert node.pb is not None
+            size = len(node.block) + sum(link.tsize for link in node.pb.links)
+            return Entry(name, str(node.bid), size, True)
+        return Entry(name, str(node.bid), node.unixfs.size, False)
+
+    def stat(self, cid: str) -> Entry:
+        return self._entry("", self._node(block_id(cid)))
+
+    def ls(self, cid: str) -> list[Entry]:
+        """Entries of a directory, sorted by name."""
+        node = self._dir_node(cid)
+        assert node.pb is not None
+        return [
+            self._entry(link.name, self._node(self._link_id(node, link.hash)))
+            for link in node.pb.links
+        ]
+
+    def _dir_node(self, cid: str) -> _Node:
+        node = self._node(block_id(cid))
+        if not node.is_dir:
+            raise StoreError(f"{cid} is a file, not a directory")
+        return node
+
+    @staticmethod
+    def _link_id(node: _Node, binary: bytes) -> BlockId:
+        try:
+            return block_id_from_binary(binary)
+        except StoreError as exc:
+            raise StoreError(f"block {node.bid} links to an unreadable CID: {exc}") from exc
+
+    def resolve(self, cid: str, path: str) -> str:
+        """CID of ``path`` ("a/b.txt") inside the directory ``cid``."""
+        node = self._node(block_id(cid))
+        walked: list[str] = []
+        for part in (p for p in path.split("/") if p):
+            if not node.is_dir:
+                raise PathNotFound(cid, path, f"{'/'.join(walked) or 'root'} is not a directory")
+            assert node.pb is not None
+            link = next((lk for lk in node.pb.links if lk.name == part), None)
+            walked.append(part)
+            if link is None:
+                raise PathNotFound(cid, path, f"no entry {'/'.join(walked)!r}")
+            node = self._node(self._link_id(node, link.hash))
+        return str(node.bid)
+
+    def cat(self, cid: str, offset: int = 0, length: int | None = None) -> Iterator[bytes]:
+        """File bytes ``[offset, offset+length)`` in verified chunks of up to 256 KiB.
+
+        Subtrees outside the range are skipped using the UnixFS blocksizes, so a range read
+        only fetches the blocks on its path.
+        """
+        if offset < 0 or (length is not None and length < 0):
+            raise StoreError(f"bad range: offset={offset} length={length}; both must be >= 0")
+        bid = block_id(cid)
+        return self._cat(bid, offset, length)
+
+    def _cat(self, bid: BlockId, offset: int, length: int | None) -> Iterator[bytes]:
+        node = self._node(bid)  # read eagerly so a bad CID fails at the call, not mid-stream
+        if node.is_dir:
+            raise StoreError(f"{bid} is a directory; use ls or get")
+        end = self._entry("", node).size if length is None else offset + length
+        yield from self._read(node, offset, end, None)
+
+    def _read(self, node: _Node, start: int, end: int, expected: int | None) -> Iterator[bytes]:
+        if node.unixfs is None:  # raw leaf
+            if expected is not None and len(node.block) != expected:
+                raise StoreError(
+                    f"leaf {node.bid} has {len(node.block)} bytes, its parent says {expected}"
+                )
+            if start < end and start < len(node.block):
+                yield node.block[start:end]
+            return
+        assert node.pb is not None
+        if node.is_dir:
+            raise StoreError(f"file DAG links to directory {node.bid}")
+        data = node.unixfs.data or b""
+        sizes = node.unixfs.blocksizes
+        if len(sizes) != len(node.pb.links):
+            raise StoreError(
+                f"block {node.bid} has {len(node.pb.links)} links but {len(sizes)} blocksizes"
+            )
+        if start < min(end, len(data)):
+            yield data[start:end]
+        pos = len(data)
+        for link, size in zip(node.pb.links, sizes, strict=True):
+            if pos >= end:
+                return
+            if pos + size > start:
+                child = self._node(self._link_id(node, link.hash))
+                yield from self._read(child, max(start - pos, 0), min(end - pos, size), size)
+            pos += size
+
+    def read_bytes(self, cid: str) -> bytes:
+        """A whole file in memory: for small files only."""
+        return b"".join(self.cat(cid))
+
+    def has(self, cid: str) -> bool:
+        """True when every block of the DAG is present (intermediate blocks are verified)."""
+        return self._has(block_id(cid))
+
+    def _has(self, bid: BlockId) -> bool:
+        if bid.codec == RAW:
+            return self._blocks.has(bid)
+        if not self._blocks.has(bid):
+            return False
+        node = self._node(bid)
+        assert node.pb is not None
+        return all(self._has(self._link_id(node, link.hash)) for link in node.pb.links)
+
+    def get(self, cid: str, dest: Path) -> None:
+        """Write a file, or a whole directory tree, to ``dest`` (which must not exist, except
+        as an empty directory for a directory CID)."""
+        dest = Path(dest)
+        node = self._node(block_id(cid))
+        if dest.exists() and not (node.is_dir and dest.is_dir() and not any(dest.iterdir())):
+            raise StoreError(f"{dest} already exists; remove it or choose another destination")
+        self._get(node, dest)
+
+    def _get(self, node: _Node, dest: Path) -> None:
+        if not node.is_dir:
+            tmp = dest.with_name(f".{dest.name}.{os.urandom(4).hex()}.part")
+            try:
+                with open(tmp, "wb") as out:
+                    for chunk in self._read(node, 0, self._entry("", node).size, None):
+                        out.write(chunk)
+                os.replace(tmp, dest)
+            except OSError as exc:
+                raise StoreError(f"cannot write {dest}: {exc}") from exc
+            finally:
+                tmp.unlink(missing_ok=True)
+            return
+        assert node.pb is not None
+        try:
+            dest.mkdir(exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create directory {dest}: {exc}") from exc
+        for link in node.pb.links:
+            # Names come from possibly hostile DAGs: never let one climb out of dest.
+            if link.name in ("", ".", "..") or "/" in link.name or "\x00" in link.name:
+                raise StoreError(f"directory {node.bid} has an unsafe entry name {link.name!r}")
+            self._get(self._node(self._link_id(node, link.hash)), dest / link.name)
