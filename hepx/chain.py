@@ -1,0 +1,407 @@
+"""The chain client: JobMarket calls, signed transactions, decoded events and errors.
+
+Every transaction is simulated first (gas estimation runs it), so a call the contract would
+refuse raises :class:`TxReverted` with the contract's custom error before anything is sent.
+Connection failures are retried with backoff, then raised as :class:`ChainUnavailable`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from enum import IntEnum
+from typing import Any, TypeVar
+
+import requests
+from eth_abi import decode as abi_decode
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from eth_utils import function_signature_to_4byte_selector, to_checksum_address
+from web3 import Web3
+from web3.exceptions import (
+    ContractCustomError,
+    ContractLogicError,
+    ContractPanicError,
+    TimeExhausted,
+    Web3RPCError,
+)
+from web3.types import TxReceipt
+
+from hepx.artifacts import load_artifact
+from hepx.deployment import Deployment
+from hepx.errors import ChainError, ChainUnavailable, ConfigError, TxReverted
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+class JobState(IntEnum):
+    """Mirror of ``IJobMarket.JobState``."""
+
+    NONE = 0
+    OPEN = 1
+    CLAIMED = 2
+    SUBMITTED = 3
+    SETTLED = 4
+    CANCELLED = 5
+    EXPIRED = 6
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+    @property
+    def final(self) -> bool:
+        return self in (JobState.SETTLED, JobState.CANCELLED, JobState.EXPIRED)
+
+
+ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
+
+
+@dataclass(frozen=True)
+class Job:
+    """A job as the contract stores it."""
+
+    job_id: int
+    requester: str
+    state: JobState
+    deadline: int
+    run_window: int
+    worker: str | None
+    price: int
+    escrow: int
+
+
+@dataclass(frozen=True)
+class MarketEvent:
+    """A decoded JobMarket log."""
+
+    name: str
+    args: dict[str, Any]
+    block_number: int
+    tx_hash: str
+    log_index: int
+
+    @property
+    def job_id(self) -> int | None:
+        value = self.args.get("jobId")
+        return int(value) if value is not None else None
+
+
+@dataclass(frozen=True)
+class TxResult:
+    tx_hash: str
+    block_number: int
+    gas_used: int
+    events: list[MarketEvent] = field(default_factory=list)
+
+    def event(self, name: str) -> MarketEvent:
+        for ev in self.events:
+            if ev.name == name:
+                return ev
+        raise ChainError(f"transaction {self.tx_hash} emitted no {name} event")
+
+
+def _is_connection_error(exc: BaseException) -> bool:
+    return isinstance(exc, (requests.ConnectionError, requests.Timeout, ConnectionError, OSError))
+
+
+class MarketClient:
+    """Calls the JobMarket at ``address`` over ``rpc_url``, signing with ``private_key``."""
+
+    def __init__(
+        self,
+        rpc_url: str,
+        address: str,
+        private_key: str | None = None,
+        *,
+        retries: int = 5,
+        backoff: float = 0.5,
+        receipt_timeout: float = 120.0,
+    ) -> None:
+        self.rpc_url = rpc_url
+        self.w3 = Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": 30}))
+        self.artifact = load_artifact("JobMarket")
+        self.contract = self.w3.eth.contract(address=to_checksum_address(address), abi=self.artifact.abi)
+        self.account: LocalAccount | None = Account.from_key(private_key) if private_key else None
+        self.retries = retries
+        self.backoff = backoff
+        self.receipt_timeout = receipt_timeout
+        self._chain_id: int | None = None
+        self._errors = {
+            function_signature_to_4byte_selector(
+                f"{item['name']}({','.join(i['type'] for i in item['inputs'])})"
+            ): item
+            for item in self.artifact.abi
+            if item["type"] == "error"
+        }
+        self._events_by_topic = {
+            bytes.fromhex(self.contract.events[item["name"]]().topic.removeprefix("0x")):
+            self.contract.events[item["name"]]()
+            for item in self.artifact.abi
+            if item["type"] == "event"
+        }
+
+    @classmethod
+    def from_deployment(
+        cls, deployment: Deployment, rpc_url: str | None = None, private_key: str | None = None
+    ) -> MarketClient:
+        return cls(rpc_url or deployment.rpc_url, deployment.job_market, private_key)
+
+    # ------------------------------------------------------------ plumbing
+
+    @property
+    def address(self) -> str:
+        return str(self.contract.address)
+
+    @property
+    def sender(self) -> str:
+        if self.account is None:
+            raise ConfigError("no private key configured: set HEPX_PRIVATE_KEY or pass --key")
+        return str(self.account.address)
+
+    def _retry(self, what: str, call: Callable[[], T]) -> T:
+        """Run ``call``, retrying connection failures with exponential backoff."""
+        delay = self.backoff
+        for attempt in range(1, self.retries + 1):
+            try:
+                return call()
+            except Exception as exc:
+                if not _is_connection_error(exc):
+                    raise
+                if attempt == self.retries:
+                    raise ChainUnavailable(
+                        f"{what}: RPC {self.rpc_url} unreachable after {attempt} tries: {exc}"
+                    ) from exc
+                log.warning("rpc unreachable, retrying what=%s attempt=%d error=%s", what, attempt, exc)
+                time.sleep(delay)
+                delay = min(delay * 2, 8.0)
+        raise AssertionError("unreachable")
+
+    def chain_id(self) -> int:
+        if self._chain_id is None:
+            self._chain_id = self._retry("eth_chainId", lambda: int(self.w3.eth.chain_id))
+        return self._chain_id
+
+    def block_number(self) -> int:
+        return self._retry("eth_blockNumber", lambda: int(self.w3.eth.block_number))
+
+    def timestamp(self, block: int | str = "latest") -> int:
+        return self._retry("eth_getBlockByNumber", lambda: int(self.w3.eth.get_block(block)["timestamp"]))
+
+    def balance(self, address: str) -> int:
+        return self._retry(
+            "eth_getBalance", lambda: int(self.w3.eth.get_balance(to_checksum_address(address)))
+        )
+
+    def decode_revert(self, data: str | bytes | None) -> tuple[str | None, tuple[Any, ...]]:
+        """Name and arguments of a custom error from revert data (None if not ours)."""
+        if data is None:
+            return None, ()
+        raw = bytes.fromhex(data[2:] if data.startswith("0x") else data) if isinstance(data, str) else data
+        item = self._errors.get(raw[:4])
+        if item is None:
+            return None, ()
+        args = abi_decode([i["type"] for i in item["inputs"]], raw[4:])
+        return str(item["name"]), tuple(args)
+
+    def _reverted(self, what: str, exc: Exception) -> TxReverted:
+        data = getattr(exc, "data", None)
+        if isinstance(exc, ContractCustomError) and isinstance(data, str):
+            name, args = self.decode_revert(data)
+            if name:
+                shown = ", ".join(str(a) for a in args)
+                return TxReverted(f"{what} refused by the contract: {name}({shown})", name, args)
+        return TxReverted(f"{what} reverted: {exc}")
+
+    def _transact(self, what: str, fn: Any, value: int = 0) -> TxResult:
+        """Simulate, sign, send and wait for ``fn``; raise TxReverted on any refusal."""
+        account = self.account
+        if account is None:
+            raise ConfigError(f"{what}: no private key configured (HEPX_PRIVATE_KEY or --key)")
+
+        def build() -> dict[str, Any]:
+            nonce = self.w3.eth.get_transaction_count(account.address, "pending")
+            tx: dict[str, Any] = fn.build_transaction(
+                {"from": account.address, "nonce": nonce, "value": value, "chainId": self.chain_id()}
+            )
+            # Estimates drift when other txs land between simulation and inclusion.
+            tx["gas"] = int(tx["gas"] * 1.2) + 10_000
+            return tx
+
+        try:
+            tx = self._retry(what, build)
+        except (ContractCustomError, ContractLogicError, ContractPanicError) as exc:
+            raise self._reverted(what, exc) from exc
+        except Web3RPCError as exc:
+            raise ChainError(f"{what}: the node refused the transaction: {exc}") from exc
+        signed = account.sign_transaction(tx)
+        tx_hash = signed.hash
+
+        def send() -> None:
+            try:
+                self.w3.eth.send_raw_transaction(signed.raw_transaction)
+            except Web3RPCError as exc:
+                # A retry after a lost answer: the first send went through.
+                if "already known" not in str(exc) and "nonce too low" not in str(exc):
+                    raise
+
+        try:
+            self._retry(what, send)
+        except Web3RPCError as exc:
+            raise ChainError(f"{what}: the node refused the transaction: {exc}") from exc
+        try:
+            receipt: TxReceipt = self._retry(
+                what,
+                lambda: self.w3.eth.wait_for_transaction_receipt(
+                    tx_hash, timeout=self.receipt_timeout, poll_latency=0.05
+                ),
+            )
+        except TimeExhausted as exc:
+            raise ChainError(f"{what}: tx {tx_hash.hex()} not mined in {self.receipt_timeout:.0f} s") from exc
+        if receipt["status"] != 1:
+            raise TxReverted(f"{what}: tx 0x{tx_hash.hex()} reverted on chain")
+        return TxResult(
+            tx_hash="0x" + bytes(receipt["transactionHash"]).hex(),
+            block_number=int(receipt["blockNumber"]),
+            gas_used=int(receipt["gasUsed"]),
+            events=[ev for raw in receipt["logs"] if (ev := self._decode_log(raw)) is not None],
+        )
+
+    def _decode_log(self, raw: Any) -> MarketEvent | None:
+        if to_checksum_address(raw["address"]) != self.contract.address or not raw["topics"]:
+            return None
+        event = self._events_by_topic.get(bytes(raw["topics"][0]))
+        if event is None:
+            return None
+        decoded = event.process_log(raw)
+        return MarketEvent(
+            name=str(decoded["event"]),
+            args=dict(decoded["args"]),
+            block_number=int(decoded["blockNumber"]),
+            tx_hash="0x" + bytes(decoded["transactionHash"]).hex(),
+            log_index=int(decoded["logIndex"]),
+        )
+
+    # ------------------------------------------------------------ reads
+
+    def job(self, job_id: int) -> Job:
+        raw = self._retry("getJob", lambda: self.contract.functions.getJob(job_id).call())
+        requester, state, deadline, run_window, worker, price, escrow = raw
+        return Job(
+            job_id=job_id,
+            requester=str(requester),
+            state=JobState(state),
+            deadline=int(deadline),
+            run_window=int(run_window),
+            worker=None if worker == ZERO_ADDRESS else str(worker),
+            price=int(price),
+            escrow=int(escrow),
+        )
+
+    def job_count(self) -> int:
+        return int(self._retry("jobCount", lambda: self.contract.functions.jobCount().call()))
+
+    def withdrawable(self, address: str) -> int:
+        return int(
+            self._retry(
+                "withdrawable",
+                lambda: self.contract.functions.withdrawable(to_checksum_address(address)).call(),
+            )
+        )
+
+    def challenge_window(self) -> int:
+        return int(self._retry("challengeWindow", lambda: self.contract.functions.challengeWindow().call()))
+
+    def events(
+        self, from_block: int, to_block: int, job_id: int | None = None, chunk: int = 5000
+    ) -> list[MarketEvent]:
+        """Decoded market events in ``[from_block, to_block]``, oldest first."""
+        return list(self.iter_events(from_block, to_block, job_id, chunk))
+
+    def iter_events(
+        self, from_block: int, to_block: int, job_id: int | None = None, chunk: int = 5000
+    ) -> Iterator[MarketEvent]:
+        topics: list[Any] = [None]
+        if job_id is not None:
+            topics.append("0x" + job_id.to_bytes(32, "big").hex())
+        start = from_block
+        while start <= to_block:
+            end = min(start + chunk - 1, to_block)
+            params = {"address": self.contract.address, "fromBlock": start, "toBlock": end}
+            if job_id is not None:
+                params["topics"] = topics
+            logs = self._retry("eth_getLogs", lambda p=params: self.w3.eth.get_logs(p))  # type: ignore[misc]
+            for raw in logs:
+                if (ev := self._decode_log(raw)) is not None:
+                    yield ev
+            start = end + 1
+
+    # ------------------------------------------------------------ writes
+
+    def post_job(self, spec_cid: str, max_price: int, claim_window: int, run_window: int) -> tuple[int, TxResult]:
+        fn = self.contract.functions.postJob(spec_cid, claim_window, run_window)
+        result = self._transact("postJob", fn, value=max_price)
+        return int(result.event("JobPosted").args["jobId"]), result
+
+    def claim(self, job_id: int, price: int) -> TxResult:
+        return self._transact(f"claim job {job_id}", self.contract.functions.claim(job_id, price))
+
+    def submit_result(self, job_id: int, result_cid: str) -> TxResult:
+        return self._transact(
+            f"submitResult job {job_id}", self.contract.functions.submitResult(job_id, result_cid)
+        )
+
+    def accept(self, job_id: int) -> TxResult:
+        return self._transact(f"accept job {job_id}", self.contract.functions.accept(job_id))
+
+    def finalize(self, job_id: int) -> TxResult:
+        return self._transact(f"finalize job {job_id}", self.contract.functions.finalize(job_id))
+
+    def cancel(self, job_id: int) -> TxResult:
+        return self._transact(f"cancel job {job_id}", self.contract.functions.cancel(job_id))
+
+    def expire(self, job_id: int) -> TxResult:
+        return self._transact(f"expire job {job_id}", self.contract.functions.expire(job_id))
+
+    def withdraw(self) -> TxResult:
+        return self._transact("withdraw", self.contract.functions.withdraw())
+
+
+def deploy_market(rpc_url: str, private_key: str, challenge_window: int = 60) -> Deployment:
+    """Deploy JobMarket from the shipped artifact and describe it as a Deployment."""
+    artifact = load_artifact("JobMarket")
+    w3 = Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": 30}))
+    account = Account.from_key(private_key)
+    try:
+        chain_id = int(w3.eth.chain_id)
+        factory = w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
+        tx = factory.constructor(challenge_window).build_transaction(
+            {
+                "from": account.address,
+                "nonce": w3.eth.get_transaction_count(account.address, "pending"),
+                "chainId": chain_id,
+            }
+        )
+        signed = account.sign_transaction(tx)
+        w3.eth.send_raw_transaction(signed.raw_transaction)
+        receipt = w3.eth.wait_for_transaction_receipt(signed.hash, timeout=120, poll_latency=0.05)
+    except Exception as exc:
+        if _is_connection_error(exc):
+            raise ChainUnavailable(f"cannot deploy: RPC {rpc_url} unreachable: {exc}") from exc
+        raise ChainError(f"deploy failed on {rpc_url}: {exc}") from exc
+    if receipt["status"] != 1 or not receipt["contractAddress"]:
+        raise ChainError(f"deploy tx 0x{bytes(signed.hash).hex()} reverted")
+    return Deployment(
+        chain_id=chain_id,
+        rpc_url=rpc_url,
+        job_market=str(receipt["contractAddress"]),
+        deploy_block=int(receipt["blockNumber"]),
+        deploy_tx="0x" + bytes(receipt["transactionHash"]).hex(),
+        deployer=str(account.address),
+        challenge_window=challenge_window,
+        source_hash=artifact.source_hash,
+    )

@@ -1,0 +1,45 @@
+"""The deployment file: where the market lives on which chain, read by agent, API and CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from hepx.errors import ConfigError
+
+
+class Deployment(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    chain_id: int
+    rpc_url: str
+    job_market: str
+    deploy_block: int
+    deploy_tx: str
+    deployer: str
+    challenge_window: int
+    source_hash: str
+
+    def save(self, path: Path) -> None:
+        """Write atomically, so a reader never sees half a file."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".deployment-")
+        with os.fdopen(fd, "w") as out:
+            out.write(self.model_dump_json(indent=2) + "\n")
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(cls, path: Path) -> Deployment:
+        if not path.exists():
+            raise ConfigError(
+                f"no deployment file at {path}: deploy the contracts first "
+                "(`hepx deploy --rpc URL`, or `hepx devnet up`), or set HEPX_DEPLOYMENT"
+            )
+        try:
+            return cls.model_validate(json.loads(path.read_text()))
+        except (ValueError, ValidationError) as exc:
+            raise ConfigError(f"deployment file {path} is not valid: {exc}") from exc
