@@ -1,0 +1,57 @@
+"""``hepx agent ...``: run a worker agent."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from agent.policy import Policy
+from agent.worker import WorkerAgent
+from hepx.chain import MarketClient
+from hepx.config import load_settings
+from hepx.deployment import Deployment
+from hepx.errors import HepxError
+from hepx.logs import configure_logging
+from hepx.store import LocalStore
+
+app = typer.Typer(help="Run a worker agent that claims, runs and submits jobs.", no_args_is_help=True)
+
+
+@app.command("run")
+def run(
+    policy: Annotated[Optional[Path], typer.Option(help="Policy file (YAML); default: every kind at 1 wei")] = None,
+    key: Annotated[Optional[str], typer.Option(help="Worker private key (default HEPX_PRIVATE_KEY)", envvar="HEPX_WORKER_KEY")] = None,
+    rpc: Annotated[Optional[str], typer.Option(help="JSON-RPC URL (default: the deployment's)")] = None,
+    deployment: Annotated[Optional[Path], typer.Option(help="Deployment file")] = None,
+    store: Annotated[Optional[Path], typer.Option(help="Local blockstore folder")] = None,
+    state_dir: Annotated[Optional[Path], typer.Option(help="Cursor and job book (default <home>/agent-<address>)")] = None,
+    log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING")] = "INFO",
+) -> None:
+    """Follow the market and work until Ctrl-C."""
+    settings = load_settings(deployment=deployment, store_dir=store, private_key=key)
+    configure_logging(log_level)
+    try:
+        deployed = Deployment.load(settings.deployment_path)
+        secret = settings.private_key.get_secret_value() if settings.private_key else None
+        client = MarketClient.from_deployment(deployed, rpc or None, secret)
+        worker_address = client.sender
+        agent = WorkerAgent(
+            client,
+            LocalStore(settings.store_path),
+            Policy.load(policy),
+            state_dir or settings.home / f"agent-{worker_address.lower()}",
+            start_block=deployed.deploy_block,
+            confirmations=settings.confirmations,
+            poll_interval=settings.poll_interval,
+        )
+    except HepxError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    agent.run(stop)

@@ -1,0 +1,85 @@
+"""A worker's policy: which jobs it takes and at what price (DESIGN.md, principle 1).
+
+Example ``policy.yaml``::
+
+    kinds:                       # job kinds this worker runs, each with its ask
+      echo: {price: "1 gwei"}
+      hep.pythia: {price: "0.001 ether"}
+    max_runtime: 3600            # seconds; longer jobs are declined
+    requesters: []               # if non-empty, only these requesters' jobs
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated
+
+import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+
+from hepx.chain import Job
+from hepx.errors import PolicyError
+from hepx.spec import JobSpec
+from hepx.units import format_wei, parse_wei
+
+Wei = Annotated[int, BeforeValidator(parse_wei)]
+
+
+class KindPolicy(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    price: Wei = Field(description="The worker's ask for one job of this kind; also its floor")
+
+
+class Policy(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kinds: dict[str, KindPolicy] = Field(
+        default_factory=lambda: {"echo": KindPolicy(price=1), "hep.pythia": KindPolicy(price=1)}
+    )
+    max_runtime: int = Field(3600, gt=0, description="Seconds; jobs that may run longer are declined")
+    requesters: list[str] = Field(default_factory=list, description="Allowlist; empty = anyone")
+
+    @classmethod
+    def load(cls, path: Path | None) -> Policy:
+        if path is None:
+            return cls()
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+            return cls.model_validate(data)
+        except OSError as exc:
+            raise PolicyError(f"cannot read policy file {path}: {exc}") from exc
+        except yaml.YAMLError as exc:
+            raise PolicyError(f"policy file {path} is not valid YAML: {exc}") from exc
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+            )
+            raise PolicyError(f"policy file {path}: {problems}") from exc
+
+
+@dataclass(frozen=True)
+class Decision:
+    accept: bool
+    reason: str
+    price: int = 0
+
+
+def decide(policy: Policy, spec: JobSpec, job: Job) -> Decision:
+    """Whether to claim ``job`` (whose spec is ``spec``) and at what price."""
+    kind = policy.kinds.get(spec.kind)
+    if kind is None:
+        return Decision(False, f"kind {spec.kind} not in policy ({', '.join(policy.kinds)})")
+    if policy.requesters and job.requester.lower() not in {r.lower() for r in policy.requesters}:
+        return Decision(False, f"requester {job.requester} not in allowlist")
+    if job.escrow < kind.price:
+        return Decision(
+            False, f"max price {format_wei(job.escrow)} below ask {format_wei(kind.price)}"
+        )
+    runtime = spec.resources.max_runtime
+    if runtime > policy.max_runtime:
+        return Decision(False, f"max_runtime {runtime}s above policy limit {policy.max_runtime}s")
+    if job.run_window < runtime:
+        return Decision(False, f"run window {job.run_window}s shorter than max_runtime {runtime}s")
+    return Decision(True, "accepted", kind.price)

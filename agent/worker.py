@@ -1,0 +1,258 @@
+"""The worker agent: listener -> guardian (policy) -> claim -> executor -> publisher.
+
+It follows JobMarket events from a saved cursor and keeps, per job it touched, the phase it
+reached in a state file. Both are written after each step, so an agent killed at any point
+resumes where it was: a claimed job is run again, a submitted one is finalized, and no job is
+claimed twice.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import platform
+import shutil
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from agent.executor import execute
+from agent.policy import Policy, decide
+from hepx import __version__
+from hepx.chain import JobState, MarketClient, MarketEvent
+from hepx.errors import ChainError, ExecutionError, SpecError, StoreError, TxReverted
+from hepx.events import Cursor, EventFollower
+from hepx.spec import JobSpec, canonical_json, parse_spec
+from hepx.store import LocalStore
+
+log = logging.getLogger("hepx.agent")
+
+# Seconds kept free before the run deadline for storing outputs and the submit tx.
+SUBMIT_MARGIN = 10
+
+
+@dataclass
+class AgentPaths:
+    state_dir: Path
+
+    @property
+    def cursor(self) -> Path:
+        return self.state_dir / "cursor.json"
+
+    @property
+    def jobs(self) -> Path:
+        return self.state_dir / "jobs.json"
+
+    @property
+    def work(self) -> Path:
+        return self.state_dir / "work"
+
+
+class JobBook:
+    """Phase of every job this agent claimed: claimed -> submitted -> done | failed."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.jobs: dict[int, dict[str, Any]] = {}
+        if path.exists():
+            self.jobs = {int(k): v for k, v in json.loads(path.read_text()).items()}
+
+    def set(self, job_id: int, **fields: Any) -> None:
+        self.jobs.setdefault(job_id, {}).update(fields)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".jobs-")
+        with os.fdopen(fd, "w") as out:
+            json.dump(self.jobs, out, indent=1)
+        os.replace(tmp, self.path)
+
+    def in_phase(self, *phases: str) -> list[int]:
+        return [job_id for job_id, rec in self.jobs.items() if rec.get("phase") in phases]
+
+
+class WorkerAgent:
+    def __init__(
+        self,
+        client: MarketClient,
+        store: LocalStore,
+        policy: Policy,
+        state_dir: Path,
+        start_block: int,
+        confirmations: int = 0,
+        poll_interval: float = 0.25,
+    ) -> None:
+        self.client = client
+        self.store = store
+        self.policy = policy
+        self.paths = AgentPaths(state_dir)
+        self.book = JobBook(self.paths.jobs)
+        self.follower = EventFollower(client, Cursor(self.paths.cursor, start_block), confirmations)
+        self.poll_interval = poll_interval
+        self.address = client.sender
+
+    # ------------------------------------------------------------ loop
+
+    def run(self, stop: threading.Event) -> None:
+        log.info(
+            "event=agent_started worker=%s market=%s from_block=%d kinds=%s",
+            self.address, self.client.address, self.follower.cursor.block + 1,
+            ",".join(self.policy.kinds),
+        )
+        self.resume()
+        while not stop.is_set():
+            try:
+                self.step()
+            except ChainError as exc:
+                # An outage must not kill the agent: the cursor has not moved, so retry later.
+                log.warning("event=chain_error error=%s", exc)
+                stop.wait(min(5.0, self.poll_interval * 8))
+                continue
+            stop.wait(self.poll_interval)
+        log.info("event=agent_stopped worker=%s", self.address)
+
+    def step(self) -> None:
+        self.follower.poll(self.handle)
+        self.settle_submitted()
+        self.withdraw_earnings()
+
+    def resume(self) -> None:
+        """Finish jobs a previous run of this agent claimed but did not submit."""
+        for job_id in self.book.in_phase("claimed"):
+            job = self.client.job(job_id)
+            if job.state == JobState.CLAIMED and job.worker == self.address:
+                log.info("event=resuming job=%d", job_id)
+                self.run_job(job_id, self.book.jobs[job_id]["spec_cid"])
+            else:
+                self.book.set(job_id, phase="done", note=f"found {job.state.label} on restart")
+
+    # ------------------------------------------------------------ listener + guardian
+
+    def handle(self, event: MarketEvent) -> None:
+        if event.name == "JobPosted":
+            self.consider(int(event.args["jobId"]), str(event.args["specCid"]))
+
+    def consider(self, job_id: int, spec_cid: str) -> None:
+        if job_id in self.book.jobs:
+            return  # already ours: resume() or settle_submitted() carry it on
+        job = self.client.job(job_id)
+        if job.state != JobState.OPEN or job.deadline < self.client.timestamp():
+            log.debug("event=skipped job=%d reason=%s", job_id, job.state.label)
+            return
+        try:
+            spec = parse_spec(self.store.read_bytes(spec_cid))
+        except StoreError as exc:
+            log.warning("event=declined job=%d reason=spec_unavailable error=%s", job_id, exc)
+            return
+        except SpecError as exc:
+            log.warning("event=declined job=%d reason=invalid_spec error=%s", job_id, exc)
+            return
+        decision = decide(self.policy, spec, job)
+        if not decision.accept:
+            log.info("event=declined job=%d reason=%r", job_id, decision.reason)
+            return
+        missing = [ref.name for ref in spec.inputs if not self.store.has(ref.cid)]
+        if missing:
+            log.warning("event=declined job=%d reason=inputs_unavailable inputs=%s", job_id, missing)
+            return
+        try:
+            tx = self.client.claim(job_id, decision.price)
+        except TxReverted as exc:
+            log.info("event=claim_refused job=%d error=%s", job_id, exc)
+            return
+        self.book.set(job_id, phase="claimed", spec_cid=spec_cid, claim_tx=tx.tx_hash, price=decision.price)
+        log.info("event=claimed job=%d tx=%s price=%d", job_id, tx.tx_hash, decision.price)
+        self.run_job(job_id, spec_cid, spec)
+
+    # ------------------------------------------------------------ executor + publisher
+
+    def run_job(self, job_id: int, spec_cid: str, spec: JobSpec | None = None) -> None:
+        spec = spec or parse_spec(self.store.read_bytes(spec_cid))
+        job = self.client.job(job_id)
+        budget = min(
+            spec.resources.max_runtime,
+            self.policy.max_runtime,
+            job.deadline - self.client.timestamp() - SUBMIT_MARGIN,
+        )
+        workdir = self.paths.work / str(job_id)
+        shutil.rmtree(workdir, ignore_errors=True)
+        inputs, result = workdir / "inputs", workdir / "result"
+        outputs = result / "outputs"
+        for folder in (inputs, outputs):
+            folder.mkdir(parents=True)
+        spec_path = workdir / "spec.json"
+        spec_path.write_bytes(canonical_json(spec))
+        started = time.time()
+        try:
+            if budget <= 0:
+                raise ExecutionError(f"job {job_id}: no time left before the run deadline")
+            for ref in spec.inputs:
+                self.store.get(ref.cid, inputs / ref.name)
+            log.info("event=running job=%d kind=%s timeout=%ds", job_id, spec.kind, budget)
+            run = execute(spec.kind, spec_path, inputs, outputs, result / "job.log", budget, job_id)
+        except (ExecutionError, StoreError) as exc:
+            # No result to submit: the run deadline passes and the escrow is refunded
+            # (settle_submitted() expires it), so nothing is lost.
+            log.error("event=failed job=%d error=%s", job_id, exc)
+            self.book.set(job_id, phase="failed", error=str(exc))
+            return
+        provenance = {
+            "job_id": job_id,
+            "chain_id": self.client.chain_id(),
+            "market": self.client.address,
+            "worker": self.address,
+            "spec_cid": spec_cid,
+            "kind": spec.kind,
+            "inputs": {ref.name: ref.cid for ref in spec.inputs},
+            "claim_tx": self.book.jobs[job_id].get("claim_tx"),
+            "started_at": started,
+            "seconds": round(run.seconds, 3),
+            "exit_code": run.exit_code,
+            "software": {"hepx": __version__, "python": platform.python_version()},
+        }
+        (result / "provenance.json").write_text(json.dumps(provenance, indent=2, sort_keys=True))
+        result_cid = self.store.add_dir(result)
+        try:
+            tx = self.client.submit_result(job_id, result_cid)
+        except TxReverted as exc:
+            log.error("event=submit_refused job=%d error=%s", job_id, exc)
+            self.book.set(job_id, phase="failed", error=str(exc))
+            return
+        self.book.set(job_id, phase="submitted", result_cid=result_cid, submit_tx=tx.tx_hash)
+        shutil.rmtree(workdir, ignore_errors=True)
+        log.info(
+            "event=submitted job=%d tx=%s result=%s seconds=%.1f",
+            job_id, tx.tx_hash, result_cid, run.seconds,
+        )
+
+    # ------------------------------------------------------------ settlement
+
+    def settle_submitted(self) -> None:
+        """Finalize our results whose challenge window passed; expire our failed jobs."""
+        pending = self.book.in_phase("submitted", "failed")
+        if not pending:
+            return
+        now = self.client.timestamp()
+        for job_id in pending:
+            job = self.client.job(job_id)
+            try:
+                if job.state == JobState.SUBMITTED and now > job.deadline:
+                    tx = self.client.finalize(job_id)
+                    log.info("event=finalized job=%d tx=%s", job_id, tx.tx_hash)
+                elif job.state == JobState.CLAIMED and now > job.deadline:
+                    tx = self.client.expire(job_id)
+                    log.info("event=expired job=%d tx=%s", job_id, tx.tx_hash)
+                elif not job.state.final:
+                    continue
+            except TxReverted as exc:
+                log.info("event=settle_refused job=%d error=%s", job_id, exc)
+                continue
+            self.book.set(job_id, phase="done", final_state=self.client.job(job_id).state.label)
+
+    def withdraw_earnings(self) -> None:
+        if self.client.withdrawable(self.address) > 0:
+            tx = self.client.withdraw()
+            amount = tx.event("Payment").args["amount"]
+            log.info("event=withdrawn worker=%s amount=%d tx=%s", self.address, amount, tx.tx_hash)
