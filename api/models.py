@@ -1,0 +1,93 @@
+"""Response bodies of the REST API (they also document it in the OpenAPI schema)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+
+class ErrorOut(BaseModel):
+    detail: str = Field(description="What went wrong and what to do about it")
+    error: str | None = Field(None, description="The contract's custom error, when it refused")
+    args: list[Any] | None = Field(None, description="The custom error's arguments")
+
+
+class JobPostedOut(BaseModel):
+    job_id: int
+    tx_hash: str
+    spec_cid: str
+
+
+class Transition(BaseModel):
+    event: str = Field(description="JobPosted, JobClaimed, ResultSubmitted, JobSettled, ...")
+    block: int
+    tx_hash: str
+    log_index: int
+    args: dict[str, Any]
+
+
+class PaymentOut(BaseModel):
+    payee: str
+    amount: int = Field(description="wei")
+    reason: str = Field(description="escrow, worker_payment, refund or withdrawal")
+    direction: str = Field(description="in (to escrow), credit (to withdrawable) or out")
+    block: int
+    tx_hash: str
+
+
+class JobOut(BaseModel):
+    job_id: int
+    state: str = Field(description="open, claimed, submitted, settled, cancelled or expired")
+    requester: str
+    worker: str | None
+    price: int = Field(description="The worker's ask in wei (0 before a claim)")
+    max_price: int | None = Field(description="Max price in wei, as posted (from JobPosted)")
+    escrow: int = Field(description="Wei the contract holds for this job")
+    deadline: int = Field(description="Unix time at which the current phase ends")
+    run_window: int
+    spec_cid: str | None
+    result_cid: str | None
+    settle_tx: str | None = Field(description="Tx that settled, cancelled or expired the job")
+    transitions: list[Transition]
+    payments: list[PaymentOut]
+
+
+class ResultOut(BaseModel):
+    job_id: int
+    state: str
+    result_cid: str
+    url: str = Field(description="Gateway path of the result, /ipfs/<cid>")
+    tx_hash: str = Field(description="Tx that submitted the result")
+
+
+class CidOut(BaseModel):
+    cid: str
+    size: int
+
+
+class DirEntryOut(BaseModel):
+    name: str
+    cid: str
+    size: int
+    type: Literal["file", "directory"]
+
+
+class DirListingOut(BaseModel):
+    cid: str
+    entries: list[DirEntryOut]
+
+
+class ChainHealth(BaseModel):
+    rpc_url: str
+    chain_id: int | None = None
+    block: int | None = None
+    error: str | None = None
+
+
+class HealthOut(BaseModel):
+    status: Literal["ok", "degraded"]
+    chain: ChainHealth
+    market: str | None
+    store: str
+    problems: list[str] = Field(default_factory=list, description="Why the status is degraded")
