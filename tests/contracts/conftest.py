@@ -1,0 +1,61 @@
+"""JobMarket tests on a real anvil: one node and deployment per session, a snapshot per test."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+pytest.register_assert_rewrite("market_helpers")
+
+from market_helpers import CHALLENGE_WINDOW, Market, deploy  # noqa: E402
+from web3 import Web3  # noqa: E402
+
+from hepx.anvil import Anvil, start_anvil  # noqa: E402
+from hepx.artifacts import load_artifact  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def anvil_node() -> Iterator[Anvil]:
+    node = start_anvil()
+    try:
+        yield node
+    finally:
+        node.stop()
+
+
+@pytest.fixture(scope="session")
+def deployed_market(anvil_node: Anvil) -> Market:
+    w3 = Web3(Web3.HTTPProvider(anvil_node.url))
+    accounts = [Web3.to_checksum_address(a.address) for a in anvil_node.accounts]
+    artifact = load_artifact("JobMarket")
+    receipt = deploy(w3, artifact, accounts[0], CHALLENGE_WINDOW)
+    assert receipt["status"] == 1, "JobMarket deployment failed"
+    contract = w3.eth.contract(address=receipt["contractAddress"], abi=artifact.abi)
+    return Market(w3, contract, artifact, accounts)
+
+
+@pytest.fixture
+def market(deployed_market: Market) -> Iterator[Market]:
+    """The session's market, rolled back after the test (chain state and balances)."""
+    provider = deployed_market.w3.provider
+    snapshot = provider.make_request("evm_snapshot", [])["result"]
+    try:
+        yield deployed_market
+    finally:
+        assert provider.make_request("evm_revert", [snapshot])["result"] is True
+
+
+@pytest.fixture
+def requester(market: Market) -> str:
+    return market.accounts[1]
+
+
+@pytest.fixture
+def worker(market: Market) -> str:
+    return market.accounts[2]
+
+
+@pytest.fixture
+def stranger(market: Market) -> str:
+    return market.accounts[3]
