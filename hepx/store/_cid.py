@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from multiformats import CID
 
-from hepx.errors import InvalidCid
+from hepx.errors import InvalidCid, StoreError
 
 RAW = 0x55
 DAG_PB = 0x70
@@ -57,7 +57,7 @@ def codec_code(name: str) -> int:
     try:
         return _CODECS[name]
     except KeyError:
-        raise InvalidCid(f"codec {name!r} is not supported; use 'raw' or 'dag-pb'") from None
+        raise StoreError(f"codec {name!r} is not supported; use 'raw' or 'dag-pb'") from None
 
 
 def block_id(text: str) -> BlockId:

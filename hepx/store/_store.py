@@ -184,15 +184,13 @@ class LocalStore:
         """
         if offset < 0 or (length is not None and length < 0):
             raise StoreError(f"bad range: offset={offset} length={length}; both must be >= 0")
-        bid = block_id(cid)
-        return self._cat(bid, offset, length)
-
-    def _cat(self, bid: BlockId, offset: int, length: int | None) -> Iterator[bytes]:
-        node = self._node(bid)  # read eagerly so a bad CID fails at the call, not mid-stream
+        # Read the root now, not on first next(): a missing or bad CID fails at the call,
+        # before a caller (say, an HTTP handler) has committed to a response.
+        node = self._node(block_id(cid))
         if node.is_dir:
-            raise StoreError(f"{bid} is a directory; use ls or get")
+            raise StoreError(f"{cid} is a directory; use ls or get")
         end = self._entry("", node).size if length is None else offset + length
-        yield from self._read(node, offset, end, None)
+        return self._read(node, offset, end, None)
 
     def _read(self, node: _Node, start: int, end: int, expected: int | None) -> Iterator[bytes]:
         if node.unixfs is None:  # raw leaf
