@@ -204,6 +204,10 @@ class LocalStore:
         assert node.pb is not None
         if node.is_dir:
             raise StoreError(f"file DAG links to directory {node.bid}")
+        if expected is not None and node.unixfs.size != expected:
+            raise StoreError(
+                f"node {node.bid} holds {node.unixfs.size} bytes, its parent says {expected}"
+            )
         data = node.unixfs.data or b""
         sizes = node.unixfs.blocksizes
         if len(sizes) != len(node.pb.links):

@@ -472,3 +472,12 @@ def test_get_refuses_entry_names_that_escape_destination(store: LocalStore, tmp_
     with pytest.raises(StoreError, match="unsafe entry name"):
         store.get(hostile, tmp_path / "out")
     assert not (tmp_path / "escaped").exists()
+
+
+def test_cat_refuses_a_dag_whose_blocksizes_lie(store: LocalStore) -> None:
+    # Valid hashes, inconsistent sizes: a crafted DAG must not yield a wrong-length file.
+    leaf = store.put_block(b"12345", "raw")
+    data = encode_unixfs(FILE, filesize=9, blocksizes=[9])
+    root = store.put_block(encode_node([PBLink(bytes(CID.decode(leaf)), "", 5)], data), "dag-pb")
+    with pytest.raises(StoreError, match="parent says 9"):
+        b"".join(store.cat(root))
