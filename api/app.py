@@ -502,9 +502,13 @@ def _listing(cid: str, ipfs_path: str, services: Services, request: Request) -> 
 
 def _serve(cid: str, path: str, request: Request, services: Services) -> Response:
     store = services.store()
-    target = store.resolve(cid, path) if path.strip("/") else cid
     ipfs_path = f"/ipfs/{cid}" + (f"/{path.strip('/')}" if path.strip("/") else "")
-    entry = store.stat(target)
+    try:
+        target = store.resolve(cid, path) if path.strip("/") else cid
+        entry = store.stat(target)
+    except BlockNotFound as exc:
+        # The missing block may be a child, and CIDv0 is reported in its v1 form: say both.
+        raise HTTPException(404, f"{ipfs_path}: {exc}") from exc
     if entry.is_dir:
         return _listing(str(target), ipfs_path, services, request)
     target = str(target)

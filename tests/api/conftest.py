@@ -1,0 +1,87 @@
+"""API tests against a real anvil with the real JobMarket and a real store in a temp folder.
+
+One anvil and one deployment per session (posting jobs is cheap and ids only grow, so tests
+never depend on absolute ids); a fresh store and app per test.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from hepx.anvil import Anvil, start_anvil
+from hepx.chain import MarketClient, deploy_market
+from hepx.config import Settings
+from hepx.deployment import Deployment
+from hepx.store import LocalStore
+
+
+@pytest.fixture(scope="session")
+def node() -> Iterator[Anvil]:
+    anvil = start_anvil()
+    try:
+        yield anvil
+    finally:
+        anvil.stop()
+
+
+@pytest.fixture(scope="session")
+def deployment(node: Anvil) -> Deployment:
+    return deploy_market(node.url, node.accounts[0].private_key)
+
+
+@pytest.fixture(scope="session")
+def deployment_file(deployment: Deployment, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("deploy") / "deployment.json"
+    deployment.save(path)
+    return path
+
+
+@pytest.fixture
+def make_settings(node: Anvil, deployment_file: Path, tmp_path: Path) -> Callable[..., Settings]:
+    """Settings for the test's app; keyword overrides replace single fields."""
+
+    def make(**overrides: Any) -> Settings:
+        fields: dict[str, Any] = {
+            "home": tmp_path / "home",
+            "rpc_url": node.url,
+            "deployment": deployment_file,
+            "store_dir": tmp_path / "store",
+            "private_key": node.accounts[0].private_key,
+        }
+        fields.update(overrides)
+        return Settings(**fields)
+
+    return make
+
+
+@pytest.fixture
+def settings(make_settings: Callable[..., Settings]) -> Settings:
+    return make_settings()
+
+
+@pytest.fixture
+def api(settings: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(settings)) as client:
+        yield client
+
+
+@pytest.fixture
+def store(settings: Settings) -> LocalStore:
+    """The same folder the app stores into, opened directly."""
+    return LocalStore(settings.store_path, fsync=False)
+
+
+@pytest.fixture
+def market_as(node: Anvil, deployment: Deployment) -> Callable[[int], MarketClient]:
+    """A MarketClient signing with dev account ``i`` (0 is the API's requester)."""
+
+    def make(i: int) -> MarketClient:
+        return MarketClient(node.url, deployment.job_market, node.accounts[i].private_key)
+
+    return make
