@@ -10,9 +10,10 @@ from __future__ import annotations
 import html
 import logging
 import mimetypes
+import tempfile
 import threading
 from collections.abc import Iterator
-from typing import Annotated, Any
+from typing import Annotated, Any, BinaryIO, cast
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from fastapi import Path as PathParam
@@ -69,6 +70,7 @@ _INPUT_ERRORS = (
     "JobMarketEmptyCid",
     "JobMarketPriceAboveMax",
 )
+_SPOOL_IN_MEMORY = 8 * 1024 * 1024
 _IMMUTABLE = "public, max-age=29030400, immutable"
 
 
@@ -408,10 +410,11 @@ def get_result(job_id: JobIdParam, services: ServicesDep) -> ResultOut:
 # ---------------------------------------------------------------- content store
 
 
-def _add_bytes(services: Services, data: bytes) -> CidOut:
-    cid = services.store().add_bytes(data)
-    log.info("stored cid=%s size=%d", cid, len(data))
-    return CidOut(cid=cid, size=len(data))
+def _add_spooled(services: Services, spool: BinaryIO, size: int) -> CidOut:
+    spool.seek(0)
+    cid = services.store().add_stream(spool)
+    log.info("stored cid=%s size=%d", cid, size)
+    return CidOut(cid=cid, size=size)
 
 
 @router.post(
@@ -430,8 +433,13 @@ def _add_bytes(services: Services, data: bytes) -> CidOut:
     },
 )
 async def post_ipfs(request: Request, services: ServicesDep) -> CidOut:
-    data = await request.body()
-    return await run_in_threadpool(_add_bytes, services, data)
+    # Spool to disk past a few MiB so a large upload does not sit in memory.
+    with tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY) as spool:
+        size = 0
+        async for chunk in request.stream():
+            spool.write(chunk)
+            size += len(chunk)
+        return await run_in_threadpool(_add_spooled, services, cast(BinaryIO, spool), size)
 
 
 class _RangeNotSatisfiable(Exception):

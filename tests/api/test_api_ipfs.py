@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -38,6 +39,18 @@ def test_upload_answers_the_ipfs_cid_of_the_bytes(api: TestClient) -> None:
 
     assert reply.status_code == 201
     assert reply.json() == {"cid": HELLO_CID, "size": 11}
+
+
+def test_large_upload_gets_the_same_cid_as_a_direct_add_and_reads_back(
+    api: TestClient, tmp_path: Path
+) -> None:
+    data = random.Random(7).randbytes(9 * 1024 * 1024)  # past the in-memory spool limit
+
+    reply = api.post("/ipfs", content=data)
+
+    assert reply.status_code == 201
+    assert reply.json()["cid"] == LocalStore(tmp_path / "scratch", fsync=False).add_bytes(data)
+    assert api.get(f"/ipfs/{reply.json()['cid']}").content == data
 
 
 def test_file_is_served_with_its_bytes_and_gateway_headers(
