@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Annotated
 
@@ -11,6 +10,7 @@ import uvicorn
 
 from api.app import create_app
 from hepx.config import load_settings
+from hepx.logs import configure_logging
 
 app = typer.Typer(help="The hepx REST API and content gateway.", no_args_is_help=True)
 
@@ -46,9 +46,7 @@ def run(
     level = log_level.lower()
     if level not in _LEVELS:
         raise typer.BadParameter(f"{log_level!r}: choose one of {', '.join(_LEVELS)}")
-    logging.basicConfig(
-        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
+    configure_logging(level, name="api")
     settings = load_settings(rpc_url=rpc, deployment=deployment, store_dir=store, private_key=key)
     typer.echo(
         f"hepx API on http://{host}:{port} (docs /docs); chain {settings.rpc_url}, "
