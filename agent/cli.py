@@ -5,7 +5,7 @@ from __future__ import annotations
 import signal
 import threading
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -18,17 +18,30 @@ from hepx.errors import HepxError
 from hepx.logs import configure_logging
 from hepx.store import LocalStore
 
-app = typer.Typer(help="Run a worker agent that claims, runs and submits jobs.", no_args_is_help=True)
+app = typer.Typer(
+    help="Run a worker agent that claims, runs and submits jobs.", no_args_is_help=True
+)
 
 
 @app.command("run")
 def run(
-    policy: Annotated[Optional[Path], typer.Option(help="Policy file (YAML); default: every kind at 1 wei")] = None,
-    key: Annotated[Optional[str], typer.Option(help="Worker private key (default HEPX_PRIVATE_KEY)", envvar="HEPX_WORKER_KEY")] = None,
-    rpc: Annotated[Optional[str], typer.Option(help="JSON-RPC URL (default: the deployment's)")] = None,
-    deployment: Annotated[Optional[Path], typer.Option(help="Deployment file")] = None,
-    store: Annotated[Optional[Path], typer.Option(help="Local blockstore folder")] = None,
-    state_dir: Annotated[Optional[Path], typer.Option(help="Cursor and job book (default <home>/agent-<address>)")] = None,
+    policy: Annotated[
+        Path | None, typer.Option(help="Policy file (YAML); default: every kind at 1 wei")
+    ] = None,
+    key: Annotated[
+        str | None,
+        typer.Option(
+            help="Worker private key (default HEPX_PRIVATE_KEY)", envvar="HEPX_WORKER_KEY"
+        ),
+    ] = None,
+    rpc: Annotated[
+        str | None, typer.Option(help="JSON-RPC URL (default: the deployment's)")
+    ] = None,
+    deployment: Annotated[Path | None, typer.Option(help="Deployment file")] = None,
+    store: Annotated[Path | None, typer.Option(help="Local blockstore folder")] = None,
+    state_dir: Annotated[
+        Path | None, typer.Option(help="Cursor and job book (default <home>/agent-<address>)")
+    ] = None,
     log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING")] = "INFO",
 ) -> None:
     """Follow the market and work until Ctrl-C."""

@@ -42,7 +42,11 @@ def execute(
     started = time.monotonic()
     with open(log_path, "wb") as log_file:
         process = subprocess.Popen(
-            cmd, stdout=log_file, stderr=subprocess.PIPE, start_new_session=True, env=os.environ.copy()
+            cmd,
+            stdout=log_file,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+            env=os.environ.copy(),
         )
         assert process.stderr is not None
         relay = threading.Thread(

@@ -36,9 +36,14 @@ class Policy(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     kinds: dict[str, KindPolicy] = Field(
-        default_factory=lambda: {"echo": KindPolicy(price=1), "hep.pythia": KindPolicy(price=1)}
+        default_factory=lambda: {
+            "echo": KindPolicy(price=10**9),  # 1 gwei
+            "hep.pythia": KindPolicy(price=10**15),  # 0.001 ether
+        }
     )
-    max_runtime: int = Field(3600, gt=0, description="Seconds; jobs that may run longer are declined")
+    max_runtime: int = Field(
+        3600, gt=0, description="Seconds; jobs that may run longer are declined"
+    )
     requesters: list[str] = Field(default_factory=list, description="Allowlist; empty = anyone")
 
     @classmethod

@@ -33,6 +33,9 @@ log = logging.getLogger("hepx.agent")
 
 # Seconds kept free before the run deadline for storing outputs and the submit tx.
 SUBMIT_MARGIN = 10
+# Gas for finalize/expire, sent unsimulated: anvil simulates at the last block's timestamp,
+# which on an idle automine chain is older than the deadline the wall clock has passed.
+SETTLE_GAS = 200_000
 
 
 @dataclass
@@ -98,7 +101,9 @@ class WorkerAgent:
     def run(self, stop: threading.Event) -> None:
         log.info(
             "event=agent_started worker=%s market=%s from_block=%d kinds=%s",
-            self.address, self.client.address, self.follower.cursor.block + 1,
+            self.address,
+            self.client.address,
+            self.follower.cursor.block + 1,
             ",".join(self.policy.kinds),
         )
         self.resume()
@@ -138,7 +143,7 @@ class WorkerAgent:
         if job_id in self.book.jobs:
             return  # already ours: resume() or settle_submitted() carry it on
         job = self.client.job(job_id)
-        if job.state != JobState.OPEN or job.deadline < self.client.timestamp():
+        if job.state != JobState.OPEN or job.deadline < time.time():
             log.debug("event=skipped job=%d reason=%s", job_id, job.state.label)
             return
         try:
@@ -155,14 +160,18 @@ class WorkerAgent:
             return
         missing = [ref.name for ref in spec.inputs if not self.store.has(ref.cid)]
         if missing:
-            log.warning("event=declined job=%d reason=inputs_unavailable inputs=%s", job_id, missing)
+            log.warning(
+                "event=declined job=%d reason=inputs_unavailable inputs=%s", job_id, missing
+            )
             return
         try:
             tx = self.client.claim(job_id, decision.price)
         except TxReverted as exc:
             log.info("event=claim_refused job=%d error=%s", job_id, exc)
             return
-        self.book.set(job_id, phase="claimed", spec_cid=spec_cid, claim_tx=tx.tx_hash, price=decision.price)
+        self.book.set(
+            job_id, phase="claimed", spec_cid=spec_cid, claim_tx=tx.tx_hash, price=decision.price
+        )
         log.info("event=claimed job=%d tx=%s price=%d", job_id, tx.tx_hash, decision.price)
         self.run_job(job_id, spec_cid, spec)
 
@@ -174,7 +183,7 @@ class WorkerAgent:
         budget = min(
             spec.resources.max_runtime,
             self.policy.max_runtime,
-            job.deadline - self.client.timestamp() - SUBMIT_MARGIN,
+            int(job.deadline - time.time()) - SUBMIT_MARGIN,
         )
         workdir = self.paths.work / str(job_id)
         shutil.rmtree(workdir, ignore_errors=True)
@@ -224,7 +233,10 @@ class WorkerAgent:
         shutil.rmtree(workdir, ignore_errors=True)
         log.info(
             "event=submitted job=%d tx=%s result=%s seconds=%.1f",
-            job_id, tx.tx_hash, result_cid, run.seconds,
+            job_id,
+            tx.tx_hash,
+            result_cid,
+            run.seconds,
         )
 
     # ------------------------------------------------------------ settlement
@@ -234,15 +246,15 @@ class WorkerAgent:
         pending = self.book.in_phase("submitted", "failed")
         if not pending:
             return
-        now = self.client.timestamp()
+        now = time.time()  # block time only advances with new blocks; wall time does
         for job_id in pending:
             job = self.client.job(job_id)
             try:
-                if job.state == JobState.SUBMITTED and now > job.deadline:
-                    tx = self.client.finalize(job_id)
+                if job.state == JobState.SUBMITTED and now > job.deadline + 1:
+                    tx = self.client.finalize(job_id, gas=SETTLE_GAS)
                     log.info("event=finalized job=%d tx=%s", job_id, tx.tx_hash)
-                elif job.state == JobState.CLAIMED and now > job.deadline:
-                    tx = self.client.expire(job_id)
+                elif job.state == JobState.CLAIMED and now > job.deadline + 1:
+                    tx = self.client.expire(job_id, gas=SETTLE_GAS)
                     log.info("event=expired job=%d tx=%s", job_id, tx.tx_hash)
                 elif not job.state.final:
                     continue

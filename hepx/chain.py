@@ -125,7 +125,9 @@ class MarketClient:
         self.rpc_url = rpc_url
         self.w3 = Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": 30}))
         self.artifact = load_artifact("JobMarket")
-        self.contract = self.w3.eth.contract(address=to_checksum_address(address), abi=self.artifact.abi)
+        self.contract = self.w3.eth.contract(
+            address=to_checksum_address(address), abi=self.artifact.abi
+        )
         self.account: LocalAccount | None = Account.from_key(private_key) if private_key else None
         self.retries = retries
         self.backoff = backoff
@@ -139,8 +141,9 @@ class MarketClient:
             if item["type"] == "error"
         }
         self._events_by_topic = {
-            bytes.fromhex(self.contract.events[item["name"]]().topic.removeprefix("0x")):
-            self.contract.events[item["name"]]()
+            bytes.fromhex(
+                self.contract.events[item["name"]]().topic.removeprefix("0x")
+            ): self.contract.events[item["name"]]()
             for item in self.artifact.abi
             if item["type"] == "event"
         }
@@ -176,7 +179,9 @@ class MarketClient:
                     raise ChainUnavailable(
                         f"{what}: RPC {self.rpc_url} unreachable after {attempt} tries: {exc}"
                     ) from exc
-                log.warning("rpc unreachable, retrying what=%s attempt=%d error=%s", what, attempt, exc)
+                log.warning(
+                    "rpc unreachable, retrying what=%s attempt=%d error=%s", what, attempt, exc
+                )
                 time.sleep(delay)
                 delay = min(delay * 2, 8.0)
         raise AssertionError("unreachable")
@@ -190,7 +195,9 @@ class MarketClient:
         return self._retry("eth_blockNumber", lambda: int(self.w3.eth.block_number))
 
     def timestamp(self, block: int | str = "latest") -> int:
-        return self._retry("eth_getBlockByNumber", lambda: int(self.w3.eth.get_block(block)["timestamp"]))
+        return self._retry(
+            "eth_getBlockByNumber", lambda: int(self.w3.eth.get_block(block)["timestamp"])
+        )
 
     def balance(self, address: str) -> int:
         return self._retry(
@@ -201,7 +208,11 @@ class MarketClient:
         """Name and arguments of a custom error from revert data (None if not ours)."""
         if data is None:
             return None, ()
-        raw = bytes.fromhex(data[2:] if data.startswith("0x") else data) if isinstance(data, str) else data
+        raw = (
+            bytes.fromhex(data[2:] if data.startswith("0x") else data)
+            if isinstance(data, str)
+            else data
+        )
         item = self._errors.get(raw[:4])
         if item is None:
             return None, ()
@@ -217,19 +228,30 @@ class MarketClient:
                 return TxReverted(f"{what} refused by the contract: {name}({shown})", name, args)
         return TxReverted(f"{what} reverted: {exc}")
 
-    def _transact(self, what: str, fn: Any, value: int = 0) -> TxResult:
-        """Simulate, sign, send and wait for ``fn``; raise TxReverted on any refusal."""
+    def _transact(self, what: str, fn: Any, value: int = 0, gas: int | None = None) -> TxResult:
+        """Simulate, sign, send and wait for ``fn``; raise TxReverted on any refusal.
+
+        With ``gas`` given the simulation is skipped: for calls that only become valid once a
+        deadline has passed, on nodes (anvil automine) that simulate at the last block's time.
+        """
         account = self.account
         if account is None:
             raise ConfigError(f"{what}: no private key configured (HEPX_PRIVATE_KEY or --key)")
 
         def build() -> dict[str, Any]:
             nonce = self.w3.eth.get_transaction_count(account.address, "pending")
-            tx: dict[str, Any] = fn.build_transaction(
-                {"from": account.address, "nonce": nonce, "value": value, "chainId": self.chain_id()}
-            )
-            # Estimates drift when other txs land between simulation and inclusion.
-            tx["gas"] = int(tx["gas"] * 1.2) + 10_000
+            params = {
+                "from": account.address,
+                "nonce": nonce,
+                "value": value,
+                "chainId": self.chain_id(),
+            }
+            if gas is not None:
+                params["gas"] = gas
+            tx: dict[str, Any] = fn.build_transaction(params)
+            if gas is None:
+                # Estimates drift when other txs land between simulation and inclusion.
+                tx["gas"] = int(tx["gas"] * 1.2) + 10_000
             return tx
 
         try:
@@ -261,7 +283,9 @@ class MarketClient:
                 ),
             )
         except TimeExhausted as exc:
-            raise ChainError(f"{what}: tx {tx_hash.hex()} not mined in {self.receipt_timeout:.0f} s") from exc
+            raise ChainError(
+                f"{what}: tx {tx_hash.hex()} not mined in {self.receipt_timeout:.0f} s"
+            ) from exc
         if receipt["status"] != 1:
             raise TxReverted(f"{what}: tx 0x{tx_hash.hex()} reverted on chain")
         return TxResult(
@@ -314,7 +338,9 @@ class MarketClient:
         )
 
     def challenge_window(self) -> int:
-        return int(self._retry("challengeWindow", lambda: self.contract.functions.challengeWindow().call()))
+        return int(
+            self._retry("challengeWindow", lambda: self.contract.functions.challengeWindow().call())
+        )
 
     def events(
         self, from_block: int, to_block: int, job_id: int | None = None, chunk: int = 5000
@@ -342,7 +368,9 @@ class MarketClient:
 
     # ------------------------------------------------------------ writes
 
-    def post_job(self, spec_cid: str, max_price: int, claim_window: int, run_window: int) -> tuple[int, TxResult]:
+    def post_job(
+        self, spec_cid: str, max_price: int, claim_window: int, run_window: int
+    ) -> tuple[int, TxResult]:
         fn = self.contract.functions.postJob(spec_cid, claim_window, run_window)
         result = self._transact("postJob", fn, value=max_price)
         return int(result.event("JobPosted").args["jobId"]), result
@@ -358,14 +386,18 @@ class MarketClient:
     def accept(self, job_id: int) -> TxResult:
         return self._transact(f"accept job {job_id}", self.contract.functions.accept(job_id))
 
-    def finalize(self, job_id: int) -> TxResult:
-        return self._transact(f"finalize job {job_id}", self.contract.functions.finalize(job_id))
+    def finalize(self, job_id: int, gas: int | None = None) -> TxResult:
+        return self._transact(
+            f"finalize job {job_id}", self.contract.functions.finalize(job_id), gas=gas
+        )
 
     def cancel(self, job_id: int) -> TxResult:
         return self._transact(f"cancel job {job_id}", self.contract.functions.cancel(job_id))
 
-    def expire(self, job_id: int) -> TxResult:
-        return self._transact(f"expire job {job_id}", self.contract.functions.expire(job_id))
+    def expire(self, job_id: int, gas: int | None = None) -> TxResult:
+        return self._transact(
+            f"expire job {job_id}", self.contract.functions.expire(job_id), gas=gas
+        )
 
     def withdraw(self) -> TxResult:
         return self._transact("withdraw", self.contract.functions.withdraw())

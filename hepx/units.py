@@ -22,7 +22,8 @@ def parse_wei(value: int | str) -> int:
             parts.append("wei")
         if len(parts) != 2 or parts[1] not in _UNITS:
             raise ValueError(
-                f"cannot read amount {value!r}: write '<number> <unit>' with unit wei, gwei or ether"
+                f"cannot read amount {value!r}: "
+                "write '<number> <unit>' with unit wei, gwei or ether"
             )
         try:
             amount = Decimal(parts[0]) * (Decimal(10) ** _UNITS[parts[1]])

@@ -29,6 +29,12 @@ def _open(store: Path | None) -> LocalStore:
     return LocalStore(store or load_settings().store_path)
 
 
+def _resolve(store: LocalStore, ref: str) -> str:
+    """CID of ``ref``: a CID, or ``CID/path/inside`` as in an IPFS path."""
+    root, _, inner = ref.removeprefix("/ipfs/").partition("/")
+    return store.resolve(root, inner) if inner.strip("/") else root
+
+
 @contextmanager
 def _errors() -> Iterator[None]:
     """Store errors become one line on stderr and exit code 1, not a traceback."""
@@ -53,7 +59,7 @@ def add(
 
 @app.command("cat")
 def cat(
-    cid: Annotated[str, typer.Argument(help="CID of a file")],
+    cid: Annotated[str, typer.Argument(help="CID of a file, or CID/path inside a directory")],
     offset: Annotated[int, typer.Option(help="First byte to print", min=0)] = 0,
     length: Annotated[int | None, typer.Option(help="Bytes to print (default: to the end)")] = None,
     store: StoreOption = None,
@@ -62,7 +68,8 @@ def cat(
     out = sys.stdout.buffer  # read at call time: test runners swap sys.stdout
     with _errors():
         try:
-            for chunk in _open(store).cat(cid, offset, length):
+            opened = _open(store)
+            for chunk in opened.cat(_resolve(opened, cid), offset, length):
                 out.write(chunk)
             out.flush()
         except BrokenPipeError:  # the reader (e.g. `head`) has seen enough
@@ -79,8 +86,9 @@ def get(
 ) -> None:
     """Write a file or a whole directory tree to disk."""
     with _errors():
-        dest = output or Path(cid)
-        _open(store).get(cid, dest)
+        dest = output or Path(cid.replace("/", "_"))
+        opened = _open(store)
+        opened.get(_resolve(opened, cid), dest)
         typer.echo(f"saved {cid} to {dest}", err=True)
 
 
@@ -91,5 +99,6 @@ def ls(
 ) -> None:
     """List a directory: CID, size and name per entry (directories end in '/')."""
     with _errors():
-        for entry in _open(store).ls(cid):
+        opened = _open(store)
+        for entry in opened.ls(_resolve(opened, cid)):
             typer.echo(f"{entry.cid}\t{entry.size}\t{entry.name}{'/' if entry.is_dir else ''}")

@@ -1,0 +1,3 @@
+from hepx.cli import main
+
+main()

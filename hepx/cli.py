@@ -1,0 +1,36 @@
+"""The ``hepx`` command: wires the core's, the agent's and the API's subcommands.
+
+This entry module is the only place that imports all three (DESIGN.md, dependencies).
+"""
+
+from __future__ import annotations
+
+import typer
+
+from agent.cli import app as agent_app
+from api.cli import app as api_app
+from hepx import __version__
+from hepx.commands import devnet, job, store
+from hepx.commands.deploy import deploy
+
+app = typer.Typer(
+    help="hepx: a compute marketplace for HEP and AI on Ethereum.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.command("deploy")(deploy)
+app.add_typer(store.app, name="store")
+app.add_typer(job.app, name="job")
+app.add_typer(devnet.app, name="devnet")
+app.add_typer(agent_app, name="agent")
+app.add_typer(api_app, name="api")
+
+
+@app.command("version")
+def version() -> None:
+    """Print the hepx version."""
+    typer.echo(__version__)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,1 @@
+"""Subcommands of the `hepx` CLI that belong to the core."""

@@ -1,0 +1,127 @@
+"""``hepx job ...``: submit jobs through the REST API and follow them."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import httpx
+import typer
+from rich.console import Console
+
+from hepx.config import load_settings
+from hepx.errors import SpecError
+from hepx.spec import json_schema, load_spec_file
+from hepx.units import format_wei
+
+app = typer.Typer(help="Submit jobs and follow them.", no_args_is_help=True)
+console = Console(stderr=True)
+
+FINAL_STATES = {"settled", "cancelled", "expired"}
+
+
+def _api(api: str | None) -> str:
+    return (api or load_settings().api_url).rstrip("/")
+
+
+def _request(method: str, url: str, **kwargs: Any) -> dict[str, Any]:
+    try:
+        reply = httpx.request(method, url, timeout=60, **kwargs)
+    except httpx.HTTPError as exc:
+        console.print(
+            f"[red]error:[/] the API at {url} is unreachable: {exc} (is `hepx devnet up` running?)"
+        )
+        raise typer.Exit(3) from exc
+    if reply.status_code >= 400:
+        try:
+            detail = reply.json().get("detail", reply.text)
+        except ValueError:
+            detail = reply.text
+        console.print(f"[red]error {reply.status_code}:[/] {detail}")
+        raise typer.Exit(1)
+    result: dict[str, Any] = reply.json()
+    return result
+
+
+@app.command("schema")
+def schema() -> None:
+    """Print the JSON Schema of a job spec (apiVersion hepx/v1)."""
+    typer.echo(json.dumps(json_schema(), indent=2))
+
+
+@app.command("submit")
+def submit(
+    spec_file: Annotated[
+        Path, typer.Argument(help="Job spec (YAML or JSON)", exists=True, dir_okay=False)
+    ],
+    wait: Annotated[bool, typer.Option("--wait", help="Follow the job until it ends")] = False,
+    api: Annotated[str | None, typer.Option(help="API URL (default HEPX_API_URL)")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON only")] = False,
+) -> None:
+    """Validate a spec locally, submit it, and optionally wait for the result."""
+    try:
+        spec = load_spec_file(spec_file)
+    except SpecError as exc:
+        console.print(f"[red]invalid spec {spec_file}:[/] {exc}")
+        raise typer.Exit(1) from exc
+    base = _api(api)
+    posted = _request("POST", f"{base}/jobs", json=spec.model_dump(mode="json", by_alias=True))
+    if not as_json:
+        console.print(
+            f"job [bold]{posted['job_id']}[/] posted: spec {posted['spec_cid']} "
+            f"max price {format_wei(spec.payment.max_price_wei)} tx {posted['tx_hash']}"
+        )
+    if not wait:
+        typer.echo(json.dumps(posted) if as_json else posted["job_id"])
+        return
+    timeout = spec.payment.claim_window + spec.payment.run_window + 3600
+    job = follow(base, int(posted["job_id"]), timeout, quiet=as_json)
+    if as_json:
+        typer.echo(json.dumps(job))
+    elif job["state"] == "settled":
+        typer.echo(
+            f"settled: result {job['result_cid']} worker {job['worker']} "
+            f"price {format_wei(job['price'])} settle tx {job['settle_tx']}"
+        )
+    else:
+        typer.echo(f"job {job['job_id']} ended {job['state']} (tx {job.get('settle_tx')})")
+    if job["state"] != "settled":
+        raise typer.Exit(1)
+
+
+def follow(base: str, job_id: int, timeout: float, quiet: bool = False) -> dict[str, Any]:
+    """Poll the job, printing each transition as it lands, until it ends or ``timeout``."""
+    seen = 0
+    started = time.monotonic()
+    job: dict[str, Any] = {}
+    with console.status("waiting", spinner="dots") as status:
+        while time.monotonic() - started < timeout:
+            job = _request("GET", f"{base}/jobs/{job_id}")
+            for step in job["transitions"][seen:]:
+                if not quiet and step["event"] != "Payment":
+                    args = {k: v for k, v in step["args"].items() if k != "jobId"}
+                    shown = " ".join(f"{k}={v}" for k, v in args.items())
+                    console.print(
+                        f"  block {step['block']:>5}  {step['event']:<16} {shown}"
+                        f"  tx {step['tx_hash']}"
+                    )
+            seen = len(job["transitions"])
+            if job["state"] in FINAL_STATES:
+                return job
+            status.update(f"job {job_id}: {job['state']} ({time.monotonic() - started:.0f} s)")
+            time.sleep(0.5)
+    console.print(
+        f"[red]gave up waiting for job {job_id} after {timeout:.0f} s[/] (state {job.get('state')})"
+    )
+    raise typer.Exit(4)
+
+
+@app.command("get")
+def get(
+    job_id: int,
+    api: Annotated[str | None, typer.Option(help="API URL (default HEPX_API_URL)")] = None,
+) -> None:
+    """Print a job's state, worker, result and transitions as JSON."""
+    typer.echo(json.dumps(_request("GET", f"{_api(api)}/jobs/{job_id}"), indent=2))

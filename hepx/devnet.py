@@ -1,0 +1,195 @@
+"""The whole stack on one machine: anvil, the deployed market, the API and N worker agents.
+
+Children run as subprocesses of this one, each with its own log file; a signal (Ctrl-C,
+SIGTERM) or the death of any child stops them all, agents first and anvil last, so no anvil
+is left orphaned.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from hepx.anvil import Anvil, DevAccount, start_anvil
+from hepx.chain import deploy_market
+from hepx.deployment import Deployment
+from hepx.errors import ChainUnavailable, ConfigError
+
+
+@dataclass
+class Devnet:
+    home: Path
+    anvil: Anvil
+    deployment: Deployment
+    api_url: str
+    requester: DevAccount
+    workers: list[DevAccount]
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    @property
+    def logs(self) -> Path:
+        return self.home / "devnet" / "logs"
+
+    def stop(self) -> None:
+        for proc in reversed(list(self.processes.values())):
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in self.processes.values():
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        self.anvil.stop()
+
+    def dead_child(self) -> str | None:
+        for name, proc in self.processes.items():
+            if proc.poll() is not None:
+                return f"{name} exited with code {proc.returncode} (log: {self.logs / name}.log)"
+        if self.anvil.process.poll() is not None:
+            return f"anvil exited with code {self.anvil.process.returncode}"
+        return None
+
+    def summary(self) -> str:
+        lines = [
+            "hepx devnet is up",
+            f"  chain     {self.anvil.url}  (chain id {self.anvil.chain_id})",
+            f"  JobMarket {self.deployment.job_market}"
+            f"  (deployment file {self.home / 'deployment.json'})",
+            f"  API       {self.api_url}  (OpenAPI {self.api_url}/docs)",
+            f"  store     {self.home / 'store'}",
+            f"  logs      {self.logs}",
+            f"  requester {self.requester.address}  key {self.requester.private_key}",
+        ]
+        for i, worker in enumerate(self.workers, 1):
+            lines.append(f"  worker-{i}  {worker.address}  key {worker.private_key}")
+        lines += [
+            "  (anvil's well-known dev keys: for this devnet only)",
+            "",
+            "  try: hepx job submit examples/pythia-dijet.yaml --wait",
+            "  stop: Ctrl-C",
+        ]
+        return "\n".join(lines)
+
+
+def _spawn(name: str, args: list[str], env: dict[str, str], logs: Path) -> subprocess.Popen[bytes]:
+    log_file = open(logs / f"{name}.log", "ab")  # noqa: SIM115 - lives as long as the child
+    return subprocess.Popen(
+        [sys.executable, "-m", "hepx", *args],
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, **env},
+    )
+
+
+def _port_free(host: str, port: int) -> bool:
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def _wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise ConfigError(f"the API exited with code {proc.returncode} while starting")
+        try:
+            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise ChainUnavailable(f"the API at {url} did not become healthy within {timeout:.0f} s")
+
+
+def start_devnet(
+    home: Path,
+    workers: int = 2,
+    anvil_port: int = 8545,
+    api_port: int = 8000,
+    challenge_window: int = 10,
+    policy: Path | None = None,
+    host: str = "127.0.0.1",
+) -> Devnet:
+    """Start a fresh devnet under ``home``; the caller must call ``stop()``."""
+    if workers < 0 or workers > 9:
+        raise ConfigError("--workers must be between 0 and 9 (anvil has 10 dev accounts)")
+    for name, port in (("anvil", anvil_port), ("API", api_port)):
+        if not _port_free(host, port):
+            raise ConfigError(
+                f"port {port} on {host} is in use (another devnet?): stop it or pick another "
+                f"with --{name.lower()}-port"
+            )
+    devdir = home / "devnet"
+    # A new anvil is a new chain: old cursors and job books would point at nothing.
+    shutil.rmtree(devdir, ignore_errors=True)
+    (devdir / "logs").mkdir(parents=True)
+    anvil = start_anvil(
+        port=anvil_port, host=host, workdir=devdir / "anvil", log_path=devdir / "logs" / "anvil.log"
+    )
+    devnet: Devnet | None = None
+    try:
+        requester = anvil.accounts[0]
+        deployment = deploy_market(anvil.url, requester.private_key, challenge_window)
+        deployment.save(home / "deployment.json")
+        api_url = f"http://{host}:{api_port}"
+        devnet = Devnet(
+            home, anvil, deployment, api_url, requester, anvil.accounts[1 : 1 + workers]
+        )
+        base_env = {
+            "HEPX_HOME": str(home),
+            "HEPX_RPC_URL": anvil.url,
+            "HEPX_DEPLOYMENT": str(home / "deployment.json"),
+            "HEPX_STORE_DIR": str(home / "store"),
+            "HEPX_API_URL": api_url,
+        }
+        devnet.processes["api"] = _spawn(
+            "api",
+            ["api", "run", "--host", host, "--port", str(api_port)],
+            {**base_env, "HEPX_PRIVATE_KEY": requester.private_key},
+            devnet.logs,
+        )
+        for i, worker in enumerate(devnet.workers, 1):
+            args = ["agent", "run", "--state-dir", str(devdir / f"worker-{i}")]
+            if policy:
+                args += ["--policy", str(policy)]
+            devnet.processes[f"worker-{i}"] = _spawn(
+                f"worker-{i}",
+                args,
+                {**base_env, "HEPX_PRIVATE_KEY": worker.private_key},
+                devnet.logs,
+            )
+        _wait_healthy(api_url, devnet.processes["api"])
+        return devnet
+    except BaseException:
+        if devnet is not None:
+            devnet.stop()
+        else:
+            anvil.stop()
+        raise
+
+
+def run_devnet(devnet: Devnet, stop: threading.Event) -> str | None:
+    """Block until ``stop`` is set or a child dies; stop everything; say why it ended."""
+    reason: str | None = None
+    try:
+        while not stop.wait(0.5):
+            if (reason := devnet.dead_child()) is not None:
+                break
+    finally:
+        devnet.stop()
+    return reason
