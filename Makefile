@@ -1,0 +1,48 @@
+# hepx: `make up` starts the whole stack on a local devnet; `make test` runs every test.
+# Both install what they need first (a .venv from pyproject.toml, node_modules from package.json).
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP_PY   := $(VENV)/.installed
+STAMP_NODE := node_modules/.installed
+
+.PHONY: up test demo install compile check-artifacts bench lint clean
+
+up: install
+	$(BIN)/hepx devnet up
+
+test: install
+	$(BIN)/pytest
+
+demo: install
+	bash scripts/demo.sh
+
+install: $(STAMP_PY) $(STAMP_NODE)
+
+$(STAMP_PY): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet -e '.[hep,dev]'
+	touch $@
+
+$(STAMP_NODE): package.json package-lock.json
+	npm ci --no-audit --no-fund --ignore-scripts
+	touch $@
+
+# Recompile the contracts into hepx/artifacts (needs node_modules/solc and py-solc-x).
+compile: install
+	$(BIN)/python scripts/compile.py
+
+check-artifacts: install
+	$(BIN)/python scripts/compile.py --check
+
+bench: install
+	$(BIN)/python bench/gas.py
+	$(BIN)/python bench/latency.py
+
+lint: install
+	$(BIN)/ruff check hepx agent api scripts bench tests
+	$(BIN)/mypy
+
+clean:
+	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache
