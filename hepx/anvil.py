@@ -19,7 +19,7 @@ from pathlib import Path
 
 import httpx
 
-from hepx.errors import ConfigError, ChainUnavailable
+from hepx.errors import ChainUnavailable, ConfigError
 
 _REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -33,7 +33,9 @@ def foundry_binary(name: str) -> Path:
     if env := os.environ.get("HEPX_FOUNDRY_BIN"):
         candidates.append(Path(env) / name)
     for root in (Path.cwd(), _REPO_ROOT):
-        candidates.append(root / "node_modules" / "@foundry-rs" / f"{name}-linux-amd64" / "bin" / name)
+        candidates.append(
+            root / "node_modules" / "@foundry-rs" / f"{name}-linux-amd64" / "bin" / name
+        )
     if found := shutil.which(name):
         candidates.append(Path(found))
     for path in candidates:
@@ -107,11 +109,16 @@ def start_anvil(
     config_out.unlink(missing_ok=True)
     cmd = [
         str(foundry_binary("anvil")),
-        "--host", host,
-        "--port", str(port),
-        "--accounts", str(accounts),
-        "--config-out", str(config_out),
-        "--cache-path", str(workdir / "cache"),
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--accounts",
+        str(accounts),
+        "--config-out",
+        str(config_out),
+        "--cache-path",
+        str(workdir / "cache"),
     ]
     if block_time:
         cmd += ["--block-time", str(block_time)]
@@ -125,7 +132,8 @@ def start_anvil(
             raise ChainUnavailable(f"anvil exited with code {process.returncode}: {' '.join(cmd)}")
         try:
             reply = httpx.post(
-                url, json={"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []},
+                url,
+                json={"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []},
                 timeout=1.0,
             )
             chain_id = int(reply.json()["result"], 16)
