@@ -4,7 +4,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=.venv/bin
-API=${HEPX_API_URL:-http://127.0.0.1:8000}
 LOG=$(mktemp -t hepx-devnet.XXXXXX.log)
 
 "$BIN/hepx" devnet up >"$LOG" 2>&1 &
@@ -17,7 +16,7 @@ trap cleanup EXIT
 
 echo "starting the devnet (log: $LOG) ..."
 for _ in $(seq 1 120); do
-    if curl -fsS "$API/health" >/dev/null 2>&1; then break; fi
+    if grep -q "hepx devnet is up" "$LOG"; then break; fi
     if ! kill -0 "$DEVNET" 2>/dev/null; then cat "$LOG"; echo "devnet failed to start" >&2; exit 1; fi
     sleep 0.5
 done
@@ -33,15 +32,24 @@ echo
 echo "== hepx store ls $RESULT"
 "$BIN/hepx" store ls "$RESULT"
 echo
-echo "== hepx store cat $RESULT/outputs/summary.json"
-"$BIN/hepx" store cat "$RESULT/outputs/summary.json"
+echo "== hepx store cat $RESULT/outputs/summary.json (first lines)"
+"$BIN/hepx" store cat "$RESULT/outputs/summary.json" | head -n 12
 echo
 
-MARKET=$("$BIN/python" -c "import json,os,pathlib; h=pathlib.Path(os.environ.get('HEPX_HOME', pathlib.Path.home()/'.hepx')); print(json.load(open(h/'deployment.json'))['job_market'])")
-echo
-echo "== cast logs: ResultSubmitted events of $MARKET"
+MARKET=$("$BIN/python" -c "from hepx.config import load_settings; from hepx.deployment import Deployment; print(Deployment.load(load_settings().deployment_path).job_market)")
 CAST=node_modules/@foundry-rs/cast-linux-amd64/bin/cast
-"$CAST" logs --rpc-url http://127.0.0.1:8545 --address "$MARKET" --from-block 0 \
-    "ResultSubmitted(uint256 indexed jobId, address indexed worker, string resultCid, uint256 challengeEnd)" \
-    | tee /dev/stderr | grep -q "$("$CAST" abi-encode 'f(string)' "$RESULT" | cut -c 131-170)" \
-    && echo "cast sees result $RESULT in the contract's events"
+echo "== cast logs --address $MARKET 'ResultSubmitted(...)', data decoded with cast abi-decode"
+FOUND=""
+for DATA in $("$CAST" logs --json --rpc-url http://127.0.0.1:8545 --address "$MARKET" --from-block 0 \
+        "ResultSubmitted(uint256 indexed,address indexed,string,uint256)" \
+        | "$BIN/python" -c "import json,sys; print(' '.join(log['data'] for log in json.load(sys.stdin)))"); do
+    CID=$("$CAST" abi-decode "f()(string,uint256)" "$DATA" | head -n 1 | tr -d '"')
+    echo "  ResultSubmitted resultCid=$CID"
+    [ "$CID" = "$RESULT" ] && FOUND=1
+done
+if [ -n "$FOUND" ]; then
+    echo "cast sees result $RESULT in the contract's events"
+else
+    echo "cast did not find $RESULT in the contract's events" >&2
+    exit 1
+fi

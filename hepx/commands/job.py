@@ -17,7 +17,7 @@ from hepx.spec import json_schema, load_spec_file
 from hepx.units import format_wei
 
 app = typer.Typer(help="Submit jobs and follow them.", no_args_is_help=True)
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)
 
 FINAL_STATES = {"settled", "cancelled", "expired"}
 
