@@ -84,6 +84,8 @@ class MarketEvent:
     block_number: int
     tx_hash: str
     log_index: int
+    # Lets an index notice a reorg: the same block number under another hash.
+    block_hash: str = ""
 
     @property
     def job_id(self) -> int | None:
@@ -308,6 +310,7 @@ class MarketClient:
             block_number=int(decoded["blockNumber"]),
             tx_hash="0x" + bytes(decoded["transactionHash"]).hex(),
             log_index=int(decoded["logIndex"]),
+            block_hash="0x" + bytes(decoded["blockHash"]).hex(),
         )
 
     # ------------------------------------------------------------ reads

@@ -70,3 +70,7 @@ class PolicyError(HepxError):
 
 class ExecutionError(HepxError):
     """A job ran and failed (non-zero exit, timeout, missing output)."""
+
+
+class EventIndexError(HepxError):
+    """The local index of market events is unusable (another market's file, damaged file)."""
