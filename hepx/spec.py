@@ -247,6 +247,85 @@ class PythiaParams(_Strict):
     )
 
 
+# An OCI image reference: [registry[:port]/]path[:tag][@sha256:<64 hex>], lowercase path.
+_IMAGE_RE = re.compile(
+    r"^(?:[a-z0-9.-]+(?::[0-9]+)?/)?[a-z0-9]+(?:[._-]+[a-z0-9]+)*(?:/[a-z0-9]+(?:[._-]+[a-z0-9]+)*)*"
+    r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[0-9a-f]{64})?$"
+)
+_ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+DEFAULT_KEY4HEP_IMAGE = "ghcr.io/key4hep/key4hep-images/alma9:latest"
+DEFAULT_KEY4HEP_SETUP = "/cvmfs/sw.hsf.org/key4hep/setup.sh"
+
+
+def _check_image(ref: str) -> str:
+    if len(ref) > 512 or not _IMAGE_RE.fullmatch(ref):
+        raise ValueError(
+            f"{ref!r} is not an image reference: write [registry/]name[:tag][@sha256:<digest>] "
+            "with a lowercase name, e.g. 'busybox:1.36' or 'ghcr.io/key4hep/key4hep-images/alma9'"
+        )
+    return ref
+
+
+def _check_env(env: dict[str, str]) -> dict[str, str]:
+    if len(env) > 128:
+        raise ValueError(f"{len(env)} environment variables; at most 128 are allowed")
+    for name, value in env.items():
+        if not _ENV_NAME_RE.fullmatch(name):
+            raise ValueError(f"{name!r} is not an environment variable name (A-Z, 0-9, '_')")
+        if len(value) > 4096 or "\x00" in value:
+            raise ValueError(f"env {name!r}: at most 4096 characters and no NUL")
+    return env
+
+
+class _ContainerParams(_Strict):
+    """Settings every container-run kind shares: the sandbox the job gets."""
+
+    env: Annotated[dict[str, str], AfterValidator(_check_env)] = Field(
+        default_factory=dict, description="Environment variables set in the container"
+    )
+    network: bool = Field(
+        default=False, description="Give the container a network (off by default: no network)"
+    )
+    cpus: float = Field(default=1, gt=0, le=256, description="CPU cores the container may use")
+    memory_mb: int = Field(
+        default=1024, ge=16, le=1_048_576, description="Memory limit in MiB (no swap beyond it)"
+    )
+
+
+class ContainerParams(_ContainerParams):
+    """Any OCI image and command; inputs at /inputs (read-only), outputs written to /outputs."""
+
+    image: Annotated[str, AfterValidator(_check_image)] = Field(
+        description="Image reference; the worker resolves a tag to a digest and records it",
+        examples=["busybox:1.36", "python@sha256:..."],
+    )
+    command: list[Annotated[str, Field(max_length=65_536)]] = Field(
+        min_length=1, max_length=1000, description="Program and arguments (no shell unless given)"
+    )
+    workdir: str = Field(
+        default="/outputs", pattern=r"^/[^\x00]*$", description="Working directory (absolute)"
+    )
+
+
+class Key4hepParams(_ContainerParams):
+    """``k4run`` with a steering file in a Key4hep image (or with the CVMFS setup script)."""
+
+    image: Annotated[str, AfterValidator(_check_image)] = Field(
+        default=DEFAULT_KEY4HEP_IMAGE, description="Key4hep image to run k4run in"
+    )
+    steering: InputRef = Field(
+        description="Steering (options) file by CID; k4run reads it from /inputs/<name>"
+    )
+    args: list[Annotated[str, Field(max_length=4096)]] = Field(
+        default_factory=list, max_length=200, description="Extra k4run arguments"
+    )
+    setup_script: str = Field(
+        default=DEFAULT_KEY4HEP_SETUP,
+        pattern=r"^/[^\x00\n]*$",
+        description="Sourced before k4run when it exists (the Key4hep stack on CVMFS)",
+    )
+
+
 class JobSpec(_Strict):
     """Fields every job spec has; ``parse_spec`` returns the subclass for its ``kind``."""
 
@@ -309,11 +388,39 @@ class PythiaJob(JobSpec):
     params: PythiaParams
 
 
-KIND_MODELS: dict[str, type[JobSpec]] = {"echo": EchoJob, "hep.pythia": PythiaJob}
+class ContainerJob(JobSpec):
+    """A job of kind ``container``."""
+
+    kind: Literal["container"] = Field(description="Job kind")
+    params: ContainerParams
+
+
+class Key4hepJob(JobSpec):
+    """A job of kind ``key4hep``."""
+
+    kind: Literal["key4hep"] = Field(description="Job kind")
+    params: Key4hepParams
+
+    @model_validator(mode="after")
+    def _steering_has_its_own_name(self) -> Key4hepJob:
+        if any(ref.name == self.params.steering.name for ref in self.inputs):
+            raise ValueError(
+                f"inputs: an input is named {self.params.steering.name!r} like the steering "
+                "file; both land in /inputs, so rename one"
+            )
+        return self
+
+
+KIND_MODELS: dict[str, type[JobSpec]] = {
+    "echo": EchoJob,
+    "hep.pythia": PythiaJob,
+    "container": ContainerJob,
+    "key4hep": Key4hepJob,
+}
 KINDS: tuple[str, ...] = tuple(KIND_MODELS)
 
-_AnyJob = Annotated[EchoJob | PythiaJob, Field(discriminator="kind")]
-_ADAPTER: TypeAdapter[EchoJob | PythiaJob] = TypeAdapter(_AnyJob)
+_AnyJob = Annotated[EchoJob | PythiaJob | ContainerJob | Key4hepJob, Field(discriminator="kind")]
+_ADAPTER: TypeAdapter[EchoJob | PythiaJob | ContainerJob | Key4hepJob] = TypeAdapter(_AnyJob)
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
