@@ -86,6 +86,7 @@ class WorkerAgent:
         start_block: int,
         confirmations: int = 0,
         poll_interval: float = 0.25,
+        submit_margin: int = SUBMIT_MARGIN,
     ) -> None:
         self.client = client
         self.store = store
@@ -94,6 +95,7 @@ class WorkerAgent:
         self.book = JobBook(self.paths.jobs)
         self.follower = EventFollower(client, Cursor(self.paths.cursor, start_block), confirmations)
         self.poll_interval = poll_interval
+        self.submit_margin = submit_margin
         self.address = client.sender
 
     # ------------------------------------------------------------ loop
@@ -183,7 +185,7 @@ class WorkerAgent:
         budget = min(
             spec.resources.max_runtime,
             self.policy.max_runtime,
-            int(job.deadline - time.time()) - SUBMIT_MARGIN,
+            int(job.deadline - time.time()) - self.submit_margin,
         )
         workdir = self.paths.work / str(job_id)
         shutil.rmtree(workdir, ignore_errors=True)

@@ -1,0 +1,280 @@
+"""The worker agent against a real anvil: what it claims, what it refuses, how it recovers."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from agent.policy import Policy
+from agent.worker import WorkerAgent
+from hepx.anvil import Anvil, start_anvil
+from hepx.chain import JobState, MarketClient, deploy_market
+from hepx.deployment import Deployment
+from hepx.spec import canonical_json, parse_spec
+from hepx.store import LocalStore
+
+POLICY = Policy.model_validate({"kinds": {"echo": {"price": 1000}}, "max_runtime": 60})
+
+
+@pytest.fixture(scope="module")
+def anvil() -> Iterator[Anvil]:
+    with start_anvil() as node:
+        yield node
+
+
+@pytest.fixture
+def deployment(anvil: Anvil, tmp_path: Path) -> Deployment:
+    deployed = deploy_market(anvil.url, anvil.accounts[0].private_key, challenge_window=1)
+    deployed.save(tmp_path / "deployment.json")
+    return deployed
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> LocalStore:
+    return LocalStore(tmp_path / "store", fsync=False)
+
+
+def _client(anvil: Anvil, deployment: Deployment, account: int) -> MarketClient:
+    return MarketClient.from_deployment(deployment, private_key=anvil.accounts[account].private_key)
+
+
+def _agent(
+    anvil: Anvil, deployment: Deployment, store: LocalStore, state: Path, account: int = 1
+) -> WorkerAgent:
+    return WorkerAgent(
+        _client(anvil, deployment, account),
+        store,
+        POLICY,
+        state,
+        start_block=deployment.deploy_block,
+        poll_interval=0.05,
+        submit_margin=1,
+    )
+
+
+def _echo(store: LocalStore, run_window: int = 60, max_runtime: int = 30, **params: object) -> str:
+    spec = parse_spec(
+        {
+            "apiVersion": "hepx/v1",
+            "kind": "echo",
+            "metadata": {"name": "t"},
+            "params": {"message": "hi", **params},
+            "resources": {"max_runtime": max_runtime},
+            "payment": {"max_price": 10**6, "claim_window": 60, "run_window": run_window},
+        }
+    )
+    return store.add_bytes(canonical_json(spec))
+
+
+def _events(client: MarketClient, deployment: Deployment, job_id: int) -> list[str]:
+    return [
+        e.name for e in client.events(deployment.deploy_block, client.block_number(), job_id=job_id)
+    ]
+
+
+def test_agent_runs_echo_job_and_submits_a_result_that_holds_the_output(
+    anvil: Anvil, deployment: Deployment, store: LocalStore, tmp_path: Path
+) -> None:
+    requester = _client(anvil, deployment, 0)
+    job_id, _ = requester.post_job(_echo(store), 10**6, 60, 60)
+    agent = _agent(anvil, deployment, store, tmp_path / "w")
+    agent.step()
+    job = requester.job(job_id)
+    assert job.state == JobState.SUBMITTED and job.price == 1000
+    result = [
+        e
+        for e in requester.events(deployment.deploy_block, requester.block_number(), job_id=job_id)
+        if e.name == "ResultSubmitted"
+    ][0].args["resultCid"]
+    assert store.read_bytes(store.resolve(result, "outputs/message.txt")) == b"hi"
+    provenance = json.loads(store.read_bytes(store.resolve(result, "provenance.json")))
+    assert provenance["job_id"] == job_id and provenance["worker"] == agent.address
+
+
+def test_job_whose_spec_cannot_be_fetched_is_not_claimed(
+    anvil: Anvil,
+    deployment: Deployment,
+    store: LocalStore,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    requester = _client(anvil, deployment, 0)
+    elsewhere = LocalStore(tmp_path / "other-store", fsync=False)
+    job_id, _ = requester.post_job(
+        _echo(elsewhere), 10**6, 60, 60
+    )  # spec not in the worker's store
+    with caplog.at_level(logging.INFO):
+        _agent(anvil, deployment, store, tmp_path / "w").step()
+    assert requester.job(job_id).state == JobState.OPEN
+    assert "spec_unavailable" in caplog.text
+
+
+def test_job_whose_spec_is_invalid_is_not_claimed(
+    anvil: Anvil,
+    deployment: Deployment,
+    store: LocalStore,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    requester = _client(anvil, deployment, 0)
+    job_id, _ = requester.post_job(store.add_bytes(b'{"apiVersion": "hepx/v0"}'), 10**6, 60, 60)
+    with caplog.at_level(logging.INFO):
+        _agent(anvil, deployment, store, tmp_path / "w").step()
+    assert requester.job(job_id).state == JobState.OPEN
+    assert "invalid_spec" in caplog.text
+
+
+def test_claim_refused_by_the_contract_is_logged_and_skipped(
+    anvil: Anvil,
+    deployment: Deployment,
+    store: LocalStore,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    requester = _client(anvil, deployment, 0)
+    first, _ = requester.post_job(_echo(store), 10**6, 60, 60)
+    second, _ = requester.post_job(_echo(store, message="second"), 10**6, 60, 60)
+    agent = _agent(anvil, deployment, store, tmp_path / "w")
+    rival = _client(anvil, deployment, 2)
+    real_claim = agent.client.claim
+
+    def rival_claims_first(job_id: int, price: int):  # type: ignore[no-untyped-def]
+        if job_id == first:  # another worker's claim lands between our read and our claim
+            rival.claim(job_id, 10)
+        return real_claim(job_id, price)
+
+    agent.client.claim = rival_claims_first  # type: ignore[method-assign]
+    with caplog.at_level(logging.INFO):
+        agent.step()
+    assert f"event=claim_refused job={first}" in caplog.text
+    assert "JobMarketWrongState" in caplog.text
+    assert requester.job(first).worker == rival.sender
+    assert first not in agent.book.jobs
+    assert requester.job(second).state == JobState.SUBMITTED  # the agent carried on
+
+
+def test_failed_job_is_expired_after_its_run_deadline_and_escrow_refunded(
+    anvil: Anvil, deployment: Deployment, store: LocalStore, tmp_path: Path
+) -> None:
+    requester = _client(anvil, deployment, 0)
+    job_id, _ = requester.post_job(
+        _echo(store, run_window=4, max_runtime=2, fail="boom"), 10**6, 60, 4
+    )
+    agent = _agent(anvil, deployment, store, tmp_path / "w")
+    agent.step()
+    assert agent.book.jobs[job_id]["phase"] == "failed"
+    deadline = time.monotonic() + 15
+    while requester.job(job_id).state != JobState.EXPIRED and time.monotonic() < deadline:
+        time.sleep(0.5)
+        agent.step()
+    assert requester.job(job_id).state == JobState.EXPIRED
+    assert requester.withdrawable(requester.sender) == 10**6
+    assert "ResultSubmitted" not in _events(requester, deployment, job_id)
+
+
+def test_hung_job_is_killed_at_its_timeout_and_reported_failed(
+    anvil: Anvil, deployment: Deployment, store: LocalStore, tmp_path: Path
+) -> None:
+    requester = _client(anvil, deployment, 0)
+    job_id, _ = requester.post_job(_echo(store, max_runtime=1, sleep_seconds=30), 10**6, 60, 60)
+    agent = _agent(anvil, deployment, store, tmp_path / "w")
+    started = time.monotonic()
+    agent.step()
+    assert time.monotonic() - started < 15
+    assert agent.book.jobs[job_id]["phase"] == "failed"
+    assert "timed out" in agent.book.jobs[job_id]["error"]
+
+
+def test_agent_finalizes_after_challenge_window_and_withdraws_its_price(
+    anvil: Anvil, deployment: Deployment, store: LocalStore, tmp_path: Path
+) -> None:
+    requester = _client(anvil, deployment, 0)
+    job_id, _ = requester.post_job(_echo(store), 10**6, 60, 60)
+    agent = _agent(anvil, deployment, store, tmp_path / "w")
+    agent.step()
+    deadline = time.monotonic() + 15
+    while requester.job(job_id).state != JobState.SETTLED and time.monotonic() < deadline:
+        time.sleep(0.3)
+        agent.step()
+    assert requester.job(job_id).state == JobState.SETTLED
+    assert requester.withdrawable(agent.address) == 0  # withdrawn in the same step
+    assert requester.withdrawable(requester.sender) == 10**6 - 1000
+
+
+def test_rpc_outage_does_not_kill_the_agent(
+    store: LocalStore, tmp_path: Path, anvil: Anvil, deployment: Deployment
+) -> None:
+    client = MarketClient(
+        "http://127.0.0.1:9", deployment.job_market, anvil.accounts[1].private_key, retries=1
+    )
+    agent = WorkerAgent(client, store, POLICY, tmp_path / "w", start_block=1, poll_interval=0.05)
+    stop = threading.Event()
+    runner = threading.Thread(target=agent.run, args=(stop,))
+    runner.start()
+    time.sleep(1.0)
+    assert runner.is_alive()  # it logs the outage and keeps polling
+    stop.set()
+    runner.join(timeout=10)
+    assert not runner.is_alive()
+
+
+def test_agent_killed_mid_job_resumes_it_once_after_restart(
+    anvil: Anvil, deployment: Deployment, store: LocalStore, tmp_path: Path
+) -> None:
+    requester = _client(anvil, deployment, 0)
+    job_id, _ = requester.post_job(_echo(store, sleep_seconds=3), 10**6, 60, 60)
+    env = {
+        **os.environ,
+        "HEPX_DEPLOYMENT": str(tmp_path / "deployment.json"),
+        "HEPX_STORE_DIR": str(store.root),
+        "HEPX_PRIVATE_KEY": anvil.accounts[1].private_key,
+        "HEPX_POLL_INTERVAL": "0.05",
+    }
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("kinds: {echo: {price: 1000}}\n")
+    cmd = [
+        sys.executable,
+        "-m",
+        "hepx",
+        "agent",
+        "run",
+        "--state-dir",
+        str(tmp_path / "w"),
+        "--policy",
+        str(policy),
+    ]
+    first = subprocess.Popen(
+        cmd, env=env, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
+    deadline = time.monotonic() + 30
+    while requester.job(job_id).state != JobState.CLAIMED and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert requester.job(job_id).state == JobState.CLAIMED
+    os.killpg(first.pid, signal.SIGKILL)  # mid-job: the echo sleeps 3 s
+    first.wait()
+    assert requester.job(job_id).state == JobState.CLAIMED
+
+    second = subprocess.Popen(
+        cmd, env=env, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while requester.job(job_id).state != JobState.SETTLED and time.monotonic() < deadline:
+            time.sleep(0.2)
+    finally:
+        os.killpg(second.pid, signal.SIGTERM)
+        log = second.communicate(timeout=20)[1]
+    assert requester.job(job_id).state == JobState.SETTLED, log
+    names = _events(requester, deployment, job_id)
+    assert names.count("JobClaimed") == 1 and names.count("ResultSubmitted") == 1
+    assert "event=resuming" in log
