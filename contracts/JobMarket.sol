@@ -18,7 +18,8 @@ contract JobMarket is IJobMarket {
     mapping(uint256 jobId => Job) private _jobs;
     mapping(address account => uint256) private _withdrawable;
 
-    /// @param challengeWindow_ seconds after a submission before anyone may finalize.
+    /// @param challengeWindow_ seconds after a submission before anyone may finalize
+    /// (1 to MAX_WINDOW, else JobMarketInvalidWindow).
     constructor(uint256 challengeWindow_) {
         _checkWindow(challengeWindow_);
         _challengeWindow = challengeWindow_;

@@ -38,12 +38,11 @@ def deployed_market(anvil_node: Anvil) -> Market:
 @pytest.fixture
 def market(deployed_market: Market) -> Iterator[Market]:
     """The session's market, rolled back after the test (chain state and balances)."""
-    provider = deployed_market.w3.provider
-    snapshot = provider.make_request("evm_snapshot", [])["result"]
+    snapshot = deployed_market.rpc("evm_snapshot")
     try:
         yield deployed_market
     finally:
-        assert provider.make_request("evm_revert", [snapshot])["result"] is True
+        assert deployed_market.rpc("evm_revert", snapshot) is True
 
 
 @pytest.fixture

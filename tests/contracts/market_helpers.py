@@ -8,15 +8,16 @@ the chain client.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
 
-from eth_abi import decode as abi_decode
-from eth_utils import event_abi_to_log_topic, function_signature_to_4byte_selector
+from eth_abi.abi import decode as abi_decode
+from eth_utils.abi import event_abi_to_log_topic, function_signature_to_4byte_selector
 from web3 import Web3
 from web3.contract import Contract
-from web3.types import TxReceipt
+from web3.types import RPCEndpoint, TxReceipt
 
 from hepx.artifacts import Artifact
 
@@ -60,9 +61,9 @@ class Market:
     """A deployed JobMarket plus the helpers the tests share."""
 
     w3: Web3
-    contract: Contract
+    contract: Contract | type[Contract]
     artifact: Artifact
-    accounts: list[str]
+    accounts: Sequence[str]
     _errors: dict[bytes, tuple[str, list[str]]] = field(default_factory=dict)
     _events: dict[bytes, str] = field(default_factory=dict)
 
@@ -118,11 +119,12 @@ class Market:
         assert self.reverts(sender, fn, *args, value=value) == (error, error_args)
 
     def revert_error(self, receipt: TxReceipt) -> tuple[str, tuple[Any, ...]]:
-        trace = self.w3.provider.make_request(
+        trace = self.rpc(
             "debug_traceTransaction",
-            ["0x" + receipt["transactionHash"].hex(), {"tracer": "callTracer"}],
+            "0x" + receipt["transactionHash"].hex(),
+            {"tracer": "callTracer"},
         )
-        data = bytes.fromhex(trace["result"].get("output", "0x")[2:])
+        data = bytes.fromhex(trace.get("output", "0x")[2:])
         return self.decode_error(data)
 
     def decode_error(self, data: bytes) -> tuple[str, tuple[Any, ...]]:
@@ -165,11 +167,18 @@ class Market:
         return int(self.contract.functions.withdrawable(account).call())
 
     def balance(self, account: str) -> int:
-        return int(self.w3.eth.get_balance(account))
+        return int(self.w3.eth.get_balance(Web3.to_checksum_address(account)))
 
     @staticmethod
     def gas_cost(receipt: TxReceipt) -> int:
         return int(receipt["gasUsed"]) * int(receipt["effectiveGasPrice"])
+
+    def rpc(self, method: str, *params: Any) -> Any:
+        """A raw JSON-RPC call (anvil_*, evm_*, debug_*); returns its result."""
+        reply = self.w3.provider.make_request(RPCEndpoint(method), list(params))
+        if "error" in reply:
+            raise AssertionError(f"{method} failed: {reply['error']}")
+        return reply["result"]
 
     # ------------------------------------------------------------ time
 
@@ -178,11 +187,11 @@ class Market:
 
     def at(self, timestamp: int) -> None:
         """The next mined block (the next transaction) gets exactly ``timestamp``."""
-        self.w3.provider.make_request("evm_setNextBlockTimestamp", [timestamp])
+        self.rpc("evm_setNextBlockTimestamp", timestamp)
 
     def advance(self, seconds: int) -> None:
-        self.w3.provider.make_request("evm_increaseTime", [seconds])
-        self.w3.provider.make_request("evm_mine", [])
+        self.rpc("evm_increaseTime", seconds)
+        self.rpc("evm_mine")
 
     # ------------------------------------------------------------ lifecycle shortcuts
 

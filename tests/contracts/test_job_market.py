@@ -73,7 +73,7 @@ def test_post_job_reverts_without_escrow(market: Market, requester: str) -> None
 
 def test_post_job_accepts_uint96_max_and_reverts_above(market: Market, requester: str) -> None:
     top = 2**96 - 1
-    market.w3.provider.make_request("anvil_setBalance", [requester, hex(4 * 2**96)])
+    market.rpc("anvil_setBalance", requester, hex(4 * 2**96))
     market.assert_reverts(
         "JobMarketInvalidEscrow", (top + 1,), requester, "postJob", CID, 600, 600, value=top + 1
     )
@@ -485,16 +485,15 @@ def test_withdraw_reverts_and_keeps_credit_when_recipient_rejects_ether(market: 
     # An account whose code reverts on every call: its own transactions work (impersonated),
     # but the market's ETH transfer to it fails.
     rejecting = "0x000000000000000000000000000000000000bEEF"
-    rpc = market.w3.provider.make_request
-    rpc("anvil_setCode", [rejecting, "0x5f5ffd"])  # PUSH0 PUSH0 REVERT
-    rpc("anvil_setBalance", [rejecting, hex(10 * ETHER)])
-    rpc("anvil_impersonateAccount", [rejecting])
+    market.rpc("anvil_setCode", rejecting, "0x5f5ffd")  # PUSH0 PUSH0 REVERT
+    market.rpc("anvil_setBalance", rejecting, hex(10 * ETHER))
+    market.rpc("anvil_impersonateAccount", rejecting)
     try:
         job_id = market.post(rejecting, escrow=ETHER)
         market.send(rejecting, "cancel", job_id)
         market.assert_reverts("JobMarketTransferFailed", (rejecting, ETHER), rejecting, "withdraw")
     finally:
-        rpc("anvil_stopImpersonatingAccount", [rejecting])
+        market.rpc("anvil_stopImpersonatingAccount", rejecting)
     assert market.withdrawable(rejecting) == ETHER
     assert market.balance(market.address) == ETHER
 

@@ -9,6 +9,7 @@ the accounts plus the market hold what they started with minus the gas they paid
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from hypothesis import HealthCheck, Phase, given, settings
@@ -48,7 +49,7 @@ job_plans = st.lists(
 class Walk:
     """The jobs of one example and how far each has got through its script."""
 
-    def __init__(self, market: Market, accounts: list[str], plans: list[tuple[Any, ...]]):
+    def __init__(self, market: Market, accounts: Sequence[str], plans: list[tuple[Any, ...]]):
         self.market, self.accounts, self.plans = market, accounts, plans
         self.next_step = [0] * len(plans)
         self.job_ids: list[int | None] = [None] * len(plans)
@@ -122,7 +123,7 @@ def test_market_never_creates_or_loses_wei(
         st.permutations([i for i, plan in enumerate(plans) for _ in SCRIPTS[plan[0]]])
     )
     assert len(order) == total
-    snapshot = market.w3.provider.make_request("evm_snapshot", [])["result"]
+    snapshot = market.rpc("evm_snapshot")
     try:
         walk = Walk(market, accounts, plans)
         start = sum(market.balance(a) for a in accounts) + market.balance(market.address)
@@ -133,4 +134,4 @@ def test_market_never_creates_or_loses_wei(
                 gas += market.gas_cost(receipt)
             walk.check_books(start, gas)
     finally:
-        market.w3.provider.make_request("evm_revert", [snapshot])
+        market.rpc("evm_revert", snapshot)
