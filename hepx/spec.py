@@ -388,6 +388,143 @@ class PythiaJob(JobSpec):
     params: PythiaParams
 
 
+def parse_card(text: str) -> list[str]:
+    """Settings from a Pythia card file: one ``Key = value`` a line; blank lines and lines
+    starting with ``#`` or ``!`` are comments. Raise SpecError naming the first bad line."""
+    lines: list[str] = []
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith(("#", "!")):
+            continue
+        try:
+            lines.append(_check_setting(line))
+        except ValueError as exc:
+            raise SpecError(f"card line {number}: {exc}") from exc
+    return lines
+
+
+class GenerateParams(_Strict):
+    """Pythia8 events written as HepMC3, with a run summary (cross section, events, seed)."""
+
+    process: PythiaProcess | None = Field(
+        default=PythiaProcess.DIJET,
+        description="Named process (as for hep.pythia), or null to take the process only from "
+        "settings and the card",
+    )
+    energy_gev: float = Field(
+        default=13000, ge=10, le=100_000, description="Centre-of-mass energy in GeV (Beams:eCM)"
+    )
+    seed: int = Field(ge=1, le=900_000_000, description="Random seed (Pythia accepts 1..900000000)")
+    events: int = Field(ge=1, le=1_000_000, description="Number of events to generate")
+    pt_hat_min: float = Field(
+        default=20, ge=0, description="Minimum pT of the hard process in GeV (PhaseSpace:pTHatMin)"
+    )
+    settings: list[Annotated[str, AfterValidator(_check_setting)]] = Field(
+        default_factory=list, max_length=100, description="Extra Pythia settings, 'Key = value'"
+    )
+    card: str | None = Field(
+        default=None,
+        description="Name of an input holding more Pythia settings, one per line (read after "
+        "the process settings, before params.settings)",
+    )
+
+
+class JetAlgorithm(StrEnum):
+    """FastJet's sequential-recombination algorithms."""
+
+    ANTI_KT = "anti-kt"
+    KT = "kt"
+    CAMBRIDGE_AACHEN = "cambridge-aachen"
+
+
+class AnalyzeParams(_Strict):
+    """Jets from HepMC3 events (FastJet), filled into histograms in a ROOT file plus a PNG."""
+
+    jet_algorithm: JetAlgorithm = Field(default=JetAlgorithm.ANTI_KT, description="Jet algorithm")
+    jet_radius: float = Field(default=0.4, ge=0.1, le=1.5, description="Jet radius parameter R")
+    jet_pt_min: float = Field(default=20, ge=0, description="Keep jets with pT above this, in GeV")
+    jet_eta_max: float = Field(
+        default=2.5, gt=0, le=10, description="Keep jets with |pseudorapidity| below this"
+    )
+    hist_bins: int = Field(default=40, ge=1, le=10_000, description="Bins of the jet pT histogram")
+    hist_max: float | None = Field(
+        default=None,
+        gt=0,
+        description="Upper edge of the jet pT histogram in GeV (default: 10x jet_pt_min, at "
+        "least jet_pt_min + 100); the lower edge is jet_pt_min",
+    )
+
+    @model_validator(mode="after")
+    def _axis_is_not_empty(self) -> AnalyzeParams:
+        if self.hist_max is not None and self.hist_max <= self.jet_pt_min:
+            raise ValueError(
+                f"hist_max ({self.hist_max:g}) must be above jet_pt_min ({self.jet_pt_min:g})"
+            )
+        return self
+
+
+class MergeMode(StrEnum):
+    """How hep.merge combines runs."""
+
+    AVERAGE = "average"  # the same process with other seeds: weights by events
+    SUM = "sum"  # disjoint phase-space slices: cross sections add
+
+
+class MergeParams(_Strict):
+    """Merge hep.analyze results: histograms weighted by cross section, summaries combined."""
+
+    mode: MergeMode = Field(
+        default=MergeMode.AVERAGE,
+        description="average = same settings, other seeds (sigma is the events-weighted mean); "
+        "sum = disjoint slices (sigmas add)",
+    )
+
+
+def _need_inputs(spec: JobSpec, what: str) -> None:
+    if not spec.inputs:
+        raise ValueError(f"inputs: a {spec.kind} job needs at least one input ({what})")
+
+
+class GenerateJob(JobSpec):
+    """A job of kind ``hep.generate``."""
+
+    kind: Literal["hep.generate"] = Field(description="Job kind")
+    params: GenerateParams
+
+    @model_validator(mode="after")
+    def _card_is_an_input(self) -> GenerateJob:
+        card = self.params.card
+        if card is not None and all(ref.name != card for ref in self.inputs):
+            raise ValueError(
+                f"params.card: no input is named {card!r}; add the card file to inputs"
+            )
+        return self
+
+
+class AnalyzeJob(JobSpec):
+    """A job of kind ``hep.analyze``."""
+
+    kind: Literal["hep.analyze"] = Field(description="Job kind")
+    params: AnalyzeParams = Field(default_factory=AnalyzeParams)
+
+    @model_validator(mode="after")
+    def _has_events(self) -> AnalyzeJob:
+        _need_inputs(self, "HepMC3 event files or hep.generate results")
+        return self
+
+
+class MergeJob(JobSpec):
+    """A job of kind ``hep.merge``."""
+
+    kind: Literal["hep.merge"] = Field(description="Job kind")
+    params: MergeParams = Field(default_factory=MergeParams)
+
+    @model_validator(mode="after")
+    def _has_results(self) -> MergeJob:
+        _need_inputs(self, "hep.analyze results")
+        return self
+
+
 class ContainerJob(JobSpec):
     """A job of kind ``container``."""
 
@@ -416,11 +553,15 @@ KIND_MODELS: dict[str, type[JobSpec]] = {
     "hep.pythia": PythiaJob,
     "container": ContainerJob,
     "key4hep": Key4hepJob,
+    "hep.generate": GenerateJob,
+    "hep.analyze": AnalyzeJob,
+    "hep.merge": MergeJob,
 }
 KINDS: tuple[str, ...] = tuple(KIND_MODELS)
 
-_AnyJob = Annotated[EchoJob | PythiaJob | ContainerJob | Key4hepJob, Field(discriminator="kind")]
-_ADAPTER: TypeAdapter[EchoJob | PythiaJob | ContainerJob | Key4hepJob] = TypeAdapter(_AnyJob)
+_AnyJobType = EchoJob | PythiaJob | ContainerJob | Key4hepJob | GenerateJob | AnalyzeJob | MergeJob
+_AnyJob = Annotated[_AnyJobType, Field(discriminator="kind")]
+_ADAPTER: TypeAdapter[_AnyJobType] = TypeAdapter(_AnyJob)
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
