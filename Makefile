@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP_PY   := $(VENV)/.installed
 STAMP_NODE := node_modules/.installed
 
-.PHONY: up test demo install compile check-artifacts bench lint clean
+.PHONY: up test demo install compile check-artifacts bench lint clean images
 
 up: install
 	$(BIN)/hepx devnet up
@@ -22,12 +22,17 @@ install: $(STAMP_PY) $(STAMP_NODE)
 
 $(STAMP_PY): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet -e '.[hep,dev]'
+	$(BIN)/pip install --quiet -e '.[hep,dev,containers]'
 	touch $@
 
 $(STAMP_NODE): package.json package-lock.json
 	npm ci --no-audit --no-fund --ignore-scripts
 	touch $@
+
+# Local images for the container tests (no registry needed; cached): needs root and an engine
+# (scripts/dockerd.sh starts one and prints the DOCKER_HOST to export).
+images: install
+	bash scripts/images.sh
 
 # Recompile the contracts into hepx/artifacts (needs node_modules/solc and py-solc-x).
 compile: install
