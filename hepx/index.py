@@ -1,0 +1,581 @@
+"""A SQLite index of JobMarket events: jobs by state, kind, requester and worker, fast.
+
+The chain is the truth; the index is a cache that can be deleted and rebuilt from the deploy
+block. ``sync()`` catches up in block ranges and, before each catch-up, checks that the blocks
+it indexed are still on the chain (tip and last event block hashes); on a mismatch it rolls
+back to the newest block whose hash still matches and re-reads from there (a reorg).
+
+Amounts are wei and can exceed SQLite's 64-bit integers, so they are stored as decimal text.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from web3 import Web3
+
+from hepx.chain import MarketClient, MarketEvent
+from hepx.errors import EventIndexError
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    block INTEGER NOT NULL,
+    block_hash TEXT NOT NULL,
+    tx_hash TEXT NOT NULL,
+    log_index INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    job_id INTEGER,
+    address TEXT,
+    args TEXT NOT NULL,
+    UNIQUE (block, log_index)
+);
+CREATE INDEX IF NOT EXISTS events_job ON events (job_id, id);
+CREATE INDEX IF NOT EXISTS events_address ON events (address, id);
+CREATE INDEX IF NOT EXISTS events_tx ON events (tx_hash);
+CREATE TABLE IF NOT EXISTS jobs (
+    job_id INTEGER PRIMARY KEY,
+    state TEXT NOT NULL,
+    kind TEXT,
+    requester TEXT NOT NULL,
+    worker TEXT,
+    price TEXT,
+    max_price TEXT NOT NULL,
+    spec_cid TEXT NOT NULL,
+    result_cid TEXT,
+    posted_block INTEGER NOT NULL,
+    updated_block INTEGER NOT NULL,
+    expired_from TEXT
+);
+CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state, job_id);
+CREATE INDEX IF NOT EXISTS jobs_kind ON jobs (kind, job_id);
+CREATE INDEX IF NOT EXISTS jobs_requester ON jobs (requester, job_id);
+CREATE INDEX IF NOT EXISTS jobs_worker ON jobs (worker, job_id);
+"""
+
+STATES = ("open", "claimed", "submitted", "settled", "cancelled", "expired")
+# Mirrors IJobMarket.JobState, for JobExpired.fromState.
+_CHAIN_STATES = ("none", *STATES)
+_STATE_AFTER = {
+    "JobClaimed": "claimed",
+    "ResultSubmitted": "submitted",
+    "JobSettled": "settled",
+    "JobCancelled": "cancelled",
+    "JobExpired": "expired",
+}
+# Which argument names the account an event is about (for address pages).
+_ADDRESS_ARG = {
+    "JobPosted": "requester",
+    "JobClaimed": "worker",
+    "ResultSubmitted": "worker",
+    "JobSettled": "worker",
+    "Payment": "payee",
+}
+
+
+def json_safe(value: Any) -> Any:
+    """Event arguments as JSON: bytes as 0x-hex, enums as plain ints."""
+    if isinstance(value, bytes | bytearray):
+        return "0x" + bytes(value).hex()
+    if isinstance(value, bool | str) or value is None:
+        return value
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    return str(value)
+
+
+@dataclass(frozen=True)
+class IndexedEvent:
+    id: int
+    block: int
+    block_hash: str
+    tx_hash: str
+    log_index: int
+    name: str
+    job_id: int | None
+    address: str | None
+    args: dict[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "event": self.name,
+            "block": self.block,
+            "block_hash": self.block_hash,
+            "tx_hash": self.tx_hash,
+            "log_index": self.log_index,
+            "job_id": self.job_id,
+            "address": self.address,
+            "args": self.args,
+        }
+
+
+@dataclass(frozen=True)
+class IndexedJob:
+    job_id: int
+    state: str
+    kind: str | None
+    requester: str
+    worker: str | None
+    price: int | None
+    max_price: int
+    spec_cid: str
+    result_cid: str | None
+    posted_block: int
+    updated_block: int
+    expired_from: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class JobPage:
+    items: list[IndexedJob]
+    total: int
+    page: int
+    per_page: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.per_page))
+
+
+@dataclass
+class WorkerStats:
+    address: str
+    jobs_won: int = 0
+    settled: int = 0
+    in_progress: int = 0
+    failures: int = 0
+    earnings: int = 0
+    states: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    from_block: int
+    to_block: int
+    events: int
+    rolled_back_to: int | None = None
+
+
+def normalize_address(value: str, what: str = "address") -> str:
+    """Checksummed form of ``value``; EventIndexError naming ``what`` if it is not one."""
+    if not Web3.is_address(value):
+        raise EventIndexError(f"{what} {value!r} is not an address (expected 0x + 40 hex digits)")
+    return str(Web3.to_checksum_address(value))
+
+
+class MarketIndex:
+    """The index file at ``path`` for the market ``client`` talks to.
+
+    ``kind_of`` maps a spec CID to the job's kind (None if the spec cannot be read); the index
+    stays usable without it, with the kind column empty.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        client: MarketClient,
+        deploy_block: int,
+        *,
+        kind_of: Callable[[str], str | None] | None = None,
+        confirmations: int = 0,
+        chunk: int = 2000,
+    ) -> None:
+        self.path = path
+        self.client = client
+        self.deploy_block = deploy_block
+        self.kind_of = kind_of
+        self.confirmations = confirmations
+        self.chunk = chunk
+        self._local = threading.local()
+        self._write_lock = threading.Lock()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db().executescript(_SCHEMA)  # executescript commits on its own
+        with self._tx() as db:
+            self._check_identity(db)
+
+    # ------------------------------------------------------------ connections
+
+    def _db(self) -> sqlite3.Connection:
+        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if db is None:
+            try:
+                db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("PRAGMA synchronous=NORMAL")
+            except sqlite3.DatabaseError as exc:
+                raise EventIndexError(
+                    f"index {self.path} is not a usable SQLite file ({exc}): delete it and it "
+                    "is rebuilt from the chain"
+                ) from exc
+            db.row_factory = sqlite3.Row
+            self._local.db = db
+        return db
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        db = self._db()
+        with self._write_lock:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+
+    def close(self) -> None:
+        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if db is not None:
+            db.close()
+            self._local.db = None
+
+    def _check_identity(self, db: sqlite3.Connection) -> None:
+        """Refuse a file built for another market or chain: its rows would be wrong here."""
+        identity = {
+            "schema": str(SCHEMA_VERSION),
+            "market": self.client.address,
+            "chain_id": str(self.client.chain_id()),
+            "deploy_block": str(self.deploy_block),
+        }
+        stored = dict(db.execute("SELECT key, value FROM meta").fetchall())
+        for key, value in identity.items():
+            if key in stored and stored[key] != value:
+                raise EventIndexError(
+                    f"index {self.path} was built for {key}={stored[key]}, not {value}: delete "
+                    "it (or set HEPX_INDEX_PATH elsewhere) and it is rebuilt from the chain"
+                )
+        for key, value in identity.items():
+            db.execute("INSERT OR IGNORE INTO meta VALUES (?, ?)", (key, value))
+
+    def _meta(self, key: str) -> str | None:
+        row = self._db().execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    @property
+    def synced_block(self) -> int:
+        """The last block whose events are all in the index."""
+        value = self._meta("synced_block")
+        return int(value) if value is not None else self.deploy_block - 1
+
+    # ------------------------------------------------------------ sync
+
+    def _block_hash(self, number: int) -> str:
+        block = self.client._retry(
+            "eth_getBlockByNumber", lambda: self.client.w3.eth.get_block(number)
+        )
+        return "0x" + bytes(block["hash"]).hex()
+
+    def _find_fork_point(self) -> int | None:
+        """The newest indexed block still on the chain if a reorg dropped later ones, else None."""
+        synced = self.synced_block
+        if synced < self.deploy_block:
+            return None
+        tip_hash = self._meta("synced_hash")
+        head = self.client.block_number()
+        if tip_hash is not None and synced <= head and self._block_hash(synced) == tip_hash:
+            # The tip is canonical, so (hashes chain back) every block below it is too.
+            return None
+        rows = (
+            self._db()
+            .execute("SELECT DISTINCT block, block_hash FROM events ORDER BY block DESC")
+            .fetchall()
+        )
+        for row in rows:
+            if row["block"] <= head and self._block_hash(row["block"]) == row["block_hash"]:
+                return int(row["block"])
+        return self.deploy_block - 1
+
+    def _rollback(self, db: sqlite3.Connection, to_block: int) -> None:
+        touched = [
+            int(r[0])
+            for r in db.execute(
+                "SELECT DISTINCT job_id FROM events WHERE block > ? AND job_id IS NOT NULL",
+                (to_block,),
+            )
+        ]
+        db.execute("DELETE FROM events WHERE block > ?", (to_block,))
+        for job_id in touched:
+            db.execute("DELETE FROM jobs WHERE job_id = ?", (job_id,))
+            for row in db.execute(
+                "SELECT * FROM events WHERE job_id = ? ORDER BY block, log_index", (job_id,)
+            ).fetchall():
+                self._apply(db, self._row_event(row))
+        db.execute("INSERT OR REPLACE INTO meta VALUES ('synced_block', ?)", (str(to_block),))
+        db.execute("DELETE FROM meta WHERE key = 'synced_hash'")
+        db.execute(
+            "INSERT INTO meta VALUES ('reorgs', '1') "
+            "ON CONFLICT (key) DO UPDATE SET value = CAST(value AS INTEGER) + 1"
+        )
+
+    def sync(self) -> SyncResult:
+        """Index every new confirmed block (after undoing a reorg); say what was done."""
+        rolled_back_to = None
+        fork = self._find_fork_point()
+        if fork is not None:
+            with self._tx() as db:
+                self._rollback(db, fork)
+            rolled_back_to = fork
+        start = self.synced_block + 1
+        first = start
+        head = self.client.block_number() - self.confirmations
+        count = 0
+        while start <= head:
+            end = min(head, start + self.chunk - 1)
+            end_hash = self._block_hash(end)
+            events = self.client.events(start, end)
+            with self._tx() as db:
+                for event in events:
+                    if self._insert(db, event):
+                        self._apply(db, self._as_indexed(event))
+                db.execute("INSERT OR REPLACE INTO meta VALUES ('synced_block', ?)", (str(end),))
+                db.execute("INSERT OR REPLACE INTO meta VALUES ('synced_hash', ?)", (end_hash,))
+            count += len(events)
+            start = end + 1
+        return SyncResult(first, head, count, rolled_back_to)
+
+    def rebuild(self) -> SyncResult:
+        """Forget everything and index again from the deploy block."""
+        with self._tx() as db:
+            db.execute("DELETE FROM events")
+            db.execute("DELETE FROM jobs")
+            db.execute("DELETE FROM meta WHERE key IN ('synced_block', 'synced_hash')")
+        return self.sync()
+
+    def _insert(self, db: sqlite3.Connection, event: MarketEvent) -> bool:
+        arg = _ADDRESS_ARG.get(event.name)
+        address = str(event.args[arg]) if arg else None
+        cursor = db.execute(
+            "INSERT OR IGNORE INTO events "
+            "(block, block_hash, tx_hash, log_index, name, job_id, address, args) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                event.block_number,
+                event.block_hash,
+                event.tx_hash,
+                event.log_index,
+                event.name,
+                event.job_id,
+                address,
+                json.dumps(json_safe(event.args)),
+            ),
+        )
+        return cursor.rowcount == 1
+
+    @staticmethod
+    def _as_indexed(event: MarketEvent) -> IndexedEvent:
+        return IndexedEvent(
+            0,
+            event.block_number,
+            event.block_hash,
+            event.tx_hash,
+            event.log_index,
+            event.name,
+            event.job_id,
+            None,
+            json_safe(event.args),
+        )
+
+    def _apply(self, db: sqlite3.Connection, ev: IndexedEvent) -> None:
+        """Move the job row along for one event."""
+        if ev.job_id is None or ev.name == "Payment":
+            return
+        args = ev.args
+        if ev.name == "JobPosted":
+            spec_cid = str(args["specCid"])
+            kind = self.kind_of(spec_cid) if self.kind_of else None
+            db.execute(
+                "INSERT OR REPLACE INTO jobs (job_id, state, kind, requester, max_price, "
+                "spec_cid, posted_block, updated_block) VALUES (?, 'open', ?, ?, ?, ?, ?, ?)",
+                (
+                    ev.job_id,
+                    kind,
+                    str(args["requester"]),
+                    str(args["maxPrice"]),
+                    spec_cid,
+                    ev.block,
+                    ev.block,
+                ),
+            )
+            return
+        state = _STATE_AFTER.get(ev.name)
+        if state is None:
+            return
+        db.execute(
+            "UPDATE jobs SET state = ?, updated_block = ? WHERE job_id = ?",
+            (state, ev.block, ev.job_id),
+        )
+        if ev.name == "JobClaimed":
+            db.execute(
+                "UPDATE jobs SET worker = ?, price = ? WHERE job_id = ?",
+                (str(args["worker"]), str(args["price"]), ev.job_id),
+            )
+        elif ev.name == "ResultSubmitted":
+            db.execute(
+                "UPDATE jobs SET result_cid = ? WHERE job_id = ?",
+                (str(args["resultCid"]), ev.job_id),
+            )
+        elif ev.name == "JobExpired":
+            index = int(args["fromState"])
+            origin = _CHAIN_STATES[index] if 0 <= index < len(_CHAIN_STATES) else str(index)
+            db.execute("UPDATE jobs SET expired_from = ? WHERE job_id = ?", (origin, ev.job_id))
+
+    # ------------------------------------------------------------ queries
+
+    @staticmethod
+    def _row_event(row: sqlite3.Row) -> IndexedEvent:
+        return IndexedEvent(
+            id=int(row["id"]),
+            block=int(row["block"]),
+            block_hash=str(row["block_hash"]),
+            tx_hash=str(row["tx_hash"]),
+            log_index=int(row["log_index"]),
+            name=str(row["name"]),
+            job_id=None if row["job_id"] is None else int(row["job_id"]),
+            address=row["address"],
+            args=json.loads(row["args"]),
+        )
+
+    @staticmethod
+    def _row_job(row: sqlite3.Row) -> IndexedJob:
+        return IndexedJob(
+            job_id=int(row["job_id"]),
+            state=str(row["state"]),
+            kind=row["kind"],
+            requester=str(row["requester"]),
+            worker=row["worker"],
+            price=None if row["price"] is None else int(row["price"]),
+            max_price=int(row["max_price"]),
+            spec_cid=str(row["spec_cid"]),
+            result_cid=row["result_cid"],
+            posted_block=int(row["posted_block"]),
+            updated_block=int(row["updated_block"]),
+            expired_from=row["expired_from"],
+        )
+
+    def jobs(
+        self,
+        *,
+        state: str | None = None,
+        kind: str | None = None,
+        requester: str | None = None,
+        worker: str | None = None,
+        page: int = 1,
+        per_page: int = 25,
+    ) -> JobPage:
+        """Jobs matching every filter given, newest first, one page of them."""
+        if state is not None and state not in STATES:
+            raise EventIndexError(f"unknown state {state!r}: choose one of {', '.join(STATES)}")
+        if page < 1 or not 1 <= per_page <= 500:
+            raise EventIndexError("page must be >= 1 and per_page between 1 and 500")
+        where: list[str] = []
+        params: list[Any] = []
+        for column, value in (("state", state), ("kind", kind)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
+        for column, value in (("requester", requester), ("worker", worker)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(normalize_address(value, column))
+        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        db = self._db()
+        total = int(db.execute(f"SELECT COUNT(*) FROM jobs {clause}", params).fetchone()[0])
+        rows = db.execute(
+            f"SELECT * FROM jobs {clause} ORDER BY job_id DESC LIMIT ? OFFSET ?",
+            [*params, per_page, (page - 1) * per_page],
+        ).fetchall()
+        return JobPage([self._row_job(r) for r in rows], total, page, per_page)
+
+    def job(self, job_id: int) -> IndexedJob | None:
+        row = self._db().execute("SELECT * FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
+        return None if row is None else self._row_job(row)
+
+    def events(
+        self,
+        *,
+        job_id: int | None = None,
+        address: str | None = None,
+        tx_hash: str | None = None,
+        after_id: int = 0,
+        limit: int = 1000,
+        newest_first: bool = False,
+    ) -> list[IndexedEvent]:
+        where: list[str] = ["id > ?"]
+        params: list[Any] = [after_id]
+        if job_id is not None:
+            where.append("job_id = ?")
+            params.append(job_id)
+        if address is not None:
+            where.append("address = ?")
+            params.append(normalize_address(address))
+        if tx_hash is not None:
+            where.append("tx_hash = ?")
+            params.append(tx_hash.lower())
+        order = "DESC" if newest_first else "ASC"
+        rows = (
+            self._db()
+            .execute(
+                f"SELECT * FROM events WHERE {' AND '.join(where)} ORDER BY id {order} LIMIT ?",
+                [*params, limit],
+            )
+            .fetchall()
+        )
+        return [self._row_event(r) for r in rows]
+
+    def last_event_id(self) -> int:
+        row = self._db().execute("SELECT MAX(id) FROM events").fetchone()
+        return int(row[0] or 0)
+
+    def state_counts(self) -> dict[str, int]:
+        counts = dict.fromkeys(STATES, 0)
+        for row in self._db().execute("SELECT state, COUNT(*) FROM jobs GROUP BY state"):
+            counts[str(row[0])] = int(row[1])
+        return counts
+
+    def workers(self) -> list[WorkerStats]:
+        """Every worker that claimed a job: jobs won, outcomes and wei earned."""
+        stats: dict[str, WorkerStats] = {}
+        for row in self._db().execute(
+            "SELECT worker, state, price, expired_from FROM jobs WHERE worker IS NOT NULL"
+        ):
+            s = stats.setdefault(row["worker"], WorkerStats(row["worker"]))
+            s.jobs_won += 1
+            s.states[row["state"]] = s.states.get(row["state"], 0) + 1
+            if row["state"] == "settled":
+                s.settled += 1
+                s.earnings += int(row["price"])
+            elif row["state"] == "expired":
+                s.failures += 1  # claimed, then no result before the run deadline
+            else:
+                s.in_progress += 1
+        return sorted(stats.values(), key=lambda s: (-s.jobs_won, s.address))
+
+    def status(self) -> dict[str, Any]:
+        db = self._db()
+        return {
+            "path": str(self.path),
+            "market": self.client.address,
+            "deploy_block": self.deploy_block,
+            "synced_block": self.synced_block,
+            "events": int(db.execute("SELECT COUNT(*) FROM events").fetchone()[0]),
+            "jobs": int(db.execute("SELECT COUNT(*) FROM jobs").fetchone()[0]),
+            "reorgs": int(self._meta("reorgs") or 0),
+        }
