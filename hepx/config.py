@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     api_url: str = Field("http://127.0.0.1:8000", description="URL of the hepx REST API")
     confirmations: int = Field(0, ge=0, description="Blocks an event must be buried under")
     poll_interval: float = Field(0.25, gt=0, description="Seconds between chain polls")
+    index_path: Path | None = Field(
+        None, description="SQLite index of market events (default: <home>/index.sqlite)"
+    )
 
     @classmethod
     def settings_customise_sources(
@@ -62,6 +65,10 @@ class Settings(BaseSettings):
     @property
     def store_path(self) -> Path:
         return self.store_dir or self.home / "store"
+
+    @property
+    def index_file(self) -> Path:
+        return self.index_path or self.home / "index.sqlite"
 
 
 def load_settings(**overrides: Any) -> Settings:
