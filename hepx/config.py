@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import (
@@ -34,6 +34,16 @@ class Settings(BaseSettings):
         None, description="Deployment file (default: <home>/deployment.json)"
     )
     store_dir: Path | None = Field(None, description="Local blockstore (default: <home>/store)")
+    store_backend: Literal["local", "kubo"] = Field(
+        "local", description="Content store: the local blockstore or a kubo node"
+    )
+    kubo_url: str = Field("http://127.0.0.1:5001", description="Kubo RPC URL (backend kubo)")
+    gateway_url: str | None = Field(
+        None, description="Trustless gateway to fetch missing content from (e.g. the API URL)"
+    )
+    pin_retention: float = Field(
+        7 * 86400, ge=0, description="Seconds a settled job's spec/inputs/outputs stay pinned"
+    )
     private_key: SecretStr | None = Field(
         None, description="Key that signs transactions (requester for the API, worker for agents)"
     )
