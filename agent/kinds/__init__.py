@@ -15,6 +15,9 @@ from hepx.errors import SpecError
 KINDS: dict[str, str] = {
     "echo": "agent.kinds.echo",
     "hep.pythia": "agent.kinds.hep_pythia",
+    "hep.generate": "agent.kinds.hep_generate",
+    "hep.analyze": "agent.kinds.hep_analyze",
+    "hep.merge": "agent.kinds.hep_merge",
 }
 
 
