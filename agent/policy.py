@@ -7,6 +7,7 @@ Example ``policy.yaml``::
       hep.pythia: {price: "0.001 ether"}
     max_runtime: 3600            # seconds; longer jobs are declined
     requesters: []               # if non-empty, only these requesters' jobs
+    images: [hepx/busybox]       # images container/key4hep jobs may use (repo, repo:tag, digest)
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Annotated
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
+from agent.images import image_allowed, job_image
 from hepx.chain import Job
 from hepx.errors import PolicyError
 from hepx.spec import JobSpec
@@ -30,6 +32,13 @@ class KindPolicy(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     price: Wei = Field(description="The worker's ask for one job of this kind; also its floor")
+    image: str | None = Field(
+        default=None, description="Run this kind's runner in this local image (e.g. hepx:local)"
+    )
+    cpus: float = Field(default=1, gt=0, description="CPU cores for this kind when run in `image`")
+    memory_mb: int = Field(
+        default=2048, ge=16, description="Memory limit in MiB when run in `image`"
+    )
 
 
 class Policy(BaseModel):
@@ -45,6 +54,11 @@ class Policy(BaseModel):
         3600, gt=0, description="Seconds; jobs that may run longer are declined"
     )
     requesters: list[str] = Field(default_factory=list, description="Allowlist; empty = anyone")
+    images: list[str] = Field(
+        default_factory=list,
+        description="Images container jobs may use: sha256:<digest>, repo@sha256:<digest>, "
+        "repo:tag or repo (any tag); empty = none",
+    )
 
     @classmethod
     def load(cls, path: Path | None) -> Policy:
@@ -76,6 +90,9 @@ def decide(policy: Policy, spec: JobSpec, job: Job) -> Decision:
     kind = policy.kinds.get(spec.kind)
     if kind is None:
         return Decision(False, f"kind {spec.kind} not in policy ({', '.join(policy.kinds)})")
+    image = job_image(spec)
+    if image is not None and not image_allowed(policy.images, image):
+        return Decision(False, f"image {image} not in policy images")
     if policy.requesters and job.requester.lower() not in {r.lower() for r in policy.requesters}:
         return Decision(False, f"requester {job.requester} not in allowlist")
     if job.escrow < kind.price:

@@ -20,8 +20,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agent.executor import execute
+from agent.container_jobs import (
+    ContainerExecution,
+    remove_leftover_containers,
+    run_container_job,
+    runs_in_container,
+)
+from agent.executor import Execution, execute
 from agent.policy import Policy, decide
+from agent.provenance import result_facts
 from hepx import __version__
 from hepx.chain import JobState, MarketClient, MarketEvent
 from hepx.errors import ChainError, ExecutionError, SpecError, StoreError, TxReverted
@@ -108,6 +115,7 @@ class WorkerAgent:
             self.follower.cursor.block + 1,
             ",".join(self.policy.kinds),
         )
+        remove_leftover_containers(self.policy, self.address)
         self.resume()
         while not stop.is_set():
             try:
@@ -202,7 +210,15 @@ class WorkerAgent:
             for ref in spec.inputs:
                 self.store.get(ref.cid, inputs / ref.name)
             log.info("event=running job=%d kind=%s timeout=%ds", job_id, spec.kind, budget)
-            run = execute(spec.kind, spec_path, inputs, outputs, result / "job.log", budget, job_id)
+            run: Execution | ContainerExecution
+            if runs_in_container(spec, self.policy):
+                run = run_container_job(
+                    spec, self.policy, self.store, workdir, budget, job_id, self.address
+                )
+            else:
+                run = execute(
+                    spec.kind, spec_path, inputs, outputs, result / "job.log", budget, job_id
+                )
         except (ExecutionError, StoreError) as exc:
             # No result to submit: the run deadline passes and the escrow is refunded
             # (settle_submitted() expires it), so nothing is lost.
@@ -221,7 +237,9 @@ class WorkerAgent:
             "started_at": started,
             "seconds": round(run.seconds, 3),
             "exit_code": run.exit_code,
+            "container": getattr(run, "container", None),
             "software": {"hepx": __version__, "python": platform.python_version()},
+            **result_facts(spec, outputs),
         }
         (result / "provenance.json").write_text(json.dumps(provenance, indent=2, sort_keys=True))
         result_cid = self.store.add_dir(result)
