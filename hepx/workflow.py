@@ -1,0 +1,471 @@
+"""Workflows: steps of jobs chained by their outputs, with sweeps, merges and retries.
+
+A workflow file (YAML) declares steps; the requester-side runner expands them into jobs,
+posts each through the REST API once its parents have settled, passes the parents' result
+CIDs on as inputs, and resubmits a job that failed (expired, cancelled, or left unclaimed or
+unsubmitted past its deadline) up to the step's ``max_retries`` times, each a new job on chain.
+
+    apiVersion: hepx/v1
+    kind: Workflow
+    metadata: {name: dijet}
+    defaults:                         # merged into every step's spec
+      resources: {max_runtime: 600}
+      payment: {max_price: "0.01 ether", claim_window: 300, run_window: 1800}
+    steps:
+      - name: generate
+        kind: hep.generate
+        params: {events: 1000, pt_hat_min: 50}
+        sweep: {seed: [1, 2, 3, 4]}   # one job per point of the grid (product of the lists)
+        max_retries: 2
+      - name: analyze
+        kind: hep.analyze
+        foreach: generate             # one job per generate job; its result is input "generate"
+      - name: merge
+        kind: hep.merge
+        inputs: [{step: analyze}]     # every analyze result: inputs analyze-0, analyze-1, ...
+
+An input is ``{cid: ...}`` (a file or folder in the store), ``{job: J}`` (the result of job J
+on chain, waited for) or ``{step: NAME}`` (the results of an earlier step's jobs).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+import httpx
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from hepx.errors import HepxError, SpecError
+from hepx.spec import KIND_MODELS, Metadata, parse_spec
+
+_STEP_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,19}$")
+# A valid CID that stands in for a parent's result while the spec is only being checked.
+_PLACEHOLDER_CID = "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku"
+MAX_JOBS = 1000
+FINAL_STATES = ("settled", "cancelled", "expired")
+# Seconds past a job's deadline before the runner counts it as failed without a chain
+# transition: an unclaimed job after its claim window, a claimed one past its run window.
+OVERDUE_GRACE = 5.0
+
+
+class WorkflowError(HepxError):
+    """A workflow file that cannot run, or a run that cannot go on."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+
+class StepInput(_Strict):
+    """One input of a step: exactly one of cid, job or step."""
+
+    name: str | None = Field(default=None, description="Input name (default: the step's name)")
+    cid: str | None = Field(default=None, description="A file or folder in the store")
+    job: int | None = Field(default=None, ge=0, description="The result of this on-chain job")
+    step: str | None = Field(default=None, description="The results of an earlier step")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> StepInput:
+        given = [k for k in ("cid", "job", "step") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(
+                f"an input takes exactly one of cid, job or step (got {', '.join(given) or 'none'})"
+            )
+        if self.name is None and self.step is None:
+            raise ValueError("an input from a cid or a job needs a name")
+        return self
+
+
+class Step(_Strict):
+    name: str = Field(description="Step name: a-z, 0-9, '-', at most 20 characters")
+    kind: str = Field(description="Job kind of every job of this step")
+    params: dict[str, Any] = Field(default_factory=dict)
+    inputs: list[StepInput] = Field(default_factory=list)
+    foreach: str | None = Field(
+        default=None, description="One job per job of this earlier step, its result as input"
+    )
+    sweep: dict[str, list[Any]] = Field(
+        default_factory=dict,
+        description="params -> values; one job per point of the grid (product of the lists)",
+    )
+    max_retries: int = Field(default=0, ge=0, le=10, description="Resubmissions of a failed job")
+    resources: dict[str, Any] | None = None
+    payment: dict[str, Any] | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _check_name(cls, name: str) -> str:
+        if not _STEP_RE.fullmatch(name):
+            raise ValueError(f"step name {name!r}: use 1-20 characters from a-z, 0-9 and '-'")
+        return name
+
+    @field_validator("kind")
+    @classmethod
+    def _check_kind(cls, kind: str) -> str:
+        if kind not in KIND_MODELS:
+            raise ValueError(f"unknown kind {kind!r}; expected one of: {', '.join(KIND_MODELS)}")
+        return kind
+
+    @field_validator("sweep")
+    @classmethod
+    def _check_sweep(cls, sweep: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        for key, values in sweep.items():
+            if not values:
+                raise ValueError(f"sweep.{key} is empty: give at least one value")
+        return sweep
+
+
+class Defaults(_Strict):
+    resources: dict[str, Any] = Field(default_factory=dict)
+    payment: dict[str, Any] = Field(default_factory=dict)
+
+
+class Workflow(_Strict):
+    api_version: Literal["hepx/v1"] = Field(alias="apiVersion")
+    kind: Literal["Workflow"]
+    metadata: Metadata
+    defaults: Defaults = Field(default_factory=Defaults)
+    steps: list[Step] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _references_point_back(self) -> Workflow:
+        seen: set[str] = set()
+        for step in self.steps:
+            if step.name in seen:
+                raise ValueError(f"two steps are named {step.name!r}")
+            refs = [i.step for i in step.inputs if i.step] + (
+                [step.foreach] if step.foreach else []
+            )
+            for ref in refs:
+                if ref not in seen:
+                    raise ValueError(
+                        f"step {step.name!r} uses step {ref!r}, which is not an earlier step"
+                    )
+            seen.add(step.name)
+        return self
+
+
+# ---------------------------------------------------------------- expansion into tasks
+
+
+@dataclass
+class Parent:
+    """Where one input of a task comes from: another task's result, or an on-chain job's."""
+
+    input_name: str
+    task: Task | None = None
+    job_id: int | None = None
+
+
+@dataclass
+class Task:
+    """One job of a step (a point of its sweep, for one parent), and its attempts on chain."""
+
+    step: str
+    index: int
+    spec: dict[str, Any]  # inputs from parents are added when they settle
+    parents: list[Parent]
+    max_retries: int
+    state: str = "waiting"  # waiting -> running -> settled | failed | skipped
+    jobs: list[int] = field(default_factory=list)
+    result_cid: str | None = None
+    error: str | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.step}[{self.index}]"
+
+    @property
+    def done(self) -> bool:
+        return self.state in ("settled", "failed", "skipped")
+
+
+def load_workflow(path: str | Path) -> Workflow:
+    """Read and validate a workflow file; every job it makes is checked as a spec too."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise WorkflowError(f"cannot read workflow file {path}: {exc.strerror or exc}") from exc
+    except yaml.YAMLError as exc:
+        raise WorkflowError(f"{path} is not valid YAML: {exc}") from exc
+    try:
+        workflow = Workflow.model_validate(data)
+    except ValidationError as exc:
+        problems = "\n".join(
+            f"  {'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise WorkflowError(f"{path}: invalid workflow:\n{problems}") from exc
+    expand(workflow)  # raises on a step whose jobs would be invalid specs
+    return workflow
+
+
+def expand(workflow: Workflow) -> list[Task]:
+    """All tasks of the workflow in an order where parents come first."""
+    by_step: dict[str, list[Task]] = {}
+    tasks: list[Task] = []
+    for step in workflow.steps:
+        keys = list(step.sweep)
+        points = [
+            dict(zip(keys, combo, strict=True))
+            for combo in itertools.product(*(step.sweep[k] for k in keys))
+        ]
+        owners: list[Task | None] = list(by_step[step.foreach]) if step.foreach else [None]
+        made: list[Task] = []
+        for owner in owners:
+            for point in points:
+                made.append(_task(workflow, step, len(made), owner, point, by_step))
+        if len(tasks) + len(made) > MAX_JOBS:
+            raise WorkflowError(f"the workflow makes more than {MAX_JOBS} jobs; split it")
+        by_step[step.name] = made
+        tasks += made
+    return tasks
+
+
+def _task(
+    workflow: Workflow,
+    step: Step,
+    index: int,
+    owner: Task | None,
+    point: dict[str, Any],
+    by_step: dict[str, list[Task]],
+) -> Task:
+    fixed: list[dict[str, Any]] = []
+    parents: list[Parent] = []
+    if owner is not None:
+        parents.append(Parent(owner.step, task=owner))
+    for ref in step.inputs:
+        if ref.cid is not None:
+            fixed.append({"name": ref.name, "cid": ref.cid})
+        elif ref.job is not None:
+            parents.append(Parent(str(ref.name), job_id=ref.job))
+        else:
+            assert ref.step is not None
+            sources = by_step[ref.step]
+            base = ref.name or ref.step
+            for i, source in enumerate(sources):
+                parents.append(Parent(base if len(sources) == 1 else f"{base}-{i}", task=source))
+    labels = {"workflow": workflow.metadata.name, "step": step.name, "index": str(index)}
+    if point:
+        labels["sweep"] = json.dumps(point, sort_keys=True)[:256]
+    spec = {
+        "apiVersion": "hepx/v1",
+        "kind": step.kind,
+        "metadata": {
+            "name": f"{workflow.metadata.name}-{step.name}-{index}"[:63],
+            "labels": labels,
+        },
+        "params": {**step.params, **point},
+        "inputs": fixed,
+        "resources": {**workflow.defaults.resources, **(step.resources or {})},
+        "payment": {**workflow.defaults.payment, **(step.payment or {})},
+    }
+    task = Task(step.name, index, spec, parents, step.max_retries)
+    try:
+        parse_spec(_with_inputs(task, {p.input_name: _PLACEHOLDER_CID for p in parents}))
+    except SpecError as exc:
+        raise WorkflowError(
+            f"step {step.name!r}, job {index} ({point or 'no sweep'}): {exc}"
+        ) from exc
+    return task
+
+
+def _with_inputs(task: Task, resolved: dict[str, str]) -> dict[str, Any]:
+    inputs = [*task.spec["inputs"], *({"name": n, "cid": c} for n, c in resolved.items())]
+    return {**task.spec, "inputs": inputs}
+
+
+# ---------------------------------------------------------------- running
+
+
+class JobsApi(Protocol):
+    def post_job(self, spec: dict[str, Any]) -> dict[str, Any]: ...
+
+    def get_job(self, job_id: int) -> dict[str, Any]: ...
+
+
+class HttpJobsApi:
+    """The REST API's /jobs routes."""
+
+    def __init__(self, base_url: str, timeout: float = 60.0) -> None:
+        self.base = base_url.rstrip("/")
+        self.timeout = timeout
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        url = f"{self.base}{path}"
+        try:
+            reply = httpx.request(method, url, timeout=self.timeout, **kwargs)
+        except httpx.HTTPError as exc:
+            raise WorkflowError(f"the API at {url} is unreachable: {exc}") from exc
+        if reply.status_code >= 400:
+            try:
+                detail = reply.json().get("detail", reply.text)
+            except ValueError:
+                detail = reply.text
+            raise WorkflowError(f"{method} {path} failed ({reply.status_code}): {detail}")
+        result: dict[str, Any] = reply.json()
+        return result
+
+    def post_job(self, spec: dict[str, Any]) -> dict[str, Any]:
+        return self._call("POST", "/jobs", json=spec)
+
+    def get_job(self, job_id: int) -> dict[str, Any]:
+        return self._call("GET", f"/jobs/{job_id}")
+
+
+@dataclass
+class WorkflowRun:
+    workflow: Workflow
+    tasks: list[Task]
+    log: list[str] = field(default_factory=list)
+
+    @property
+    def done(self) -> bool:
+        return all(t.done for t in self.tasks)
+
+    @property
+    def ok(self) -> bool:
+        return all(t.state == "settled" for t in self.tasks)
+
+    def step_tasks(self, step: str) -> list[Task]:
+        return [t for t in self.tasks if t.step == step]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "workflow": self.workflow.metadata.name,
+            "ok": self.ok,
+            "steps": {
+                s.name: [
+                    {
+                        "index": t.index,
+                        "state": t.state,
+                        "jobs": t.jobs,
+                        "result_cid": t.result_cid,
+                        "params": t.spec["params"],
+                        "error": t.error,
+                    }
+                    for t in self.step_tasks(s.name)
+                ]
+                for s in self.workflow.steps
+            },
+        }
+
+
+class Runner:
+    """Drives a workflow's tasks through the API; ``step()`` does one round of work."""
+
+    def __init__(
+        self,
+        workflow: Workflow,
+        api: JobsApi,
+        notify: Callable[[str], None] = lambda _: None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.run = WorkflowRun(workflow, expand(workflow))
+        self.api = api
+        self.notify = notify
+        self.clock = clock
+        self._external: dict[int, dict[str, Any]] = {}
+
+    def _say(self, message: str) -> None:
+        self.run.log.append(message)
+        self.notify(message)
+
+    def step(self, submit: bool = True) -> None:
+        for task in self.run.tasks:
+            if task.state == "waiting" and submit:
+                self._try_start(task)
+            elif task.state == "running":
+                self._check(task)
+
+    def _try_start(self, task: Task) -> None:
+        resolved: dict[str, str] = {}
+        for parent in task.parents:
+            cid, failure = self._parent_result(parent)
+            if failure is not None:
+                task.state, task.error = "skipped", failure
+                self._say(f"{task.key} skipped: {failure}")
+                return
+            if cid is None:
+                return  # not yet
+            resolved[parent.input_name] = cid
+        task.spec = _with_inputs(task, resolved)
+        task.parents = []
+        self._submit(task)
+
+    def _parent_result(self, parent: Parent) -> tuple[str | None, str | None]:
+        if parent.task is not None:
+            if parent.task.state == "settled":
+                return parent.task.result_cid, None
+            if parent.task.state in ("failed", "skipped"):
+                return None, f"parent {parent.task.key} {parent.task.state}"
+            return None, None
+        assert parent.job_id is not None
+        job = self._external.get(parent.job_id)
+        if job is None or job["state"] not in FINAL_STATES:
+            job = self.api.get_job(parent.job_id)
+            self._external[parent.job_id] = job
+        if job["state"] == "settled":
+            return str(job["result_cid"]), None
+        if job["state"] in FINAL_STATES:
+            return None, f"input job {parent.job_id} ended {job['state']}"
+        return None, None
+
+    def _submit(self, task: Task) -> None:
+        posted = self.api.post_job(task.spec)
+        task.jobs.append(int(posted["job_id"]))
+        task.state = "running"
+        attempt = f" (retry {len(task.jobs) - 1}/{task.max_retries})" if len(task.jobs) > 1 else ""
+        self._say(f"{task.key} posted as job {posted['job_id']}{attempt}")
+
+    def _check(self, task: Task) -> None:
+        job_id = task.jobs[-1]
+        job = self.api.get_job(job_id)
+        state = job["state"]
+        if state == "settled":
+            task.state, task.result_cid = "settled", job["result_cid"]
+            self._say(f"{task.key} settled: job {job_id} result {task.result_cid}")
+            return
+        overdue = state in ("open", "claimed") and self.clock() > job["deadline"] + OVERDUE_GRACE
+        if state not in ("cancelled", "expired") and not overdue:
+            return
+        why = f"job {job_id} {state}" + (" past its deadline" if overdue else "")
+        if len(task.jobs) <= task.max_retries:
+            self._say(f"{task.key} failed ({why}); resubmitting")
+            self._submit(task)
+        else:
+            task.state, task.error = "failed", why
+            tries = len(task.jobs)
+            self._say(f"{task.key} failed ({why}) after {tries} attempt{'s' * (tries > 1)}")
+
+
+def run_workflow(
+    workflow: Workflow,
+    api: JobsApi,
+    notify: Callable[[str], None] = lambda _: None,
+    on_round: Callable[[WorkflowRun], None] = lambda _: None,
+    poll: float = 0.5,
+    timeout: float = 6 * 3600,
+) -> WorkflowRun:
+    """Run every task to settled, failed or skipped; raise WorkflowError on ``timeout``."""
+    runner = Runner(workflow, api, notify)
+    started = time.monotonic()
+    while True:
+        runner.step()
+        on_round(runner.run)
+        if runner.run.done:
+            return runner.run
+        if time.monotonic() - started > timeout:
+            raise WorkflowError(
+                f"workflow {workflow.metadata.name} not done after {timeout:.0f} s; its jobs "
+                "go on: follow them with `hepx job get`"
+            )
+        time.sleep(poll)
