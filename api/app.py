@@ -21,6 +21,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingRes
 from starlette.concurrency import run_in_threadpool
 from web3.exceptions import BadFunctionCallOutput
 
+from api.gateway import requested_format, serve_format
 from api.models import (
     ChainHealth,
     CidOut,
@@ -50,7 +51,7 @@ from hepx.errors import (
     TxReverted,
 )
 from hepx.spec import canonical_json, parse_spec
-from hepx.store import LocalStore, PathNotFound
+from hepx.store import LocalStore, PathNotFound, open_backend
 
 log = logging.getLogger("hepx.api")
 
@@ -141,7 +142,7 @@ class Services:
     def store(self) -> LocalStore:
         with self._lock:
             if self._store is None:
-                self._store = LocalStore(self.settings.store_path)
+                self._store = open_backend(self.settings)  # HEPX_STORE_BACKEND picks it
             return self._store
 
 
@@ -510,6 +511,8 @@ def _listing(cid: str, ipfs_path: str, services: Services, request: Request) -> 
 
 def _serve(cid: str, path: str, request: Request, services: Services) -> Response:
     store = services.store()
+    if fmt := requested_format(request):  # ?format=raw|car: verifiable responses
+        return serve_format(fmt, cid, path, request, store)
     ipfs_path = f"/ipfs/{cid}" + (f"/{path.strip('/')}" if path.strip("/") else "")
     try:
         target = store.resolve(cid, path) if path.strip("/") else cid
@@ -648,4 +651,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.services = Services(settings)
     _install_error_handlers(app)
     app.include_router(router)
+    from api.explorer import install_explorer  # the explorer imports Services from here
+
+    install_explorer(app, app.state.services)
     return app

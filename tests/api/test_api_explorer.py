@@ -1,0 +1,165 @@
+"""The explorer on a real anvil and store: /jobs from the index, /events as SSE, the pages."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from html import unescape
+from pathlib import Path
+from typing import Any
+
+import pytest
+from api_helpers import echo_spec
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from hepx.anvil import Anvil
+from hepx.chain import MarketClient
+from hepx.config import Settings
+from hepx.deployment import Deployment
+from hepx.store import LocalStore
+
+
+@pytest.fixture
+def api(make_settings: Callable[..., Settings]) -> TestClient:
+    return TestClient(create_app(make_settings()))
+
+
+def _post(api: TestClient, **payment: Any) -> dict[str, Any]:
+    reply = api.post("/jobs", json=echo_spec(**payment))
+    assert reply.status_code == 201, reply.text
+    body: dict[str, Any] = reply.json()
+    return body
+
+
+def _worker(node: Anvil, deployment: Deployment) -> MarketClient:
+    return MarketClient.from_deployment(deployment, private_key=node.accounts[5].private_key)
+
+
+def test_job_list_comes_from_the_index_with_state_kind_and_address_filters(
+    api: TestClient, node: Anvil, deployment: Deployment
+) -> None:
+    first, second = _post(api), _post(api)
+    worker = _worker(node, deployment)
+    worker.claim(second["job_id"], 1000)
+
+    listing = api.get("/jobs", params={"per_page": 500}).json()
+    by_id = {job["job_id"]: job for job in listing["items"]}
+    assert by_id[first["job_id"]]["state"] == "open"
+    assert by_id[first["job_id"]]["kind"] == "echo"  # read from the spec in the store
+    assert by_id[second["job_id"]]["state"] == "claimed"
+    assert by_id[second["job_id"]]["worker"] == worker.sender
+
+    claimed = api.get("/jobs", params={"state": "claimed", "worker": worker.sender.lower()})
+    assert [j["job_id"] for j in claimed.json()["items"]] == [second["job_id"]]
+    assert api.get("/jobs", params={"kind": "hep.pythia"}).json()["total"] == 0
+    one = api.get("/jobs", params={"per_page": 1}).json()
+    assert one["items"][0]["job_id"] == second["job_id"]  # newest first
+    assert one["pages"] == one["total"] >= 2
+
+
+def test_job_list_refuses_unknown_state_and_bad_address(api: TestClient) -> None:
+    reply = api.get("/jobs", params={"state": "finished"})
+    assert reply.status_code == 422
+    assert "unknown state 'finished'" in reply.json()["detail"]
+    reply = api.get("/jobs", params={"requester": "bob"})
+    assert reply.status_code == 422
+    assert "requester 'bob' is not an address" in reply.json()["detail"]
+
+
+def test_events_stream_decoded_market_events_as_sse(api: TestClient) -> None:
+    posted = _post(api)
+    with api.stream(
+        "GET", "/events", params={"after": 0, "job": posted["job_id"], "limit": 2}
+    ) as r:
+        assert r.headers["content-type"].startswith("text/event-stream")
+        body = "".join(r.iter_text())
+    events = [
+        json.loads(line.removeprefix("data: "))
+        for line in body.splitlines()
+        if line.startswith("data: ")
+    ]
+    assert [e["event"] for e in events] == ["JobPosted", "Payment"]
+    assert events[0]["tx_hash"] == posted["tx_hash"]
+    assert events[0]["args"]["specCid"] == posted["spec_cid"]
+    assert all(e["job_id"] == posted["job_id"] for e in events)
+    ids = [int(line.removeprefix("id: ")) for line in body.splitlines() if line.startswith("id: ")]
+    assert ids == sorted(ids) and len(ids) == 2
+
+
+def test_job_page_shows_timeline_gas_and_payments_with_links(
+    api: TestClient, node: Anvil, deployment: Deployment
+) -> None:
+    posted = _post(api)
+    job_id = posted["job_id"]
+    worker = _worker(node, deployment)
+    claim = worker.claim(job_id, 1000)
+    page = api.get(f"/job/{job_id}")
+    assert page.status_code == 200
+    html = page.text
+    assert f'href="/tx/{posted["tx_hash"]}"' in html
+    assert f'href="/tx/{claim.tx_hash}"' in html
+    assert f'href="/address/{worker.sender}"' in html
+    assert f">{claim.gas_used}<" in html  # the claim's gas, from its receipt
+    assert 'data-event="JobClaimed"' in html
+    assert "escrow" in html  # the Payment of the posting
+    # A fragment request (the live refresh) carries no page chrome.
+    fragment = api.get(f"/job/{job_id}", headers={"X-Hepx-Fragment": "1"}).text
+    assert "<html" not in fragment and 'data-event="JobClaimed"' in fragment
+
+
+def test_tx_page_and_json_decode_the_market_call_and_events(api: TestClient) -> None:
+    posted = _post(api)
+    decoded = api.get(f"/explorer/tx/{posted['tx_hash']}").json()
+    assert decoded["call"]["function"] == "postJob"
+    assert decoded["call"]["signature"] == "postJob(string,uint256,uint256)"
+    assert decoded["call"]["args"]["specCid"] == posted["spec_cid"]
+    assert [log["event"] for log in decoded["logs"]] == ["JobPosted", "Payment"]
+    assert decoded["ots"] is True and decoded["internal"][0]["type"] == "CALL"
+    html = api.get(f"/tx/{posted['tx_hash']}").text
+    assert "postJob(string,uint256,uint256)" in html and 'data-event="JobPosted"' in html
+    missing = api.get("/tx/0x" + "ab" * 32)
+    assert missing.status_code == 404 and "no transaction" in missing.text
+    assert api.get("/tx/0x1234").status_code == 422
+
+
+def test_block_address_and_workers_pages_answer(
+    api: TestClient, node: Anvil, deployment: Deployment
+) -> None:
+    posted = _post(api)
+    worker = _worker(node, deployment)
+    claim = worker.claim(posted["job_id"], 1000)
+    block = api.get(f"/block/{claim.block_number}").text
+    assert f'href="/tx/{claim.tx_hash}"' in block and ">claim<" in block
+    address = api.get(f"/address/{worker.sender}").text
+    assert f'href="/job/{posted["job_id"]}"' in address
+    assert "ots_searchTransactionsBefore" in address  # anvil has ots_*: the history is shown
+    workers = api.get("/explorer/workers").json()
+    mine = next(w for w in workers if w["address"] == worker.sender)
+    assert mine["jobs_won"] >= 1
+    assert worker.sender in api.get("/workers").text
+    assert api.get("/address/nope").status_code == 422
+    assert api.get("/block/999999999").status_code == 404
+
+
+def test_result_page_previews_text_json_and_links_files(
+    api: TestClient, make_settings: Callable[..., Settings], tmp_path: Path
+) -> None:
+    result = tmp_path / "result"
+    (result / "outputs").mkdir(parents=True)
+    (result / "outputs" / "message.txt").write_text("hello <world>\n")
+    (result / "provenance.json").write_text('{"job_id": 7, "worker": "0xabc"}')
+    cid = LocalStore(make_settings().store_path).add_dir(result)
+    html = api.get(f"/result/{cid}").text
+    assert "hello &lt;world&gt;" in html  # escaped text preview
+    assert '"job_id": 7,\n  "worker"' in unescape(html)  # pretty-printed JSON
+    assert f'href="/ipfs/{cid}/outputs/message.txt"' in html
+    assert api.get("/result/bafkreinotacid").status_code == 400
+
+
+def test_status_reports_index_progress_and_ots(api: TestClient) -> None:
+    _post(api)
+    status = api.get("/explorer/status").json()
+    assert status["synced_block"] == status["head"]
+    assert status["ots"] is True
+    assert status["jobs"] >= 1 and status["states"]["open"] >= 1
