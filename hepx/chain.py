@@ -111,8 +111,32 @@ def _is_connection_error(exc: BaseException) -> bool:
     return isinstance(exc, (requests.ConnectionError, requests.Timeout, ConnectionError, OSError))
 
 
-class MarketClient:
-    """Calls the JobMarket at ``address`` over ``rpc_url``, signing with ``private_key``."""
+def _error_table() -> dict[bytes, dict[str, Any]]:
+    """Custom errors of every shipped contract by selector: a market call can revert inside
+    the registry or the token, and the caller should still read the error by name."""
+    table: dict[bytes, dict[str, Any]] = {}
+    for name in _ERROR_SOURCES:
+        try:
+            abi = load_artifact(name).abi
+        except ConfigError:
+            continue  # an artifact this checkout does not ship
+        for item in abi:
+            if item["type"] == "error":
+                signature = f"{item['name']}({','.join(i['type'] for i in item['inputs'])})"
+                table.setdefault(function_signature_to_4byte_selector(signature), item)
+    return table
+
+
+_ERROR_SOURCES = ("JobMarket", "WorkerRegistry", "TestToken")
+
+
+class ContractClient:
+    """Calls the contract at ``address`` over ``rpc_url``, signing with ``private_key``.
+
+    The plumbing every hepx contract client shares; ``ARTIFACT`` names the contract's ABI.
+    """
+
+    ARTIFACT = "JobMarket"
 
     def __init__(
         self,
@@ -126,7 +150,7 @@ class MarketClient:
     ) -> None:
         self.rpc_url = rpc_url
         self.w3 = Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": 30}))
-        self.artifact = load_artifact("JobMarket")
+        self.artifact = load_artifact(self.ARTIFACT)
         self.contract = self.w3.eth.contract(
             address=to_checksum_address(address), abi=self.artifact.abi
         )
@@ -135,13 +159,7 @@ class MarketClient:
         self.backoff = backoff
         self.receipt_timeout = receipt_timeout
         self._chain_id: int | None = None
-        self._errors = {
-            function_signature_to_4byte_selector(
-                f"{item['name']}({','.join(i['type'] for i in item['inputs'])})"
-            ): item
-            for item in self.artifact.abi
-            if item["type"] == "error"
-        }
+        self._errors = _error_table()
         self._events_by_topic = {
             bytes.fromhex(
                 self.contract.events[item["name"]]().topic.removeprefix("0x")
@@ -149,12 +167,6 @@ class MarketClient:
             for item in self.artifact.abi
             if item["type"] == "event"
         }
-
-    @classmethod
-    def from_deployment(
-        cls, deployment: Deployment, rpc_url: str | None = None, private_key: str | None = None
-    ) -> MarketClient:
-        return cls(rpc_url or deployment.rpc_url, deployment.job_market, private_key)
 
     # ------------------------------------------------------------ plumbing
 
@@ -312,6 +324,18 @@ class MarketClient:
             log_index=int(decoded["logIndex"]),
             block_hash="0x" + bytes(decoded["blockHash"]).hex(),
         )
+
+
+class MarketClient(ContractClient):
+    """Calls the JobMarket at ``address`` over ``rpc_url``, signing with ``private_key``."""
+
+    ARTIFACT = "JobMarket"
+
+    @classmethod
+    def from_deployment(
+        cls, deployment: Deployment, rpc_url: str | None = None, private_key: str | None = None
+    ) -> MarketClient:
+        return cls(rpc_url or deployment.rpc_url, deployment.job_market, private_key)
 
     # ------------------------------------------------------------ reads
 
