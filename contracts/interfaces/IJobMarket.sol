@@ -7,16 +7,42 @@ pragma solidity ^0.8.24;
 /// market pays the worker and refunds the requester. Every job ends settled, cancelled or
 /// expired, and anyone may move an expired job on.
 /// @dev CIDs travel in events, not storage: the contract never needs to read them back.
+/// `postJob` is the fast path (claim mode, one replica, ETH, no stake, no allowlist);
+/// `postJobWithTerms` adds auctions, k-of-n replication with commit-reveal, a minimum worker
+/// stake (see IWorkerRegistry), an allowlist of workers and ERC-20 payment. docs/protocol.md
+/// describes every state, deadline and who may call what.
 interface IJobMarket {
-    /// @notice Where a job is in its life. `None` is a job id that was never posted.
+    /// @notice Where a job is in its life. `None` is a job id that was never posted. Values
+    /// after `Expired` belong to replicated jobs (appended so old decoders keep working).
     enum JobState {
         None,
-        Open,
-        Claimed,
-        Submitted,
-        Settled,
-        Cancelled,
-        Expired
+        Open, // taking claims or bids until the match deadline
+        Claimed, // one worker assigned, running until the run deadline
+        Submitted, // result CID submitted, challenge window running
+        Settled, // final: worker(s) paid, rest refunded
+        Cancelled, // final: requester cancelled before any claim or bid
+        Expired, // final: a deadline passed with nobody to pay; escrow refunded
+        Committing, // replicas assigned; each commits keccak256(abi.encode(digest, salt))
+        Revealing, // replicas reveal digest, salt and result CID
+        NoQuorum // final: no digest reached the quorum; escrow refunded
+    }
+
+    /// @notice How workers get a job.
+    enum MatchMode {
+        Claim, // the first valid claims win, at their asked price
+        Auction // sealed by time, not by value: lowest bids when the bid window closes win
+    }
+
+    /// @notice How far one replica's worker got.
+    enum AssignmentStatus {
+        None,
+        Bid, // auction: holding one of the best bids, not yet awarded
+        Assigned, // must commit before the commit deadline
+        Committed, // must reveal before the reveal deadline
+        Revealed, // waiting for settlement
+        Paid, // in the quorum, paid its price
+        Slashed, // no-show or minority: its locked stake went to the requester
+        Released // outbid, or revealed when no quorum formed: stake unlocked, nothing paid
     }
 
     /// @notice Why money moved, for `Payment`.
@@ -24,7 +50,10 @@ interface IJobMarket {
         Escrow, // requester paid the job's max price in
         WorkerPayment, // worker credited its price on settlement
         Refund, // requester credited what the job did not spend
-        Withdrawal // an account's credit sent to it
+        Withdrawal, // an account's credit sent to it
+        Slash, // a worker's locked stake credited to the job's requester
+        StakeDeposit, // a worker bonded stake (register, addStake)
+        StakeWithdrawal // a worker's unbonded stake sent to it
     }
 
     /// @notice Which way money moved relative to the market.
@@ -43,6 +72,46 @@ interface IJobMarket {
         address worker;
         uint96 price; // the worker's ask, set on claim
         uint96 escrow; // the max price the requester paid in
+    }
+
+    /// @notice What a requester asks of a job beyond its spec (input of `postJobWithTerms`).
+    struct Terms {
+        MatchMode mode;
+        uint8 replicas; // n workers run the job (1..MAX_REPLICAS)
+        uint8 quorum; // k equal digests settle it; 2k > n; 1 when replicas == 1
+        address token; // ERC-20 paid in; address(0) = ETH (msg.value)
+        uint256 maxPrice; // per replica; escrow = maxPrice * replicas
+        uint256 minStake; // wei of stake each worker locks (0 = anyone, registered or not)
+        uint256 matchWindow; // seconds from posting for claims or bids
+        uint256 runWindow; // seconds from assignment to submit (n=1) or commit (n>1)
+        uint256 revealWindow; // n>1: seconds after the commit phase to reveal; else 0
+        bytes32 kind; // keccak256 of the spec's kind the worker must declare; 0 = any
+        bytes32 allowlistRoot; // Merkle root of allowed workers; 0 = anyone
+    }
+
+    /// @notice A job's terms as stored (`getTerms`). Fast-path jobs report the defaults.
+    struct JobTerms {
+        MatchMode mode;
+        uint8 replicas;
+        uint8 quorum;
+        uint8 assigned; // bids held (auction, Open) or workers assigned
+        uint8 committed;
+        uint8 revealed;
+        uint32 revealWindow;
+        address token;
+        uint96 maxPrice;
+        uint96 minStake;
+        bytes32 kind;
+        bytes32 allowlistRoot;
+    }
+
+    /// @notice One replica of a job (or one held bid of an auction).
+    struct Assignment {
+        address worker;
+        uint88 price;
+        AssignmentStatus status;
+        bytes32 commitment;
+        bytes32 digest;
     }
 
     // ---------------------------------------------------------------- events
@@ -85,6 +154,59 @@ interface IJobMarket {
         PaymentDirection direction
     );
 
+    /// @notice A job posted with `postJobWithTerms` (after its JobPosted, whose `maxPrice` is
+    /// the whole escrow in `token` units and whose `claimDeadline` is the match deadline).
+    event JobTermsSet(
+        uint256 indexed jobId,
+        MatchMode mode,
+        uint256 replicas,
+        uint256 quorum,
+        address token,
+        uint256 maxPrice,
+        uint256 minStake,
+        uint256 revealWindow,
+        bytes32 kind,
+        bytes32 allowlistRoot
+    );
+
+    /// @notice An auction bid is now among the best `replicas` bids.
+    event BidPlaced(uint256 indexed jobId, address indexed worker, uint256 price);
+
+    /// @notice A lower bid pushed this worker's bid out; its stake is unlocked.
+    event BidOutbid(uint256 indexed jobId, address indexed worker);
+
+    /// @notice A worker took replica `index` of a replicated job at `price`.
+    event ReplicaAssigned(
+        uint256 indexed jobId, address indexed worker, uint256 index, uint256 price
+    );
+
+    /// @notice Matching closed on a replicated job: `workers` replicas must commit by
+    /// `commitDeadline`, then reveal by `commitDeadline + revealWindow`.
+    event CommitPhaseStarted(uint256 indexed jobId, uint256 workers, uint256 commitDeadline);
+
+    /// @notice A replica committed `keccak256(abi.encode(digest, salt))`.
+    event ResultCommitted(uint256 indexed jobId, address indexed worker, bytes32 commitment);
+
+    /// @notice Every replica committed early: reveals are due by `revealDeadline`.
+    event RevealPhaseStarted(uint256 indexed jobId, uint256 revealDeadline);
+
+    /// @notice A replica revealed its digest and the CID of its result.
+    event ResultRevealed(
+        uint256 indexed jobId, address indexed worker, bytes32 digest, string resultCid
+    );
+
+    /// @notice A quorum agreed on `digest`: `paidWorkers` were paid `payment` in total, the
+    /// requester was refunded `refund` (minority and no-shows were slashed).
+    event ReplicasSettled(
+        uint256 indexed jobId, bytes32 digest, uint256 paidWorkers, uint256 payment, uint256 refund
+    );
+
+    /// @notice No digest reached the quorum: the escrow is refunded (no-shows were slashed).
+    event JobNoQuorum(uint256 indexed jobId, uint256 refund);
+
+    /// @notice `amount` of ERC-20 `token` sent to `account` (with a Payment Withdrawal event).
+    event TokenWithdrawn(address indexed token, address indexed account, uint256 amount);
+
     // ---------------------------------------------------------------- errors
 
     /// @notice No job has this id.
@@ -111,6 +233,32 @@ interface IJobMarket {
     error JobMarketNothingToWithdraw(address account);
     /// @notice Sending ETH to the account failed.
     error JobMarketTransferFailed(address account, uint256 amount);
+    /// @notice The call does not fit the job's matching mode (claim vs bid).
+    error JobMarketWrongMode(uint256 jobId, MatchMode mode);
+    /// @notice Replicas must be 1..max and the quorum k must satisfy 2k > n (k = 1 for n = 1).
+    error JobMarketInvalidReplicas(uint256 replicas, uint256 quorum, uint256 max);
+    /// @notice A price or stake does not fit in 88 bits.
+    error JobMarketInvalidAmount(uint256 amount);
+    /// @notice The caller is not on the job's allowlist (bad or missing Merkle proof).
+    error JobMarketNotAllowed(uint256 jobId, address worker);
+    /// @notice The worker already holds a bid or replica of this job.
+    error JobMarketAlreadyAssigned(uint256 jobId, address worker);
+    /// @notice The bid does not beat the worst of the bids held (`worst`).
+    error JobMarketBidTooHigh(uint256 jobId, uint256 price, uint256 worst);
+    /// @notice Fewer workers than the quorum: `expire` the job instead.
+    error JobMarketNotEnoughWorkers(uint256 jobId, uint256 workers, uint256 quorum);
+    /// @notice Enough bids or claims are in: call `award`, not `expire`.
+    error JobMarketAwardDue(uint256 jobId);
+    /// @notice The caller holds no replica of this job in the state the call needs.
+    error JobMarketNotAssigned(uint256 jobId, address caller);
+    /// @notice The revealed digest and salt do not hash to the commitment.
+    error JobMarketCommitmentMismatch(uint256 jobId, address worker);
+    /// @notice Reveals open when every replica committed or the commit deadline passed.
+    error JobMarketRevealNotOpen(uint256 jobId, uint256 commitDeadline);
+    /// @notice ERC-20 jobs take no ETH.
+    error JobMarketUnexpectedValue(uint256 value);
+    /// @notice The token moved fewer units than the escrow (fee-on-transfer tokens refused).
+    error JobMarketTokenShortfall(address token, uint256 expected, uint256 received);
 
     // ---------------------------------------------------------------- calls
 
@@ -133,20 +281,69 @@ interface IJobMarket {
     /// @notice The requester accepts a submitted result: settles at once.
     function accept(uint256 jobId) external;
 
-    /// @notice Anyone settles a submitted job once its challenge window has passed.
+    /// @notice Anyone settles a submitted job once its challenge window has passed. For a
+    /// replicated job: anyone tallies it once every replica revealed, the reveal deadline
+    /// passed, or the commit deadline passed with fewer commits than the quorum.
     function finalize(uint256 jobId) external;
 
-    /// @notice The requester cancels a job nobody has claimed; the escrow is refunded.
+    /// @notice The requester cancels a job nobody has claimed or bid on; the escrow is refunded.
     function cancel(uint256 jobId) external;
 
     /// @notice Anyone expires a job whose claim or run deadline passed; the escrow is refunded.
+    /// Open: fewer than `quorum` claims or bids came in (they are released). Claimed: the
+    /// worker missed its run deadline and its locked stake is slashed to the requester.
     function expire(uint256 jobId) external;
 
-    /// @notice Send the caller all its credit (payments and refunds).
+    /// @notice Send the caller all its ETH credit (payments, refunds, slashed stakes).
     function withdraw() external;
+
+    /// @notice Post a job with terms. ETH jobs send `maxPrice * replicas` as `msg.value`; ERC-20
+    /// jobs approve that much first and send no ETH.
+    /// @return jobId the new job's id.
+    function postJobWithTerms(string calldata specCid, Terms calldata terms)
+        external
+        payable
+        returns (uint256 jobId);
+
+    /// @notice `claim` for jobs with an allowlist: `proof` shows the caller's leaf
+    /// `keccak256(bytes.concat(keccak256(abi.encode(worker))))` is under the root.
+    /// Replicated claim-mode jobs take the first `replicas` claims.
+    function claimWithProof(uint256 jobId, uint256 price, bytes32[] calldata proof) external;
+
+    /// @notice Bid `price` (at most the max price) on an auction job before its match deadline.
+    /// The best `replicas` bids are held (ties: earlier wins); an outbid worker is released.
+    function bid(uint256 jobId, uint256 price, bytes32[] calldata proof) external;
+
+    /// @notice Anyone closes matching after the match deadline when at least `quorum` bids or
+    /// claims are in: one replica -> Claimed; replicated -> Committing.
+    function award(uint256 jobId) external;
+
+    /// @notice An assigned replica commits `keccak256(abi.encode(digest, salt))` before the
+    /// commit deadline.
+    function commitResult(uint256 jobId, bytes32 commitment) external;
+
+    /// @notice A committed replica reveals before the reveal deadline; reveals open once all
+    /// replicas committed or the commit deadline passed.
+    function revealResult(uint256 jobId, bytes32 digest, bytes32 salt, string calldata resultCid)
+        external;
+
+    /// @notice Send the caller all its credit in ERC-20 `token`.
+    function withdrawToken(address token) external;
 
     /// @notice The stored job (state `None` for an unknown id).
     function getJob(uint256 jobId) external view returns (Job memory);
+
+    /// @notice The job's terms (defaults for fast-path jobs; all zero for an unknown id).
+    function getTerms(uint256 jobId) external view returns (JobTerms memory);
+
+    /// @notice The job's held bids (Open auction) or replicas, in slot order.
+    function getAssignments(uint256 jobId) external view returns (Assignment[] memory);
+
+    /// @notice Units of ERC-20 `token` `account` can withdraw.
+    function tokenWithdrawable(address token, address account) external view returns (uint256);
+
+    /// @notice The commitment a replica sends: `keccak256(abi.encode(digest, salt))`.
+    function commitmentOf(bytes32 digest, bytes32 salt) external pure returns (bytes32);
 
     /// @notice Wei `account` can withdraw.
     function withdrawable(address account) external view returns (uint256);
