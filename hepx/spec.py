@@ -41,6 +41,10 @@ DAY = 86_400
 MAX_RUNTIME = 7 * DAY
 MAX_WINDOW = 30 * DAY
 MAX_PRICE_WEI = 2**96  # exclusive; the market stores prices as uint96
+MAX_TERMS_PRICE = 2**88  # exclusive; replicas' prices and stakes are uint88 on chain
+MAX_REPLICAS = 16
+MAX_ALLOWLIST = 1000
+DEFAULT_REVEAL_WINDOW = 300
 
 _NAME_RE = re.compile(r"^[a-z0-9._-]{1,63}$")
 # One path component, not hidden and not "." or "..": the runner writes inputs under these names.
@@ -154,6 +158,122 @@ class Payment(_Strict):
         le=MAX_WINDOW,
         description="Seconds after the claim by which the result must be submitted",
     )
+    # Protocol terms (issue 3). Each is left out of the canonical JSON at its default, so a
+    # spec that does not use them keeps the CID it had before they existed.
+    mode: Literal["claim", "auction"] = Field(
+        "claim",
+        exclude_if=lambda v: v == "claim",
+        description="claim: first valid workers take it; auction: lowest bids when "
+        "claim_window closes win (anyone may award)",
+    )
+    replicas: int = Field(
+        1,
+        ge=1,
+        le=MAX_REPLICAS,
+        exclude_if=lambda v: v == 1,
+        description="Workers that run the job; above 1 they commit and reveal digests",
+    )
+    quorum: int | None = Field(
+        None,
+        ge=1,
+        exclude_if=lambda v: v is None,
+        description="Equal digests that settle a replicated job (default: a majority)",
+    )
+    min_stake_wei: int = Field(
+        0,
+        alias="min_stake",
+        ge=0,
+        exclude_if=lambda v: v == 0,
+        description="Stake each worker locks while it holds the job; slashed if it fails",
+        examples=["0.1 ether"],
+    )
+    token: str = Field(
+        "ETH",
+        exclude_if=lambda v: v == "ETH",
+        description="'ETH' or the address of the ERC-20 the job pays in (prices in its units)",
+    )
+    reveal_window: int | None = Field(
+        None,
+        gt=0,
+        le=MAX_WINDOW,
+        exclude_if=lambda v: v is None,
+        description="Replicated jobs: seconds after the commit phase to reveal (default 300)",
+    )
+    allowlist: list[str] = Field(
+        default_factory=list,
+        max_length=MAX_ALLOWLIST,
+        exclude_if=lambda v: not v,
+        description="Worker addresses that may take the job; empty = anyone",
+    )
+
+    @field_validator("min_stake_wei", mode="before", json_schema_input_type=int | str)
+    @classmethod
+    def _parse_stake(cls, value: object) -> int:
+        if isinstance(value, bool) or not isinstance(value, int | str):
+            raise ValueError("write a stake as wei (an integer) or as '<number> <wei|gwei|ether>'")
+        try:
+            return parse_wei(value)
+        except ArithmeticError as exc:
+            raise ValueError(f"cannot read stake {value!r}: not a finite number") from exc
+
+    @field_validator("token")
+    @classmethod
+    def _check_token(cls, value: str) -> str:
+        if value.upper() == "ETH":
+            return "ETH"
+        if not re.fullmatch(r"0x[0-9a-fA-F]{40}", value):
+            raise ValueError(f"token {value!r}: write 'ETH' or an ERC-20 contract address (0x...)")
+        if int(value, 16) == 0:
+            raise ValueError("token: the zero address is not a token; write 'ETH' for ether")
+        return value
+
+    @field_validator("allowlist")
+    @classmethod
+    def _check_allowlist(cls, value: list[str]) -> list[str]:
+        bad = [a for a in value if not re.fullmatch(r"0x[0-9a-fA-F]{40}", a)]
+        if bad:
+            raise ValueError(f"allowlist entries are not addresses: {', '.join(bad)}")
+        return sorted({a.lower() for a in value})
+
+    @model_validator(mode="after")
+    def _check_terms(self) -> Payment:
+        n = self.replicas
+        if self.quorum is not None and (self.quorum > n or 2 * self.quorum <= n):
+            raise ValueError(
+                f"quorum {self.quorum} does not fit {n} replicas: it must be more than half "
+                f"of them and at most all (e.g. {n // 2 + 1})"
+            )
+        if n == 1 and self.reveal_window is not None:
+            raise ValueError("reveal_window is only for replicated jobs (replicas > 1)")
+        if self.uses_terms and self.max_price_wei >= MAX_TERMS_PRICE:
+            raise ValueError(
+                f"max_price {self.max_price_wei} is too large for a job with terms: "
+                "at most 2**88-1 per replica"
+            )
+        if self.min_stake_wei >= MAX_TERMS_PRICE:
+            raise ValueError(f"min_stake {self.min_stake_wei} is too large: at most 2**88-1 wei")
+        return self
+
+    @property
+    def effective_quorum(self) -> int:
+        return self.quorum if self.quorum is not None else self.replicas // 2 + 1
+
+    @property
+    def effective_reveal_window(self) -> int:
+        if self.replicas == 1:
+            return 0
+        return self.reveal_window if self.reveal_window is not None else DEFAULT_REVEAL_WINDOW
+
+    @property
+    def uses_terms(self) -> bool:
+        """Whether the job needs ``postJobWithTerms`` (anything beyond the spine's fast path)."""
+        return (
+            self.mode != "claim"
+            or self.replicas != 1
+            or self.min_stake_wei != 0
+            or self.token != "ETH"
+            or bool(self.allowlist)
+        )
 
     @field_validator("max_price_wei", mode="before", json_schema_input_type=int | str)
     @classmethod
