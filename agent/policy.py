@@ -8,13 +8,17 @@ Example ``policy.yaml``::
     max_runtime: 3600            # seconds; longer jobs are declined
     requesters: []               # if non-empty, only these requesters' jobs
     images: [hepx/busybox]       # images container/key4hep jobs may use (repo, repo:tag, digest)
+    bidding: {strategy: ask, max_concurrent_bids: 4}   # auctions: ask = bid the kind's price;
+                                 # undercut = just below the best held bid, down to min_price
+    stake: "1 ether"             # register (or top up) to this stake at startup, kinds declared
+    tokens: []                   # ERC-20s accepted besides ETH; prices are then in token units
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
@@ -41,6 +45,23 @@ class KindPolicy(BaseModel):
     )
 
 
+class Bidding(BaseModel):
+    """How the worker bids in auctions (claim-mode jobs are claimed at the kind's price)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    strategy: Literal["ask", "undercut"] = Field(
+        "ask", description="ask: bid the kind's price; undercut: beat the best held bid"
+    )
+    min_price: Wei | None = Field(
+        default=None, description="Undercut floor (default: the kind's price)"
+    )
+    step: Wei = Field(default=1, gt=0, description="How far below the best held bid to go")
+    max_concurrent_bids: int = Field(
+        default=4, ge=1, description="Open auction bids at once; more jobs are declined"
+    )
+
+
 class Policy(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -58,6 +79,15 @@ class Policy(BaseModel):
         default_factory=list,
         description="Images container jobs may use: sha256:<digest>, repo@sha256:<digest>, "
         "repo:tag or repo (any tag); empty = none",
+    )
+    bidding: Bidding = Field(default_factory=Bidding)
+    stake: Wei | None = Field(
+        default=None,
+        description="Register with (or top up to) this stake at startup, declaring the kinds",
+    )
+    tokens: list[str] = Field(
+        default_factory=list,
+        description="ERC-20 addresses whose jobs are taken (prices in token units); ETH always",
     )
 
     @classmethod

@@ -18,7 +18,7 @@ import requests
 from eth_abi import decode as abi_decode
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
-from eth_utils import function_signature_to_4byte_selector, to_checksum_address
+from eth_utils import function_signature_to_4byte_selector, keccak, to_checksum_address
 from web3 import Web3
 from web3.exceptions import (
     ContractCustomError,
@@ -48,6 +48,9 @@ class JobState(IntEnum):
     SETTLED = 4
     CANCELLED = 5
     EXPIRED = 6
+    COMMITTING = 7
+    REVEALING = 8
+    NO_QUORUM = 9
 
     @property
     def label(self) -> str:
@@ -55,10 +58,132 @@ class JobState(IntEnum):
 
     @property
     def final(self) -> bool:
-        return self in (JobState.SETTLED, JobState.CANCELLED, JobState.EXPIRED)
+        return self in (JobState.SETTLED, JobState.CANCELLED, JobState.EXPIRED, JobState.NO_QUORUM)
+
+
+class MatchMode(IntEnum):
+    """Mirror of ``IJobMarket.MatchMode``."""
+
+    CLAIM = 0
+    AUCTION = 1
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+
+class AssignmentStatus(IntEnum):
+    """Mirror of ``IJobMarket.AssignmentStatus``: how far one replica's worker got."""
+
+    NONE = 0
+    BID = 1
+    ASSIGNED = 2
+    COMMITTED = 3
+    REVEALED = 4
+    PAID = 5
+    SLASHED = 6
+    RELEASED = 7
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
 
 
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
+ZERO_BYTES32 = b"\x00" * 32
+
+
+def kind_id(kind: str) -> bytes:
+    """The on-chain id of a job kind: ``keccak256(bytes(kind))``."""
+    return bytes(keccak(text=kind))
+
+
+def commitment_of(digest: bytes, salt: bytes) -> bytes:
+    """``keccak256(abi.encode(digest, salt))``, what a replica commits before revealing."""
+    if len(digest) != 32 or len(salt) != 32:
+        raise ChainError("a commitment takes a 32-byte digest and a 32-byte salt")
+    return bytes(keccak(digest + salt))
+
+
+@dataclass(frozen=True)
+class Terms:
+    """What ``postJobWithTerms`` takes beyond the spec CID (``IJobMarket.Terms``)."""
+
+    max_price: int  # per replica, in wei or token units
+    match_window: int
+    run_window: int
+    mode: MatchMode = MatchMode.CLAIM
+    replicas: int = 1
+    quorum: int = 1
+    token: str | None = None  # None = ETH
+    min_stake: int = 0
+    reveal_window: int = 0
+    kind: bytes = ZERO_BYTES32
+    allowlist_root: bytes = ZERO_BYTES32
+
+    @property
+    def escrow(self) -> int:
+        return self.max_price * self.replicas
+
+    def as_tuple(self) -> tuple[Any, ...]:
+        return (
+            int(self.mode),
+            self.replicas,
+            self.quorum,
+            to_checksum_address(self.token) if self.token else ZERO_ADDRESS,
+            self.max_price,
+            self.min_stake,
+            self.match_window,
+            self.run_window,
+            self.reveal_window,
+            self.kind,
+            self.allowlist_root,
+        )
+
+
+@dataclass(frozen=True)
+class JobTerms:
+    """A job's stored terms (``getTerms``), with its replica counters."""
+
+    mode: MatchMode
+    replicas: int
+    quorum: int
+    assigned: int
+    committed: int
+    revealed: int
+    reveal_window: int
+    token: str | None  # None = ETH
+    max_price: int
+    min_stake: int
+    kind: bytes
+    allowlist_root: bytes
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """One held bid or replica of a job (``getAssignments``)."""
+
+    worker: str
+    price: int
+    status: AssignmentStatus
+    commitment: bytes
+    digest: bytes
+
+
+@dataclass(frozen=True)
+class WorkerRecord:
+    """A worker's stake in the registry (``getWorker``)."""
+
+    address: str
+    registered: bool
+    stake: int  # bonded, including locked
+    locked: int
+    unbond_end: int
+    unbonding: int
+
+    @property
+    def available(self) -> int:
+        return self.stake - self.locked
 
 
 @dataclass(frozen=True)
@@ -428,6 +553,181 @@ class MarketClient(ContractClient):
 
     def withdraw(self) -> TxResult:
         return self._transact("withdraw", self.contract.functions.withdraw())
+
+    # ------------------------------------------------------------ terms, auctions, replicas
+
+    def post_job_with_terms(self, spec_cid: str, terms: Terms) -> tuple[int, TxResult]:
+        """Post with terms; ETH jobs send the escrow, ERC-20 jobs need an approval first."""
+        fn = self.contract.functions.postJobWithTerms(spec_cid, terms.as_tuple())
+        value = 0 if terms.token else terms.escrow
+        result = self._transact("postJobWithTerms", fn, value=value)
+        return int(result.event("JobPosted").args["jobId"]), result
+
+    def claim_with_proof(self, job_id: int, price: int, proof: list[bytes]) -> TxResult:
+        return self._transact(
+            f"claim job {job_id}", self.contract.functions.claimWithProof(job_id, price, proof)
+        )
+
+    def bid(self, job_id: int, price: int, proof: list[bytes] | None = None) -> TxResult:
+        return self._transact(
+            f"bid on job {job_id}", self.contract.functions.bid(job_id, price, proof or [])
+        )
+
+    def award(self, job_id: int, gas: int | None = None) -> TxResult:
+        return self._transact(f"award job {job_id}", self.contract.functions.award(job_id), gas=gas)
+
+    def commit_result(self, job_id: int, commitment: bytes) -> TxResult:
+        return self._transact(
+            f"commitResult job {job_id}", self.contract.functions.commitResult(job_id, commitment)
+        )
+
+    def reveal_result(
+        self, job_id: int, digest: bytes, salt: bytes, result_cid: str, gas: int | None = None
+    ) -> TxResult:
+        return self._transact(
+            f"revealResult job {job_id}",
+            self.contract.functions.revealResult(job_id, digest, salt, result_cid),
+            gas=gas,
+        )
+
+    def withdraw_token(self, token: str) -> TxResult:
+        return self._transact(
+            f"withdrawToken {token}",
+            self.contract.functions.withdrawToken(to_checksum_address(token)),
+        )
+
+    def terms(self, job_id: int) -> JobTerms:
+        raw = self._retry("getTerms", lambda: self.contract.functions.getTerms(job_id).call())
+        (mode, replicas, quorum, assigned, committed, revealed, reveal_window, token) = raw[:8]
+        max_price, min_stake, kind, root = raw[8:]
+        return JobTerms(
+            mode=MatchMode(mode),
+            replicas=int(replicas),
+            quorum=int(quorum),
+            assigned=int(assigned),
+            committed=int(committed),
+            revealed=int(revealed),
+            reveal_window=int(reveal_window),
+            token=None if token == ZERO_ADDRESS else str(token),
+            max_price=int(max_price),
+            min_stake=int(min_stake),
+            kind=bytes(kind),
+            allowlist_root=bytes(root),
+        )
+
+    def assignments(self, job_id: int) -> list[Assignment]:
+        raw = self._retry(
+            "getAssignments", lambda: self.contract.functions.getAssignments(job_id).call()
+        )
+        return [
+            Assignment(str(w), int(p), AssignmentStatus(st), bytes(c), bytes(d))
+            for (w, p, st, c, d) in raw
+        ]
+
+    def assignment_of(self, job_id: int, worker: str) -> Assignment | None:
+        """``worker``'s held bid or replica of the job, if it has one."""
+        for item in self.assignments(job_id):
+            if item.worker.lower() == worker.lower():
+                return item
+        return None
+
+    def token_withdrawable(self, token: str, account: str) -> int:
+        return int(
+            self._retry(
+                "tokenWithdrawable",
+                lambda: self.contract.functions.tokenWithdrawable(
+                    to_checksum_address(token), to_checksum_address(account)
+                ).call(),
+            )
+        )
+
+    # ------------------------------------------------------------ worker registry
+    # The market is the registry (it inherits WorkerRegistry): same address, same client.
+
+    def register(self, kinds: list[str], stake: int = 0) -> TxResult:
+        ids = [kind_id(k) for k in kinds]
+        return self._transact("register", self.contract.functions.register(ids), value=stake)
+
+    def add_stake(self, amount: int) -> TxResult:
+        return self._transact("addStake", self.contract.functions.addStake(), value=amount)
+
+    def set_kinds(self, kinds: list[str], supported: bool = True) -> TxResult:
+        ids = [kind_id(k) for k in kinds]
+        return self._transact("setKinds", self.contract.functions.setKinds(ids, supported))
+
+    def unbond(self, amount: int) -> TxResult:
+        return self._transact(f"unbond {amount}", self.contract.functions.unbond(amount))
+
+    def withdraw_stake(self, gas: int | None = None) -> TxResult:
+        return self._transact("withdrawStake", self.contract.functions.withdrawStake(), gas=gas)
+
+    def worker(self, address: str) -> WorkerRecord:
+        checksum = to_checksum_address(address)
+        raw = self._retry("getWorker", lambda: self.contract.functions.getWorker(checksum).call())
+        registered, stake, locked, unbond_end, unbonding = raw
+        return WorkerRecord(
+            address=checksum,
+            registered=bool(registered),
+            stake=int(stake),
+            locked=int(locked),
+            unbond_end=int(unbond_end),
+            unbonding=int(unbonding),
+        )
+
+    def has_kind(self, address: str, kind: str) -> bool:
+        return bool(
+            self._retry(
+                "hasKind",
+                lambda: self.contract.functions.hasKind(
+                    to_checksum_address(address), kind_id(kind)
+                ).call(),
+            )
+        )
+
+    def unbond_delay(self) -> int:
+        return int(self._retry("unbondDelay", lambda: self.contract.functions.unbondDelay().call()))
+
+
+class TokenClient(ContractClient):
+    """An ERC-20 token (the ABI of the devnet's TestToken, which is plain ERC-20 plus mint)."""
+
+    ARTIFACT = "TestToken"
+
+    def balance_of(self, account: str) -> int:
+        return int(
+            self._retry(
+                "balanceOf",
+                lambda: self.contract.functions.balanceOf(to_checksum_address(account)).call(),
+            )
+        )
+
+    def allowance(self, owner: str, spender: str) -> int:
+        return int(
+            self._retry(
+                "allowance",
+                lambda: self.contract.functions.allowance(
+                    to_checksum_address(owner), to_checksum_address(spender)
+                ).call(),
+            )
+        )
+
+    def approve(self, spender: str, amount: int) -> TxResult:
+        return self._transact(
+            f"approve {amount}",
+            self.contract.functions.approve(to_checksum_address(spender), amount),
+        )
+
+    def ensure_allowance(self, spender: str, amount: int) -> TxResult | None:
+        """Approve ``amount`` for ``spender`` unless the allowance already covers it."""
+        if self.allowance(self.sender, spender) >= amount:
+            return None
+        return self.approve(spender, amount)
+
+    def mint(self, to: str, amount: int) -> TxResult:
+        """Devnet only: the test token lets anyone mint."""
+        return self._transact(
+            f"mint {amount}", self.contract.functions.mint(to_checksum_address(to), amount)
+        )
 
 
 def deploy_market(rpc_url: str, private_key: str, challenge_window: int = 60) -> Deployment:

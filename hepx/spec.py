@@ -42,7 +42,7 @@ MAX_RUNTIME = 7 * DAY
 MAX_WINDOW = 30 * DAY
 MAX_PRICE_WEI = 2**96  # exclusive; the market stores prices as uint96
 MAX_TERMS_PRICE = 2**88  # exclusive; replicas' prices and stakes are uint88 on chain
-MAX_REPLICAS = 16
+MAX_REPLICAS = 8  # the market takes 1..8 replicas
 MAX_ALLOWLIST = 1000
 DEFAULT_REVEAL_WINDOW = 300
 
@@ -250,8 +250,8 @@ class Payment(_Strict):
                 f"max_price {self.max_price_wei} is too large for a job with terms: "
                 "at most 2**88-1 per replica"
             )
-        if self.min_stake_wei >= MAX_TERMS_PRICE:
-            raise ValueError(f"min_stake {self.min_stake_wei} is too large: at most 2**88-1 wei")
+        if self.min_stake_wei >= MAX_PRICE_WEI:
+            raise ValueError(f"min_stake {self.min_stake_wei} is too large: at most 2**96-1 wei")
         return self
 
     @property
