@@ -1,0 +1,195 @@
+"""Workflow files and the runner's logic: expansion, chaining, retries, skips.
+
+The runner is driven against a scripted stand-in for the REST API (the real API and chain are
+exercised by tests/e2e/test_workflow.py); here each test decides what the jobs do.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from multiformats import CID as Cid
+from multiformats import multihash
+
+from hepx.spec import parse_spec
+from hepx.workflow import Runner, WorkflowError, expand, load_workflow
+
+REPO = Path(__file__).resolve().parents[2]
+CID = "bafkreid3yvacrpfyy4vl5imho46qghn5c3clq5vxhrqqvpzfxkdjm3i4g4"
+
+
+def workflow_doc(*steps: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "apiVersion": "hepx/v1",
+        "kind": "Workflow",
+        "metadata": {"name": "wf"},
+        "defaults": {
+            "resources": {"max_runtime": 60},
+            "payment": {"max_price": "1 gwei", "claim_window": 60, "run_window": 120},
+        },
+        "steps": list(steps),
+    }
+
+
+def write(tmp_path: Path, doc: dict[str, Any]) -> Path:
+    path = tmp_path / "wf.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    return path
+
+
+def result_of(job_id: int) -> str:
+    """A distinct, valid CID standing for job ``job_id``'s result."""
+    digest = multihash.digest(f"result of job {job_id}".encode(), "sha2-256")
+    return str(Cid("base32", 1, "raw", digest))
+
+
+GEN = {"name": "gen", "kind": "hep.generate", "params": {"events": 10}, "sweep": {"seed": [1, 2]}}
+ANA = {"name": "ana", "kind": "hep.analyze", "foreach": "gen"}
+MERGE = {"name": "merge", "kind": "hep.merge", "inputs": [{"step": "ana"}]}
+
+
+class ScriptedApi:
+    """Jobs whose fate each test sets: ``fates[n]`` is the state job n reaches when polled."""
+
+    def __init__(self, fates: dict[int, str] | None = None) -> None:
+        self.posted: list[dict[str, Any]] = []
+        self.fates = fates or {}
+        self.now = 1000.0
+
+    def post_job(self, spec: dict[str, Any]) -> dict[str, Any]:
+        parse_spec(spec)  # the runner only ever posts valid specs
+        self.posted.append(spec)
+        return {"job_id": len(self.posted), "tx_hash": "0x", "spec_cid": CID}
+
+    def get_job(self, job_id: int) -> dict[str, Any]:
+        state = self.fates.get(job_id, "settled")
+        result = result_of(job_id) if state == "settled" else None
+        return {"job_id": job_id, "state": state, "result_cid": result, "deadline": 1060}
+
+
+def drive(runner: Runner, rounds: int = 10) -> None:
+    for _ in range(rounds):
+        runner.step()
+        if runner.run.done:
+            return
+
+
+def test_example_workflow_expands_to_generate_analyze_merge() -> None:
+    workflow = load_workflow(REPO / "examples" / "dijet-workflow.yaml")
+    tasks = expand(workflow)
+    assert [t.key for t in tasks] == [
+        *(f"generate[{i}]" for i in range(4)),
+        *(f"analyze[{i}]" for i in range(4)),
+        "merge[0]",
+    ]
+    assert [t.spec["params"]["seed"] for t in tasks[:4]] == [1, 2, 3, 4]
+    assert [p.task.key for p in tasks[4].parents if p.task] == ["generate[0]"]
+    assert [p.input_name for p in tasks[-1].parents] == [f"analyze-{i}" for i in range(4)]
+
+
+def test_sweep_is_the_product_of_its_lists(tmp_path: Path) -> None:
+    step = {**GEN, "sweep": {"seed": [1, 2, 3], "pt_hat_min": [20, 50]}}
+    tasks = expand(load_workflow(write(tmp_path, workflow_doc(step))))
+    points = {(t.spec["params"]["seed"], t.spec["params"]["pt_hat_min"]) for t in tasks}
+    assert points == {(s, p) for s in (1, 2, 3) for p in (20, 50)}
+    assert len({t.spec["metadata"]["name"] for t in tasks}) == 6
+
+
+def test_parent_results_become_inputs_and_merge_waits_for_all(tmp_path: Path) -> None:
+    api = ScriptedApi()
+    runner = Runner(load_workflow(write(tmp_path, workflow_doc(GEN, ANA, MERGE))), api)
+    runner.step()
+    assert [s["kind"] for s in api.posted] == ["hep.generate", "hep.generate"]
+    drive(runner)
+    assert runner.run.ok
+    analyze = [s for s in api.posted if s["kind"] == "hep.analyze"]
+    assert [s["inputs"] for s in analyze] == [
+        [{"name": "gen", "cid": result_of(1)}],
+        [{"name": "gen", "cid": result_of(2)}],
+    ]
+    merge = api.posted[-1]
+    assert merge["kind"] == "hep.merge"
+    assert sorted(i["name"] for i in merge["inputs"]) == ["ana-0", "ana-1"]
+
+
+def test_failed_job_is_resubmitted_up_to_max_retries_then_dependents_are_skipped(
+    tmp_path: Path,
+) -> None:
+    gen = {**GEN, "sweep": {"seed": [1]}, "max_retries": 2}
+    api = ScriptedApi(fates={1: "expired", 2: "cancelled", 3: "expired"})
+    runner = Runner(load_workflow(write(tmp_path, workflow_doc(gen, ANA))), api)
+    drive(runner)
+    generate, analyze = runner.run.tasks
+    assert generate.state == "failed" and generate.jobs == [1, 2, 3]
+    assert "job 3 expired" in str(generate.error)
+    assert analyze.state == "skipped" and analyze.jobs == []
+    assert len(api.posted) == 3 and not runner.run.ok
+
+
+def test_retry_that_settles_lets_the_chain_go_on(tmp_path: Path) -> None:
+    gen = {**GEN, "sweep": {"seed": [1]}, "max_retries": 1}
+    api = ScriptedApi(fates={1: "expired"})
+    runner = Runner(load_workflow(write(tmp_path, workflow_doc(gen, ANA))), api)
+    drive(runner)
+    assert runner.run.ok
+    assert runner.run.tasks[0].jobs == [1, 2]
+    assert api.posted[-1]["inputs"] == [{"name": "gen", "cid": result_of(2)}]
+
+
+def test_job_left_unclaimed_past_its_deadline_counts_as_failed(tmp_path: Path) -> None:
+    api = ScriptedApi(fates={1: "open"})
+    gen = {**GEN, "sweep": {"seed": [1]}, "max_retries": 1}
+    runner = Runner(load_workflow(write(tmp_path, workflow_doc(gen))), api, clock=lambda: api.now)
+    runner.step()
+    runner.step()
+    assert runner.run.tasks[0].jobs == [1]  # still inside its claim window
+    api.now = 1070.0
+    runner.step()
+    assert runner.run.tasks[0].jobs == [1, 2]
+
+
+def test_input_from_an_on_chain_job_waits_for_it_to_settle(tmp_path: Path) -> None:
+    step = {"name": "ana", "kind": "hep.analyze", "inputs": [{"name": "events", "job": 7}]}
+    api = ScriptedApi(fates={7: "claimed"})
+    runner = Runner(load_workflow(write(tmp_path, workflow_doc(step))), api)
+    runner.step()
+    assert api.posted == []
+    api.fates[7] = "settled"
+    runner.step()
+    assert api.posted[0]["inputs"] == [{"name": "events", "cid": result_of(7)}]
+
+
+@pytest.mark.parametrize(
+    ("steps", "message"),
+    [
+        ((ANA,), "uses step 'gen', which is not an earlier step"),
+        ((GEN, GEN), "two steps are named 'gen'"),
+        (({**GEN, "kind": "hep.nope"},), "unknown kind 'hep.nope'"),
+        (({**GEN, "sweep": {"seed": []}},), "sweep.seed is empty"),
+        (({**GEN, "name": "Gen Step"},), "step name 'Gen Step'"),
+        (
+            ({"name": "a", "kind": "hep.analyze", "inputs": [{"cid": CID, "job": 1}]},),
+            "exactly one of cid, job or step",
+        ),
+        (({**GEN, "sweep": {"seed": [1, 0]}},), "step 'gen', job 1 ({'seed': 0})"),
+        (({**GEN, "params": {"events": 10, "bogus": 1}},), "params.bogus: unknown field"),
+    ],
+)
+def test_invalid_workflow_names_the_problem(
+    tmp_path: Path, steps: tuple[dict[str, Any], ...], message: str
+) -> None:
+    with pytest.raises(WorkflowError, match="invalid workflow|step") as info:
+        load_workflow(write(tmp_path, workflow_doc(*steps)))
+    assert message in str(info.value)
+
+
+def test_unreadable_workflow_file_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(WorkflowError, match="cannot read workflow file"):
+        load_workflow(tmp_path / "missing.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("steps: [\n")
+    with pytest.raises(WorkflowError, match="not valid YAML"):
+        load_workflow(bad)
