@@ -135,7 +135,9 @@ def run_container(
     try:
         container = client.containers.create(
             box.image.image_id,
-            command=box.command,
+            # The job's command is the whole program: it replaces the image's entrypoint.
+            entrypoint=box.command[:1],
+            command=box.command[1:],
             environment=box.env,
             working_dir=box.workdir,
             volumes=volumes,

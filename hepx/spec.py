@@ -420,7 +420,10 @@ class ContainerParams(_ContainerParams):
         examples=["busybox:1.36", "python@sha256:..."],
     )
     command: list[Annotated[str, Field(max_length=65_536)]] = Field(
-        min_length=1, max_length=1000, description="Program and arguments (no shell unless given)"
+        min_length=1,
+        max_length=1000,
+        description="Program and arguments (no shell unless given); replaces the image's "
+        "entrypoint",
     )
     workdir: str = Field(
         default="/outputs", pattern=r"^/[^\x00]*$", description="Working directory (absolute)"
