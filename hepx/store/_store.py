@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import io
 import os
-from collections.abc import Iterator
+import shutil
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
-from hepx.errors import StoreError
+from hepx.errors import BlockNotFound, StoreError
 from hepx.store import _importer
 from hepx.store._blockstore import Blockstore
+from hepx.store._car import CarReader, InvalidCar, dag_blocks, links_of, write_car
 from hepx.store._cid import RAW, BlockId, block_id, block_id_from_binary, codec_code
+from hepx.store._pins import Pin, Pins
 from hepx.store._unixfs import (
     DIRECTORY,
     FILE,
@@ -26,6 +31,13 @@ from hepx.store._unixfs import (
 from hepx.store._unixfs import (
     RAW as UNIXFS_RAW,
 )
+
+
+class BlockSource(Protocol):
+    """Where a store reads blocks from (verified against their CIDs)."""
+
+    def has(self, bid: BlockId) -> bool: ...
+    def get(self, bid: BlockId) -> bytes: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,28 +82,40 @@ class LocalStore:
 
     def __init__(self, root: Path, *, fsync: bool = True) -> None:
         self.root = Path(root)
-        self._blocks = Blockstore(self.root, fsync=fsync)
+        self._fsync = fsync
+        self._blocks: BlockSource = Blockstore(self.root, fsync=fsync)
+        self.pins = Pins(self.root / "pins")
 
     # -- adding ---------------------------------------------------------------------------
 
+    def _batch(self) -> AbstractContextManager[None]:
+        if not isinstance(self._blocks, Blockstore):
+            raise StoreError("this view of the store is read-only")
+        return self._blocks.batch()
+
     def _put(self, codec: int, data: bytes) -> BlockId:
         bid = BlockId.of(codec, data)
+        if not isinstance(self._blocks, Blockstore):
+            raise StoreError("this view of the store is read-only")
         self._blocks.put(bid, data)
         return bid
 
     def add_stream(self, stream: BinaryIO) -> str:
         """Add a file from a binary stream, read in 256 KiB chunks."""
-        return str(_importer.add_stream(self._put, stream).bid)
+        with self._batch():
+            return str(_importer.add_stream(self._put, stream).bid)
 
     def add_bytes(self, data: bytes) -> str:
         return self.add_stream(io.BytesIO(data))
 
     def add_file(self, path: Path) -> str:
-        return str(_importer.add_file(self._put, Path(path)).bid)
+        with self._batch():
+            return str(_importer.add_file(self._put, Path(path)).bid)
 
     def add_dir(self, path: Path) -> str:
         """Add a directory tree (every file, hidden ones too); symlinks inside it are refused."""
-        return str(_importer.add_dir(self._put, Path(path)).bid)
+        with self._batch():
+            return str(_importer.add_dir(self._put, Path(path)).bid)
 
     def add_path(self, path: Path) -> str:
         path = Path(path)
@@ -274,3 +298,178 @@ class LocalStore:
             if link.name in ("", ".", "..") or "/" in link.name or "\x00" in link.name:
                 raise StoreError(f"directory {node.bid} has an unsafe entry name {link.name!r}")
             self._get(self._node(self._link_id(node, link.hash)), dest / link.name)
+
+    # -- CAR ------------------------------------------------------------------------------
+
+    def export_car(self, cid: str, path: str = "") -> Iterator[bytes]:
+        """The DAG of ``cid`` as CAR v1 bytes (root first, depth-first, each block once).
+
+        With ``path``, the CAR keeps ``cid`` as its root and holds the directory blocks along
+        the path, then the whole DAG of its target, so a client can verify the path too
+        (as a trustless gateway does). Missing blocks fail before the first byte.
+        """
+        root = block_id(cid)
+        steps = self._path_blocks(root, path)
+        target = steps[-1]
+        if not self.has(str(target)):
+            raise BlockNotFound(f"{cid}{'/' + path.strip('/') if path.strip('/') else ''}")
+        prefix = [(bid, self._blocks.get(bid)) for bid in steps[:-1]]
+        return write_car([root], _chain(prefix, dag_blocks(self._blocks.get, [target])))
+
+    def _path_blocks(self, root: BlockId, path: str) -> list[BlockId]:
+        """The block ids from ``root`` down to the target of ``path`` (root alone for "")."""
+        steps = [root]
+        walked: list[str] = []
+        node = self._node(root)
+        for part in (p for p in path.split("/") if p):
+            if not node.is_dir:
+                raise PathNotFound(
+                    str(root), path, f"{'/'.join(walked) or 'root'} is not a directory"
+                )
+            assert node.pb is not None
+            link = next((lk for lk in node.pb.links if lk.name == part), None)
+            walked.append(part)
+            if link is None:
+                raise PathNotFound(str(root), path, f"no entry {'/'.join(walked)!r}")
+            node = self._node(self._link_id(node, link.hash))
+            steps.append(node.bid)
+        return steps
+
+    def import_car(self, stream: BinaryIO, *, root: str | None = None, path: str = "") -> list[str]:
+        """Store every block of a CAR; return its root CIDs.
+
+        All or nothing: blocks are verified and staged first, and only once the whole stream
+        has been read and each root's DAG is complete (with blocks already stored counting)
+        are they moved into the store. With ``root``, the CAR must have exactly that root and
+        (with ``path``) the blocks to walk ``path`` under it and the whole DAG it names; a
+        gateway that lies about any of it is caught here.
+        """
+        staging = self.root / "staging" / f"import-{os.getpid()}-{os.urandom(6).hex()}"
+        staged = Blockstore(staging, fsync=self._fsync)
+        try:
+            reader = CarReader(stream)
+            with staged.batch():
+                for bid, block in reader:
+                    staged.put(bid, block)
+            roots = [str(r) for r in reader.roots]
+            view = self._overlay(staged)
+            if root is not None:
+                wanted = block_id(root)
+                if reader.roots != [wanted]:
+                    raise InvalidCar(
+                        f"asked for the DAG of {root} but the CAR's roots are {roots or 'empty'}"
+                    )
+                targets = [view._path_blocks(wanted, path)[-1]]
+            else:
+                targets = list(reader.roots)
+            for target in targets:
+                missing = view._first_missing(target)
+                if missing is not None:
+                    raise InvalidCar(
+                        f"the CAR is incomplete: block {missing} under root {target} is "
+                        "neither in it nor in the store (truncated download or export?)"
+                    )
+            self._blocks_commit(staged)
+            return roots
+        except BlockNotFound as exc:
+            raise InvalidCar(f"the CAR is incomplete: {exc}") from exc
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+
+    def _overlay(self, staged: Blockstore) -> LocalStore:
+        view = LocalStore.__new__(LocalStore)
+        view.root, view._fsync, view.pins = self.root, self._fsync, self.pins
+        view._blocks = _Overlay(staged, self._blocks)
+        return view
+
+    def _first_missing(self, root: BlockId) -> BlockId | None:
+        stack, seen = [root], set()
+        while stack:
+            bid = stack.pop()
+            if bid in seen:
+                continue
+            seen.add(bid)
+            if not self._blocks.has(bid):
+                return bid
+            if bid.codec != RAW:
+                stack.extend(links_of(bid, self._blocks.get(bid)))
+        return None
+
+    def _blocks_commit(self, staged: Blockstore) -> None:
+        assert isinstance(self._blocks, Blockstore)
+        self._blocks.adopt(staged)
+
+    # -- pins and garbage collection ------------------------------------------------------
+
+    def pin(self, name: str, cid: str, expires_at: float | None = None) -> Pin:
+        """Keep the DAG of ``cid`` through gc under ``name`` (until ``expires_at``, epoch
+        seconds, or for good when None). Re-pinning a name replaces it."""
+        block_id(cid)  # refuse a bad CID now, not at gc time
+        return self.pins.set(name, cid, expires_at)
+
+    def unpin(self, name: str) -> bool:
+        return self.pins.remove(name)
+
+    def gc(self, now: float | None = None) -> GcReport:
+        """Drop expired pins, then delete every block no live pin reaches.
+
+        Pinned DAGs that are incomplete are kept as far as they go. Stale staging folders
+        (left by a crash during an import) are removed too.
+        """
+        now = time.time() if now is None else now
+        expired = self.pins.expire(now)
+        live: set[BlockId] = set()
+        for pin in self.pins.list():
+            stack = [block_id(pin.cid)]
+            while stack:
+                bid = stack.pop()
+                if bid in live or not self._blocks.has(bid):
+                    continue
+                live.add(bid)
+                if bid.codec != RAW:
+                    try:
+                        stack.extend(links_of(bid, self._blocks.get(bid)))
+                    except StoreError:
+                        continue  # a damaged node: keep it, its children are unknown
+        assert isinstance(self._blocks, Blockstore)
+        removed = freed = 0
+        for bid, size in list(self._blocks.iter_blocks()):
+            if bid not in live:
+                self._blocks.delete(bid)
+                removed += 1
+                freed += size
+        shutil.rmtree(self.root / "staging", ignore_errors=True)
+        return GcReport(kept=len(live), removed=removed, bytes_freed=freed, expired=expired)
+
+
+@dataclass(frozen=True, slots=True)
+class GcReport:
+    kept: int
+    removed: int
+    bytes_freed: int
+    expired: list[str]
+
+
+class _Overlay:
+    """Staged blocks over the store's, read-only: lets an import be checked before commit."""
+
+    def __init__(self, top: Blockstore, base: BlockSource) -> None:
+        self._top, self._base = top, base
+
+    def has(self, bid: BlockId) -> bool:
+        return self._top.has(bid) or self._base.has(bid)
+
+    def get(self, bid: BlockId) -> bytes:
+        return self._top.get(bid) if self._top.has(bid) else self._base.get(bid)
+
+
+def _chain(
+    first: Iterable[tuple[BlockId, bytes]], rest: Iterator[tuple[BlockId, bytes]]
+) -> Iterator[tuple[BlockId, bytes]]:
+    seen: set[BlockId] = set()
+    for bid, block in first:
+        seen.add(bid)
+        yield bid, block
+    for bid, block in rest:
+        if bid not in seen:
+            yield bid, block
