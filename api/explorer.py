@@ -24,7 +24,7 @@ from starlette.responses import StreamingResponse
 from web3 import Web3
 
 from api.chainview import ChainView
-from api.preview import histogram_png, preview, walk
+from api.preview import NoSuchHistogram, histogram_png, preview, walk
 from hepx.errors import BlockNotFound, EventIndexError, HepxError, InvalidCid, StoreError
 from hepx.index import STATES, MarketIndex
 from hepx.units import format_wei
@@ -438,6 +438,10 @@ def plot(request: Request, cid: str, name: str) -> Response:
         png = histogram_png(store, cid, name)
     except ImportError as exc:
         raise HTTPException(501, "install hepx[hep] (uproot, matplotlib) to draw plots") from exc
+    except NoSuchHistogram as exc:
+        raise HTTPException(404, str(exc)) from exc
+    except (OSError, ValueError) as exc:  # uproot's complaints about a file that is not ROOT
+        raise HTTPException(422, f"{cid} is not a readable ROOT file: {exc}") from exc
     return Response(
         png, media_type="image/png", headers={"Cache-Control": "public, max-age=31536000"}
     )

@@ -28,6 +28,10 @@ _IMAGE_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg"
 _ROOT_LOCK = threading.Lock()  # matplotlib's pyplot state is global
 
 
+class NoSuchHistogram(StoreError):
+    """The stored ROOT file has no histogram of that name."""
+
+
 @dataclass
 class FilePreview:
     path: str
@@ -124,6 +128,18 @@ def root_histograms(store: LocalStore, cid: str) -> list[str]:
         tmp.unlink(missing_ok=True)
 
 
+def _mathtext(root_label: str) -> str:
+    """ROOT's TLatex-ish labels (``p_{T} [GeV]``, ``#eta``) in matplotlib's mathtext."""
+    if not any(c in root_label for c in "_^#"):
+        return root_label
+    words = []
+    for word in root_label.split(" "):
+        if any(c in word for c in "_^#") and "$" not in word:
+            word = "$" + word.replace("#", "\\") + "$"
+        words.append(word)
+    return " ".join(words)
+
+
 @functools.lru_cache(maxsize=128)
 def histogram_png(store: LocalStore, cid: str, name: str) -> bytes:
     """The histogram ``name`` of a stored ROOT file drawn as a PNG (cached: CIDs never change)."""
@@ -135,11 +151,14 @@ def histogram_png(store: LocalStore, cid: str, name: str) -> bytes:
     root, tmp = _open_root(store, cid)
     try:
         if name not in [n.split(";")[0] for n in root.keys()]:  # noqa: SIM118 - a ROOT directory
-            raise StoreError(f"ROOT file {cid} has no histogram {name!r}")
+            raise NoSuchHistogram(f"ROOT file {cid} has no histogram {name!r}")
         hist = root[name]
         values, edges = hist.to_numpy()
-        title = str(hist.member("fTitle") or name)
-        xlabel = str(hist.member("fXaxis").member("fTitle") or "")
+        # ROOT titles read "title;x label;y label"; axis titles, when set, take precedence.
+        parts = [*str(hist.member("fTitle") or name).split(";"), "", ""]
+        title = _mathtext(parts[0] or name)
+        xlabel = _mathtext(str(hist.member("fXaxis").member("fTitle") or "") or parts[1] or name)
+        ylabel = _mathtext(parts[2] or "entries")
     finally:
         root.close()
         tmp.unlink(missing_ok=True)
@@ -149,8 +168,8 @@ def histogram_png(store: LocalStore, cid: str, name: str) -> bytes:
             ax.stairs(values, edges, fill=True, alpha=0.35, color="#2b6cb0")
             ax.stairs(values, edges, color="#2b6cb0")
             ax.set_title(title)
-            ax.set_xlabel(xlabel or name)
-            ax.set_ylabel("entries")
+            ax.set_xlabel(xlabel)
+            ax.set_ylabel(ylabel)
             if values.max() > 0 and values[values > 0].min() * 100 < values.max():
                 ax.set_yscale("log")
             fig.tight_layout()

@@ -163,3 +163,28 @@ def test_status_reports_index_progress_and_ots(api: TestClient) -> None:
     assert status["synced_block"] == status["head"]
     assert status["ots"] is True
     assert status["jobs"] >= 1 and status["states"]["open"] >= 1
+
+
+def test_result_page_draws_root_histograms_as_png(
+    api: TestClient, make_settings: Callable[..., Settings], tmp_path: Path
+) -> None:
+    np = pytest.importorskip("numpy")
+    uproot = pytest.importorskip("uproot")
+    pytest.importorskip("matplotlib")
+    result = tmp_path / "result"
+    result.mkdir()
+    with uproot.recreate(result / "hists.root") as root_file:
+        root_file["mass"] = np.histogram(np.linspace(0, 10, 500) ** 1.5, bins=20)
+    cid = LocalStore(make_settings().store_path).add_dir(result)
+    html = api.get(f"/result/{cid}").text
+    file_cid = LocalStore(make_settings().store_path).resolve(cid, "hists.root")
+    assert f'src="/plot/{file_cid}/mass.png"' in html
+    png = api.get(f"/plot/{file_cid}/mass.png")
+    assert png.status_code == 200 and png.headers["content-type"] == "image/png"
+    assert png.content[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = (
+        int.from_bytes(png.content[16:20], "big"),
+        int.from_bytes(png.content[20:24], "big"),
+    )
+    assert (width, height) == (640, 360)
+    assert api.get(f"/plot/{file_cid}/nope.png").status_code == 404

@@ -1,0 +1,133 @@
+"""The web explorer in real headless Chromium against a running devnet (anvil, API, one worker).
+
+A physics job is posted after the pages are open; the test watches it reach `settled` through
+Server-Sent Events (the page must not reload: a marker on `window` survives), then follows the
+links to the settling transaction and to the result's histogram. Screenshots go to
+test-artifacts/explorer/.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+
+from hepx.anvil import free_port
+from hepx.devnet import Devnet, start_devnet
+
+REPO = Path(__file__).resolve().parents[2]
+ARTIFACTS = REPO / "test-artifacts" / "explorer"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+pytestmark = pytest.mark.e2e
+
+
+def _require_chromium() -> str:
+    """Chromium's path; skip without it, unless CI demands it (HEPX_REQUIRE_CHROMIUM)."""
+    if CHROMIUM is None:
+        message = "chromium is not installed: run scripts/chromium.sh (CI does)"
+        if os.environ.get("HEPX_REQUIRE_CHROMIUM"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return CHROMIUM
+
+
+@pytest.fixture(scope="module")
+def devnet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Devnet]:
+    home = tmp_path_factory.mktemp("hepx-explorer")
+    net = start_devnet(
+        home, workers=1, anvil_port=free_port(), api_port=free_port(), challenge_window=2
+    )
+    yield net
+    net.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    executable = _require_chromium()
+    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
+    with sync_api.sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+def _small_pythia_spec() -> dict[str, Any]:
+    spec: dict[str, Any] = yaml.safe_load((REPO / "examples" / "pythia-dijet.yaml").read_text())
+    spec["params"]["events"] = 200  # a few seconds: enough jets for a histogram
+    spec["metadata"]["name"] = "explorer-test"
+    return spec
+
+
+def test_explorer_follows_a_job_live_to_settled_and_shows_its_tx_and_plot(
+    browser: Any, devnet: Devnet
+) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    page.goto(f"{devnet.api_url}/")
+    page.wait_for_selector("text=live", timeout=10_000)
+    page.wait_for_function("document.getElementById('live-state').textContent === 'live'")
+    page.evaluate("window.__noReload = 'still here'")
+
+    posted = httpx.post(f"{devnet.api_url}/jobs", json=_small_pythia_spec(), timeout=60)
+    assert posted.status_code == 201, posted.text
+    job_id = posted.json()["job_id"]
+
+    # The new row appears and walks to settled in place: SSE + fragment refresh, no reload.
+    row = f"#job-{job_id} .job-state"
+    page.wait_for_selector(row, timeout=30_000)
+    page.wait_for_function(
+        f"document.querySelector('{row}')?.textContent.trim() === 'settled'", timeout=240_000
+    )
+    assert page.evaluate("window.__noReload") == "still here"
+    assert int(page.evaluate("document.getElementById('live').dataset.refreshed")) >= 1
+    assert "JobSettled" in page.inner_text("#feed")
+    page.screenshot(path=str(ARTIFACTS / "jobs.png"), full_page=True)
+
+    # The job's timeline: every transition with its tx, block and gas, and the money.
+    page.click(f"#job-{job_id} a[href='/job/{job_id}']")
+    page.wait_for_selector("#timeline")
+    events = page.eval_on_selector_all(
+        "#timeline tr.transition", "rows => rows.map(r => r.dataset.event)"
+    )
+    assert events == ["JobPosted", "JobClaimed", "ResultSubmitted", "JobSettled"]
+    assert page.inner_text("#job-state").strip() == "settled"
+    assert "worker payment" in page.inner_text("#payments")
+    page.screenshot(path=str(ARTIFACTS / "job.png"), full_page=True)
+
+    # The settling transaction, decoded: the call and the JobSettled event's arguments.
+    page.click("#timeline tr[data-event='JobSettled'] a[href^='/tx/']")
+    page.wait_for_selector("#logs")
+    assert page.inner_text("#call-signature") in ("finalize(uint256)", "accept(uint256)")
+    settled = page.inner_text("#logs tr[data-event='JobSettled']")
+    assert "payment" in settled and "refund" in settled
+    page.screenshot(path=str(ARTIFACTS / "tx.png"), full_page=True)
+
+    # The result page draws the ROOT file's histogram server-side.
+    page.go_back()
+    page.click("#result-link")
+    image = page.wait_for_selector("img.root-hist", timeout=30_000)
+    page.wait_for_function(
+        "[...document.querySelectorAll('img.root-hist')].every(i => i.complete && "
+        "i.naturalWidth > 0)",
+        timeout=30_000,
+    )
+    assert image.get_attribute("alt") == "jet_pt"
+    assert "sigma_mb" in page.inner_text("section[data-kind='json']")
+    page.screenshot(path=str(ARTIFACTS / "result.png"), full_page=True)
+    page.close()
