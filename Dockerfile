@@ -8,7 +8,7 @@ COPY pyproject.toml README.md ./
 COPY hepx ./hepx
 COPY agent ./agent
 COPY api ./api
-RUN pip install --no-cache-dir '.[hep]' && useradd --create-home --uid 1000 hepx \
+RUN pip install --no-cache-dir '.[hep,containers]' && useradd --create-home --uid 1000 hepx \
     && mkdir /data && chown hepx /data
 USER hepx
 VOLUME /data
