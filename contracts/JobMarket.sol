@@ -1,31 +1,59 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity 0.8.30;
 
-import {IJobMarket} from "./interfaces/IJobMarket.sol";
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
+import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 
-/// @title hepx job market (single replica, ETH escrow, first valid claim wins)
-/// @notice See {IJobMarket}. Money only leaves through {withdraw}; every other call moves
-/// escrow into credits, so no call but that one can be re-entered or blocked by a payee.
-contract JobMarket is IJobMarket {
-    /// @notice Longest claim, run or challenge window, in seconds.
+import {IJobMarket} from "./interfaces/IJobMarket.sol";
+import {WorkerRegistry} from "./WorkerRegistry.sol";
+
+/// @title hepx job market: claim or auction, one replica or k-of-n, ETH or ERC-20
+/// @notice See {IJobMarket} and docs/protocol.md. Money only leaves through the withdraw
+/// calls; every other call moves escrow or stake into credits, so no payee can block a job.
+/// @dev Fast-path jobs (`postJob`) touch only their `JobRecord`; `hasTerms` (in the same slot)
+/// says whether `_terms` and the assignment slots are to be read at all.
+contract JobMarket is WorkerRegistry, ReentrancyGuardTransient {
+    using SafeERC20 for IERC20;
+
+    /// @notice Longest claim, run, reveal or challenge window, in seconds.
     uint256 public constant MAX_WINDOW = 365 days;
+    /// @notice Most replicas (and held bids) a job may have; bounds every loop.
+    uint256 public constant MAX_REPLICAS = 8;
+
+    /// @dev Storage form of {IJobMarket-Job}: three slots, `hasTerms` rides in the first.
+    struct JobRecord {
+        address requester;
+        JobState state;
+        uint40 deadline;
+        uint32 runWindow;
+        bool hasTerms;
+        address worker;
+        uint96 price;
+        uint96 escrow;
+    }
 
     uint256 private immutable _challengeWindow;
 
     /// @dev Starts at 1 so the first post rewrites a warm-priced slot instead of creating one.
     uint256 private _nextJobId = 1;
 
-    mapping(uint256 jobId => Job) private _jobs;
+    mapping(uint256 jobId => JobRecord) private _jobs;
+    mapping(uint256 jobId => JobTerms) private _terms;
+    mapping(uint256 jobId => mapping(uint256 index => Assignment)) private _slots;
+    mapping(uint256 jobId => mapping(address worker => uint256 indexPlusOne)) private _slotOf;
     mapping(address account => uint256) private _withdrawable;
+    mapping(address token => mapping(address account => uint256)) private _tokenCredits;
 
     /// @param challengeWindow_ seconds after a submission before anyone may finalize
-    /// (1 to MAX_WINDOW, else JobMarketInvalidWindow).
-    constructor(uint256 challengeWindow_) {
+    /// (1 to MAX_WINDOW, else JobMarketInvalidWindow); also the workers' unbond delay.
+    constructor(uint256 challengeWindow_) WorkerRegistry(challengeWindow_) {
         _checkWindow(challengeWindow_);
         _challengeWindow = challengeWindow_;
     }
 
-    // ---------------------------------------------------------------- calls
+    // ---------------------------------------------------------------- posting
 
     /// @inheritdoc IJobMarket
     function postJob(string calldata specCid, uint256 claimWindow, uint256 runWindow)
@@ -44,7 +72,7 @@ contract JobMarket is IJobMarket {
         // Casts are safe: windows are capped at MAX_WINDOW and escrow was checked above.
         uint256 claimDeadline = block.timestamp + claimWindow;
         // Field by field: a struct literal would also write the still-empty worker slot.
-        Job storage job = _jobs[jobId];
+        JobRecord storage job = _jobs[jobId];
         job.requester = msg.sender;
         job.state = JobState.Open;
         job.deadline = uint40(claimDeadline);
@@ -55,23 +83,136 @@ contract JobMarket is IJobMarket {
     }
 
     /// @inheritdoc IJobMarket
-    function claim(uint256 jobId, uint256 price) external {
-        Job storage job = _existingJob(jobId);
-        _checkState(jobId, job.state, JobState.Open);
-        if (block.timestamp > job.deadline) revert JobMarketDeadlinePassed(jobId, job.deadline);
-        if (price > job.escrow) revert JobMarketPriceAboveMax(jobId, price, job.escrow);
+    function postJobWithTerms(string calldata specCid, Terms calldata terms)
+        external
+        payable
+        nonReentrant
+        returns (uint256 jobId)
+    {
+        if (bytes(specCid).length == 0) revert JobMarketEmptyCid();
+        _checkWindow(terms.matchWindow);
+        _checkWindow(terms.runWindow);
+        uint256 n = terms.replicas;
+        uint256 k = terms.quorum;
+        if (n == 0 || n > MAX_REPLICAS || k > n || 2 * k <= n || (n == 1) != (k == 1)) {
+            revert JobMarketInvalidReplicas(n, k, MAX_REPLICAS);
+        }
+        if (n == 1) {
+            if (terms.revealWindow != 0) revert JobMarketInvalidWindow(terms.revealWindow, 0);
+        } else {
+            _checkWindow(terms.revealWindow);
+        }
+        if (terms.maxPrice == 0 || terms.maxPrice > type(uint88).max) {
+            revert JobMarketInvalidAmount(terms.maxPrice);
+        }
+        if (terms.minStake > type(uint96).max) revert JobMarketInvalidAmount(terms.minStake);
+        uint256 escrow = terms.maxPrice * n; // < 2**91
+        if (terms.token == address(0)) {
+            if (msg.value != escrow) revert JobMarketInvalidEscrow(msg.value);
+        } else {
+            if (msg.value != 0) revert JobMarketUnexpectedValue(msg.value);
+            _pullToken(IERC20(terms.token), escrow);
+        }
 
-        uint256 runDeadline = block.timestamp + job.runWindow;
-        job.state = JobState.Claimed;
-        job.deadline = uint40(runDeadline);
-        job.worker = msg.sender;
-        job.price = uint96(price); // <= escrow, which fits in 96 bits
-        emit JobClaimed(jobId, msg.sender, price, runDeadline);
+        jobId = _nextJobId++;
+        uint256 matchDeadline = block.timestamp + terms.matchWindow;
+        JobRecord storage job = _jobs[jobId];
+        job.requester = msg.sender;
+        job.state = JobState.Open;
+        job.deadline = uint40(matchDeadline);
+        job.runWindow = uint32(terms.runWindow);
+        job.hasTerms = true;
+        job.escrow = uint96(escrow);
+        emit JobPosted(jobId, msg.sender, specCid, escrow, matchDeadline, terms.runWindow);
+        _storeTerms(jobId, terms);
+        emit Payment(jobId, msg.sender, escrow, PaymentReason.Escrow, PaymentDirection.In);
+    }
+
+    // ---------------------------------------------------------------- matching
+
+    /// @inheritdoc IJobMarket
+    function claim(uint256 jobId, uint256 price) external {
+        JobRecord storage job = _openJob(jobId);
+        if (!job.hasTerms) {
+            if (price > job.escrow) revert JobMarketPriceAboveMax(jobId, price, job.escrow);
+            _assignSingle(jobId, job, msg.sender, price);
+            return;
+        }
+        _claimWithTerms(jobId, job, price, new bytes32[](0));
     }
 
     /// @inheritdoc IJobMarket
+    function claimWithProof(uint256 jobId, uint256 price, bytes32[] calldata proof) external {
+        JobRecord storage job = _openJob(jobId);
+        if (!job.hasTerms) {
+            if (price > job.escrow) revert JobMarketPriceAboveMax(jobId, price, job.escrow);
+            _assignSingle(jobId, job, msg.sender, price); // fast-path jobs have no allowlist
+            return;
+        }
+        _claimWithTerms(jobId, job, price, proof);
+    }
+
+    /// @inheritdoc IJobMarket
+    function bid(uint256 jobId, uint256 price, bytes32[] calldata proof) external {
+        JobRecord storage job = _openJob(jobId);
+        if (!job.hasTerms) revert JobMarketWrongMode(jobId, MatchMode.Claim);
+        JobTerms storage t = _terms[jobId];
+        if (t.mode != MatchMode.Auction) revert JobMarketWrongMode(jobId, t.mode);
+        _admit(jobId, t, price, proof);
+
+        uint256 index = t.assigned;
+        if (index < t.replicas) {
+            t.assigned = uint8(index + 1);
+        } else {
+            // Full: the new bid replaces the worst held one, if strictly lower.
+            uint256 worst;
+            for (uint256 i = 1; i < index; ++i) {
+                if (_slots[jobId][i].price >= _slots[jobId][worst].price) worst = i;
+            }
+            Assignment storage out = _slots[jobId][worst];
+            if (price >= out.price) revert JobMarketBidTooHigh(jobId, price, out.price);
+            address loser = out.worker;
+            delete _slotOf[jobId][loser];
+            _unlockStake(loser, t.minStake);
+            emit BidOutbid(jobId, loser);
+            index = worst;
+        }
+        _slots[jobId][index] = Assignment(msg.sender, uint88(price), AssignmentStatus.Bid, 0, 0);
+        _slotOf[jobId][msg.sender] = index + 1;
+        emit BidPlaced(jobId, msg.sender, price);
+    }
+
+    /// @inheritdoc IJobMarket
+    function award(uint256 jobId) external {
+        JobRecord storage job = _existingJob(jobId);
+        _checkState(jobId, job.state, JobState.Open);
+        JobTerms storage t = _terms[jobId];
+        if (!job.hasTerms || (t.mode == MatchMode.Claim && t.replicas == 1)) {
+            revert JobMarketWrongMode(jobId, MatchMode.Claim);
+        }
+        if (block.timestamp <= job.deadline) {
+            revert JobMarketDeadlineNotReached(jobId, job.deadline);
+        }
+        uint256 count = t.assigned;
+        if (count < t.quorum) revert JobMarketNotEnoughWorkers(jobId, count, t.quorum);
+
+        if (t.replicas == 1) {
+            Assignment storage winner = _slots[jobId][0];
+            winner.status = AssignmentStatus.Assigned;
+            _assignSingle(jobId, job, winner.worker, winner.price);
+            return;
+        }
+        for (uint256 i; i < count; ++i) {
+            _slots[jobId][i].status = AssignmentStatus.Assigned;
+        }
+        _startCommitPhase(jobId, job, count);
+    }
+
+    // ---------------------------------------------------------------- results
+
+    /// @inheritdoc IJobMarket
     function submitResult(uint256 jobId, string calldata resultCid) external {
-        Job storage job = _existingJob(jobId);
+        JobRecord storage job = _existingJob(jobId);
         if (msg.sender != job.worker) revert JobMarketNotWorker(jobId, msg.sender);
         _checkState(jobId, job.state, JobState.Claimed);
         if (block.timestamp > job.deadline) revert JobMarketDeadlinePassed(jobId, job.deadline);
@@ -84,8 +225,61 @@ contract JobMarket is IJobMarket {
     }
 
     /// @inheritdoc IJobMarket
+    function commitResult(uint256 jobId, bytes32 commitment) external {
+        JobRecord storage job = _existingJob(jobId);
+        _checkState(jobId, job.state, JobState.Committing);
+        if (block.timestamp > job.deadline) revert JobMarketDeadlinePassed(jobId, job.deadline);
+        Assignment storage slot = _slotOfCaller(jobId, AssignmentStatus.Assigned);
+
+        slot.commitment = commitment;
+        slot.status = AssignmentStatus.Committed;
+        JobTerms storage t = _terms[jobId];
+        uint256 committed = t.committed + 1;
+        t.committed = uint8(committed);
+        emit ResultCommitted(jobId, msg.sender, commitment);
+        if (committed == t.assigned) {
+            uint256 revealDeadline = block.timestamp + t.revealWindow;
+            job.state = JobState.Revealing;
+            job.deadline = uint40(revealDeadline);
+            emit RevealPhaseStarted(jobId, revealDeadline);
+        }
+    }
+
+    /// @inheritdoc IJobMarket
+    function revealResult(uint256 jobId, bytes32 digest, bytes32 salt, string calldata resultCid)
+        external
+    {
+        JobRecord storage job = _existingJob(jobId);
+        JobTerms storage t = _terms[jobId];
+        if (job.state == JobState.Committing) {
+            // Reveals open at the commit deadline even if some replicas never committed.
+            if (block.timestamp <= job.deadline) {
+                revert JobMarketRevealNotOpen(jobId, job.deadline);
+            }
+            uint256 revealDeadline = job.deadline + t.revealWindow;
+            job.state = JobState.Revealing;
+            job.deadline = uint40(revealDeadline);
+            emit RevealPhaseStarted(jobId, revealDeadline);
+        }
+        _checkState(jobId, job.state, JobState.Revealing);
+        if (block.timestamp > job.deadline) revert JobMarketDeadlinePassed(jobId, job.deadline);
+        if (bytes(resultCid).length == 0) revert JobMarketEmptyCid();
+        Assignment storage slot = _slotOfCaller(jobId, AssignmentStatus.Committed);
+        if (keccak256(abi.encode(digest, salt)) != slot.commitment) {
+            revert JobMarketCommitmentMismatch(jobId, msg.sender);
+        }
+
+        slot.digest = digest;
+        slot.status = AssignmentStatus.Revealed;
+        t.revealed += 1;
+        emit ResultRevealed(jobId, msg.sender, digest, resultCid);
+    }
+
+    // ---------------------------------------------------------------- settlement
+
+    /// @inheritdoc IJobMarket
     function accept(uint256 jobId) external {
-        Job storage job = _existingJob(jobId);
+        JobRecord storage job = _existingJob(jobId);
         if (msg.sender != job.requester) revert JobMarketNotRequester(jobId, msg.sender);
         _checkState(jobId, job.state, JobState.Submitted);
         _settle(jobId, job);
@@ -93,19 +287,36 @@ contract JobMarket is IJobMarket {
 
     /// @inheritdoc IJobMarket
     function finalize(uint256 jobId) external {
-        Job storage job = _existingJob(jobId);
-        _checkState(jobId, job.state, JobState.Submitted);
-        if (block.timestamp <= job.deadline) {
-            revert JobMarketDeadlineNotReached(jobId, job.deadline);
+        JobRecord storage job = _existingJob(jobId);
+        JobState state = job.state;
+        uint256 deadline = job.deadline;
+        if (state == JobState.Submitted) {
+            if (block.timestamp <= deadline) revert JobMarketDeadlineNotReached(jobId, deadline);
+            _settle(jobId, job);
+            return;
         }
-        _settle(jobId, job);
+        JobTerms storage t = _terms[jobId];
+        if (state == JobState.Committing) {
+            // Past the commit deadline: settle now if the quorum is out of reach, else give
+            // the committed replicas their reveal window.
+            if (t.committed >= t.quorum) deadline += t.revealWindow;
+        } else if (state == JobState.Revealing) {
+            if (t.revealed == t.assigned) deadline = 0;
+        } else {
+            revert JobMarketWrongState(jobId, state);
+        }
+        if (block.timestamp <= deadline) revert JobMarketDeadlineNotReached(jobId, deadline);
+        _tally(jobId, job, t);
     }
 
     /// @inheritdoc IJobMarket
     function cancel(uint256 jobId) external {
-        Job storage job = _existingJob(jobId);
+        JobRecord storage job = _existingJob(jobId);
         if (msg.sender != job.requester) revert JobMarketNotRequester(jobId, msg.sender);
         _checkState(jobId, job.state, JobState.Open);
+        if (job.hasTerms && _terms[jobId].assigned != 0) {
+            revert JobMarketAlreadyAssigned(jobId, _slots[jobId][0].worker);
+        }
 
         job.state = JobState.Cancelled;
         uint256 refund = _refundEscrow(jobId, job);
@@ -114,7 +325,7 @@ contract JobMarket is IJobMarket {
 
     /// @inheritdoc IJobMarket
     function expire(uint256 jobId) external {
-        Job storage job = _existingJob(jobId);
+        JobRecord storage job = _existingJob(jobId);
         JobState fromState = job.state;
         if (fromState != JobState.Open && fromState != JobState.Claimed) {
             revert JobMarketWrongState(jobId, fromState);
@@ -123,10 +334,27 @@ contract JobMarket is IJobMarket {
             revert JobMarketDeadlineNotReached(jobId, job.deadline);
         }
 
+        if (job.hasTerms) {
+            JobTerms storage t = _terms[jobId];
+            if (fromState == JobState.Open) {
+                uint256 count = t.assigned;
+                if (count != 0 && count >= t.quorum) revert JobMarketAwardDue(jobId);
+                // Too few claims or bids: nobody's fault, release them.
+                for (uint256 i; i < count; ++i) {
+                    Assignment storage slot = _slots[jobId][i];
+                    slot.status = AssignmentStatus.Released;
+                    _unlockStake(slot.worker, t.minStake);
+                }
+            } else {
+                _slashStake(jobId, job.worker, t.minStake, job.requester);
+            }
+        }
         job.state = JobState.Expired;
         uint256 refund = _refundEscrow(jobId, job);
         emit JobExpired(jobId, fromState, refund);
     }
+
+    // ---------------------------------------------------------------- withdrawals
 
     /// @inheritdoc IJobMarket
     function withdraw() external {
@@ -139,16 +367,60 @@ contract JobMarket is IJobMarket {
         if (!ok) revert JobMarketTransferFailed(msg.sender, amount);
     }
 
+    /// @inheritdoc IJobMarket
+    function withdrawToken(address token) external nonReentrant {
+        uint256 amount = _tokenCredits[token][msg.sender];
+        if (amount == 0) revert JobMarketNothingToWithdraw(msg.sender);
+
+        _tokenCredits[token][msg.sender] = 0;
+        emit Payment(0, msg.sender, amount, PaymentReason.Withdrawal, PaymentDirection.Out);
+        emit TokenWithdrawn(token, msg.sender, amount);
+        IERC20(token).safeTransfer(msg.sender, amount);
+    }
+
     // ---------------------------------------------------------------- views
 
     /// @inheritdoc IJobMarket
     function getJob(uint256 jobId) external view returns (Job memory) {
-        return _jobs[jobId];
+        JobRecord storage job = _jobs[jobId];
+        return Job(
+            job.requester,
+            job.state,
+            job.deadline,
+            job.runWindow,
+            job.worker,
+            job.price,
+            job.escrow
+        );
+    }
+
+    /// @inheritdoc IJobMarket
+    function getTerms(uint256 jobId) external view returns (JobTerms memory terms) {
+        JobRecord storage job = _jobs[jobId];
+        if (job.hasTerms) return _terms[jobId];
+        if (job.state == JobState.None) return terms;
+        terms.replicas = 1;
+        terms.quorum = 1;
+        terms.maxPrice = job.escrow;
+    }
+
+    /// @inheritdoc IJobMarket
+    function getAssignments(uint256 jobId) external view returns (Assignment[] memory slots) {
+        uint256 count = _terms[jobId].assigned;
+        slots = new Assignment[](count);
+        for (uint256 i; i < count; ++i) {
+            slots[i] = _slots[jobId][i];
+        }
     }
 
     /// @inheritdoc IJobMarket
     function withdrawable(address account) external view returns (uint256) {
         return _withdrawable[account];
+    }
+
+    /// @inheritdoc IJobMarket
+    function tokenWithdrawable(address token, address account) external view returns (uint256) {
+        return _tokenCredits[token][account];
     }
 
     /// @inheritdoc IJobMarket
@@ -161,34 +433,221 @@ contract JobMarket is IJobMarket {
         return _challengeWindow;
     }
 
+    /// @inheritdoc IJobMarket
+    function commitmentOf(bytes32 digest, bytes32 salt) external pure returns (bytes32) {
+        return keccak256(abi.encode(digest, salt));
+    }
+
     // ---------------------------------------------------------------- internals
 
+    /// @dev Apart from postJobWithTerms only to keep its stack shallow. Casts were checked there.
+    function _storeTerms(uint256 jobId, Terms calldata terms) private {
+        JobTerms storage t = _terms[jobId];
+        t.mode = terms.mode;
+        t.replicas = terms.replicas;
+        t.quorum = terms.quorum;
+        t.revealWindow = uint32(terms.revealWindow);
+        t.token = terms.token;
+        t.maxPrice = uint96(terms.maxPrice);
+        t.minStake = uint96(terms.minStake);
+        if (terms.kind != bytes32(0)) t.kind = terms.kind;
+        if (terms.allowlistRoot != bytes32(0)) t.allowlistRoot = terms.allowlistRoot;
+        emit JobTermsSet(
+            jobId,
+            terms.mode,
+            terms.replicas,
+            terms.quorum,
+            terms.token,
+            terms.maxPrice,
+            terms.minStake,
+            terms.revealWindow,
+            terms.kind,
+            terms.allowlistRoot
+        );
+    }
+
+    function _claimWithTerms(
+        uint256 jobId,
+        JobRecord storage job,
+        uint256 price,
+        bytes32[] memory proof
+    ) private {
+        JobTerms storage t = _terms[jobId];
+        if (t.mode != MatchMode.Claim) revert JobMarketWrongMode(jobId, t.mode);
+        _admit(jobId, t, price, proof);
+        if (t.replicas == 1) {
+            _assignSingle(jobId, job, msg.sender, price);
+            return;
+        }
+        uint256 index = t.assigned;
+        uint256 count = index + 1;
+        t.assigned = uint8(count);
+        _slots[jobId][index] =
+            Assignment(msg.sender, uint88(price), AssignmentStatus.Assigned, 0, 0);
+        _slotOf[jobId][msg.sender] = count;
+        emit ReplicaAssigned(jobId, msg.sender, index, price);
+        if (count == t.replicas) _startCommitPhase(jobId, job, count);
+    }
+
+    /// @dev Checks a worker may take (a replica of) the job at `price`, and locks its stake.
+    function _admit(uint256 jobId, JobTerms storage t, uint256 price, bytes32[] memory proof)
+        private
+    {
+        if (price > t.maxPrice) revert JobMarketPriceAboveMax(jobId, price, t.maxPrice);
+        bytes32 root = t.allowlistRoot;
+        if (root != bytes32(0)) {
+            bytes32 leaf = keccak256(bytes.concat(keccak256(abi.encode(msg.sender))));
+            if (!MerkleProof.verify(proof, root, leaf)) {
+                revert JobMarketNotAllowed(jobId, msg.sender);
+            }
+        }
+        if (_slotOf[jobId][msg.sender] != 0) revert JobMarketAlreadyAssigned(jobId, msg.sender);
+        _lockStake(msg.sender, t.minStake, t.kind);
+    }
+
+    function _assignSingle(uint256 jobId, JobRecord storage job, address worker, uint256 price)
+        private
+    {
+        uint256 runDeadline = block.timestamp + job.runWindow;
+        job.state = JobState.Claimed;
+        job.deadline = uint40(runDeadline);
+        job.worker = worker;
+        job.price = uint96(price); // <= max price, which fits in 96 bits
+        emit JobClaimed(jobId, worker, price, runDeadline);
+    }
+
+    function _startCommitPhase(uint256 jobId, JobRecord storage job, uint256 workers) private {
+        uint256 commitDeadline = block.timestamp + job.runWindow;
+        job.state = JobState.Committing;
+        job.deadline = uint40(commitDeadline);
+        emit CommitPhaseStarted(jobId, workers, commitDeadline);
+    }
+
     /// @dev Pays the worker its price and credits the requester what the job did not spend.
-    function _settle(uint256 jobId, Job storage job) private {
+    function _settle(uint256 jobId, JobRecord storage job) private {
         job.state = JobState.Settled;
         address worker = job.worker;
         uint256 payment = job.price;
         uint256 refund = job.escrow - payment;
-
-        _withdrawable[worker] += payment;
-        emit Payment(jobId, worker, payment, PaymentReason.WorkerPayment, PaymentDirection.Credit);
-        if (refund > 0) {
-            address requester = job.requester;
-            _withdrawable[requester] += refund;
-            emit Payment(jobId, requester, refund, PaymentReason.Refund, PaymentDirection.Credit);
+        address token;
+        if (job.hasTerms) {
+            JobTerms storage t = _terms[jobId];
+            token = t.token;
+            _unlockStake(worker, t.minStake);
         }
+
+        _credit(jobId, token, worker, payment, PaymentReason.WorkerPayment);
+        if (refund > 0) _credit(jobId, token, job.requester, refund, PaymentReason.Refund);
         emit JobSettled(jobId, worker, payment, refund);
     }
 
-    /// @dev Credits the whole escrow back to the requester; returns it.
-    function _refundEscrow(uint256 jobId, Job storage job) private returns (uint256 refund) {
-        refund = job.escrow;
+    /// @dev Replicated jobs: pays the replicas that revealed the quorum digest, slashes the
+    /// minority and the no-shows, refunds the rest. Loops are bounded by MAX_REPLICAS.
+    function _tally(uint256 jobId, JobRecord storage job, JobTerms storage t) private {
+        uint256 count = t.assigned;
+        bool agreed;
+        bytes32 winner;
+        for (uint256 i; i < count && !agreed; ++i) {
+            Assignment storage a = _slots[jobId][i];
+            if (a.status != AssignmentStatus.Revealed) continue;
+            uint256 votes;
+            for (uint256 j; j < count; ++j) {
+                Assignment storage b = _slots[jobId][j];
+                if (b.status == AssignmentStatus.Revealed && b.digest == a.digest) ++votes;
+            }
+            if (votes >= t.quorum) (agreed, winner) = (true, a.digest);
+        }
+
+        job.state = agreed ? JobState.Settled : JobState.NoQuorum;
         address requester = job.requester;
-        _withdrawable[requester] += refund;
-        emit Payment(jobId, requester, refund, PaymentReason.Refund, PaymentDirection.Credit);
+        address token = t.token;
+        uint256 minStake = t.minStake;
+        uint256 paid;
+        uint256 paidWorkers;
+        for (uint256 i; i < count; ++i) {
+            Assignment storage a = _slots[jobId][i];
+            bool revealed = a.status == AssignmentStatus.Revealed;
+            if (agreed && revealed && a.digest == winner) {
+                a.status = AssignmentStatus.Paid;
+                _unlockStake(a.worker, minStake);
+                _credit(jobId, token, a.worker, a.price, PaymentReason.WorkerPayment);
+                paid += a.price;
+                ++paidWorkers;
+            } else if (revealed && !agreed) {
+                a.status = AssignmentStatus.Released;
+                _unlockStake(a.worker, minStake);
+            } else {
+                a.status = AssignmentStatus.Slashed;
+                _slashStake(jobId, a.worker, minStake, requester);
+            }
+        }
+        uint256 refund = job.escrow - paid;
+        if (refund > 0) _credit(jobId, token, requester, refund, PaymentReason.Refund);
+        if (agreed) {
+            emit ReplicasSettled(jobId, winner, paidWorkers, paid, refund);
+        } else {
+            emit JobNoQuorum(jobId, refund);
+        }
     }
 
-    function _existingJob(uint256 jobId) private view returns (Job storage job) {
+    /// @dev Credits the whole escrow back to the requester; returns it.
+    function _refundEscrow(uint256 jobId, JobRecord storage job) private returns (uint256 refund) {
+        refund = job.escrow;
+        address token = job.hasTerms ? _terms[jobId].token : address(0);
+        _credit(jobId, token, job.requester, refund, PaymentReason.Refund);
+    }
+
+    function _credit(
+        uint256 jobId,
+        address token,
+        address account,
+        uint256 amount,
+        PaymentReason reason
+    ) private {
+        if (token == address(0)) {
+            _creditEth(jobId, account, amount, reason);
+            return;
+        }
+        _tokenCredits[token][account] += amount;
+        emit Payment(jobId, account, amount, reason, PaymentDirection.Credit);
+    }
+
+    function _creditEth(uint256 jobId, address account, uint256 amount, PaymentReason reason)
+        internal
+        override
+    {
+        _withdrawable[account] += amount;
+        emit Payment(jobId, account, amount, reason, PaymentDirection.Credit);
+    }
+
+    /// @dev Takes `amount` of `token` from the caller; refuses tokens that deliver less.
+    function _pullToken(IERC20 token, uint256 amount) private {
+        uint256 before = token.balanceOf(address(this));
+        token.safeTransferFrom(msg.sender, address(this), amount);
+        uint256 received = token.balanceOf(address(this)) - before;
+        if (received != amount) {
+            revert JobMarketTokenShortfall(address(token), amount, received);
+        }
+    }
+
+    function _openJob(uint256 jobId) private view returns (JobRecord storage job) {
+        job = _existingJob(jobId);
+        _checkState(jobId, job.state, JobState.Open);
+        if (block.timestamp > job.deadline) revert JobMarketDeadlinePassed(jobId, job.deadline);
+    }
+
+    function _slotOfCaller(uint256 jobId, AssignmentStatus expected)
+        private
+        view
+        returns (Assignment storage slot)
+    {
+        uint256 indexPlusOne = _slotOf[jobId][msg.sender];
+        if (indexPlusOne == 0) revert JobMarketNotAssigned(jobId, msg.sender);
+        slot = _slots[jobId][indexPlusOne - 1];
+        if (slot.status != expected) revert JobMarketNotAssigned(jobId, msg.sender);
+    }
+
+    function _existingJob(uint256 jobId) private view returns (JobRecord storage job) {
         job = _jobs[jobId];
         if (job.state == JobState.None) revert JobMarketUnknownJob(jobId);
     }

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import posixpath
+import re
 import shutil
 import sys
 import time
@@ -36,6 +38,7 @@ SETTINGS: dict[str, Any] = {
     "optimizer": {"enabled": True, "runs": 200},
     "viaIR": False,
 }
+_IMPORT = re.compile(r'^\s*import\s+(?:[^;"]*?\sfrom\s+)?"([^"]+)"\s*;', re.MULTILINE)
 _OUTPUTS = ["abi", "evm.bytecode.object", "evm.deployedBytecode.object"]
 
 
@@ -44,11 +47,31 @@ class CompileFailed(Exception):
 
 
 def read_sources(contracts: Path = CONTRACTS) -> dict[str, str]:
-    """Source path (relative to the repo, as solc sees it) -> contents."""
+    """Source path (relative to the repo, as solc sees it) -> contents.
+
+    Also holds every npm-package source they import (``@openzeppelin/...``), read from
+    node_modules, under its import path: solc gets all sources in one standard-JSON input.
+    """
     files = sorted(contracts.rglob("*.sol"))
     if not files:
         raise CompileFailed(f"no .sol files under {contracts}")
-    return {f.relative_to(REPO).as_posix(): f.read_text(encoding="utf-8") for f in files}
+    sources = {f.relative_to(REPO).as_posix(): f.read_text(encoding="utf-8") for f in files}
+    pending = list(sources)
+    while pending:
+        unit = pending.pop()
+        for target in _IMPORT.findall(sources[unit]):
+            if target.startswith("."):
+                target = posixpath.normpath(posixpath.join(posixpath.dirname(unit), target))
+            if target in sources:
+                continue
+            if not target.startswith("@"):
+                raise CompileFailed(f"{unit} imports {target!r}, which is not under contracts/")
+            path = REPO / "node_modules" / target
+            if not path.is_file():
+                raise CompileFailed(f"{unit} imports {target}: not in node_modules, run `npm ci`")
+            sources[target] = path.read_text(encoding="utf-8")
+            pending.append(target)
+    return sources
 
 
 def compile_artifacts(sources: dict[str, str]) -> dict[str, str]:
@@ -73,6 +96,8 @@ def compile_artifacts(sources: dict[str, str]) -> dict[str, str]:
     digest = source_hash(sources, SETTINGS)
     rendered: dict[str, str] = {}
     for path in sorted(output["contracts"]):
+        if path.startswith("@"):  # npm dependencies: only linked into our contracts
+            continue
         for name, contract in sorted(output["contracts"][path].items()):
             bytecode = contract["evm"]["bytecode"]["object"]
             if not bytecode:  # interfaces and abstract contracts cannot be deployed

@@ -225,6 +225,6 @@ class Market:
 def deploy(w3: Web3, artifact: Artifact, deployer: str, challenge_window: int) -> TxReceipt:
     factory = w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
     tx = factory.constructor(challenge_window).build_transaction(
-        {"from": deployer, "gas": 3 * GAS_LIMIT}
+        {"from": deployer, "gas": 8 * GAS_LIMIT}
     )
     return w3.eth.wait_for_transaction_receipt(w3.eth.send_transaction(tx))
