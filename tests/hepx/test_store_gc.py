@@ -1,0 +1,126 @@
+"""Pins and garbage collection of the local store; batched writes stay crash-safe."""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from hepx.commands.store import app as store_cli
+from hepx.errors import StoreError
+from hepx.store import CHUNK_SIZE, LocalStore
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> LocalStore:
+    return LocalStore(tmp_path / "store", fsync=False)
+
+
+def block_count(store: LocalStore) -> int:
+    return sum(1 for p in (store.root / "blocks").rglob("*") if p.is_file())
+
+
+def test_gc_keeps_pinned_dags_and_removes_the_rest(store: LocalStore, tmp_path: Path) -> None:
+    kept = store.add_bytes(random.Random(0).randbytes(CHUNK_SIZE * 2 + 1))  # root + 3 leaves
+    tree = tmp_path / "tree"
+    (tree / "d").mkdir(parents=True)
+    (tree / "d" / "f").write_bytes(b"in a pinned directory")
+    kept_dir = store.add_dir(tree)
+    dropped = store.add_bytes(random.Random(1).randbytes(CHUNK_SIZE + 1))
+    store.pin("a", kept)
+    store.pin("b", kept_dir)
+    report = store.gc()
+    assert report.removed == 3  # dropped's root and its two leaves
+    assert report.kept == 4 + 3
+    assert store.read_bytes(kept) == random.Random(0).randbytes(CHUNK_SIZE * 2 + 1)
+    assert store.read_bytes(store.resolve(kept_dir, "d/f")) == b"in a pinned directory"
+    assert not store.has(dropped)
+    assert block_count(store) == 7
+
+
+def test_expired_pins_are_dropped_and_their_blocks_collected(store: LocalStore) -> None:
+    short = store.add_bytes(b"short-lived")
+    forever = store.add_bytes(b"kept for good")
+    store.pin("job-1-spec", short, expires_at=1000.0)
+    store.pin("keep", forever)
+    early = store.gc(now=999.0)
+    assert early.expired == [] and store.has(short)
+    late = store.gc(now=1000.0)
+    assert late.expired == ["job-1-spec"]
+    assert not store.has(short) and store.has(forever)
+    assert [p.name for p in store.pins.list()] == ["keep"]
+
+
+def test_a_block_shared_with_a_pinned_dag_survives_unpinning_the_other(
+    store: LocalStore,
+) -> None:
+    data = b"shared leaf"
+    a = store.add_bytes(data)
+    store.pin("one", a)
+    store.pin("two", a)
+    assert store.unpin("one")
+    store.gc()
+    assert store.read_bytes(a) == data
+    assert store.unpin("two") and not store.unpin("two")
+    store.gc()
+    assert not store.has(a)
+
+
+def test_gc_removes_stale_staging_left_by_a_crashed_import(store: LocalStore) -> None:
+    stale = store.root / "staging" / "import-1-dead" / "blocks" / "xx"
+    stale.mkdir(parents=True)
+    (stale / "bafkreiabc").write_bytes(b"half an import")
+    store.gc()
+    assert not (store.root / "staging").exists()
+
+
+@pytest.mark.parametrize("name", ["", "../escape", "a/b", "-leading-dash", "x" * 200])
+def test_bad_pin_names_are_refused(store: LocalStore, name: str) -> None:
+    cid = store.add_bytes(b"x")
+    with pytest.raises(StoreError, match="bad pin name"):
+        store.pin(name, cid)
+
+
+def test_pinning_a_malformed_cid_is_refused_at_once(store: LocalStore) -> None:
+    with pytest.raises(StoreError, match="not a CID"):
+        store.pin("p", "not-a-cid")
+
+
+def test_failed_batch_leaves_no_block_and_no_temp_file(
+    store: LocalStore, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    calls = []
+    real_write = os.write
+
+    def fail_third(fd: int, data: bytes | memoryview) -> int:
+        calls.append(fd)
+        if len(calls) == 3:
+            raise OSError(28, "No space left on device")
+        return real_write(fd, data)
+
+    monkeypatch.setattr("hepx.store._blockstore.os.write", fail_third)
+    src = tmp_path / "big.bin"
+    src.write_bytes(random.Random(3).randbytes(CHUNK_SIZE * 4))
+    with pytest.raises(StoreError, match="No space left"):
+        store.add_file(src)
+    monkeypatch.undo()
+    leftovers = [p for p in (store.root / "blocks").rglob("*") if p.is_file()]
+    assert leftovers == []
+
+
+def test_cli_pin_gc_and_pins(tmp_path: Path) -> None:
+    folder = tmp_path / "store"
+    store = LocalStore(folder, fsync=False)
+    kept, dropped = store.add_bytes(b"keep"), store.add_bytes(b"drop")
+    runner = CliRunner()
+    assert runner.invoke(store_cli, ["pin", "k", kept, "--store", str(folder)]).exit_code == 0
+    listed = runner.invoke(store_cli, ["pins", "--store", str(folder)])
+    assert listed.stdout.strip() == f"k\t{kept}\tforever"
+    done = runner.invoke(store_cli, ["gc", "--store", str(folder)])
+    assert done.exit_code == 0 and "removed 1 " in done.stdout
+    assert store.has(kept) and not store.has(dropped)
+    missing = runner.invoke(store_cli, ["unpin", "nope", "--store", str(folder)])
+    assert missing.exit_code == 1 and "no pin named 'nope'" in missing.stderr
