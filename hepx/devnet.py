@@ -23,6 +23,7 @@ import httpx
 from hepx.anvil import Anvil, DevAccount, start_anvil
 from hepx.chain import deploy_market
 from hepx.deployment import Deployment
+from hepx.devnet_containers import check_worker_image, worker_container_command
 from hepx.errors import ChainUnavailable, ConfigError
 
 
@@ -82,10 +83,16 @@ class Devnet:
         return "\n".join(lines)
 
 
-def _spawn(name: str, args: list[str], env: dict[str, str], logs: Path) -> subprocess.Popen[bytes]:
+def _spawn(
+    name: str,
+    args: list[str],
+    env: dict[str, str],
+    logs: Path,
+    command: list[str] | None = None,
+) -> subprocess.Popen[bytes]:
     log_file = open(logs / f"{name}.log", "ab")  # noqa: SIM115 - lives as long as the child
     return subprocess.Popen(
-        [sys.executable, "-m", "hepx", *args],
+        command or [sys.executable, "-m", "hepx", *args],
         stdout=log_file,
         stderr=subprocess.STDOUT,
         env={**os.environ, **env},
@@ -124,8 +131,12 @@ def start_devnet(
     challenge_window: int = 10,
     policy: Path | None = None,
     host: str = "127.0.0.1",
+    worker_image: str | None = None,
 ) -> Devnet:
-    """Start a fresh devnet under ``home``; the caller must call ``stop()``."""
+    """Start a fresh devnet under ``home``; the caller must call ``stop()``.
+
+    With ``worker_image`` the agents run in containers from that image (devnet_containers).
+    """
     if workers < 0 or workers > 9:
         raise ConfigError("--workers must be between 0 and 9 (anvil has 10 dev accounts)")
     for name, port in (("anvil", anvil_port), ("API", api_port)):
@@ -134,6 +145,8 @@ def start_devnet(
                 f"port {port} on {host} is in use (another devnet?): stop it or pick another "
                 f"with --{name.lower()}-port"
             )
+    docker = check_worker_image(worker_image) if worker_image else None
+    home = home.resolve()  # containerised workers see it at the same absolute path
     devdir = home / "devnet"
     # A new anvil is a new chain: old cursors and job books would point at nothing.
     shutil.rmtree(devdir, ignore_errors=True)
@@ -167,12 +180,17 @@ def start_devnet(
             args = ["agent", "run", "--state-dir", str(devdir / f"worker-{i}")]
             if policy:
                 args += ["--policy", str(policy)]
-            devnet.processes[f"worker-{i}"] = _spawn(
-                f"worker-{i}",
-                args,
-                {**base_env, "HEPX_PRIVATE_KEY": worker.private_key},
-                devnet.logs,
-            )
+            env = {**base_env, "HEPX_PRIVATE_KEY": worker.private_key}
+            if docker and worker_image:
+                name = f"hepx-devnet-{anvil_port}-worker-{i}"
+                command = worker_container_command(
+                    docker, name, worker_image, home, args, env, policy
+                )
+                devnet.processes[f"worker-{i}"] = _spawn(
+                    f"worker-{i}", args, env, devnet.logs, command
+                )
+            else:
+                devnet.processes[f"worker-{i}"] = _spawn(f"worker-{i}", args, env, devnet.logs)
         _wait_healthy(api_url, devnet.processes["api"])
         return devnet
     except BaseException:

@@ -11,6 +11,7 @@ import typer
 
 from hepx.config import load_settings
 from hepx.devnet import run_devnet, start_devnet
+from hepx.devnet_containers import DEFAULT_WORKER_IMAGE
 from hepx.errors import HepxError
 
 app = typer.Typer(
@@ -29,6 +30,13 @@ def up(
     policy: Annotated[
         Path | None, typer.Option(help="Policy file for every worker", exists=True)
     ] = None,
+    workers_in_containers: Annotated[
+        bool,
+        typer.Option(help="Run the agents in containers (Docker socket mounted; make images)"),
+    ] = False,
+    worker_image: Annotated[
+        str, typer.Option(help="Image of the containerised agents")
+    ] = DEFAULT_WORKER_IMAGE,
 ) -> None:
     """Start anvil, deploy, start the API and the workers; stop them all on Ctrl-C."""
     settings = load_settings()
@@ -38,7 +46,13 @@ def up(
     typer.echo("starting anvil, deploying JobMarket, starting the API and workers ...", err=True)
     try:
         devnet = start_devnet(
-            settings.home, workers, anvil_port, api_port, challenge_window, policy
+            settings.home,
+            workers,
+            anvil_port,
+            api_port,
+            challenge_window,
+            policy,
+            worker_image=worker_image if workers_in_containers else None,
         )
     except HepxError as exc:
         typer.echo(f"error: {exc}", err=True)
