@@ -24,6 +24,7 @@ import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from agent.images import image_allowed, job_image
+from agent.llm_policy import LLM_KINDS, LlmPolicy, llm_verdict
 from hepx.chain import Job
 from hepx.errors import PolicyError
 from hepx.spec import JobSpec
@@ -89,6 +90,9 @@ class Policy(BaseModel):
         default_factory=list,
         description="ERC-20 addresses whose jobs are taken (prices in token units); ETH always",
     )
+    llm: LlmPolicy | None = Field(
+        default=None, description="OpenAI-compatible endpoint and token prices for llm.* kinds"
+    )
 
     @classmethod
     def load(cls, path: Path | None) -> Policy:
@@ -134,4 +138,7 @@ def decide(policy: Policy, spec: JobSpec, job: Job) -> Decision:
         return Decision(False, f"max_runtime {runtime}s above policy limit {policy.max_runtime}s")
     if job.run_window < runtime:
         return Decision(False, f"run window {job.run_window}s shorter than max_runtime {runtime}s")
+    if spec.kind in LLM_KINDS:  # priced per token, worst case: agent/llm_policy.py
+        verdict = llm_verdict(policy.llm, spec, job.escrow, kind.price)
+        return Decision(verdict.accept, verdict.reason, verdict.price)
     return Decision(True, "accepted", kind.price)

@@ -34,6 +34,7 @@ from pydantic import (
 )
 
 from hepx.errors import SpecError
+from hepx.llm import LlmBatchParams, LlmChatParams
 from hepx.units import parse_wei
 
 API_VERSION = "hepx/v1"
@@ -671,6 +672,29 @@ class Key4hepJob(JobSpec):
         return self
 
 
+class LlmChatJob(JobSpec):
+    """A job of kind ``llm.chat``: one chat completion (params in hepx.llm)."""
+
+    kind: Literal["llm.chat"] = Field(description="Job kind")
+    params: LlmChatParams
+
+
+class LlmBatchJob(JobSpec):
+    """A job of kind ``llm.batch``: a JSONL file of chat requests (an input) -> answers."""
+
+    kind: Literal["llm.batch"] = Field(description="Job kind")
+    params: LlmBatchParams
+
+    @model_validator(mode="after")
+    def _requests_are_an_input(self) -> LlmBatchJob:
+        if all(ref.name != self.params.requests for ref in self.inputs):
+            raise ValueError(
+                f"params.requests: no input is named {self.params.requests!r}; add the JSONL "
+                "file of requests to inputs"
+            )
+        return self
+
+
 KIND_MODELS: dict[str, type[JobSpec]] = {
     "echo": EchoJob,
     "hep.pythia": PythiaJob,
@@ -679,10 +703,22 @@ KIND_MODELS: dict[str, type[JobSpec]] = {
     "hep.generate": GenerateJob,
     "hep.analyze": AnalyzeJob,
     "hep.merge": MergeJob,
+    "llm.chat": LlmChatJob,
+    "llm.batch": LlmBatchJob,
 }
 KINDS: tuple[str, ...] = tuple(KIND_MODELS)
 
-_AnyJobType = EchoJob | PythiaJob | ContainerJob | Key4hepJob | GenerateJob | AnalyzeJob | MergeJob
+_AnyJobType = (
+    EchoJob
+    | PythiaJob
+    | ContainerJob
+    | Key4hepJob
+    | GenerateJob
+    | AnalyzeJob
+    | MergeJob
+    | LlmChatJob
+    | LlmBatchJob
+)
 _AnyJob = Annotated[_AnyJobType, Field(discriminator="kind")]
 _ADAPTER: TypeAdapter[_AnyJobType] = TypeAdapter(_AnyJob)
 
