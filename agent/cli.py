@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from agent.metrics import AgentMetrics
 from agent.policy import Policy
 from agent.worker import WorkerAgent
 from hepx.chain import MarketClient
@@ -16,7 +17,7 @@ from hepx.config import load_settings
 from hepx.deployment import Deployment
 from hepx.errors import HepxError
 from hepx.logs import configure_logging
-from hepx.store import LocalStore
+from hepx.store import open_store
 
 app = typer.Typer(
     help="Run a worker agent that claims, runs and submits jobs.", no_args_is_help=True
@@ -43,6 +44,15 @@ def run(
         Path | None, typer.Option(help="Cursor and job book (default <home>/agent-<address>)")
     ] = None,
     log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING")] = "INFO",
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=65535,
+            help="Serve Prometheus /metrics on this port (127.0.0.1)",
+            envvar="HEPX_AGENT_METRICS_PORT",
+        ),
+    ] = None,
 ) -> None:
     """Follow the market and work until Ctrl-C."""
     settings = load_settings(deployment=deployment, store_dir=store, private_key=key)
@@ -54,7 +64,7 @@ def run(
         worker_address = client.sender
         agent = WorkerAgent(
             client,
-            LocalStore(settings.store_path),
+            open_store(settings),  # HEPX_STORE_BACKEND; HEPX_GATEWAY_URL fetches what is missing
             Policy.load(policy),
             state_dir or settings.home / f"agent-{worker_address.lower()}",
             start_block=deployed.deploy_block,
@@ -64,6 +74,14 @@ def run(
     except HepxError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
+    if metrics_port is not None:
+        metrics = AgentMetrics(client, settings.store_path)
+        metrics.agent = agent
+        try:
+            metrics.serve(metrics_port)
+        except OSError as exc:
+            typer.echo(f"error: cannot serve metrics on port {metrics_port}: {exc}", err=True)
+            raise typer.Exit(2) from exc
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())

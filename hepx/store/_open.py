@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from hepx.store._api import ContentStore
 from hepx.store._kubo import KuboStore
 from hepx.store._remote import GatewayFallback
 from hepx.store._store import LocalStore
@@ -20,7 +19,7 @@ def open_backend(settings: Settings) -> LocalStore:
     return LocalStore(settings.store_path)
 
 
-def open_store(settings: Settings, *, gateway: bool = True) -> ContentStore:
+def open_store(settings: Settings, *, gateway: bool = True) -> LocalStore:
     """:func:`open_backend`; with ``settings.gateway_url`` set (and ``gateway``), content
     missing from it is fetched from that gateway, verified, on first read."""
     store = open_backend(settings)

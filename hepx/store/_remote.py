@@ -15,11 +15,11 @@ import httpx
 
 from hepx.errors import StoreError
 from hepx.store._cid import block_id
+from hepx.store._store import Entry, GcReport, LocalStore
 
 if TYPE_CHECKING:
     from hepx.store._api import ContentStore
     from hepx.store._pins import Pin
-    from hepx.store._store import Entry, GcReport
 
 CAR_MEDIA = "application/vnd.ipld.car"
 RAW_MEDIA = "application/vnd.ipld.raw"
@@ -92,15 +92,19 @@ def fetch_dag(
     return store.resolve(cid, inner) if inner else cid
 
 
-class GatewayFallback:
+class GatewayFallback(LocalStore):
     """A store that fetches (verified) from a gateway whatever it lacks, on first read.
 
     Lets a worker on another machine run jobs whose spec and inputs were added elsewhere.
+    It is a LocalStore over the same blocks as ``inner`` so code typed for LocalStore takes
+    it; every public method goes through ``inner`` (which may be a KuboStore).
     """
 
-    def __init__(self, inner: ContentStore, gateway: str) -> None:
+    def __init__(self, inner: LocalStore, gateway: str) -> None:
         self.inner = inner
         self.gateway = gateway
+        self.root, self._fsync, self.pins = inner.root, inner._fsync, inner.pins
+        self._blocks = inner._blocks
 
     def _ensure(self, cid: str) -> None:
         if not self.inner.has(cid):
