@@ -24,6 +24,7 @@ from starlette.responses import StreamingResponse
 from web3 import Web3
 
 from api.chainview import ChainView
+from api.metrics import install_metrics
 from api.preview import NoSuchHistogram, histogram_png, preview, walk
 from hepx.errors import BlockNotFound, EventIndexError, HepxError, InvalidCid, StoreError
 from hepx.index import STATES, MarketIndex
@@ -475,6 +476,7 @@ def install_explorer(app: FastAPI, services: Services) -> IndexService:
     service = IndexService(services)
     app.state.indexer = service
     app.include_router(router)
+    install_metrics(app, service)
     app.router.add_event_handler("startup", service.start)
     app.router.add_event_handler("shutdown", service.stop)
     return service

@@ -224,6 +224,7 @@ class TxResult:
     block_number: int
     gas_used: int
     events: list[MarketEvent] = field(default_factory=list)
+    gas_price: int = 0  # effective wei per gas, so gas spent = gas_used * gas_price
 
     def event(self, name: str) -> MarketEvent:
         for ev in self.events:
@@ -284,6 +285,8 @@ class ContractClient:
         self.backoff = backoff
         self.receipt_timeout = receipt_timeout
         self._chain_id: int | None = None
+        # Called with (what, result) after each mined tx: metrics count gas and calls here.
+        self.tx_observers: list[Callable[[str, TxResult], None]] = []
         self._errors = _error_table()
         self._events_by_topic = {
             bytes.fromhex(
@@ -427,12 +430,19 @@ class ContractClient:
             ) from exc
         if receipt["status"] != 1:
             raise TxReverted(f"{what}: tx 0x{tx_hash.hex()} reverted on chain")
-        return TxResult(
+        result = TxResult(
             tx_hash="0x" + bytes(receipt["transactionHash"]).hex(),
             block_number=int(receipt["blockNumber"]),
             gas_used=int(receipt["gasUsed"]),
             events=[ev for raw in receipt["logs"] if (ev := self._decode_log(raw)) is not None],
+            gas_price=int(receipt.get("effectiveGasPrice", 0)),
         )
+        for observe in self.tx_observers:
+            try:
+                observe(what, result)
+            except Exception:  # an observer must never fail a tx that went through
+                log.exception("tx observer failed what=%s tx=%s", what, result.tx_hash)
+        return result
 
     def _decode_log(self, raw: Any) -> MarketEvent | None:
         if to_checksum_address(raw["address"]) != self.contract.address or not raw["topics"]:

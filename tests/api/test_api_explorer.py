@@ -188,3 +188,30 @@ def test_result_page_draws_root_histograms_as_png(
     )
     assert (width, height) == (640, 360)
     assert api.get(f"/plot/{file_cid}/nope.png").status_code == 404
+
+
+def test_metrics_report_jobs_by_state_lag_latency_and_earnings(
+    api: TestClient, node: Anvil, deployment: Deployment
+) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    posted = _post(api)
+    worker = _worker(node, deployment)
+    worker.claim(posted["job_id"], 1000)
+    reply = api.get("/metrics")
+    assert reply.status_code == 200 and reply.headers["content-type"].startswith("text/plain")
+    got = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(reply.text)
+        for s in family.samples
+    }
+    jobs = api.get("/jobs", params={"per_page": 500}).json()["items"]
+    for state in ("open", "claimed"):
+        expected = sum(1 for job in jobs if job["state"] == state)
+        assert got[("hepx_jobs", (("state", state),))] == expected
+    assert got[("hepx_chain_head_lag_blocks", ())] == 0
+    assert got[("hepx_index_up", ())] == 1
+    claimed = sum(1 for job in jobs if job["worker"])
+    assert got[("hepx_job_claim_latency_blocks_count", ())] == claimed
+    assert got[("hepx_worker_jobs", (("outcome", "in_progress"), ("worker", worker.sender)))] >= 1
+    assert got[("hepx_store_bytes", ())] > 0
