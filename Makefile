@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP_PY   := $(VENV)/.installed
 STAMP_NODE := node_modules/.installed
 
-.PHONY: up test demo install compile check-artifacts bench lint clean images
+.PHONY: up test demo demo-workflow install compile check-artifacts bench lint clean images
 
 up: install
 	$(BIN)/hepx devnet up
@@ -17,6 +17,10 @@ test: install
 
 demo: install
 	bash scripts/demo.sh
+
+# The dijet workflow (generate x4 seeds -> analyze -> merge) on a devnet: ~2-3 minutes.
+demo-workflow: install
+	bash scripts/demo-workflow.sh
 
 install: $(STAMP_PY) $(STAMP_NODE)
 
