@@ -81,7 +81,7 @@ class Policy(BaseModel):
         description="Images container jobs may use: sha256:<digest>, repo@sha256:<digest>, "
         "repo:tag or repo (any tag); empty = none",
     )
-    bidding: Bidding = Field(default_factory=Bidding)
+    bidding: Bidding = Field(default=Bidding())
     stake: Wei | None = Field(
         default=None,
         description="Register with (or top up to) this stake at startup, declaring the kinds",

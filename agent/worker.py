@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from agent.bidding import AuctionFlow, per_replica
 from agent.container_jobs import (
     ContainerExecution,
     remove_leftover_containers,
@@ -27,8 +28,11 @@ from agent.container_jobs import (
     runs_in_container,
 )
 from agent.executor import Execution, execute
+from agent.llm_policy import runner_env
 from agent.policy import Policy, decide
 from agent.provenance import result_facts
+from agent.replication import ReplicaFlow
+from agent.stake import ensure_stake, withdraw_token_earnings
 from hepx import __version__
 from hepx.chain import JobState, MarketClient, MarketEvent
 from hepx.errors import ChainError, ExecutionError, SpecError, StoreError, TxReverted
@@ -60,6 +64,16 @@ class AgentPaths:
     @property
     def work(self) -> Path:
         return self.state_dir / "work"
+
+
+@dataclass(frozen=True)
+class Produced:
+    """A job's stored result folder (``result_cid``) and the local copy of its outputs."""
+
+    result_cid: str
+    outputs: Path
+    workdir: Path
+    seconds: float
 
 
 class JobBook:
@@ -104,6 +118,10 @@ class WorkerAgent:
         self.poll_interval = poll_interval
         self.submit_margin = submit_margin
         self.address = client.sender
+        # Jobs with terms (auctions, replicas, stakes, tokens, allowlists): agent/bidding.py
+        # and agent/replication.py.
+        self.auctions = AuctionFlow(self)
+        self.replicas = ReplicaFlow(self)
 
     # ------------------------------------------------------------ loop
 
@@ -116,6 +134,7 @@ class WorkerAgent:
             ",".join(self.policy.kinds),
         )
         remove_leftover_containers(self.policy, self.address)
+        ensure_stake(self.client, self.policy)
         self.resume()
         while not stop.is_set():
             try:
@@ -130,6 +149,8 @@ class WorkerAgent:
 
     def step(self) -> None:
         self.follower.poll(self.handle)
+        self.auctions.advance()
+        self.replicas.advance()
         self.settle_submitted()
         self.withdraw_earnings()
 
@@ -164,7 +185,8 @@ class WorkerAgent:
         except SpecError as exc:
             log.warning("event=declined job=%d reason=invalid_spec error=%s", job_id, exc)
             return
-        decision = decide(self.policy, spec, job)
+        terms = self.client.terms(job_id)
+        decision = decide(self.policy, spec, per_replica(job, terms))
         if not decision.accept:
             log.info("event=declined job=%d reason=%r", job_id, decision.reason)
             return
@@ -173,6 +195,9 @@ class WorkerAgent:
             log.warning(
                 "event=declined job=%d reason=inputs_unavailable inputs=%s", job_id, missing
             )
+            return
+        if self.auctions.needs_terms(terms):
+            self.auctions.take(job_id, spec_cid, spec, job, terms, decision.price)
             return
         try:
             tx = self.client.claim(job_id, decision.price)
@@ -188,6 +213,35 @@ class WorkerAgent:
     # ------------------------------------------------------------ executor + publisher
 
     def run_job(self, job_id: int, spec_cid: str, spec: JobSpec | None = None) -> None:
+        produced = self.produce_result(job_id, spec_cid, spec)
+        if produced is None:
+            return
+        result_cid = produced.result_cid
+        try:
+            tx = self.client.submit_result(job_id, result_cid)
+        except TxReverted as exc:
+            log.error("event=submit_refused job=%d error=%s", job_id, exc)
+            self.book.set(job_id, phase="failed", error=str(exc))
+            return
+        self.book.set(job_id, phase="submitted", result_cid=result_cid, submit_tx=tx.tx_hash)
+        shutil.rmtree(produced.workdir, ignore_errors=True)
+        shutil.rmtree(self._checkpoint(job_id), ignore_errors=True)
+        log.info(
+            "event=submitted job=%d tx=%s result=%s seconds=%.1f",
+            job_id,
+            tx.tx_hash,
+            result_cid,
+            produced.seconds,
+        )
+
+    def _checkpoint(self, job_id: int) -> Path:
+        """A runner's scratch that, unlike the work folder, survives a rerun of the job."""
+        return self.paths.state_dir / "checkpoints" / str(job_id)
+
+    def produce_result(
+        self, job_id: int, spec_cid: str, spec: JobSpec | None = None
+    ) -> Produced | None:
+        """Run the job and store its result folder; None (and phase failed) if it failed."""
         spec = spec or parse_spec(self.store.read_bytes(spec_cid))
         job = self.client.job(job_id)
         budget = min(
@@ -217,14 +271,21 @@ class WorkerAgent:
                 )
             else:
                 run = execute(
-                    spec.kind, spec_path, inputs, outputs, result / "job.log", budget, job_id
+                    spec.kind,
+                    spec_path,
+                    inputs,
+                    outputs,
+                    result / "job.log",
+                    budget,
+                    job_id,
+                    env=runner_env(self.policy.llm, self._checkpoint(job_id), time.time() + budget),
                 )
         except (ExecutionError, StoreError) as exc:
             # No result to submit: the run deadline passes and the escrow is refunded
             # (settle_submitted() expires it), so nothing is lost.
             log.error("event=failed job=%d error=%s", job_id, exc)
             self.book.set(job_id, phase="failed", error=str(exc))
-            return
+            return None
         provenance = {
             "job_id": job_id,
             "chain_id": self.client.chain_id(),
@@ -242,22 +303,7 @@ class WorkerAgent:
             **result_facts(spec, outputs),
         }
         (result / "provenance.json").write_text(json.dumps(provenance, indent=2, sort_keys=True))
-        result_cid = self.store.add_dir(result)
-        try:
-            tx = self.client.submit_result(job_id, result_cid)
-        except TxReverted as exc:
-            log.error("event=submit_refused job=%d error=%s", job_id, exc)
-            self.book.set(job_id, phase="failed", error=str(exc))
-            return
-        self.book.set(job_id, phase="submitted", result_cid=result_cid, submit_tx=tx.tx_hash)
-        shutil.rmtree(workdir, ignore_errors=True)
-        log.info(
-            "event=submitted job=%d tx=%s result=%s seconds=%.1f",
-            job_id,
-            tx.tx_hash,
-            result_cid,
-            run.seconds,
-        )
+        return Produced(self.store.add_dir(result), outputs, workdir, run.seconds)
 
     # ------------------------------------------------------------ settlement
 
@@ -284,6 +330,7 @@ class WorkerAgent:
             self.book.set(job_id, phase="done", final_state=self.client.job(job_id).state.label)
 
     def withdraw_earnings(self) -> None:
+        withdraw_token_earnings(self.client, self.policy)
         if self.client.withdrawable(self.address) > 0:
             tx = self.client.withdraw()
             amount = tx.event("Payment").args["amount"]

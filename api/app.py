@@ -52,6 +52,7 @@ from hepx.errors import (
 )
 from hepx.spec import canonical_json, parse_spec
 from hepx.store import LocalStore, PathNotFound, open_backend
+from hepx.terms import post_spec
 
 log = logging.getLogger("hepx.api")
 
@@ -264,9 +265,7 @@ def _post_job(services: Services, body: bytes, content_type: str) -> JobPostedOu
     client = services.checked_client()
     spec_cid = store.add_bytes(canonical_json(spec))
     payment = spec.payment
-    job_id, tx = client.post_job(
-        spec_cid, int(payment.max_price_wei), int(payment.claim_window), int(payment.run_window)
-    )
+    job_id, tx = post_spec(client, spec_cid, spec)  # fast path, or with terms (mode, replicas...)
     log.info(
         "job posted job_id=%d tx=%s spec_cid=%s requester=%s max_price=%d",
         job_id,

@@ -10,7 +10,7 @@ import typer
 from agent.cli import app as agent_app
 from api.cli import app as api_app
 from hepx import __version__
-from hepx.commands import devnet, job, store, workflow
+from hepx.commands import devnet, job, store, worker, workflow
 from hepx.commands.deploy import deploy
 
 app = typer.Typer(
@@ -21,6 +21,7 @@ app = typer.Typer(
 app.command("deploy")(deploy)
 app.add_typer(store.app, name="store")
 app.add_typer(job.app, name="job")
+app.add_typer(worker.app, name="worker")
 app.add_typer(devnet.app, name="devnet")
 app.add_typer(workflow.app, name="workflow")
 app.add_typer(agent_app, name="agent")

@@ -11,15 +11,18 @@ import httpx
 import typer
 from rich.console import Console
 
+from hepx.commands._chain import DeploymentOpt, KeyOpt, RpcOpt, chain_client, fail
 from hepx.config import load_settings
-from hepx.errors import SpecError
+from hepx.errors import HepxError, SpecError, TxReverted
 from hepx.spec import json_schema, load_spec_file
 from hepx.units import format_wei
 
 app = typer.Typer(help="Submit jobs and follow them.", no_args_is_help=True)
 console = Console(stderr=True, soft_wrap=True)
 
-FINAL_STATES = {"settled", "cancelled", "expired"}
+FINAL_STATES = {"settled", "cancelled", "expired", "no_quorum"}
+# expire releases up to 8 replicas' stakes: a fixed limit when sent unsimulated.
+EXPIRE_GAS = 400_000
 
 
 def _api(api: str | None) -> str:
@@ -125,3 +128,60 @@ def get(
 ) -> None:
     """Print a job's state, worker, result and transitions as JSON."""
     typer.echo(json.dumps(_request("GET", f"{_api(api)}/jobs/{job_id}"), indent=2))
+
+
+# ---------------------------------------------------------------- requester and anyone, on chain
+# These sign with the caller's key and talk to the chain directly (no API needed).
+
+
+@app.command("cancel")
+def cancel(
+    job_id: int, key: KeyOpt = None, rpc: RpcOpt = None, deployment: DeploymentOpt = None
+) -> None:
+    """Cancel your job before anyone claimed or bid on it; the escrow becomes your credit."""
+    client = chain_client(key, rpc, deployment)
+    try:
+        tx = client.cancel(job_id)
+    except HepxError as exc:
+        raise fail(exc) from exc
+    refund = tx.event("JobCancelled").args["refund"]
+    typer.echo(f"job {job_id} cancelled: {refund} refunded to your credit (tx {tx.tx_hash})")
+
+
+@app.command("accept")
+def accept(
+    job_id: int, key: KeyOpt = None, rpc: RpcOpt = None, deployment: DeploymentOpt = None
+) -> None:
+    """Accept your job's submitted result now: the worker is paid, the rest refunded."""
+    client = chain_client(key, rpc, deployment)
+    try:
+        tx = client.accept(job_id)
+    except HepxError as exc:
+        raise fail(exc) from exc
+    settled = tx.event("JobSettled").args
+    typer.echo(
+        f"job {job_id} settled: {settled['payment']} to {settled['worker']}, "
+        f"{settled['refund']} refunded (tx {tx.tx_hash})"
+    )
+
+
+@app.command("expire")
+def expire(
+    job_id: int, key: KeyOpt = None, rpc: RpcOpt = None, deployment: DeploymentOpt = None
+) -> None:
+    """Expire a job whose claim, bid or run deadline passed (anyone may): refund, slash."""
+    client = chain_client(key, rpc, deployment)
+    try:
+        try:
+            tx = client.expire(job_id)
+        except TxReverted as exc:
+            # The node simulates at its last block's time, which on an idle chain may still be
+            # before a deadline the wall clock has passed: then send it unsimulated.
+            due = int(str(exc.error_args[1])) if len(exc.error_args) > 1 else 0
+            if exc.error != "JobMarketDeadlineNotReached" or time.time() <= due:
+                raise
+            tx = client.expire(job_id, gas=EXPIRE_GAS)
+    except HepxError as exc:
+        raise fail(exc) from exc
+    expired = tx.event("JobExpired").args
+    typer.echo(f"job {job_id} expired: {expired['refund']} refunded (tx {tx.tx_hash})")

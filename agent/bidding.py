@@ -1,0 +1,236 @@
+"""Jobs with terms: the guardian's extra checks, claims with proofs, and auction bids.
+
+A job posted with terms may ask for an auction, several replicas, a minimum stake, a declared
+kind, an ERC-20 or an allowlist. The agent checks each against its own state before sending
+anything (the contract would refuse anyway, but a refused tx costs gas), then claims or bids.
+Bids are tracked in the job book (phase ``bid``) until the auction is awarded: by this agent,
+the requester or anyone, once the bid window has closed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from typing import TYPE_CHECKING
+
+from agent.policy import Policy
+from hepx.allowlist import merkle_proof, merkle_root
+from hepx.chain import (
+    ZERO_BYTES32,
+    Assignment,
+    AssignmentStatus,
+    Job,
+    JobState,
+    JobTerms,
+    MatchMode,
+    kind_id,
+)
+from hepx.errors import ChainError, SpecError, TxReverted
+from hepx.spec import JobSpec, parse_spec
+
+if TYPE_CHECKING:
+    from agent.worker import WorkerAgent
+
+log = logging.getLogger("hepx.agent")
+
+# Sent unsimulated once the bid window has closed: anvil simulates at the last block's time.
+AWARD_GAS = 400_000
+
+
+def per_replica(job: Job, terms: JobTerms) -> Job:
+    """The job as one replica sees it: its escrow is what one worker can be paid."""
+    if terms.replicas <= 1:
+        return job
+    return dataclasses.replace(job, escrow=terms.max_price)
+
+
+def bid_price(policy: Policy, ask: int, max_price: int, held: list[Assignment], me: str) -> int:
+    """What to bid: the ask, or (undercut) just below the best bid others hold."""
+    floor = policy.bidding.min_price if policy.bidding.min_price is not None else ask
+    if policy.bidding.strategy == "ask":
+        return ask
+    others = [a.price for a in held if a.worker.lower() != me.lower()]
+    target = min(others) - policy.bidding.step if others else max_price
+    return max(floor, min(target, max_price))
+
+
+def refusal(
+    policy: Policy,
+    spec: JobSpec,
+    terms: JobTerms,
+    available_stake: int | None,
+    declared: bool,
+    me: str,
+) -> str | None:
+    """Why this worker must not take a job with ``terms`` (None: it may)."""
+    if terms.token is not None and terms.token.lower() not in {t.lower() for t in policy.tokens}:
+        return f"pays in token {terms.token}, not in policy tokens"
+    if terms.min_stake > 0 and (available_stake or 0) < terms.min_stake:
+        return f"min stake {terms.min_stake} wei above our available stake {available_stake or 0}"
+    if terms.kind != ZERO_BYTES32:
+        if terms.kind != kind_id(spec.kind):
+            return "the job's on-chain kind does not match its spec"
+        if not declared:
+            return f"kind {spec.kind} not declared in the registry"
+    if terms.allowlist_root != ZERO_BYTES32:
+        allowed = spec.payment.allowlist
+        if not allowed or merkle_root(allowed) != terms.allowlist_root:
+            return "the spec's allowlist does not match the job's allowlist root"
+        if me.lower() not in allowed:
+            return "not on the job's allowlist"
+    return None
+
+
+class AuctionFlow:
+    """Takes jobs with terms for one agent and follows its auction bids."""
+
+    def __init__(self, agent: WorkerAgent) -> None:
+        self.agent = agent
+
+    @staticmethod
+    def needs_terms(terms: JobTerms) -> bool:
+        """Whether the job is anything but the spine's single-replica ETH claim."""
+        return (
+            terms.mode != MatchMode.CLAIM
+            or terms.replicas != 1
+            or terms.min_stake != 0
+            or terms.token is not None
+            or terms.kind != ZERO_BYTES32
+            or terms.allowlist_root != ZERO_BYTES32
+        )
+
+    def take(
+        self, job_id: int, spec_cid: str, spec: JobSpec, job: Job, terms: JobTerms, ask: int
+    ) -> None:
+        """Claim or bid on a job the policy accepted, if its terms allow this worker."""
+        agent, client = self.agent, self.agent.client
+        stake = client.worker(agent.address).available if terms.min_stake else None
+        declared = terms.kind == ZERO_BYTES32 or client.has_kind(agent.address, spec.kind)
+        reason = refusal(agent.policy, spec, terms, stake, declared, agent.address)
+        if reason is not None:
+            log.info("event=declined job=%d reason=%r", job_id, reason)
+            return
+        proof = self._proof(spec, terms)
+        if terms.mode == MatchMode.AUCTION:
+            self._bid(job_id, spec_cid, job, terms, ask, proof)
+            return
+        try:
+            tx = client.claim_with_proof(job_id, ask, proof)
+        except TxReverted as exc:
+            log.info("event=claim_refused job=%d error=%s", job_id, exc)
+            return
+        log.info("event=claimed job=%d tx=%s price=%d", job_id, tx.tx_hash, ask)
+        if terms.replicas == 1:
+            agent.book.set(
+                job_id, phase="claimed", spec_cid=spec_cid, claim_tx=tx.tx_hash, price=ask
+            )
+            agent.run_job(job_id, spec_cid, spec)
+        else:
+            agent.book.set(
+                job_id, phase="replica", spec_cid=spec_cid, claim_tx=tx.tx_hash, price=ask
+            )
+            agent.replicas.run(job_id, spec_cid, spec)
+
+    def _proof(self, spec: JobSpec, terms: JobTerms) -> list[bytes]:
+        if terms.allowlist_root == ZERO_BYTES32:
+            return []
+        try:
+            return merkle_proof(spec.payment.allowlist, self.agent.address)
+        except SpecError as exc:  # refusal() already checked membership
+            raise ChainError(f"cannot prove allowlist membership: {exc}") from exc
+
+    def _bid(
+        self,
+        job_id: int,
+        spec_cid: str,
+        job: Job,
+        terms: JobTerms,
+        ask: int,
+        proof: list[bytes],
+    ) -> None:
+        agent, client = self.agent, self.agent.client
+        bids = agent.book.in_phase("bid")
+        if len(bids) >= agent.policy.bidding.max_concurrent_bids:
+            log.info("event=declined job=%d reason='%d bids open already'", job_id, len(bids))
+            return
+        held = client.assignments(job_id)
+        price = bid_price(agent.policy, ask, terms.max_price, held, agent.address)
+        full = terms.assigned >= terms.replicas
+        worst = max((a.price for a in held), default=0)
+        if full and price >= worst:
+            log.info("event=declined job=%d reason='held bids beat %d'", job_id, price)
+            return
+        try:
+            tx = client.bid(job_id, price, proof)
+        except TxReverted as exc:
+            log.info("event=bid_refused job=%d error=%s", job_id, exc)
+            return
+        agent.book.set(
+            job_id,
+            phase="bid",
+            spec_cid=spec_cid,
+            bid_tx=tx.tx_hash,
+            price=price,
+            ask=ask,
+            replicas=terms.replicas,
+            bid_deadline=job.deadline,
+        )
+        log.info("event=bid job=%d tx=%s price=%d", job_id, tx.tx_hash, price)
+
+    # ------------------------------------------------------------ after bidding
+
+    def advance(self) -> None:
+        """Award closed auctions we bid on, re-bid when outbid, run what we won."""
+        for job_id in self.agent.book.in_phase("bid"):
+            try:
+                self._advance_one(job_id)
+            except TxReverted as exc:
+                log.info("event=auction_step_refused job=%d error=%s", job_id, exc)
+
+    def _advance_one(self, job_id: int) -> None:
+        agent, client = self.agent, self.agent.client
+        rec = agent.book.jobs[job_id]
+        job = client.job(job_id)
+        mine = client.assignment_of(job_id, agent.address)
+        if job.state == JobState.OPEN:
+            if time.time() > job.deadline + 1:
+                # Anyone may award; whoever comes first, the job moves on.
+                tx = client.award(job_id, gas=AWARD_GAS)
+                log.info("event=awarded job=%d tx=%s", job_id, tx.tx_hash)
+                job = client.job(job_id)
+                mine = client.assignment_of(job_id, agent.address)
+            elif mine is None:
+                self._outbid(job_id, rec)
+                return
+            else:
+                return
+        if job.state == JobState.CLAIMED and job.worker == agent.address:
+            agent.book.set(job_id, phase="claimed", claim_tx=rec.get("bid_tx"))
+            log.info("event=won job=%d price=%d", job_id, job.price)
+            agent.run_job(job_id, rec["spec_cid"])
+        elif (
+            job.state == JobState.COMMITTING
+            and mine is not None
+            and mine.status == AssignmentStatus.ASSIGNED
+        ):
+            agent.book.set(job_id, phase="replica", claim_tx=rec.get("bid_tx"))
+            log.info("event=won job=%d price=%d replica=1", job_id, mine.price)
+            agent.replicas.run(job_id, rec["spec_cid"])
+        elif job.state != JobState.OPEN:
+            agent.book.set(job_id, phase="done", note=f"auction lost ({job.state.label})")
+            log.info("event=auction_lost job=%d state=%s", job_id, job.state.label)
+
+    def _outbid(self, job_id: int, rec: dict[str, object]) -> None:
+        """Our bid was pushed out: undercut once more if the policy says so, else give up."""
+        agent = self.agent
+        log.info("event=outbid job=%d", job_id)
+        agent.book.set(job_id, phase="outbid")
+        if agent.policy.bidding.strategy != "undercut":
+            return
+        job = agent.client.job(job_id)
+        terms = agent.client.terms(job_id)
+        spec_cid = str(rec["spec_cid"])
+        spec = parse_spec(agent.store.read_bytes(spec_cid))
+        ask = int(str(rec.get("ask", rec["price"])))
+        self._bid(job_id, spec_cid, job, terms, ask, self._proof(spec, terms))

@@ -1,0 +1,44 @@
+"""What the commands that sign transactions themselves share: options, client, errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from hepx.chain import MarketClient
+from hepx.config import load_settings
+from hepx.deployment import Deployment
+from hepx.errors import HepxError
+
+KeyOpt = Annotated[str | None, typer.Option(help="Private key (default HEPX_PRIVATE_KEY)")]
+RpcOpt = Annotated[str | None, typer.Option(help="JSON-RPC URL (default: the deployment's)")]
+DeploymentOpt = Annotated[Path | None, typer.Option(help="Deployment file")]
+
+
+def chain_client(
+    key: str | None, rpc: str | None, deployment: Path | None, need_key: bool = True
+) -> MarketClient:
+    """A market client from the deployment file and settings; exits 2 with a clear message."""
+    settings = load_settings(deployment=deployment, private_key=key)
+    try:
+        deployed = Deployment.load(settings.deployment_path)
+    except HepxError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    secret = settings.private_key.get_secret_value() if settings.private_key else None
+    if need_key and secret is None:
+        typer.echo("error: no key: pass --key or set HEPX_PRIVATE_KEY", err=True)
+        raise typer.Exit(2)
+    try:
+        return MarketClient.from_deployment(deployed, rpc or None, secret)
+    except (HepxError, ValueError) as exc:  # ValueError: a malformed key; never echo it
+        typer.echo(f"error: cannot use this key or deployment: {type(exc).__name__}", err=True)
+        raise typer.Exit(2) from exc
+
+
+def fail(exc: HepxError) -> typer.Exit:
+    """Print a refused or failed call as one line; the caller raises the returned Exit(1)."""
+    typer.echo(f"error: {exc}", err=True)
+    return typer.Exit(1)
