@@ -21,7 +21,7 @@ from typing import Any
 
 from web3 import Web3
 
-from hepx.chain import MarketClient, MarketEvent
+from hepx.chain import JobState, MarketClient, MarketEvent
 from hepx.errors import EventIndexError
 
 SCHEMA_VERSION = 1
@@ -63,15 +63,18 @@ CREATE INDEX IF NOT EXISTS jobs_requester ON jobs (requester, job_id);
 CREATE INDEX IF NOT EXISTS jobs_worker ON jobs (worker, job_id);
 """
 
-STATES = ("open", "claimed", "submitted", "settled", "cancelled", "expired")
-# Mirrors IJobMarket.JobState, for JobExpired.fromState.
-_CHAIN_STATES = ("none", *STATES)
+# The labels of hepx.chain.JobState without NONE, in the contract's order.
+STATES = tuple(state.label for state in JobState if state is not JobState.NONE)
 _STATE_AFTER = {
     "JobClaimed": "claimed",
     "ResultSubmitted": "submitted",
     "JobSettled": "settled",
     "JobCancelled": "cancelled",
     "JobExpired": "expired",
+    "CommitPhaseStarted": "committing",
+    "RevealPhaseStarted": "revealing",
+    "ReplicasSettled": "settled",
+    "JobNoQuorum": "no_quorum",
 }
 # Which argument names the account an event is about (for address pages).
 _ADDRESS_ARG = {
@@ -80,6 +83,11 @@ _ADDRESS_ARG = {
     "ResultSubmitted": "worker",
     "JobSettled": "worker",
     "Payment": "payee",
+    "BidPlaced": "worker",
+    "BidOutbid": "worker",
+    "ReplicaAssigned": "worker",
+    "ResultCommitted": "worker",
+    "ResultRevealed": "worker",
 }
 
 
@@ -416,13 +424,24 @@ class MarketIndex:
             )
             return
         state = _STATE_AFTER.get(ev.name)
-        if state is None:
-            return
-        db.execute(
-            "UPDATE jobs SET state = ?, updated_block = ? WHERE job_id = ?",
-            (state, ev.block, ev.job_id),
-        )
-        if ev.name == "JobClaimed":
+        if state is not None:
+            db.execute(
+                "UPDATE jobs SET state = ?, updated_block = ? WHERE job_id = ?",
+                (state, ev.block, ev.job_id),
+            )
+        if ev.name == "ReplicaAssigned":
+            # A replicated job has several workers: the row shows the first one.
+            db.execute(
+                "UPDATE jobs SET worker = COALESCE(worker, ?), price = COALESCE(price, ?), "
+                "updated_block = ? WHERE job_id = ?",
+                (str(args["worker"]), str(args["price"]), ev.block, ev.job_id),
+            )
+        elif ev.name == "ResultRevealed":
+            db.execute(
+                "UPDATE jobs SET result_cid = ? WHERE job_id = ?",
+                (str(args["resultCid"]), ev.job_id),
+            )
+        elif ev.name == "JobClaimed":
             db.execute(
                 "UPDATE jobs SET worker = ?, price = ? WHERE job_id = ?",
                 (str(args["worker"]), str(args["price"]), ev.job_id),
@@ -434,7 +453,8 @@ class MarketIndex:
             )
         elif ev.name == "JobExpired":
             index = int(args["fromState"])
-            origin = _CHAIN_STATES[index] if 0 <= index < len(_CHAIN_STATES) else str(index)
+            labels = [state.label for state in JobState]
+            origin = labels[index] if 0 <= index < len(labels) else str(index)
             db.execute("UPDATE jobs SET expired_from = ? WHERE job_id = ?", (origin, ev.job_id))
 
     # ------------------------------------------------------------ queries
@@ -573,8 +593,8 @@ class MarketIndex:
             if row["state"] == "settled":
                 s.settled += 1
                 s.earnings += int(row["price"])
-            elif row["state"] == "expired":
-                s.failures += 1  # claimed, then no result before the run deadline
+            elif row["state"] in ("expired", "no_quorum"):
+                s.failures += 1  # no result before the deadline, or outvoted
             else:
                 s.in_progress += 1
         return sorted(stats.values(), key=lambda s: (-s.jobs_won, s.address))
