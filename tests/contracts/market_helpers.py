@@ -37,6 +37,9 @@ class State(IntEnum):
     SETTLED = 4
     CANCELLED = 5
     EXPIRED = 6
+    COMMITTING = 7
+    REVEALING = 8
+    NO_QUORUM = 9
 
 
 class Reason(IntEnum):
@@ -44,6 +47,9 @@ class Reason(IntEnum):
     WORKER_PAYMENT = 1
     REFUND = 2
     WITHDRAWAL = 3
+    SLASH = 4
+    STAKE_DEPOSIT = 5
+    STAKE_WITHDRAWAL = 6
 
 
 class Direction(IntEnum):
