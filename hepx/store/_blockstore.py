@@ -1,133 +1,202 @@
-"""Blocks on disk: one file per block, written atomically, verified on every read.
+"""Blocks on disk, verified against their CIDs on every read.
 
-Crash safety: a block's bytes are written under a temporary name and only renamed to its CID
-once they are on disk, so a crash never leaves an incomplete block under a CID name. Adding a
-file writes many blocks; doing that one fsync at a time costs more than the whole rest of the
-add, so :meth:`Blockstore.batch` writes them from a background thread (while the caller reads
-and hashes the next chunk) and makes them durable with one ``syncfs`` before renaming.
+Two layouts live side by side, so stores written by earlier versions need no migration:
+
+- loose: ``blocks/<2 chars>/<cid>``, one file per block (single ``put_block`` calls);
+- packs: ``packs/<name>.pack``, the blocks of one add appended to one file, found through
+  ``packs/index.sqlite`` (CID -> pack, offset, length).
+
+Creating one file per 256 KiB block costs more here than hashing it, so adds (``batch()``)
+write packs: a background thread appends blocks while the caller reads and hashes the next
+chunk. Crash safety: a pack is written under a temporary name, flushed to disk, renamed, and
+only then are its blocks entered in the index (one transaction), so a block never becomes
+visible incomplete; a crash leaves at worst an unreferenced pack that gc removes.
 """
 
 from __future__ import annotations
 
-import ctypes
 import hashlib
 import os
 import queue
+import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from hepx.errors import BlockCorrupted, BlockNotFound, StoreError
-from hepx.store._cid import BlockId, block_id
+from hepx.store._cid import BlockId, block_id, block_id_from_binary
 
 # Blocks handed to the writer thread but not yet written: bounds the memory of a batch.
 _QUEUE_BLOCKS = 8
-# A batch makes its blocks durable and visible every this many bytes, so a huge add does not
-# pile up thousands of temporary files.
-_BATCH_BYTES = 256 << 20
+# A batch closes its pack and starts another past this size, which bounds gc's rewrites.
+_PACK_BYTES = 128 << 20
+# Temporary packs older than this are debris from a crash (gc removes them).
+_STALE_SECONDS = 3600
 
 
-def _syncfs(path: Path) -> None:
-    """Flush the filesystem holding ``path`` (Linux syncfs; a global sync elsewhere)."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        if getattr(libc, "syncfs", None) is None or libc.syncfs(fd) != 0:
-            os.sync()
-    finally:
-        os.close(fd)
-
-
-class _Batch:
-    """Blocks written by a background thread under temp names, renamed together at flush."""
+class _PackWriter:
+    """One pack being written: blocks appended by a background thread, indexed at finish."""
 
     def __init__(self, store: Blockstore) -> None:
         self.store = store
-        self.pending: dict[BlockId, tuple[Path, Path]] = {}
-        self.bytes = 0
+        self.name = f"{time.strftime('%Y%m%d%H%M%S')}-{os.getpid()}-{os.urandom(4).hex()}"
+        self.tmp = store.packs / f".{self.name}.pack.tmp"
+        self.pending: dict[BlockId, tuple[int, int]] = {}
+        self.size = 0
         self.error: BaseException | None = None
-        self.queue: queue.Queue[tuple[Path, bytes] | None] = queue.Queue(_QUEUE_BLOCKS)
+        self.queue: queue.Queue[bytes | None] = queue.Queue(_QUEUE_BLOCKS)
+        try:
+            store.packs.mkdir(parents=True, exist_ok=True)
+            self.fd = os.open(self.tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except OSError as exc:
+            raise StoreError(f"cannot create a pack under {store.packs}: {exc}") from exc
         self.thread = threading.Thread(target=self._write_loop, daemon=True)
         self.thread.start()
 
     def _write_loop(self) -> None:
-        while (item := self.queue.get()) is not None:
+        while (data := self.queue.get()) is not None:
             if self.error is None:
                 try:
-                    self.store._write(*item, fsync=False)
-                except BaseException as exc:  # reported by the caller's thread at flush
+                    view = memoryview(data)
+                    while view:
+                        view = view[os.write(self.fd, view) :]
+                except BaseException as exc:  # reported in the caller's thread at finish
                     self.error = exc
 
-    def put(self, bid: BlockId, data: bytes) -> None:
-        if bid in self.pending:
-            return
-        path = self.store.path_for(bid)
-        if self.store._intact(bid, path):
-            return
-        tmp = self.store._tmp_name(path)
-        self.pending[bid] = (tmp, path)
-        self.queue.put((tmp, data))
-        self.bytes += len(data)
-        if self.bytes >= _BATCH_BYTES:
-            self.flush()
+    def add(self, bid: BlockId, data: bytes) -> None:
+        self.pending[bid] = (self.size, len(data))
+        self.size += len(data)
+        self.queue.put(data)
 
-    def flush(self) -> None:
-        """Wait for the writer, make the temp files durable, then rename them into place."""
+    def finish(self, commit: bool) -> None:
         self.queue.put(None)
         self.thread.join()
+        final = self.store.packs / f"{self.name}.pack"
         try:
-            if self.error is not None:
-                raise StoreError(f"cannot write blocks under {self.store.root}: {self.error}")
-            if self.pending and self.store._fsync:
-                _syncfs(self.store.root)
-            for tmp, path in self.pending.values():
-                os.replace(tmp, path)
-        except OSError as exc:
+            try:
+                if self.error is not None:
+                    raise OSError(f"writing the pack failed: {self.error}")
+                if commit and self.pending:
+                    if self.store._fsync:
+                        os.fsync(self.fd)
+                    os.replace(self.tmp, final)
+                    if self.store._fsync:
+                        _fsync_dir(self.store.packs)
+            finally:
+                os.close(self.fd)
+                self.tmp.unlink(missing_ok=True)
+            if commit and self.pending:
+                self.store._index_rows(
+                    (bid, self.name, off, length) for bid, (off, length) in self.pending.items()
+                )
+        except (OSError, sqlite3.Error) as exc:
             raise StoreError(f"cannot store blocks under {self.store.root}: {exc}") from exc
-        finally:
-            for tmp, _ in self.pending.values():
-                tmp.unlink(missing_ok=True)
-        self.pending.clear()
-        self.bytes = 0
-        self.thread = threading.Thread(target=self._write_loop, daemon=True)
-        self.thread.start()
 
-    def close(self, commit: bool) -> None:
-        if commit:
-            self.flush()
-        self.queue.put(None)
-        self.thread.join()
-        for tmp, _ in self.pending.values():
-            tmp.unlink(missing_ok=True)
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 class Blockstore:
-    """``<root>/blocks/<2 chars>/<cid>``: the shard is the next-to-last two characters of the
-    CID text (as Kubo's flatfs does), which are uniformly distributed digest bits."""
+    """Loose block files plus indexed packs under ``root`` (see the module doc)."""
 
     def __init__(self, root: Path, *, fsync: bool = True) -> None:
         self.root = Path(root)
         self._blocks = self.root / "blocks"
+        self.packs = self.root / "packs"
         self._fsync = fsync
-        self._shards: set[Path] = set()  # shard folders known to exist
-        self._batch: _Batch | None = None
+        self._shards: set[Path] = set()  # loose shard folders known to exist
+        self._writer: _PackWriter | None = None
+        self._db: sqlite3.Connection | None = None
+        self._lock = threading.RLock()  # one sqlite connection, shared by API threads
+
+    # -- the index ----------------------------------------------------------------------
+
+    def _index(self, create: bool) -> sqlite3.Connection | None:
+        with self._lock:
+            if self._db is None:
+                path = self.packs / "index.sqlite"
+                if not create and not path.exists():
+                    return None
+                try:
+                    self.packs.mkdir(parents=True, exist_ok=True)
+                    db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+                    db.execute("PRAGMA journal_mode=WAL")
+                    db.execute(f"PRAGMA synchronous={'FULL' if self._fsync else 'OFF'}")
+                    db.execute("PRAGMA busy_timeout=30000")
+                    db.execute(
+                        "CREATE TABLE IF NOT EXISTS blocks (cid BLOB PRIMARY KEY, "
+                        "pack TEXT NOT NULL, offset INTEGER NOT NULL, length INTEGER NOT NULL)"
+                        " WITHOUT ROWID"
+                    )
+                except (OSError, sqlite3.Error) as exc:
+                    raise StoreError(f"cannot open the pack index in {self.packs}: {exc}") from exc
+                self._db = db
+            return self._db
+
+    def _index_rows(self, rows: Iterator[tuple[BlockId, str, int, int]]) -> None:
+        db = self._index(create=True)
+        assert db is not None
+        with self._lock:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                db.executemany(
+                    "INSERT OR REPLACE INTO blocks VALUES (?, ?, ?, ?)",
+                    ((bid.binary, pack, off, n) for bid, pack, off, n in rows),
+                )
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+
+    def _lookup(self, bid: BlockId) -> tuple[str, int, int] | None:
+        db = self._index(create=False)
+        if db is None:
+            return None
+        with self._lock:
+            row = db.execute(
+                "SELECT pack, offset, length FROM blocks WHERE cid = ?", (bid.binary,)
+            ).fetchone()
+        return None if row is None else (str(row[0]), int(row[1]), int(row[2]))
+
+    # -- reading ------------------------------------------------------------------------
 
     def path_for(self, bid: BlockId) -> Path:
+        """Where the block's loose file is (or would be)."""
         text = str(bid)
         return self._blocks / text[-3:-1] / text
 
+    def locate(self, bid: BlockId) -> tuple[Path, int, int]:
+        """(file, offset, length) holding the block's bytes."""
+        path = self.path_for(bid)
+        if path.is_file():
+            return path, 0, path.stat().st_size
+        found = self._lookup(bid)
+        if found is None:
+            raise BlockNotFound(str(bid))
+        pack, offset, length = found
+        return self.packs / f"{pack}.pack", offset, length
+
     def has(self, bid: BlockId) -> bool:
-        if self._batch is not None and bid in self._batch.pending:
+        if self._writer is not None and bid in self._writer.pending:
             return True
-        return self.path_for(bid).is_file()
+        return self.path_for(bid).is_file() or self._lookup(bid) is not None
 
     def get(self, bid: BlockId) -> bytes:
         """The block's bytes after checking them against the CID's digest."""
+        path, offset, length = self.locate(bid)
         try:
-            data = self.path_for(bid).read_bytes()
+            with open(path, "rb") as f:
+                f.seek(offset)
+                data = f.read(length)
         except FileNotFoundError:
-            raise BlockNotFound(str(bid)) from None
+            raise BlockNotFound(f"{bid} (its pack {path.name} is missing)") from None
         except OSError as exc:
             raise StoreError(f"cannot read block {bid}: {exc}") from exc
         digest = hashlib.sha256(data).digest()
@@ -135,49 +204,61 @@ class Blockstore:
             raise BlockCorrupted(str(bid), f"its {len(data)} bytes hash to sha2-256 {digest.hex()}")
         return data
 
-    def _intact(self, bid: BlockId, path: Path) -> bool:
-        if not path.is_file():
-            return False
+    def _intact(self, bid: BlockId) -> bool:
         try:
             self.get(bid)
             return True
+        except BlockNotFound:
+            return False
         except BlockCorrupted:
             return False  # re-adding heals a damaged block
 
-    def _tmp_name(self, path: Path) -> Path:
-        return path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
-
-    def _write(self, tmp: Path, data: bytes, *, fsync: bool) -> None:
-        parent = tmp.parent
-        if parent not in self._shards:
-            parent.mkdir(parents=True, exist_ok=True)
-            self._shards.add(parent)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            if fsync:
-                os.fsync(fd)
-        finally:
-            os.close(fd)
+    # -- writing ------------------------------------------------------------------------
 
     def put(self, bid: BlockId, data: bytes) -> None:
         """Store ``data`` under ``bid`` (the caller computed ``bid`` from ``data``).
 
         An existing intact block is kept; a damaged one is replaced, so re-adding heals it.
         """
-        if self._batch is not None:
-            self._batch.put(bid, data)
+        writer = self._writer
+        if writer is not None:
+            if bid in writer.pending or self._present_fast(bid):
+                return
+            writer.add(bid, data)
+            if writer.size >= _PACK_BYTES:
+                self._writer = None
+                writer.finish(commit=True)
+                self._writer = _PackWriter(self)
             return
+        if self._intact(bid):
+            return
+        self._put_loose(bid, data)
+
+    def _present_fast(self, bid: BlockId) -> bool:
+        # Only blocks already stored are read back (a re-add), so a fresh add pays one index
+        # lookup per block; a damaged copy is rewritten into the new pack, which heals it.
+        if not self.path_for(bid).is_file() and self._lookup(bid) is None:
+            return False
+        return self._intact(bid)
+
+    def _put_loose(self, bid: BlockId, data: bytes) -> None:
         path = self.path_for(bid)
-        if self._intact(bid, path):
-            return
         # Write to a unique temporary name in the same directory, then rename: a crash leaves
         # at worst a stray temp file, never a partial block under a CID name.
-        tmp = self._tmp_name(path)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
         try:
-            self._write(tmp, data, fsync=self._fsync)
+            if path.parent not in self._shards:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                self._shards.add(path.parent)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view) :]
+                if self._fsync:
+                    os.fsync(fd)
+            finally:
+                os.close(fd)
             os.replace(tmp, path)
         except OSError as exc:
             tmp.unlink(missing_ok=True)
@@ -185,41 +266,62 @@ class Blockstore:
 
     @contextmanager
     def batch(self) -> Iterator[None]:
-        """Group puts: written in the background, durable and visible when the block exits
-        (nothing of a failed batch becomes visible, except parts already flushed)."""
-        if self._batch is not None:  # nested: the outer batch commits
+        """Group puts into packs: durable and visible when the block exits; nothing of a
+        failed batch becomes visible (except packs already closed at the size limit)."""
+        if self._writer is not None:  # nested: the outer batch commits
             yield
             return
-        self._batch = batch = _Batch(self)
+        self._writer = _PackWriter(self)
         ok = False
         try:
             yield
             ok = True
         finally:
-            self._batch = None
-            batch.close(commit=ok)
+            writer, self._writer = self._writer, None
+            if writer is not None:
+                writer.finish(commit=ok)
 
     # -- whole-store operations (import commit, gc) ---------------------------------------
 
     def adopt(self, other: Blockstore) -> None:
         """Move every block of ``other`` (a staging store on the same filesystem) into this
-        one. Its blocks were verified and made durable when they were staged."""
-        moved = False
-        for bid, _size in other.iter_blocks():
-            path = self.path_for(bid)
-            if path.parent not in self._shards:
+        one; its blocks were verified and made durable when they were staged."""
+        try:
+            for bid, _size in other._loose():
+                path = self.path_for(bid)
                 path.parent.mkdir(parents=True, exist_ok=True)
-                self._shards.add(path.parent)
-            try:
                 os.replace(other.path_for(bid), path)
-            except OSError as exc:
-                raise StoreError(f"cannot move block {bid} into {self.root}: {exc}") from exc
-            moved = True
-        if moved and self._fsync:
-            _syncfs(self.root)
+            rows = other._rows()
+            if rows:
+                self.packs.mkdir(parents=True, exist_ok=True)
+                for pack in sorted({pack for _, pack, _, _ in rows}):
+                    os.replace(other.packs / f"{pack}.pack", self.packs / f"{pack}.pack")
+                if self._fsync:
+                    _fsync_dir(self.packs)
+                self._index_rows(iter(rows))
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreError(f"cannot move imported blocks into {self.root}: {exc}") from exc
+        finally:
+            other.close()
 
-    def iter_blocks(self) -> Iterator[tuple[BlockId, int]]:
-        """(id, size) of every stored block; temp files and foreign names are skipped."""
+    def drop(self, bid: BlockId) -> None:
+        """Forget one block: its loose file, or its index row (pack space is freed at gc)."""
+        try:
+            self.path_for(bid).unlink(missing_ok=True)
+            db = self._index(create=False)
+            if db is not None:
+                with self._lock:
+                    db.execute("DELETE FROM blocks WHERE cid = ?", (bid.binary,))
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreError(f"cannot drop block {bid}: {exc}") from exc
+
+    def close(self) -> None:
+        with self._lock:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
+
+    def _loose(self) -> Iterator[tuple[BlockId, int]]:
         if not self._blocks.is_dir():
             return
         for shard in os.scandir(self._blocks):
@@ -234,8 +336,80 @@ class Blockstore:
                     continue
                 yield bid, entry.stat().st_size
 
-    def delete(self, bid: BlockId) -> None:
+    def _rows(self) -> list[tuple[BlockId, str, int, int]]:
+        db = self._index(create=False)
+        if db is None:
+            return []
+        with self._lock:
+            rows = db.execute("SELECT cid, pack, offset, length FROM blocks").fetchall()
+        return [(block_id_from_binary(bytes(r[0])), str(r[1]), int(r[2]), int(r[3])) for r in rows]
+
+    def iter_blocks(self) -> Iterator[tuple[BlockId, int]]:
+        """(id, size) of every stored block, loose and packed."""
+        yield from self._loose()
+        for bid, _pack, _off, length in self._rows():
+            yield bid, length
+
+    def collect(self, live: set[BlockId]) -> tuple[int, int]:
+        """Delete every block not in ``live``: loose files, index rows, then packs with no
+        live block left; packs with some live blocks are rewritten without the dead ones.
+        Returns (blocks removed, bytes freed)."""
+        removed = freed = 0
+        for bid, size in list(self._loose()):
+            if bid not in live:
+                self.path_for(bid).unlink(missing_ok=True)
+                removed, freed = removed + 1, freed + size
+        rows = self._rows()
+        by_pack: dict[str, list[tuple[BlockId, int, int]]] = {}
+        for bid, pack, off, length in rows:
+            by_pack.setdefault(pack, []).append((bid, off, length))
         try:
-            self.path_for(bid).unlink(missing_ok=True)
-        except OSError as exc:
-            raise StoreError(f"cannot delete block {bid}: {exc}") from exc
+            for pack, blocks in by_pack.items():
+                dead = [b for b in blocks if b[0] not in live]
+                if not dead:
+                    continue
+                keep = [b for b in blocks if b[0] in live]
+                if keep:  # copy the live blocks into a fresh pack, re-pointing their rows
+                    source = self.packs / f"{pack}.pack"
+                    with self.batch_into_new_pack() as writer, open(source, "rb") as f:
+                        for bid, off, length in keep:
+                            f.seek(off)
+                            writer.add(bid, f.read(length))
+                db = self._index(create=True)
+                assert db is not None
+                with self._lock:
+                    db.execute("BEGIN IMMEDIATE")
+                    db.executemany(
+                        "DELETE FROM blocks WHERE cid = ? AND pack = ?",
+                        [(bid.binary, pack) for bid, _, _ in blocks],
+                    )
+                    db.execute("COMMIT")
+                (self.packs / f"{pack}.pack").unlink(missing_ok=True)
+                removed += len(dead)
+                freed += sum(length for _, _, length in dead)
+            self._remove_debris({pack for _, pack, _, _ in self._rows()})
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreError(f"gc failed under {self.root}: {exc}") from exc
+        return removed, freed
+
+    @contextmanager
+    def batch_into_new_pack(self) -> Iterator[_PackWriter]:
+        writer = _PackWriter(self)
+        ok = False
+        try:
+            yield writer
+            ok = True
+        finally:
+            writer.finish(commit=ok)
+
+    def _remove_debris(self, referenced: set[str]) -> None:
+        """Packs no index row points to (a crash before indexing) and stale temp packs."""
+        if not self.packs.is_dir():
+            return
+        now = time.time()
+        for entry in os.scandir(self.packs):
+            orphan = entry.name.endswith(".pack") and entry.name[:-5] not in referenced
+            old = now - entry.stat().st_mtime > _STALE_SECONDS
+            stale = entry.name.endswith(".pack.tmp") and old
+            if orphan or stale:
+                os.unlink(entry.path)

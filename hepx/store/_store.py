@@ -299,6 +299,26 @@ class LocalStore:
                 raise StoreError(f"directory {node.bid} has an unsafe entry name {link.name!r}")
             self._get(self._node(self._link_id(node, link.hash)), dest / link.name)
 
+    # -- blocks as stored (tools and tests) ---------------------------------------------------
+
+    def _disk(self) -> Blockstore:
+        if not isinstance(self._blocks, Blockstore):
+            raise StoreError("this store keeps no blocks on local disk")
+        return self._blocks
+
+    def blocks(self) -> Iterator[tuple[str, int]]:
+        """(CID, size) of every block on disk, loose or packed, reachable or not."""
+        for bid, size in self._disk().iter_blocks():
+            yield str(bid), size
+
+    def block_location(self, cid: str) -> tuple[Path, int, int]:
+        """(file, offset, length) where a block's bytes sit, for repair tools and tests."""
+        return self._disk().locate(block_id(cid))
+
+    def drop_block(self, cid: str) -> None:
+        """Forget one block (pinned or not); gc reclaims its space."""
+        self._disk().drop(block_id(cid))
+
     # -- CAR ------------------------------------------------------------------------------
 
     def export_car(self, cid: str, path: str = "") -> Iterator[bytes]:
@@ -374,6 +394,7 @@ class LocalStore:
         except BlockNotFound as exc:
             raise InvalidCar(f"the CAR is incomplete: {exc}") from exc
         finally:
+            staged.close()
             shutil.rmtree(staging, ignore_errors=True)
 
     def _overlay(self, staged: Blockstore) -> LocalStore:
@@ -432,12 +453,7 @@ class LocalStore:
                     except StoreError:
                         continue  # a damaged node: keep it, its children are unknown
         assert isinstance(self._blocks, Blockstore)
-        removed = freed = 0
-        for bid, size in list(self._blocks.iter_blocks()):
-            if bid not in live:
-                self._blocks.delete(bid)
-                removed += 1
-                freed += size
+        removed, freed = self._blocks.collect(live)
         shutil.rmtree(self.root / "staging", ignore_errors=True)
         return GcReport(kept=len(live), removed=removed, bytes_freed=freed, expired=expired)
 

@@ -28,10 +28,12 @@ def _pattern(size: int) -> bytes:
 
 def _tamper(store_root: Path, cid: str) -> None:
     """Overwrite the block stored under ``cid`` with other bytes of the same length."""
-    (block,) = store_root.rglob(cid)
-    data = bytearray(block.read_bytes())
-    data[0] ^= 0xFF
-    block.write_bytes(bytes(data))
+    path, offset, _ = LocalStore(store_root).block_location(cid)
+    with open(path, "r+b") as f:
+        f.seek(offset)
+        first = f.read(1)
+        f.seek(offset)
+        f.write(bytes([first[0] ^ 0xFF]))
 
 
 def test_upload_answers_the_ipfs_cid_of_the_bytes(api: TestClient) -> None:

@@ -84,8 +84,10 @@ def test_cat_malformed_cid_exits_1_with_message(store_dir: Path) -> None:
 def test_cat_corrupted_block_exits_1_naming_the_cid(tmp_path: Path, store_dir: Path) -> None:
     store = LocalStore(store_dir)
     cid = store.add_bytes(b"precious result")
-    (block,) = (store_dir / "blocks").rglob(cid)
-    block.write_bytes(b"precious resulT")
+    path, offset, _ = store.block_location(cid)
+    with open(path, "r+b") as f:
+        f.seek(offset)
+        f.write(b"precious resulT")
     code, out, err = run("cat", cid, "--store", str(store_dir))
     assert code == 1
     assert out == b""

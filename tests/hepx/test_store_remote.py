@@ -65,9 +65,8 @@ def car(root: str, parts: list[tuple[bytes, bytes]]) -> bytes:
     return varint(len(header)) + header + body
 
 
-def blocks_in(store: LocalStore) -> list[Path]:
-    folder = store.root / "blocks"
-    return [p for p in folder.rglob("*") if p.is_file()] if folder.exists() else []
+def blocks_in(store: LocalStore) -> list[tuple[str, int]]:
+    return list(store.blocks())
 
 
 def test_honest_gateway_fills_the_store(source: LocalStore, dest: LocalStore) -> None:

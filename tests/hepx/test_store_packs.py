@@ -1,0 +1,103 @@
+"""The pack layout: crash safety, loose blocks of older stores, pack rotation, gc compaction."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+
+from hepx.store import CHUNK_SIZE, LocalStore
+from hepx.store._cid import block_id
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> LocalStore:
+    return LocalStore(tmp_path / "store", fsync=False)
+
+
+def packs(store: LocalStore) -> list[Path]:
+    return sorted((store.root / "packs").glob("*.pack"))
+
+
+def test_an_add_writes_one_pack_and_indexes_every_block(store: LocalStore) -> None:
+    data = random.Random(0).randbytes(CHUNK_SIZE * 5 + 3)
+    cid = store.add_bytes(data)
+    assert len(packs(store)) == 1
+    assert len(list(store.blocks())) == 7  # 6 leaves + root
+    assert packs(store)[0].stat().st_size == sum(size for _, size in store.blocks())
+    assert store.read_bytes(cid) == data
+
+
+def test_a_pack_that_was_never_indexed_is_invisible_and_gc_removes_it(
+    store: LocalStore,
+) -> None:
+    # What a crash between writing a pack and indexing it leaves behind.
+    cid = store.add_bytes(b"indexed")
+    (orphan,) = packs(store)
+    copy = orphan.with_name("19700101000000-1-deadbeef.pack")
+    copy.write_bytes(b"x" * 100)
+    assert [c for c, _ in store.blocks()] == [cid]
+    store.pin("keep", cid)
+    store.gc()
+    assert not copy.exists()
+    assert store.read_bytes(cid) == b"indexed"
+
+
+def test_loose_blocks_of_older_stores_stay_readable_beside_packs(store: LocalStore) -> None:
+    data = random.Random(1).randbytes(CHUNK_SIZE + 1)
+    leaf = store.put_block(data[:CHUNK_SIZE], "raw")  # one file per block, the old layout
+    assert len(list((store.root / "blocks").rglob(leaf))) == 1
+    cid = store.add_bytes(data)
+    assert store.read_bytes(cid) == data
+    packed = {c for c, _ in store.blocks()}
+    assert leaf in packed
+    # the loose leaf was reused, not written again into the pack
+    assert packs(store)[0].stat().st_size == len(store.get_block(cid)) + 1
+
+
+def test_large_adds_rotate_packs_and_read_across_them(
+    store: LocalStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("hepx.store._blockstore._PACK_BYTES", 3 * CHUNK_SIZE)
+    data = random.Random(2).randbytes(CHUNK_SIZE * 10)
+    cid = store.add_bytes(data)
+    assert len(packs(store)) >= 3
+    assert store.read_bytes(cid) == data
+
+
+def test_gc_rewrites_a_pack_holding_live_and_dead_blocks(store: LocalStore) -> None:
+    rng = random.Random(3)
+    live_data, dead_data = rng.randbytes(CHUNK_SIZE * 2), rng.randbytes(CHUNK_SIZE * 2)
+    with store._disk().batch():  # both files in one pack
+        live = store.add_bytes(live_data)
+        dead = store.add_bytes(dead_data)
+    (before,) = packs(store)
+    size_before = before.stat().st_size
+    store.pin("live", live)
+    report = store.gc()
+    assert report.removed == 3
+    (after,) = packs(store)
+    assert after != before and not before.exists()
+    assert after.stat().st_size < size_before
+    assert store.read_bytes(live) == live_data
+    assert not store.has(dead)
+
+
+def test_gc_deletes_packs_with_no_live_block(store: LocalStore) -> None:
+    store.add_bytes(random.Random(4).randbytes(CHUNK_SIZE * 2))
+    assert len(packs(store)) == 1
+    store.gc()
+    assert packs(store) == []
+    assert list(store.blocks()) == []
+
+
+def test_dropped_packed_block_is_not_found_and_readding_restores_it(store: LocalStore) -> None:
+    data = random.Random(5).randbytes(CHUNK_SIZE * 2)
+    cid = store.add_bytes(data)
+    leaf = next(c for c, _ in store.blocks() if c != cid)
+    store.drop_block(leaf)
+    assert not store.has(cid)
+    assert store._disk().has(block_id(cid))
+    store.add_bytes(data)
+    assert store.read_bytes(cid) == data
