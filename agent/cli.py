@@ -82,6 +82,7 @@ def run(
         except OSError as exc:
             typer.echo(f"error: cannot serve metrics on port {metrics_port}: {exc}", err=True)
             raise typer.Exit(2) from exc
+    agent.pin_retention = settings.pin_retention
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())

@@ -29,6 +29,7 @@ from agent.container_jobs import (
 )
 from agent.executor import Execution, execute
 from agent.llm_policy import runner_env
+from agent.pins import DEFAULT_RETENTION, pin_job, pin_result, release_settled
 from agent.policy import Policy, decide
 from agent.provenance import result_facts
 from agent.replication import ReplicaFlow
@@ -122,6 +123,7 @@ class WorkerAgent:
         # and agent/replication.py.
         self.auctions = AuctionFlow(self)
         self.replicas = ReplicaFlow(self)
+        self.pin_retention = DEFAULT_RETENTION  # seconds a settled job's data stays pinned
 
     # ------------------------------------------------------------ loop
 
@@ -152,6 +154,7 @@ class WorkerAgent:
         self.auctions.advance()
         self.replicas.advance()
         self.settle_submitted()
+        release_settled(self.store, self.book, self.pin_retention)
         self.withdraw_earnings()
 
     def resume(self) -> None:
@@ -243,6 +246,7 @@ class WorkerAgent:
     ) -> Produced | None:
         """Run the job and store its result folder; None (and phase failed) if it failed."""
         spec = spec or parse_spec(self.store.read_bytes(spec_cid))
+        pin_job(self.store, job_id, spec_cid, [ref.cid for ref in spec.inputs])
         job = self.client.job(job_id)
         budget = min(
             spec.resources.max_runtime,
@@ -303,7 +307,9 @@ class WorkerAgent:
             **result_facts(spec, outputs),
         }
         (result / "provenance.json").write_text(json.dumps(provenance, indent=2, sort_keys=True))
-        return Produced(self.store.add_dir(result), outputs, workdir, run.seconds)
+        result_cid = self.store.add_dir(result)
+        pin_result(self.store, job_id, result_cid)
+        return Produced(result_cid, outputs, workdir, run.seconds)
 
     # ------------------------------------------------------------ settlement
 
