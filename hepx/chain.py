@@ -31,7 +31,7 @@ from web3.types import TxReceipt
 
 from hepx.artifacts import load_artifact
 from hepx.deployment import Deployment
-from hepx.errors import ChainError, ChainUnavailable, ConfigError, TxReverted
+from hepx.errors import ChainError, ChainUnavailable, ConfigError, HepxError, TxReverted
 
 log = logging.getLogger(__name__)
 
@@ -740,37 +740,68 @@ class TokenClient(ContractClient):
         )
 
 
-def deploy_market(rpc_url: str, private_key: str, challenge_window: int = 60) -> Deployment:
-    """Deploy JobMarket from the shipped artifact and describe it as a Deployment."""
+DEVNET_CHAIN_ID = 31337  # anvil's
+
+
+def deploy_market(
+    rpc_url: str,
+    private_key: str,
+    challenge_window: int = 60,
+    test_token: bool | None = None,
+) -> Deployment:
+    """Deploy JobMarket (also the worker registry) and describe it as a Deployment.
+
+    ``test_token`` also deploys the open-mint TestToken for ERC-20 jobs; by default only on a
+    devnet (chain id 31337), never elsewhere.
+    """
     artifact = load_artifact("JobMarket")
     w3 = Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": 30}))
     account = Account.from_key(private_key)
     try:
         chain_id = int(w3.eth.chain_id)
-        factory = w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
-        tx = factory.constructor(challenge_window).build_transaction(
-            {
-                "from": account.address,
-                "nonce": w3.eth.get_transaction_count(account.address, "pending"),
-                "chainId": chain_id,
-            }
-        )
-        signed = account.sign_transaction(tx)
-        w3.eth.send_raw_transaction(signed.raw_transaction)
-        receipt = w3.eth.wait_for_transaction_receipt(signed.hash, timeout=120, poll_latency=0.05)
+        receipt = _deploy(w3, account, chain_id, artifact.abi, artifact.bytecode, challenge_window)
+        token: str | None = None
+        if test_token or (test_token is None and chain_id == DEVNET_CHAIN_ID):
+            token_artifact = load_artifact("TestToken")
+            token_receipt = _deploy(
+                w3, account, chain_id, token_artifact.abi, token_artifact.bytecode
+            )
+            token = str(token_receipt["contractAddress"])
+    except HepxError:
+        raise
     except Exception as exc:
         if _is_connection_error(exc):
             raise ChainUnavailable(f"cannot deploy: RPC {rpc_url} unreachable: {exc}") from exc
         raise ChainError(f"deploy failed on {rpc_url}: {exc}") from exc
-    if receipt["status"] != 1 or not receipt["contractAddress"]:
-        raise ChainError(f"deploy tx 0x{bytes(signed.hash).hex()} reverted")
+    market = str(receipt["contractAddress"])
     return Deployment(
         chain_id=chain_id,
         rpc_url=rpc_url,
-        job_market=str(receipt["contractAddress"]),
+        job_market=market,
         deploy_block=int(receipt["blockNumber"]),
         deploy_tx="0x" + bytes(receipt["transactionHash"]).hex(),
         deployer=str(account.address),
         challenge_window=challenge_window,
         source_hash=artifact.source_hash,
+        registry=market,  # the market inherits the registry
+        test_token=token,
     )
+
+
+def _deploy(
+    w3: Web3, account: LocalAccount, chain_id: int, abi: Any, bytecode: str, *args: Any
+) -> TxReceipt:
+    factory = w3.eth.contract(abi=abi, bytecode=bytecode)
+    tx = factory.constructor(*args).build_transaction(
+        {
+            "from": account.address,
+            "nonce": w3.eth.get_transaction_count(account.address, "pending"),
+            "chainId": chain_id,
+        }
+    )
+    signed = account.sign_transaction(tx)
+    w3.eth.send_raw_transaction(signed.raw_transaction)
+    receipt = w3.eth.wait_for_transaction_receipt(signed.hash, timeout=120, poll_latency=0.05)
+    if receipt["status"] != 1 or not receipt["contractAddress"]:
+        raise ChainError(f"deploy tx 0x{bytes(signed.hash).hex()} reverted")
+    return receipt

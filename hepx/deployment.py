@@ -23,6 +23,9 @@ class Deployment(BaseModel):
     deployer: str
     challenge_window: int
     source_hash: str
+    # Optional so deployment files written before them still load.
+    registry: str | None = None  # the worker registry (the market itself implements it)
+    test_token: str | None = None  # the devnet's open-mint ERC-20, if deployed
 
     def save(self, path: Path) -> None:
         """Write atomically, so a reader never sees half a file."""
