@@ -112,9 +112,18 @@ class Blockstore:
         self.packs = self.root / "packs"
         self._fsync = fsync
         self._shards: set[Path] = set()  # loose shard folders known to exist
-        self._writer: _PackWriter | None = None
+        self._local = threading.local()  # each thread's open batch (API requests run in threads)
         self._db: sqlite3.Connection | None = None
         self._lock = threading.RLock()  # one sqlite connection, shared by API threads
+
+    @property
+    def _writer(self) -> _PackWriter | None:
+        writer: _PackWriter | None = getattr(self._local, "writer", None)
+        return writer
+
+    @_writer.setter
+    def _writer(self, writer: _PackWriter | None) -> None:
+        self._local.writer = writer
 
     # -- the index ----------------------------------------------------------------------
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import threading
 from pathlib import Path
 
 import pytest
@@ -101,3 +102,21 @@ def test_dropped_packed_block_is_not_found_and_readding_restores_it(store: Local
     assert store._disk().has(block_id(cid))
     store.add_bytes(data)
     assert store.read_bytes(cid) == data
+
+
+def test_concurrent_adds_from_threads_each_store_their_own_bytes(store: LocalStore) -> None:
+    # The API adds uploads from a thread pool into one store.
+    payloads = [random.Random(10 + i).randbytes(CHUNK_SIZE * 3 + i) for i in range(6)]
+    cids: dict[int, str] = {}
+
+    def add(i: int) -> None:
+        cids[i] = store.add_bytes(payloads[i])
+
+    threads = [threading.Thread(target=add, args=(i,)) for i in range(len(payloads))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    fresh = LocalStore(store.root, fsync=False)  # a new process's view: from the index
+    for i, data in enumerate(payloads):
+        assert fresh.read_bytes(cids[i]) == data
