@@ -10,7 +10,16 @@ import typer
 from agent.cli import app as agent_app
 from api.cli import app as api_app
 from hepx import __version__
-from hepx.commands import devnet, job, store, worker, workflow
+from hepx.commands import (
+    devnet,
+    explorer,
+    job,
+    jobview,
+    store,
+    worker,
+    workerview,
+    workflow,
+)
 from hepx.commands.deploy import deploy
 
 app = typer.Typer(
@@ -26,6 +35,13 @@ app.add_typer(devnet.app, name="devnet")
 app.add_typer(workflow.app, name="workflow")
 app.add_typer(agent_app, name="agent")
 app.add_typer(api_app, name="api")
+app.add_typer(explorer.app, name="explorer")
+# Read-side commands over the API's event index, kept out of job.py/worker.py's write side.
+job.app.command("list")(jobview.list_jobs)
+job.app.command("watch")(jobview.watch)
+job.app.command("logs")(jobview.logs)
+job.app.command("result")(jobview.result)
+worker.app.command("list")(workerview.list_workers)
 
 
 @app.command("version")

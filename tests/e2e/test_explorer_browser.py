@@ -8,6 +8,7 @@ test-artifacts/explorer/.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from collections.abc import Iterator
@@ -131,3 +132,53 @@ def test_explorer_follows_a_job_live_to_settled_and_shows_its_tx_and_plot(
     assert "sigma_mb" in page.inner_text("section[data-kind='json']")
     page.screenshot(path=str(ARTIFACTS / "result.png"), full_page=True)
     page.close()
+
+
+def test_cli_watches_a_job_to_settled_then_lists_fetches_and_links_it(
+    devnet: Devnet, tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from hepx.cli import app
+
+    runner = CliRunner()
+    api = ["--api", devnet.api_url]
+    spec = yaml.safe_load((REPO / "examples" / "echo.yaml").read_text())
+    posted = httpx.post(f"{devnet.api_url}/jobs", json=spec, timeout=60)
+    assert posted.status_code == 201, posted.text
+    job_id = posted.json()["job_id"]
+
+    watched = runner.invoke(app, ["job", "watch", str(job_id), "--json", *api])
+    assert watched.exit_code == 0, watched.output
+    events = [json.loads(line) for line in watched.stdout.splitlines()]
+    names = [e["event"] for e in events if e["event"] != "Payment"]
+    assert names == ["JobPosted", "JobClaimed", "ResultSubmitted", "JobSettled"]
+    assert events[0]["tx_hash"] == posted.json()["tx_hash"]
+
+    listed = runner.invoke(app, ["job", "list", "--state", "settled", "--json", *api])
+    assert listed.exit_code == 0, listed.output
+    assert job_id in [j["job_id"] for j in json.loads(listed.stdout)["items"]]
+
+    logs = runner.invoke(app, ["job", "logs", str(job_id), *api])
+    assert logs.exit_code == 0, logs.output
+    result_cid = httpx.get(f"{devnet.api_url}/jobs/{job_id}/result").json()["result_cid"]
+    published = httpx.get(f"{devnet.api_url}/ipfs/{result_cid}/job.log").text
+    assert logs.stdout == published
+
+    fetched = runner.invoke(
+        app, ["job", "result", str(job_id), "-o", str(tmp_path / "r"), "--json", *api]
+    )
+    assert fetched.exit_code == 0, fetched.output
+    message = (tmp_path / "r" / "outputs" / "message.txt").read_text()
+    assert message.strip() == spec["params"]["message"]
+
+    workers = runner.invoke(app, ["worker", "list", "--json", *api])
+    assert workers.exit_code == 0, workers.output
+    (worker,) = json.loads(workers.stdout)
+    assert worker["address"].lower() == devnet.workers[0].address.lower()
+    assert worker["settled"] >= 1
+
+    human = runner.invoke(app, ["job", "result", str(job_id), *api])
+    assert f"{devnet.api_url}/tx/" in human.stdout and "/result/" in human.stdout
+    opened = runner.invoke(app, ["explorer", "open", "--print", "--job", str(job_id), *api])
+    assert opened.stdout.strip() == f"{devnet.api_url}/job/{job_id}"
