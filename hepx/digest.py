@@ -10,9 +10,11 @@ physics must not. Each kind declares how its outputs are digested:
   count and flat numeric branches, every number rounded to ``SIGNIFICANT_DIGITS``. PNG plots
   are drawn from those histograms and are left out.
 
-In both, ``summary.json`` enters as canonical JSON without its volatile fields (timings,
-versions) and with floats rounded the same way. The digest is a sha256, written as 0x-hex so
-it fits a bytes32 commitment on chain.
+In both, ``summary.json`` enters without its volatile fields (timings, versions), floats
+rounded the same way: whole as canonical JSON for ``bytes``; for ``root`` only its numbers
+(with their key paths), so that the names and CIDs of equivalent inputs (e.g. the result
+folders of two replicas, whose provenance differs) do not change the physics digest.
+The digest is a sha256, written as 0x-hex so it fits a bytes32 commitment on chain.
 """
 
 from __future__ import annotations
@@ -80,7 +82,8 @@ def canonical_digest(kind: str, outputs: Path) -> Digest:
         elif method == "root" and path.suffix in _SKIPPED_IN_ROOT:
             continue
         elif rel == "summary.json":
-            part = canonical_text(_summary(path))
+            summary = _summary(path)
+            part = canonical_text(_numbers(summary) if method == "root" else summary)
         else:
             part = _file_sha256(path)
         h.update(f"{rel}\0{part}\n".encode())
@@ -115,6 +118,20 @@ def canonical_text(value: Any) -> str:
     return hashlib.sha256(
         json.dumps(walk(value), sort_keys=True, separators=(",", ":")).encode()
     ).hexdigest()
+
+
+def _numbers(value: Any, path: str = "") -> dict[str, Any]:
+    """Every number in ``value`` keyed by its path ("inputs.0.events"); strings are dropped."""
+    found: dict[str, Any] = {}
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found.update(_numbers(item, f"{path}.{key}" if path else str(key)))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            found.update(_numbers(item, f"{path}.{i}"))
+    elif isinstance(value, int | float):
+        found[path] = value
+    return found
 
 
 def _file_sha256(path: Path) -> str:

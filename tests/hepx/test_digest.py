@@ -95,3 +95,18 @@ def test_unreadable_outputs_raise_digest_error(tmp_path: Path) -> None:
         canonical_digest("hep.analyze", b)
     with pytest.raises(DigestError, match="not a folder"):
         canonical_digest("echo", tmp_path / "missing")
+
+
+def test_root_digest_ignores_input_names_and_cids_but_not_input_numbers(tmp_path: Path) -> None:
+    counts = [4.0, 2.0]
+    a = root_outputs(tmp_path / "a", counts, 1.5)
+    b = root_outputs(tmp_path / "b", counts, 1.5)
+    c = root_outputs(tmp_path / "c", counts, 1.5)
+    runs = {"sigma_mb": 1.5, "inputs": [{"name": "generate", "cid": "bafyA", "events": 40}]}
+    (a / "summary.json").write_text(json.dumps(runs))
+    renamed = {"sigma_mb": 1.5, "inputs": [{"name": "replica", "cid": "bafyB", "events": 40}]}
+    (b / "summary.json").write_text(json.dumps(renamed))
+    fewer = {"sigma_mb": 1.5, "inputs": [{"name": "generate", "cid": "bafyA", "events": 39}]}
+    (c / "summary.json").write_text(json.dumps(fewer))
+    assert canonical_digest("hep.analyze", a) == canonical_digest("hep.analyze", b)
+    assert canonical_digest("hep.analyze", a) != canonical_digest("hep.analyze", c)
