@@ -269,8 +269,8 @@ def explorer_status(request: Request) -> dict[str, Any]:
 
 
 @router.get("/explorer/workers", summary="Workers: jobs won, settled, failures, earnings")
-def explorer_workers(request: Request) -> list[dict[str, Any]]:
-    return [s.__dict__ for s in _fresh(request).workers()]
+def explorer_workers(request: Request) -> dict[str, Any]:
+    return {"workers": [s.__dict__ for s in _fresh(request).workers()]}
 
 
 def _tx_hash(value: str) -> str:

@@ -22,7 +22,7 @@ def list_workers(
 ) -> None:
     """Every worker that claimed a job: jobs won, settled, failures and earnings."""
     base = _api(api)
-    workers = _request("GET", f"{base}/explorer/workers")
+    workers = _request("GET", f"{base}/explorer/workers")["workers"]
     if as_json:
         typer.echo(json.dumps(workers))
         return

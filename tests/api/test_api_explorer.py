@@ -134,7 +134,7 @@ def test_block_address_and_workers_pages_answer(
     address = api.get(f"/address/{worker.sender}").text
     assert f'href="/job/{posted["job_id"]}"' in address
     assert "ots_searchTransactionsBefore" in address  # anvil has ots_*: the history is shown
-    workers = api.get("/explorer/workers").json()
+    workers = api.get("/explorer/workers").json()["workers"]
     mine = next(w for w in workers if w["address"] == worker.sender)
     assert mine["jobs_won"] >= 1
     assert worker.sender in api.get("/workers").text
