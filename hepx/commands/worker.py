@@ -25,7 +25,7 @@ def _amount(value: str, what: str) -> int:
     try:
         return parse_wei(value)
     except ValueError as exc:
-        typer.echo(f"error: {what}: {exc}", err=True)
+        typer.echo(f"error: {what}: {exc} (e.g. '0.5 ether', '20 gwei' or 1000 wei)", err=True)
         raise typer.Exit(2) from exc
 
 
