@@ -270,7 +270,22 @@ def explorer_status(request: Request) -> dict[str, Any]:
 
 @router.get("/explorer/workers", summary="Workers: jobs won, settled, failures, earnings")
 def explorer_workers(request: Request) -> dict[str, Any]:
-    return {"workers": [s.__dict__ for s in _fresh(request).workers()]}
+    return {"workers": _workers_with_stake(request)}
+
+
+def _workers_with_stake(request: Request) -> list[dict[str, Any]]:
+    """Index statistics per worker, with its stake from the registry where the market has one."""
+    client = _indexer(request).services.client()
+    rows = []
+    for stats in _fresh(request).workers():
+        row: dict[str, Any] = {**stats.__dict__, "stake": None, "locked": None}
+        try:
+            record = client.worker(stats.address)
+            row["stake"], row["locked"] = record.stake, record.locked
+        except (HepxError, ValueError, AttributeError):
+            pass  # a market without a worker registry: the page says so
+        rows.append(row)
+    return rows
 
 
 def _tx_hash(value: str) -> str:
@@ -416,7 +431,7 @@ def page_address(request: Request, address: str) -> HTMLResponse:
 
 @router.get("/workers", response_class=HTMLResponse, include_in_schema=False)
 def page_workers(request: Request) -> HTMLResponse:
-    return _render(request, "workers.html", workers=_fresh(request).workers())
+    return _render(request, "workers.html", workers=_workers_with_stake(request))
 
 
 @router.get("/result/{cid}", response_class=HTMLResponse, include_in_schema=False)

@@ -137,6 +137,7 @@ def test_block_address_and_workers_pages_answer(
     workers = api.get("/explorer/workers").json()["workers"]
     mine = next(w for w in workers if w["address"] == worker.sender)
     assert mine["jobs_won"] >= 1
+    assert mine["stake"] == worker.worker(worker.sender).stake  # from the registry
     assert worker.sender in api.get("/workers").text
     assert api.get("/address/nope").status_code == 422
     assert api.get("/block/999999999").status_code == 404
