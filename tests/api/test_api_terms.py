@@ -1,0 +1,70 @@
+"""POST /jobs with protocol terms: the spec's payment section becomes the job's terms on chain."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from api_helpers import echo_spec
+from fastapi.testclient import TestClient
+
+from hepx.allowlist import merkle_root
+from hepx.anvil import Anvil
+from hepx.chain import JobState, MarketClient, MatchMode, TokenClient, kind_id
+from hepx.deployment import Deployment
+
+PRICE = 10**15
+
+
+def test_post_auction_with_replicas_and_stake_sets_those_terms_on_chain(
+    api: TestClient, market_as: Callable[[int], MarketClient], node: Anvil
+) -> None:
+    workers = [node.accounts[i].address for i in (3, 4, 5)]
+    spec = echo_spec(
+        max_price=PRICE,
+        mode="auction",
+        replicas=3,
+        min_stake="0.5 ether",
+        reveal_window=120,
+        allowlist=workers,
+    )
+    reply = api.post("/jobs", json=spec)
+    assert reply.status_code == 201, reply.text
+    market = market_as(0)
+    job_id = reply.json()["job_id"]
+    terms = market.terms(job_id)
+    assert terms.mode == MatchMode.AUCTION
+    assert (terms.replicas, terms.quorum, terms.reveal_window) == (3, 2, 120)
+    assert terms.max_price == PRICE and market.job(job_id).escrow == 3 * PRICE
+    assert terms.min_stake == 5 * 10**17 and terms.kind == kind_id("echo")
+    assert terms.allowlist_root == merkle_root(workers)
+
+
+def test_post_erc20_job_approves_and_escrows_the_token(
+    api: TestClient, market_as: Callable[[int], MarketClient], deployment: Deployment, node: Anvil
+) -> None:
+    assert deployment.test_token is not None
+    token = TokenClient(node.url, deployment.test_token, node.accounts[0].private_key)
+    token.mint(token.sender, PRICE)
+    market = market_as(0)
+    held = token.balance_of(market.address)
+    reply = api.post("/jobs", json=echo_spec(max_price=PRICE, token=deployment.test_token))
+    assert reply.status_code == 201, reply.text
+    job_id = reply.json()["job_id"]
+    assert market.job(job_id).state == JobState.OPEN
+    assert market.terms(job_id).token == deployment.test_token
+    assert token.balance_of(market.address) == held + PRICE
+
+
+def test_post_erc20_job_without_the_balance_is_refused_naming_the_token_error(
+    api: TestClient, deployment: Deployment
+) -> None:
+    assert deployment.test_token is not None
+    reply = api.post("/jobs", json=echo_spec(max_price=10**25, token=deployment.test_token))
+    assert reply.status_code == 409, reply.text
+    assert reply.json()["error"] == "ERC20InsufficientBalance"
+
+
+def test_post_job_with_a_quorum_that_is_not_a_majority_is_422(api: TestClient) -> None:
+    reply = api.post("/jobs", json=echo_spec(replicas=4, quorum=2, reveal_window=60))
+    assert reply.status_code == 422
+    assert "quorum 2 does not fit 4 replicas" in reply.text
