@@ -61,9 +61,17 @@ _RPC_RETRIES = 3
 _RPC_BACKOFF = 0.2
 _UINT256_MAX = 2**256 - 1
 _YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml")
-_SETTLING_EVENTS = ("JobSettled", "JobCancelled", "JobExpired")
+_SETTLING_EVENTS = ("JobSettled", "JobCancelled", "JobExpired", "ReplicasSettled", "JobNoQuorum")
 # Mirrors IJobMarket.PaymentReason / PaymentDirection.
-_PAYMENT_REASONS = ("escrow", "worker_payment", "refund", "withdrawal")
+_PAYMENT_REASONS = (
+    "escrow",
+    "worker_payment",
+    "refund",
+    "withdrawal",
+    "slash",
+    "stake_deposit",
+    "stake_withdrawal",
+)
 _PAYMENT_DIRECTIONS = ("in", "credit", "out")
 # Reverts of postJob that mean the request itself is wrong, not the market's state.
 _INPUT_ERRORS = (
@@ -362,8 +370,9 @@ def get_job(job_id: JobIdParam, services: ServicesDep) -> JobOut:
             spec_cid, max_price = str(ev.args["specCid"]), int(ev.args["maxPrice"])
         elif ev.name == "ResultSubmitted":
             result_cid = str(ev.args["resultCid"])
-        elif ev.name in _SETTLING_EVENTS:
+        if ev.name in _SETTLING_EVENTS:
             settle_tx = ev.tx_hash
+    result_cid = result_cid or _agreed_result(events)
     return JobOut(
         job_id=job_id,
         state=job.state.label,
@@ -382,6 +391,18 @@ def get_job(job_id: JobIdParam, services: ServicesDep) -> JobOut:
     )
 
 
+def _agreed_result(events: list[MarketEvent]) -> str | None:
+    """A replicated job's result: the first CID revealed with the digest the quorum settled on."""
+    settled = [ev for ev in events if ev.name == "ReplicasSettled"]
+    if not settled:
+        return None
+    digest = settled[-1].args["digest"]
+    for ev in events:
+        if ev.name == "ResultRevealed" and ev.args["digest"] == digest:
+            return str(ev.args["resultCid"])
+    return None
+
+
 def _label(names: tuple[str, ...], index: int) -> str:
     return names[index] if 0 <= index < len(names) else str(index)
 
@@ -395,16 +416,22 @@ def _label(names: tuple[str, ...], index: int) -> str:
 def get_result(job_id: JobIdParam, services: ServicesDep) -> ResultOut:
     job, events = _job_events(services, job_id)
     submitted = [ev for ev in events if ev.name == "ResultSubmitted"]
-    if not submitted:
+    agreed = _agreed_result(events)
+    if not submitted and agreed is None:
         raise HTTPException(404, f"job {job_id} has no result yet (state {job.state.label})")
-    cid = str(submitted[-1].args["resultCid"])
+    cid = str(submitted[-1].args["resultCid"]) if submitted else str(agreed)
+    tx = submitted[-1].tx_hash if submitted else _settle_tx(events)
     return ResultOut(
         job_id=job_id,
         state=job.state.label,
         result_cid=cid,
         url=f"/ipfs/{cid}",
-        tx_hash=submitted[-1].tx_hash,
+        tx_hash=tx,
     )
+
+
+def _settle_tx(events: list[MarketEvent]) -> str:
+    return [ev.tx_hash for ev in events if ev.name in _SETTLING_EVENTS][-1]
 
 
 # ---------------------------------------------------------------- content store

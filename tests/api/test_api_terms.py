@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 
 from hepx.allowlist import merkle_root
 from hepx.anvil import Anvil
-from hepx.chain import JobState, MarketClient, MatchMode, TokenClient, kind_id
+from hepx.chain import JobState, MarketClient, MatchMode, TokenClient, commitment_of, kind_id
 from hepx.deployment import Deployment
 
 PRICE = 10**15
@@ -68,3 +68,26 @@ def test_post_job_with_a_quorum_that_is_not_a_majority_is_422(api: TestClient) -
     reply = api.post("/jobs", json=echo_spec(replicas=4, quorum=2, reveal_window=60))
     assert reply.status_code == 422
     assert "quorum 2 does not fit 4 replicas" in reply.text
+
+
+def test_replicated_job_shows_the_result_the_quorum_agreed_on(
+    api: TestClient, market_as: Callable[[int], MarketClient]
+) -> None:
+    reply = api.post("/jobs", json=echo_spec(max_price=PRICE, replicas=2, reveal_window=60))
+    job_id = reply.json()["job_id"]
+    digest, cid = b"\x42" * 32, "bafkreid3yvacrpfyy4vl5imho46qghn5c3clq5vxhrqqvpzfxkdjm3i4g4"
+    workers = [market_as(i) for i in (6, 7)]
+    for worker in workers:
+        worker.claim(job_id, PRICE)
+    for i, worker in enumerate(workers):
+        worker.commit_result(job_id, commitment_of(digest, bytes([i]) * 32))
+    for i, worker in enumerate(workers):
+        worker.reveal_result(job_id, digest, bytes([i]) * 32, cid)
+    workers[0].finalize(job_id)
+
+    job = api.get(f"/jobs/{job_id}").json()
+    assert job["state"] == "settled" and job["result_cid"] == cid
+    assert job["settle_tx"] is not None
+    assert [p["reason"] for p in job["payments"]].count("worker_payment") == 2
+    result = api.get(f"/jobs/{job_id}/result").json()
+    assert result["result_cid"] == cid and result["tx_hash"] == job["settle_tx"]
