@@ -107,9 +107,15 @@ class IndexService:
         assert self._view is not None
         return self._view
 
-    def refresh(self, max_age: float = _REFRESH_AGE) -> MarketIndex:
-        """The index, synced first unless a sync finished within ``max_age`` seconds."""
+    def refresh(self, max_age: float = _REFRESH_AGE, *, inline: bool = False) -> MarketIndex:
+        """The index, synced first unless a sync finished within ``max_age`` seconds.
+
+        While the background thread runs, requests read without syncing (it keeps the index
+        within a poll interval of the chain), so a page never waits on the RPC.
+        """
         index = self.index()
+        if not inline and self._thread is not None and self._thread.is_alive():
+            return index
         if time.monotonic() - self.last_sync < max_age:
             return index
         with self._sync_lock:
@@ -126,7 +132,7 @@ class IndexService:
         interval = self.services.settings.poll_interval
         while not self._stop.is_set():
             try:
-                self.refresh(max_age=interval / 2)
+                self.refresh(max_age=interval / 2, inline=True)
             except HepxError as exc:
                 if str(exc) != self.last_error:
                     log.warning("event=index_sync_failed error=%s", exc)
