@@ -47,8 +47,9 @@ def find_pythia_data() -> None:
             os.environ["PYTHIA8DATA"] = str(xmldoc)
 
 
-def start_pythia(settings: list[str], kind: str) -> Any:
-    """An initialised Pythia with these settings, or ExecutionError saying which one failed."""
+def start_pythia(settings: list[str], kind: str, what: str = "") -> Any:
+    """An initialised Pythia with these settings, or ExecutionError saying which one failed;
+    ``what`` names the run for the message when initialisation fails."""
     find_pythia_data()
     pythia8mc = need("pythia8mc", kind)
     pythia = pythia8mc.Pythia("", False)
@@ -57,8 +58,8 @@ def start_pythia(settings: list[str], kind: str) -> Any:
             raise ExecutionError(f"Pythia rejected the setting {line!r} (its reason is in the log)")
     if not pythia.init():
         raise ExecutionError(
-            f"Pythia could not initialise with settings {settings}; check that the energy and "
-            "cuts allow the process (Pythia's reason is in the log)"
+            f"Pythia could not initialise {what or f'with settings {settings}'}; check that the "
+            "energy and cuts allow the process (Pythia's reason is in the log)"
         )
     return pythia
 

@@ -43,7 +43,12 @@ def run(
         except SpecError as exc:
             raise ExecutionError(f"card {params.card!r}: {exc}") from exc
     settings = generate_settings(params, card)
-    pythia = start_pythia(settings, spec.kind)
+    pythia = start_pythia(
+        settings,
+        spec.kind,
+        f"{params.process or 'the card/settings process'} at {params.energy_gev:g} GeV with "
+        f"pTHatMin {params.pt_hat_min:g} GeV and settings {card + params.settings}",
+    )
     pyhepmc = need("pyhepmc", spec.kind)
     np = need("numpy", spec.kind)
     ak = need("awkward", spec.kind)

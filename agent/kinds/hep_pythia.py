@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import sys
 import time
 from collections.abc import Callable
@@ -23,6 +22,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from agent.kinds.hep_common import cluster_jets, find_pythia_data, start_pythia
 from hepx.errors import ExecutionError
 from hepx.spec import PROCESS_SETTINGS, JobSpec, PythiaJob, PythiaParams
 
@@ -39,12 +39,11 @@ def run(
         raise ExecutionError(f"the hep.pythia runner cannot run a {spec.kind!r} job")
     params = spec.params
     started = time.monotonic()
-    _find_pythia_data()
+    find_pythia_data()
     try:
         import awkward as ak
         import fastjet
         import numpy as np
-        import pythia8mc
         import uproot
     except ImportError as exc:
         raise ExecutionError(
@@ -53,19 +52,14 @@ def run(
         ) from exc
 
     settings = pythia_settings(params)
-    pythia = pythia8mc.Pythia("", False)
-    for line in settings:
-        if not pythia.readString(line):
-            raise ExecutionError(f"Pythia rejected the setting {line!r} (its reason is in the log)")
-    if not pythia.init():
-        raise ExecutionError(
-            f"Pythia could not initialise {params.process} at {params.energy_gev:g} GeV with "
-            f"pTHatMin {params.pt_hat_min:g} GeV and settings {params.settings}; "
-            "check that the energy and cuts allow the process"
-        )
+    pythia = start_pythia(
+        settings,
+        spec.kind,
+        f"{params.process} at {params.energy_gev:g} GeV with pTHatMin {params.pt_hat_min:g} GeV "
+        f"and settings {params.settings}",
+    )
     progress(f"Pythia initialised in {time.monotonic() - started:.1f} s; generating events")
 
-    jet_def = fastjet.JetDefinition(fastjet.antikt_algorithm, params.jet_radius)
     batch_size = min(MAX_BATCH, max(1, math.ceil(params.events / 10)))
     pt_batches: list[Any] = []
     eta_batches: list[Any] = []
@@ -81,14 +75,11 @@ def run(
         visible = (prt.status > 0) & (pid != 12) & (pid != 14) & (pid != 16)
         p4 = prt.p[visible]
         particles = ak.zip({"px": p4.px, "py": p4.py, "pz": p4.pz, "E": p4.e}, with_name=None)
-        jets = fastjet.ClusterSequence(particles, jet_def).inclusive_jets(params.jet_pt_min)
-        pt = np.hypot(jets.px, jets.py)
-        eta = np.arcsinh(jets.pz / pt)
-        keep = (pt > params.jet_pt_min) & (abs(eta) < params.jet_eta_max)
-        pt, eta = pt[keep], eta[keep]
-        order = ak.argsort(pt, axis=1, ascending=False)
-        pt_batches.append(ak.values_astype(pt[order], np.float64))
-        eta_batches.append(ak.values_astype(eta[order], np.float64))
+        pt, eta = cluster_jets(
+            particles, "anti-kt", params.jet_radius, params.jet_pt_min, params.jet_eta_max
+        )
+        pt_batches.append(pt)
+        eta_batches.append(eta)
         before, done = done, done + len(events)
         if done * 10 // params.events > before * 10 // params.events or done == params.events:
             rate = done / max(time.monotonic() - generation_started, 1e-9)
@@ -208,12 +199,3 @@ def _th1d(uproot: Any, np: Any, values: Any, edges: Any, flow_counts: Any) -> An
         fSumw2=data.copy(),
         fXaxis=axis,
     )
-
-
-def _find_pythia_data() -> None:
-    # The wheel's data sits under the interpreter prefix; Pythia only finds it there by itself
-    # when run from that environment, so point PYTHIA8DATA at it explicitly.
-    if "PYTHIA8DATA" not in os.environ:
-        xmldoc = Path(sys.prefix) / "share" / "Pythia8" / "xmldoc"
-        if xmldoc.is_dir():
-            os.environ["PYTHIA8DATA"] = str(xmldoc)
