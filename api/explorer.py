@@ -449,7 +449,7 @@ def page_result(request: Request, cid: str) -> HTMLResponse:
         return _render(request, "error.html", status=400, message=str(exc))
     except BlockNotFound as exc:
         return _not_found(request, f"{cid} is not in this API's store: {exc}")
-    jobs = [j for j in _fresh(request).jobs(per_page=500).items if j.result_cid == cid]
+    jobs = _fresh(request).jobs(result_cid=cid).items
     return _render(request, "result.html", cid=cid, files=files, jobs=jobs)
 
 

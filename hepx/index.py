@@ -61,6 +61,7 @@ CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state, job_id);
 CREATE INDEX IF NOT EXISTS jobs_kind ON jobs (kind, job_id);
 CREATE INDEX IF NOT EXISTS jobs_requester ON jobs (requester, job_id);
 CREATE INDEX IF NOT EXISTS jobs_worker ON jobs (worker, job_id);
+CREATE INDEX IF NOT EXISTS jobs_result ON jobs (result_cid);
 """
 
 # The labels of hepx.chain.JobState without NONE, in the contract's order.
@@ -497,6 +498,7 @@ class MarketIndex:
         kind: str | None = None,
         requester: str | None = None,
         worker: str | None = None,
+        result_cid: str | None = None,
         page: int = 1,
         per_page: int = 25,
     ) -> JobPage:
@@ -507,7 +509,7 @@ class MarketIndex:
             raise EventIndexError("page must be >= 1 and per_page between 1 and 500")
         where: list[str] = []
         params: list[Any] = []
-        for column, value in (("state", state), ("kind", kind)):
+        for column, value in (("state", state), ("kind", kind), ("result_cid", result_cid)):
             if value is not None:
                 where.append(f"{column} = ?")
                 params.append(value)

@@ -129,6 +129,7 @@ def test_explorer_follows_a_job_live_to_settled_and_shows_its_tx_and_plot(
         timeout=30_000,
     )
     assert image.get_attribute("alt") == "jet_pt"
+    assert page.locator(f"main#live a[href='/job/{job_id}']").count() == 1  # whose result
     assert "sigma_mb" in page.inner_text("section[data-kind='json']")
     page.screenshot(path=str(ARTIFACTS / "result.png"), full_page=True)
     page.close()

@@ -87,6 +87,7 @@ def test_sync_follows_each_job_to_its_state_and_filters_combine(
     assert [j.job_id for j in index.jobs(requester=other.sender.lower()).items] == [posted[3]]
     assert {j.job_id for j in index.jobs(worker=worker.sender).items} == {posted[0], posted[3]}
     assert index.state_counts()["settled"] == 1
+    assert [j.job_id for j in index.jobs(result_cid="bafyresult").items] == [posted[0]]
 
     timeline = [e.name for e in index.events(job_id=posted[0]) if e.name != "Payment"]
     assert timeline == ["JobPosted", "JobClaimed", "ResultSubmitted", "JobSettled"]
