@@ -16,6 +16,7 @@ import json
 import math
 import time
 from collections.abc import Callable
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +56,8 @@ def run(
     progress(f"Pythia initialised in {time.monotonic() - started:.1f} s; generating events")
 
     run_info = pyhepmc.GenRunInfo()
-    run_info.tools = [("Pythia8", _pythia_version(), "pythia8mc via hepx hep.generate")]
+    pythia_version = metadata.version("pythia8mc")
+    run_info.tools = [("Pythia8", pythia_version, "pythia8mc via hepx hep.generate")]
     batch_size = min(MAX_BATCH, max(1, math.ceil(params.events / 10)))
     done = 0
     with pyhepmc.open(outputs_dir / EVENTS_FILE, "w") as out:
@@ -120,12 +122,6 @@ def generate_settings(params: GenerateParams, card: list[str]) -> list[str]:
         *card,
         *params.settings,
     ]
-
-
-def _pythia_version() -> str:
-    from importlib import metadata
-
-    return metadata.version("pythia8mc")
 
 
 def _flat_columns(ak: Any, np: Any, prt: Any) -> dict[str, Any]:
