@@ -54,10 +54,16 @@ FINAL_STATES = ("settled", "cancelled", "expired")
 # Seconds past a job's deadline before the runner counts it as failed without a chain
 # transition: an unclaimed job after its claim window, a claimed one past its run window.
 OVERDUE_GRACE = 5.0
+# Rounds in a row the API may be unreachable before a run gives up.
+MAX_OUTAGE = 20
 
 
 class WorkflowError(HepxError):
     """A workflow file that cannot run, or a run that cannot go on."""
+
+
+class ApiUnavailable(WorkflowError):
+    """The API did not answer (or answered 5xx): worth another try later."""
 
 
 class _Strict(BaseModel):
@@ -304,7 +310,9 @@ class HttpJobsApi:
         try:
             reply = httpx.request(method, url, timeout=self.timeout, **kwargs)
         except httpx.HTTPError as exc:
-            raise WorkflowError(f"the API at {url} is unreachable: {exc}") from exc
+            raise ApiUnavailable(f"the API at {url} is unreachable: {exc}") from exc
+        if reply.status_code >= 500:
+            raise ApiUnavailable(f"{method} {path} failed ({reply.status_code}): {reply.text}")
         if reply.status_code >= 400:
             try:
                 detail = reply.json().get("detail", reply.text)
@@ -455,11 +463,21 @@ def run_workflow(
     poll: float = 0.5,
     timeout: float = 6 * 3600,
 ) -> WorkflowRun:
-    """Run every task to settled, failed or skipped; raise WorkflowError on ``timeout``."""
+    """Run every task to settled, failed or skipped; raise WorkflowError on ``timeout``, on a
+    refused request, or when the API stays unreachable for ``MAX_OUTAGE`` rounds in a row."""
     runner = Runner(workflow, api, notify)
     started = time.monotonic()
+    outage = 0
     while True:
-        runner.step()
+        try:
+            runner.step()
+            outage = 0
+        except ApiUnavailable as exc:
+            # A long workflow should ride out an API restart; its state lives on chain.
+            outage += 1
+            if outage >= MAX_OUTAGE:
+                raise
+            notify(f"API unavailable ({exc}); retrying")
         on_round(runner.run)
         if runner.run.done:
             return runner.run

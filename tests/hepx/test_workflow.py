@@ -15,7 +15,14 @@ from multiformats import CID as Cid
 from multiformats import multihash
 
 from hepx.spec import parse_spec
-from hepx.workflow import Runner, WorkflowError, expand, load_workflow
+from hepx.workflow import (
+    ApiUnavailable,
+    Runner,
+    WorkflowError,
+    expand,
+    load_workflow,
+    run_workflow,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 CID = "bafkreid3yvacrpfyy4vl5imho46qghn5c3clq5vxhrqqvpzfxkdjm3i4g4"
@@ -193,3 +200,26 @@ def test_unreadable_workflow_file_is_a_clear_error(tmp_path: Path) -> None:
     bad.write_text("steps: [\n")
     with pytest.raises(WorkflowError, match="not valid YAML"):
         load_workflow(bad)
+
+
+class FlakyApi(ScriptedApi):
+    """Unreachable for the first ``outages`` polls, then like ScriptedApi."""
+
+    def __init__(self, outages: int) -> None:
+        super().__init__()
+        self.outages = outages
+
+    def get_job(self, job_id: int) -> dict[str, Any]:
+        if self.outages > 0:
+            self.outages -= 1
+            raise ApiUnavailable("connection refused")
+        return super().get_job(job_id)
+
+
+def test_run_rides_out_a_short_api_outage_but_not_a_long_one(tmp_path: Path) -> None:
+    workflow = load_workflow(write(tmp_path, workflow_doc({**GEN, "sweep": {"seed": [1]}})))
+    notes: list[str] = []
+    run = run_workflow(workflow, FlakyApi(outages=3), notify=notes.append, poll=0)
+    assert run.ok and sum("API unavailable" in n for n in notes) == 3
+    with pytest.raises(ApiUnavailable):
+        run_workflow(workflow, FlakyApi(outages=1000), poll=0)
