@@ -41,7 +41,8 @@ CVMFS_KEY4HEP = Path("/cvmfs/sw.hsf.org")
 # with the arguments after the script; bash because the setup script is written for bash.
 K4RUN_SCRIPT = (
     'if [ -f "$HEPX_K4_SETUP" ]; then '
-    'exec bash -c \'. "$0" >/dev/null || exit 97; exec k4run "$@"\' "$HEPX_K4_SETUP" "$@"; '
+    'exec bash -c \'. "$0" >/dev/null || { echo "error: sourcing $0 failed" >&2; exit 97; }; '
+    'exec k4run "$@"\' "$HEPX_K4_SETUP" "$@"; '
     'fi; exec k4run "$@"'
 )
 # Where the runner inside an image with hepx finds the spec.

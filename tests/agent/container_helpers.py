@@ -30,7 +30,7 @@ ls /inputs > /outputs/inputs.txt
 printf 'edm4hep-events' > output.edm4hep.root
 echo "k4run done: $1"
 """
-FAKE_SETUP = "export K4_SETUP=sourced\n"
+FAKE_SETUP = '[ -z "$FAIL_SETUP" ] || return 1\nexport K4_SETUP=sourced\n'
 FAKE_BASH = '#!/bin/sh\nexec /bin/sh "$@"\n'
 
 

@@ -273,6 +273,15 @@ def test_key4hep_sources_the_setup_script_when_the_image_has_it(
     assert "K4_SETUP=sourced" in _result(tmp_path, "outputs/k4run-env.txt")
 
 
+def test_key4hep_setup_script_that_fails_stops_the_job_with_a_clear_error(
+    fake_key4hep: str, store: LocalStore, tmp_path: Path
+) -> None:
+    spec = _key4hep(store, fake_key4hep, setup_script="/opt/k4/setup.sh", env={"FAIL_SETUP": "1"})
+    with pytest.raises(ExecutionError, match="code 97: error: sourcing /opt/k4/setup.sh failed"):
+        _run(spec, store, tmp_path)
+    assert not (tmp_path / "work/result/outputs/k4run-args.txt").exists()
+
+
 def test_key4hep_job_with_steering_missing_from_the_store_fails_before_running(
     fake_key4hep: str, store: LocalStore, tmp_path: Path
 ) -> None:
