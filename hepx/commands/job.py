@@ -76,6 +76,7 @@ def submit(
             f"job [bold]{posted['job_id']}[/] posted: spec {posted['spec_cid']} "
             f"max price {format_wei(spec.payment.max_price_wei)} tx {posted['tx_hash']}"
         )
+        console.print(f"  explorer {base}/job/{posted['job_id']}  (live: hepx job watch)")
     if not wait:
         typer.echo(json.dumps(posted) if as_json else posted["job_id"])
         return
