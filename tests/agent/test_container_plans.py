@@ -159,3 +159,12 @@ def test_key4hep_example_names_the_cid_of_its_steering_file(tmp_path: Path) -> N
     steering = REPO / "examples" / "key4hep" / "steering.py"
     cid = LocalStore(tmp_path / "s", fsync=False).add_file(steering)
     assert spec.params.steering.cid == cid  # type: ignore[attr-defined]
+
+
+def test_example_container_policy_loads_and_allows_the_key4hep_example(tmp_path: Path) -> None:
+    policy = Policy.load(REPO / "examples" / "container-policy.yaml")
+    spec = load_spec_file(REPO / "examples" / "key4hep-edm4hep.yaml")
+    paying = Job(1, "0x" + "11" * 20, JobState.OPEN, 0, 3600, None, 0, 10**16)
+    decision = decide(policy, spec, paying)
+    assert decision.accept, decision.reason
+    assert runs_in_container(_spec("hep.pythia", {"seed": 1, "events": 1}), policy)
