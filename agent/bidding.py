@@ -23,7 +23,9 @@ from hepx.chain import (
     Job,
     JobState,
     JobTerms,
+    MarketClient,
     MatchMode,
+    TxResult,
     kind_id,
 )
 from hepx.errors import ChainError, SpecError, TxReverted
@@ -34,8 +36,17 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("hepx.agent")
 
-# Sent unsimulated once the bid window has closed: anvil simulates at the last block's time.
+# Gas for award/expire once matching closed (8 replicas measured at ~100k).
 AWARD_GAS = 400_000
+
+
+def close_matching(client: MarketClient, job_id: int) -> TxResult:
+    """After the match deadline (anyone may): award if enough bids or claims came in, else
+    expire so the escrow goes back. Sent unsimulated: the node may simulate at an older time."""
+    terms = client.terms(job_id)
+    if terms.assigned >= terms.quorum:
+        return client.award(job_id, gas=AWARD_GAS)
+    return client.expire(job_id, gas=AWARD_GAS)
 
 
 def per_replica(job: Job, terms: JobTerms) -> Job:
@@ -196,8 +207,8 @@ class AuctionFlow:
         if job.state == JobState.OPEN:
             if time.time() > job.deadline + 1:
                 # Anyone may award; whoever comes first, the job moves on.
-                tx = client.award(job_id, gas=AWARD_GAS)
-                log.info("event=awarded job=%d tx=%s", job_id, tx.tx_hash)
+                tx = close_matching(client, job_id)
+                log.info("event=matching_closed job=%d tx=%s", job_id, tx.tx_hash)
                 job = client.job(job_id)
                 mine = client.assignment_of(job_id, agent.address)
             elif mine is None:

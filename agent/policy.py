@@ -52,7 +52,7 @@ class Bidding(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     strategy: Literal["ask", "undercut"] = Field(
-        "ask", description="ask: bid the kind's price; undercut: beat the best held bid"
+        default="ask", description="ask: bid the kind's price; undercut: beat the best held bid"
     )
     min_price: Wei | None = Field(
         default=None, description="Undercut floor (default: the kind's price)"

@@ -78,7 +78,8 @@ class Produced:
 
 
 class JobBook:
-    """Phase of every job this agent claimed: claimed -> submitted -> done | failed."""
+    """Phase of every job this agent took: claimed -> submitted -> done | failed; auctions
+    start at bid (or outbid); replicas go replica -> digested -> committed -> revealed."""
 
     def __init__(self, path: Path) -> None:
         self.path = path

@@ -15,10 +15,12 @@ from enum import IntEnum
 from typing import Any, TypeVar
 
 import requests
-from eth_abi import decode as abi_decode
+from eth_abi.abi import decode as abi_decode
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
-from eth_utils import function_signature_to_4byte_selector, keccak, to_checksum_address
+from eth_utils.abi import function_signature_to_4byte_selector
+from eth_utils.address import to_checksum_address
+from eth_utils.crypto import keccak
 from web3 import Web3
 from web3.exceptions import (
     ContractCustomError,
@@ -338,7 +340,8 @@ class ContractClient:
 
     def timestamp(self, block: int | str = "latest") -> int:
         return self._retry(
-            "eth_getBlockByNumber", lambda: int(self.w3.eth.get_block(block)["timestamp"])
+            "eth_getBlockByNumber",
+            lambda: int(self.w3.eth.get_block(block)["timestamp"]),  # type: ignore[arg-type]
         )
 
     def balance(self, address: str) -> int:
