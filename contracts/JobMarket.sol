@@ -173,7 +173,7 @@ contract JobMarket is WorkerRegistry, ReentrancyGuardTransient {
             if (price >= out.price) revert JobMarketBidTooHigh(jobId, price, out.price);
             address loser = out.worker;
             delete _slotOf[jobId][loser];
-            _unlockStake(loser, t.minStake);
+            _unlockStake(jobId, loser, t.minStake);
             emit BidOutbid(jobId, loser);
             index = worst;
         }
@@ -343,7 +343,7 @@ contract JobMarket is WorkerRegistry, ReentrancyGuardTransient {
                 for (uint256 i; i < count; ++i) {
                     Assignment storage slot = _slots[jobId][i];
                     slot.status = AssignmentStatus.Released;
-                    _unlockStake(slot.worker, t.minStake);
+                    _unlockStake(jobId, slot.worker, t.minStake);
                 }
             } else {
                 _slashStake(jobId, job.worker, t.minStake, job.requester);
@@ -533,7 +533,7 @@ contract JobMarket is WorkerRegistry, ReentrancyGuardTransient {
         if (job.hasTerms) {
             JobTerms storage t = _terms[jobId];
             token = t.token;
-            _unlockStake(worker, t.minStake);
+            _unlockStake(jobId, worker, t.minStake);
         }
 
         _credit(jobId, token, worker, payment, PaymentReason.WorkerPayment);
@@ -569,13 +569,13 @@ contract JobMarket is WorkerRegistry, ReentrancyGuardTransient {
             bool revealed = a.status == AssignmentStatus.Revealed;
             if (agreed && revealed && a.digest == winner) {
                 a.status = AssignmentStatus.Paid;
-                _unlockStake(a.worker, minStake);
+                _unlockStake(jobId, a.worker, minStake);
                 _credit(jobId, token, a.worker, a.price, PaymentReason.WorkerPayment);
                 paid += a.price;
                 ++paidWorkers;
             } else if (revealed && !agreed) {
                 a.status = AssignmentStatus.Released;
-                _unlockStake(a.worker, minStake);
+                _unlockStake(jobId, a.worker, minStake);
             } else {
                 a.status = AssignmentStatus.Slashed;
                 _slashStake(jobId, a.worker, minStake, requester);

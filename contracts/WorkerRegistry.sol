@@ -117,9 +117,10 @@ abstract contract WorkerRegistry is IWorkerRegistry, IJobMarket {
         w.locked += uint96(amount); // <= stake, a uint96
     }
 
-    function _unlockStake(address worker, uint256 amount) internal {
+    function _unlockStake(uint256 jobId, address worker, uint256 amount) internal {
         if (amount == 0) return;
         _workers[worker].locked -= uint96(amount);
+        emit StakeReleased(worker, jobId, amount);
     }
 
     /// @dev Takes `amount` of the worker's locked stake and credits it (ETH) to `beneficiary`.

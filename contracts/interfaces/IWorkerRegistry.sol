@@ -29,6 +29,9 @@ interface IWorkerRegistry {
     event UnbondStarted(address indexed worker, uint256 amount, uint256 unbondEnd);
     /// @notice A worker withdrew `amount` wei of unbonded stake.
     event StakeWithdrawn(address indexed worker, uint256 amount);
+    /// @notice Job `jobId` released the `amount` of the worker's stake it had locked (paid,
+    /// outbid, or the job ended without the worker's fault).
+    event StakeReleased(address indexed worker, uint256 indexed jobId, uint256 amount);
     /// @notice The market slashed `amount` wei of a worker's stake for job `jobId` and credited
     /// it to `beneficiary` (the job's requester).
     event StakeSlashed(

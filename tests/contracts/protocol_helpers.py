@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import astuple, dataclass, replace
 from enum import IntEnum
-from typing import Any
+from typing import Any, cast
 
 from eth_abi.abi import encode as abi_encode
 from market_helpers import CID, ETHER, GAS_LIMIT, Market
@@ -178,7 +178,7 @@ def deploy_contract(market: Market, name: str, sender: str, *args: Any) -> Contr
     tx = factory.constructor(*args).build_transaction({"from": sender, "gas": 3 * GAS_LIMIT})
     receipt = w3.eth.wait_for_transaction_receipt(w3.eth.send_transaction(tx))
     assert receipt["status"] == 1, f"deploying {name} failed"
-    return w3.eth.contract(address=receipt["contractAddress"], abi=artifact.abi)
+    return cast(Contract, w3.eth.contract(address=receipt["contractAddress"], abi=artifact.abi))
 
 
 def transact(contract: Contract, sender: str, fn: str, *args: Any, value: int = 0) -> TxReceipt:

@@ -1,0 +1,434 @@
+"""Stateful property test: random protocol sequences by several requesters and workers.
+
+A hypothesis RuleBasedStateMachine drives posts (fast path and with terms: claim or auction,
+1 or k-of-n replicas, ETH or an ERC-20, with or without a minimum stake), claims, bids, awards,
+commits, reveals, submissions, accepts, finalizes, cancels, expiries, registrations, top-ups,
+unbonds, stake and credit withdrawals, and time jumps, sent by any of the actors (so many are
+refused). After every step it checks against the chain:
+- the market's ETH and token balances equal the open escrows + stakes + withdrawable credits;
+- a job's credits (payments and refunds) sum to its escrow once it is final and to 0 before,
+  and no payee is paid twice by one job; a final state never changes;
+- a reverted call changed nothing it could have touched;
+and at the end of every run that time alone lets anyone move every job to a final state.
+Reads are batched raw eth_calls and only what a step touched is re-read, plus a full re-read
+every few steps, so a few hundred steps stay within a minute.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import requests
+from eth_abi.abi import decode as abi_decode
+from eth_abi.abi import encode as abi_encode
+from eth_utils.abi import function_signature_to_4byte_selector
+from eth_utils.address import to_checksum_address
+from hypothesis import HealthCheck, Phase, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, rule, run_state_machine_as_test
+from market_helpers import CID, ETHER, RESULT_CID, Market, State
+from protocol_helpers import (
+    ZERO_ADDRESS,
+    Terms,
+    commitment,
+    deploy_contract,
+    transact,
+)
+from web3.types import TxReceipt
+
+FINAL = {State.SETTLED, State.CANCELLED, State.EXPIRED, State.NO_QUORUM}
+STAKE = 10**16
+SHAPES = [(1, 1), (2, 2), (3, 2), (3, 3)]
+DIGESTS = [b"\x01" * 32, b"\x02" * 32]
+REVEAL_WINDOW = 900
+FULL_CHECK_EVERY = 10
+STEPS, EXAMPLES = 100, 8  # hypothesis ends some runs early; the test asserts >= 500 steps
+MIN_STEPS = 500
+
+CREDIT_REASONS = {1, 2}  # WorkerPayment, Refund
+MOVE_ON = {
+    State.OPEN: ("expire", "award"),
+    State.CLAIMED: ("expire",),
+    State.SUBMITTED: ("finalize",),
+    State.COMMITTING: ("finalize",),
+    State.REVEALING: ("finalize",),
+}
+
+
+class Reader:
+    """Batched raw eth_calls against the market (one HTTP round trip per batch)."""
+
+    def __init__(self, market: Market) -> None:
+        self.url = market.w3.provider.endpoint_uri  # type: ignore[attr-defined]
+        self.address = market.address
+        self.session = requests.Session()
+        self.token = ZERO_ADDRESS
+        self.fns: dict[str, tuple[bytes, list[str], list[str]]] = {}
+        for entry in market.artifact.abi:
+            if entry["type"] == "function":
+                ins = [_type(i) for i in entry["inputs"]]
+                outs = [_type(o) for o in entry["outputs"]]
+                selector = function_signature_to_4byte_selector(f"{entry['name']}({','.join(ins)})")
+                self.fns[entry["name"]] = (selector, ins, outs)
+
+    def many(self, calls: list[tuple[str, tuple[Any, ...]]]) -> list[Any]:
+        payload: list[Any] = []
+        for i, (fn, args) in enumerate(calls):
+            if fn == "balance":
+                params: list[Any] = [args[0], "latest"]
+                payload.append({"jsonrpc": "2.0", "id": i, "method": "eth_getBalance",
+                                "params": params})  # fmt: skip
+                continue
+            if fn == "tokens":  # the market's balance of the test token
+                data = "0x70a08231" + abi_encode(["address"], [self.address]).hex()
+                call = {"to": self.token, "data": data}
+                payload.append(
+                    {"jsonrpc": "2.0", "id": i, "method": "eth_call", "params": [call, "latest"]}
+                )
+                continue
+            selector, ins, _ = self.fns[fn]
+            data = "0x" + (selector + abi_encode(ins, list(args))).hex()
+            payload.append({"jsonrpc": "2.0", "id": i, "method": "eth_call",
+                            "params": [{"to": self.address, "data": data}, "latest"]})  # fmt: skip
+        replies = sorted(self.session.post(self.url, json=payload).json(), key=lambda r: r["id"])
+        out: list[Any] = []
+        for (fn, _), reply in zip(calls, replies, strict=True):
+            assert "error" not in reply, reply
+            if fn in ("balance", "tokens"):
+                out.append(int(reply["result"], 16))
+                continue
+            raw = bytes.fromhex(reply["result"][2:])
+            values = abi_decode(self.fns[fn][2], raw)
+            out.append(values[0] if len(values) == 1 else values)
+        return out
+
+
+def _type(entry: dict[str, Any]) -> str:
+    if entry["type"].startswith("tuple"):
+        return f"({','.join(_type(c) for c in entry['components'])}){entry['type'][5:]}"
+    return str(entry["type"])
+
+
+class ProtocolMachine(RuleBasedStateMachine):
+    market: Market  # set by the test
+    rules_run = 0  # over all runs, so the test can insist on enough steps
+
+    def __init__(self) -> None:
+        super().__init__()
+        market = self.market
+        self.snapshot = market.rpc("evm_snapshot")
+        self.reader = Reader(market)
+        self.actors = list(market.accounts[1:8])
+        self.requesters = self.actors[:2]
+        self.token = deploy_contract(market, "TestToken", self.actors[0])
+        self.reader.token = self.token.address
+        for who in self.requesters:
+            transact(self.token, who, "mint", who, 100 * ETHER)
+            transact(self.token, who, "approve", market.address, 100 * ETHER)
+        self.staked = self.actors[2:6]
+        for who in self.staked:  # workers able to take stake-gated jobs from the start
+            market.send(who, "register", [], value=3 * STAKE)
+        self.jobs: dict[int, tuple[Any, ...]] = {}
+        self.job_token: dict[int, str] = {}
+        self.eth_credits = dict.fromkeys(self.actors, 0)
+        self.token_credits = dict.fromkeys(self.actors, 0)
+        self.workers: dict[str, tuple[Any, ...]] = {
+            a: (a in self.staked, 3 * STAKE if a in self.staked else 0, 0, 0, 0)
+            for a in self.actors
+        }
+        self.credited: dict[int, int] = {}
+        self.paid: set[tuple[int, str]] = set()
+        self.secrets: dict[tuple[int, str], tuple[bytes, bytes]] = {}
+        self.assigned: dict[int, set[str]] = {}
+        self.steps = 0
+
+    def teardown(self) -> None:
+        try:
+            self.drive_every_job_to_a_final_state()
+        finally:
+            assert self.market.rpc("evm_revert", self.snapshot) is True
+
+    # ------------------------------------------------------------ plumbing
+
+    def job_id(self, pick: int, *states: State) -> int:
+        """Job number ``pick`` among those in ``states`` (if any), else among all jobs plus
+        one unknown id: aimed picks make progress, unaimed ones probe refusals."""
+        aimed = sorted(j for j, job in self.jobs.items() if job and State(job[1]) in states)
+        if aimed:
+            return aimed[pick % len(aimed)]
+        return 1 + pick % (len(self.jobs) + 1)
+
+    def party(self, job_id: int, field: int, who: int) -> str:
+        """The job's requester (field 0) or worker (field 4) if an actor, else actor ``who``."""
+        job = self.jobs.get(job_id) or ()
+        address = job[field] if job else None
+        return address if address in self.actors else self.actors[who]
+
+    def holder(self, job_id: int, pick: int) -> str:
+        """An actor holding a bid or replica of the job, if any, else any actor."""
+        held = sorted(self.assigned.get(job_id, set()))
+        return held[pick % len(held)] if held else self.actors[pick % len(self.actors)]
+
+    def send(self, sender: str, fn: str, *args: Any, value: int = 0) -> TxReceipt:
+        receipt = self.market.try_send(sender, fn, *args, value=value)
+        self.after(receipt, sender, args[0] if args and isinstance(args[0], int) else None)
+        return receipt
+
+    def after(self, receipt: TxReceipt, sender: str, job_arg: int | None) -> None:
+        """Update the cached books from the step's events, then check them."""
+        self.steps += 1
+        ProtocolMachine.rules_run += 1
+        jobs, accounts, workers = set(), {sender}, {sender}
+        if job_arg is not None and job_arg in self.jobs:
+            jobs.add(job_arg)
+        if receipt["status"] == 1:
+            for name, args in self.market_events(receipt):
+                if args.get("jobId"):
+                    jobs.add(int(args["jobId"]))
+                if name == "JobPosted":
+                    self.jobs.setdefault(int(args["jobId"]), ())
+                    self.job_token.setdefault(int(args["jobId"]), ZERO_ADDRESS)
+                if name in ("ReplicaAssigned", "BidPlaced"):
+                    self.assigned.setdefault(int(args["jobId"]), set()).add(args["worker"])
+                if name == "BidOutbid":
+                    self.assigned[int(args["jobId"])].discard(args["worker"])
+                if name == "JobTermsSet":
+                    self.job_token[int(args["jobId"])] = args["token"]
+                if "worker" in args:
+                    workers.add(args["worker"])
+                if name == "Payment":
+                    accounts.add(args["payee"])
+                    workers.add(args["payee"])
+                    self.account_payment(args)
+        before = self.books()
+        self.refresh(jobs, accounts, workers)
+        if receipt["status"] == 0:
+            assert self.books() == before, "a reverted call changed state"
+        if self.steps % FULL_CHECK_EVERY == 0:
+            tracked = self.books()
+            self.refresh(set(self.jobs), set(self.actors), set(self.actors))
+            assert self.books() == tracked, "a step changed state its events did not show"
+        self.check_books()
+
+    def books(self) -> tuple[dict[Any, Any], ...]:
+        return dict(self.jobs), dict(self.eth_credits), dict(self.token_credits), dict(self.workers)
+
+    def market_events(self, receipt: TxReceipt) -> list[tuple[str, dict[str, Any]]]:
+        return [
+            (name, args)
+            for name, args in (
+                self.decode(log) for log in receipt["logs"] if log["address"] == self.market.address
+            )
+        ]
+
+    def decode(self, log: Any) -> tuple[str, dict[str, Any]]:
+        name = self.market._events[bytes(log["topics"][0])]
+        event = getattr(self.market.contract.events, name)().process_log(log)
+        return name, dict(event["args"])
+
+    def account_payment(self, args: dict[str, Any]) -> None:
+        job_id, payee, reason = int(args["jobId"]), args["payee"], int(args["reason"])
+        if job_id and reason in CREDIT_REASONS:
+            self.credited[job_id] = self.credited.get(job_id, 0) + int(args["amount"])
+            if reason == 1:
+                assert (job_id, payee) not in self.paid, f"job {job_id} paid {payee} twice"
+                self.paid.add((job_id, payee))
+
+    def refresh(self, jobs: set[int], accounts: set[str], workers: set[str]) -> None:
+        token = self.token.address
+        calls: list[tuple[str, tuple[Any, ...]]] = [("getJob", (j,)) for j in sorted(jobs)]
+        calls += [("withdrawable", (a,)) for a in sorted(accounts)]
+        calls += [("tokenWithdrawable", (token, a)) for a in sorted(accounts)]
+        calls += [("getWorker", (w,)) for w in sorted(workers) if w in self.workers]
+        results = iter(self.reader.many(calls))
+        for j in sorted(jobs):
+            job = tuple(to_checksum_address(v) if isinstance(v, str) else v for v in next(results))
+            old = self.jobs.get(j)
+            if old and State(old[1]) in FINAL:
+                assert job == old, f"final job {j} changed: {old} -> {job}"
+            self.jobs[j] = job
+        for a in sorted(accounts):
+            self.eth_credits[a] = next(results)
+        for a in sorted(accounts):
+            self.token_credits[a] = next(results)
+        for w in sorted(workers):
+            if w in self.workers:
+                self.workers[w] = tuple(next(results))
+
+    def check_books(self) -> None:
+        eth_escrow = token_escrow = 0
+        for job_id, job in self.jobs.items():
+            state, escrow = State(job[1]), job[6]
+            final = state in FINAL
+            assert self.credited.get(job_id, 0) == (escrow if final else 0), (
+                f"job {job_id} in {state.name}: credited {self.credited.get(job_id, 0)} "
+                f"of escrow {escrow}"
+            )
+            if not final:
+                if self.job_token[job_id] == ZERO_ADDRESS:
+                    eth_escrow += escrow
+                else:
+                    token_escrow += escrow
+        stakes = sum(w[1] + w[4] for w in self.workers.values())
+        eth, tokens = self.reader.many([("balance", (self.market.address,)), ("tokens", ())])
+        assert eth == eth_escrow + stakes + sum(self.eth_credits.values()), "ETH books"
+        assert tokens == token_escrow + sum(self.token_credits.values()), "token books"
+
+    def drive_every_job_to_a_final_state(self) -> None:
+        """Only time passes and only a keeper (no party of any job) acts."""
+        keeper = self.actors[-1]
+        for _ in range(3):
+            self.market.advance(10**6)
+            for job_id in sorted(self.jobs):
+                for fn in MOVE_ON.get(State(self.jobs[job_id][1]), ()):
+                    if self.send(keeper, fn, job_id)["status"] == 1:
+                        break
+        stuck = {
+            j: State(job[1]).name for j, job in self.jobs.items() if State(job[1]) not in FINAL
+        }
+        assert not stuck, f"jobs no one could finish: {stuck}"
+
+    # ------------------------------------------------------------ rules
+
+    @initialize()
+    def start(self) -> None:
+        self.check_books()
+
+    @rule(who=st.integers(0, 1), escrow=st.sampled_from([10**15, ETHER]))
+    def post_fast(self, who: int, escrow: int) -> None:
+        self.send(self.requesters[who], "postJob", CID, 600, 1800, value=escrow)
+
+    @rule(
+        who=st.integers(0, 1),
+        auction=st.booleans(),
+        shape=st.sampled_from(SHAPES),
+        stake=st.sampled_from([0, STAKE]),
+        in_token=st.booleans(),
+        price=st.sampled_from([10**15, ETHER]),
+    )
+    def post_terms(
+        self, who: int, auction: bool, shape: tuple[int, int], stake: int, in_token: bool,
+        price: int,
+    ) -> None:  # fmt: skip
+        n, k = shape
+        terms = Terms(
+            mode=int(auction), replicas=n, quorum=k, max_price=price, min_stake=stake,
+            token=self.token.address if in_token else ZERO_ADDRESS,
+            reveal_window=REVEAL_WINDOW if n > 1 else 0,
+        )  # fmt: skip
+        value = 0 if in_token else terms.escrow()
+        self.send(self.requesters[who], "postJobWithTerms", CID, terms.as_arg(), value=value)
+
+    @rule(who=st.integers(0, 6), pick=st.integers(0, 50), aim=st.booleans(),
+          price=st.sampled_from([0, 10**14, 10**15]))  # fmt: skip
+    def claim(self, who: int, pick: int, aim: bool, price: int) -> None:
+        job_id = self.job_id(pick, *([State.OPEN] if aim else []))
+        worker = self.staked[who % 4] if aim else self.actors[who]
+        self.send(worker, "claim", job_id, price)
+
+    @rule(who=st.integers(0, 6), pick=st.integers(0, 50), aim=st.booleans(),
+          price=st.integers(0, 10**15))  # fmt: skip
+    def bid(self, who: int, pick: int, aim: bool, price: int) -> None:
+        job_id = self.job_id(pick, *([State.OPEN] if aim else []))
+        worker = self.staked[who % 4] if aim else self.actors[who]
+        self.send(worker, "bid", job_id, price, [])
+
+    @rule(who=st.integers(0, 6), pick=st.integers(0, 50), aim=st.booleans())
+    def award(self, who: int, pick: int, aim: bool) -> None:
+        self.send(self.actors[who], "award", self.job_id(pick, *([State.OPEN] if aim else [])))
+
+    @rule(who=st.integers(0, 6), pick=st.integers(0, 50), aim=st.booleans(),
+          digest=st.sampled_from(DIGESTS))  # fmt: skip
+    def commit(self, who: int, pick: int, aim: bool, digest: bytes) -> None:
+        job_id = self.job_id(pick, *([State.COMMITTING] if aim else []))
+        worker = self.holder(job_id, who) if aim else self.actors[who]
+        salt = bytes([who + 1]) * 32
+        receipt = self.send(worker, "commitResult", job_id, commitment(digest, salt))
+        if receipt["status"] == 1:
+            self.secrets[(job_id, worker)] = (digest, salt)
+
+    @rule(who=st.integers(0, 6), pick=st.integers(0, 50), aim=st.booleans(), honest=st.booleans())
+    def reveal(self, who: int, pick: int, aim: bool, honest: bool) -> None:
+        job_id = self.job_id(pick, *([State.COMMITTING, State.REVEALING] if aim else []))
+        worker = self.holder(job_id, who) if aim else self.actors[who]
+        digest, salt = self.secrets.get((job_id, worker), (DIGESTS[0], b"\x00" * 32))
+        if not honest:
+            salt = b"\xff" * 32
+        self.send(worker, "revealResult", job_id, digest, salt, RESULT_CID)
+
+    @rule(who=st.integers(0, 6), pick=st.integers(0, 50), aim=st.booleans())
+    def submit(self, who: int, pick: int, aim: bool) -> None:
+        job_id = self.job_id(pick, *([State.CLAIMED] if aim else []))
+        worker = self.party(job_id, 4, who) if aim else self.actors[who]
+        self.send(worker, "submitResult", job_id, RESULT_CID)
+
+    @rule(who=st.integers(0, 6), pick=st.integers(0, 50), aim=st.booleans())
+    def accept(self, who: int, pick: int, aim: bool) -> None:
+        job_id = self.job_id(pick, *([State.SUBMITTED] if aim else []))
+        requester = self.party(job_id, 0, who) if aim else self.actors[who]
+        self.send(requester, "accept", job_id)
+
+    @rule(who=st.integers(0, 6), pick=st.integers(0, 50))
+    def finalize(self, who: int, pick: int) -> None:
+        self.send(self.actors[who], "finalize", self.job_id(pick))
+
+    @rule(who=st.integers(0, 6), pick=st.integers(0, 50), aim=st.booleans())
+    def cancel(self, who: int, pick: int, aim: bool) -> None:
+        job_id = self.job_id(pick, *([State.OPEN] if aim else []))
+        requester = self.party(job_id, 0, who) if aim else self.actors[who]
+        self.send(requester, "cancel", job_id)
+
+    @rule(who=st.integers(0, 6), pick=st.integers(0, 50))
+    def expire(self, who: int, pick: int) -> None:
+        self.send(self.actors[who], "expire", self.job_id(pick))
+
+    @rule(who=st.integers(0, 6), stake=st.sampled_from([0, STAKE, 3 * STAKE]))
+    def register(self, who: int, stake: int) -> None:
+        self.send(self.actors[who], "register", [], value=stake)
+
+    @rule(who=st.integers(0, 6), amount=st.sampled_from([0, STAKE]))
+    def add_stake(self, who: int, amount: int) -> None:
+        self.send(self.actors[who], "addStake", value=amount)
+
+    @rule(who=st.integers(0, 6), amount=st.sampled_from([1, STAKE, 3 * STAKE]))
+    def unbond(self, who: int, amount: int) -> None:
+        self.send(self.actors[who], "unbond", amount)
+
+    @rule(who=st.integers(0, 6))
+    def withdraw_stake(self, who: int) -> None:
+        self.send(self.actors[who], "withdrawStake")
+
+    @rule(who=st.integers(0, 6))
+    def withdraw(self, who: int) -> None:
+        self.send(self.actors[who], "withdraw")
+
+    @rule(who=st.integers(0, 6))
+    def withdraw_token(self, who: int) -> None:
+        self.send(self.actors[who], "withdrawToken", self.token.address)
+
+    @rule(seconds=st.sampled_from([1, 120, 601, 1801, 3601]))
+    def wait(self, seconds: int) -> None:
+        self.market.advance(seconds)
+        ProtocolMachine.rules_run += 1
+
+
+def test_random_protocol_runs_keep_books_exact_and_never_strand_a_job(
+    deployed_market: Market,
+) -> None:
+    ProtocolMachine.market = deployed_market
+    ProtocolMachine.rules_run = 0
+    run_state_machine_as_test(
+        ProtocolMachine,
+        settings=settings(
+            max_examples=EXAMPLES,
+            stateful_step_count=STEPS,
+            deadline=None,
+            derandomize=True,
+            database=None,
+            # No shrinking: each step is a real transaction and shrinking takes minutes; the
+            # failing run prints its steps as they are.
+            phases=[Phase.explicit, Phase.generate],
+            suppress_health_check=list(HealthCheck),
+        ),
+    )
+    assert ProtocolMachine.rules_run >= MIN_STEPS
