@@ -23,6 +23,7 @@ from web3 import Web3
 
 from hepx.chain import JobState, MarketClient, MarketEvent
 from hepx.errors import EventIndexError
+from hepx.logdecode import LogDecoder
 
 SCHEMA_VERSION = 1
 
@@ -213,6 +214,7 @@ class MarketIndex:
         self.kind_of = kind_of
         self.confirmations = confirmations
         self.chunk = chunk
+        self._decoder = LogDecoder(client)
         self._local = threading.local()
         self._write_lock = threading.Lock()
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -349,7 +351,7 @@ class MarketIndex:
         while start <= head:
             end = min(head, start + self.chunk - 1)
             end_hash = self._block_hash(end)
-            events = self.client.events(start, end)
+            events = list(self._decoder.events(start, end))
             with self._tx() as db:
                 for event in events:
                     if self._insert(db, event):
