@@ -216,3 +216,19 @@ def test_metrics_report_jobs_by_state_lag_latency_and_earnings(
     assert got[("hepx_job_claim_latency_blocks_count", ())] == claimed
     assert got[("hepx_worker_jobs", (("outcome", "in_progress"), ("worker", worker.sender)))] >= 1
     assert got[("hepx_store_bytes", ())] > 0
+
+
+def test_pages_say_so_when_the_node_has_no_otterscan_methods(api: TestClient) -> None:
+    posted = _post(api)
+    view = api.app.state.indexer.view()  # type: ignore[attr-defined]
+    view._ots = False  # as on a node that answers ots_getApiLevel with "method not found"
+    decoded = api.get(f"/explorer/tx/{posted['tx_hash']}").json()
+    assert decoded["ots"] is False and decoded["internal"] is None
+    assert decoded["call"]["function"] == "postJob"  # eth_* alone still decodes the market
+    assert (
+        "no ots_* (Otterscan) methods: internal calls are not shown"
+        in api.get(f"/tx/{posted['tx_hash']}").text
+    )
+    address = api.get(f"/address/{decoded['from']}").text
+    assert "transaction history is not available" in address
+    assert f'href="/job/{posted["job_id"]}"' in address  # the index still lists its jobs
