@@ -52,8 +52,16 @@ def send_all(client: MarketClient, key: str, calls: list[tuple[str, list[Any], i
         }
         raw.append("0x" + bytes(account.sign_transaction(tx).raw_transaction).hex())
         nonce += 1
-    last = None
     with httpx.Client(timeout=600) as http:
+
+        def rpc(method: str, params: list[Any]) -> Any:
+            return http.post(
+                client.rpc_url, json={"jsonrpc": "2.0", "id": 1, "method": method, "params": params}
+            ).json()["result"]
+
+        # Automine with thousands of txs in flight mines them out of nonce order and strands
+        # some in the pool: queue them all, then mine blocks until the pool is empty.
+        rpc("evm_setAutomine", [False])
         for start in range(0, len(raw), BATCH):  # JSON-RPC batches: one HTTP call per BATCH
             batch = [
                 {"jsonrpc": "2.0", "id": i, "method": "eth_sendRawTransaction", "params": [tx]}
@@ -62,9 +70,12 @@ def send_all(client: MarketClient, key: str, calls: list[tuple[str, list[Any], i
             answers = http.post(client.rpc_url, json=batch).json()
             failed = [a["error"] for a in answers if "error" in a]
             assert not failed, f"the node refused transactions: {failed[:3]}"
-            last = answers[-1]["result"]
-    if last is not None:
-        receipt = w3.eth.wait_for_transaction_receipt(last, timeout=600, poll_latency=0.1)
+        while int(rpc("txpool_status", [])["pending"], 16):
+            rpc("anvil_mine", [1])
+        rpc("evm_setAutomine", [True])
+    if raw:
+        last = answers[-1]["result"]
+        receipt = w3.eth.wait_for_transaction_receipt(last, timeout=600, poll_latency=0.05)
         assert receipt["status"] == 1, "the last transaction reverted"
 
 
