@@ -1,19 +1,27 @@
-"""Gas used by each JobMarket call, from real receipts on a fresh anvil.
+"""Gas used by each JobMarket call and per job, from real receipts on a fresh anvil.
 
-    .venv/bin/python bench/gas.py [--json]
+    .venv/bin/python bench/gas.py            # table
+    .venv/bin/python bench/gas.py --json
+    .venv/bin/python bench/gas.py --write    # rewrite bench/gas-snapshot.txt
+    .venv/bin/python bench/gas.py --check    # exit 1 and print a diff if gas changed
 
-Job 1 settles by accept and is the first money its worker and requester are credited (fresh
-storage slots); job 2 settles by finalize after the challenge window, when both already hold
-credit. Then both withdraw.
+Scenarios: the fast path (postJob, claim mode, one replica, ETH) twice: job 1 is the first money
+its worker and requester are credited (fresh storage slots), job 2 settles by finalize when both
+already hold credit; the same job through postJobWithTerms; an auction with 3 bids; a 3-of-3
+replicated job with commit-reveal and staked workers. Then the withdrawals.
 """
 
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import sys
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+from eth_abi.abi import encode as abi_encode
 from web3 import Web3
 from web3.types import RPCEndpoint
 
@@ -25,16 +33,36 @@ SPEC_CID = "bafkreid3yvacrpfyy4vl5imho46qghn5c3clq5vxhrqqvpzfxkdjm3i4g4"  # CIDv
 RESULT_CID = "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku"
 ESCROW = 10**18
 PRICE = 6 * 10**17
+STAKE = 10**17
+ZERO = "0x" + "00" * 20
+SNAPSHOT = Path(__file__).with_name("gas-snapshot.txt")
+
+
+def terms(mode: int = 0, replicas: int = 1, quorum: int = 1, min_stake: int = 0) -> tuple[Any, ...]:
+    reveal = 900 if replicas > 1 else 0
+    return (
+        mode,
+        replicas,
+        quorum,
+        ZERO,
+        ESCROW,
+        min_stake,
+        600,
+        1800,
+        reveal,
+        b"\0" * 32,
+        b"\0" * 32,
+    )
 
 
 def run() -> list[tuple[str, int]]:
-    """(step, gas used) for deploy and each call of two job lifecycles and the withdrawals."""
+    """(step, gas used) for deploy, each call of every scenario, and the withdrawals."""
     artifact = load_artifact("JobMarket")
     with start_anvil() as node:
         w3 = Web3(Web3.HTTPProvider(node.url))
-        deployer, requester, worker, keeper = (
-            Web3.to_checksum_address(a.address) for a in node.accounts[:4]
-        )
+        accounts = [Web3.to_checksum_address(a.address) for a in node.accounts]
+        deployer, requester, worker, keeper = accounts[:4]
+        bidders = accounts[4:7]
         rows: list[tuple[str, int]] = []
 
         def mine(label: str, call: Any, sender: str, value: int = 0) -> Any:
@@ -45,44 +73,124 @@ def run() -> list[tuple[str, int]]:
             rows.append((label, int(receipt["gasUsed"])))
             return receipt
 
+        def wait(seconds: int) -> None:
+            w3.provider.make_request(RPCEndpoint("evm_increaseTime"), [seconds])
+            w3.provider.make_request(RPCEndpoint("evm_mine"), [])
+
         factory = w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
         deployed = mine("deploy JobMarket", factory.constructor(CHALLENGE_WINDOW), deployer)
         market = w3.eth.contract(address=deployed["contractAddress"], abi=artifact.abi)
         fns = market.functions
+        count: Callable[[], int] = lambda: int(fns.jobCount().call())  # noqa: E731
 
-        for job_id, settle in ((1, "accept"), (2, "finalize")):
-            mine(f"job {job_id} postJob", fns.postJob(SPEC_CID, 600, 1800), requester, ESCROW)
-            mine(f"job {job_id} claim", fns.claim(job_id, PRICE), worker)
-            mine(f"job {job_id} submitResult", fns.submitResult(job_id, RESULT_CID), worker)
+        for n, settle in ((1, "accept"), (2, "finalize")):
+            label = f"fast job {n}"
+            mine(f"{label} postJob", fns.postJob(SPEC_CID, 600, 1800), requester, ESCROW)
+            job_id = count()
+            mine(f"{label} claim", fns.claim(job_id, PRICE), worker)
+            mine(f"{label} submitResult", fns.submitResult(job_id, RESULT_CID), worker)
             if settle == "accept":
-                mine(f"job {job_id} accept", fns.accept(job_id), requester)
+                mine(f"{label} accept", fns.accept(job_id), requester)
             else:
-                w3.provider.make_request(RPCEndpoint("evm_increaseTime"), [CHALLENGE_WINDOW + 1])
-                w3.provider.make_request(RPCEndpoint("evm_mine"), [])
-                mine(f"job {job_id} finalize", fns.finalize(job_id), keeper)
+                wait(CHALLENGE_WINDOW + 1)
+                mine(f"{label} finalize", fns.finalize(job_id), keeper)
+
+        label = "terms claim job"
+        mine(f"{label} postJobWithTerms", fns.postJobWithTerms(SPEC_CID, terms()), requester,
+             ESCROW)  # fmt: skip
+        job_id = count()
+        mine(f"{label} claim", fns.claim(job_id, PRICE), worker)
+        mine(f"{label} submitResult", fns.submitResult(job_id, RESULT_CID), worker)
+        mine(f"{label} accept", fns.accept(job_id), requester)
+
+        for who in bidders:
+            mine(f"register {who[:6]}", fns.register([]), who, 3 * STAKE)
+        label = "auction job"
+        mine(f"{label} postJobWithTerms", fns.postJobWithTerms(SPEC_CID, terms(mode=1)),
+             requester, ESCROW)  # fmt: skip
+        job_id = count()
+        for i, (who, price) in enumerate(
+            zip(bidders, (PRICE, PRICE // 2, PRICE // 4), strict=True)
+        ):
+            mine(f"{label} bid {i + 1}", fns.bid(job_id, price, []), who)
+        wait(601)
+        mine(f"{label} award", fns.award(job_id), keeper)
+        mine(f"{label} submitResult", fns.submitResult(job_id, RESULT_CID), bidders[2])
+        mine(f"{label} accept", fns.accept(job_id), requester)
+
+        label = "replicated 3-of-3 job"
+        mine(f"{label} postJobWithTerms",
+             fns.postJobWithTerms(SPEC_CID, terms(replicas=3, quorum=3, min_stake=STAKE)),
+             requester, 3 * ESCROW)  # fmt: skip
+        job_id = count()
+        digest = Web3.keccak(text="result")
+        salts = [bytes([i + 1]) * 32 for i in range(3)]
+        for i, who in enumerate(bidders):
+            mine(f"{label} claim {i + 1}", fns.claim(job_id, PRICE), who)
+        for i, who in enumerate(bidders):
+            commitment = Web3.keccak(abi_encode(["bytes32", "bytes32"], [digest, salts[i]]))
+            mine(f"{label} commitResult {i + 1}", fns.commitResult(job_id, commitment), who)
+        for i, who in enumerate(bidders):
+            reveal = fns.revealResult(job_id, digest, salts[i], RESULT_CID)
+            mine(f"{label} revealResult {i + 1}", reveal, who)
+        mine(f"{label} finalize", fns.finalize(job_id), keeper)
+
         mine("withdraw (worker)", fns.withdraw(), worker)
         mine("withdraw (requester)", fns.withdraw(), requester)
         return rows
 
 
+JOBS = ("fast job 1", "fast job 2", "terms claim job", "auction job", "replicated 3-of-3 job")
+
+
+def totals(rows: list[tuple[str, int]]) -> dict[str, int]:
+    return {
+        f"{job}: post -> settled": sum(v for k, v in rows if k.startswith(f"{job} "))
+        for job in JOBS
+    }
+
+
+def render(rows: list[tuple[str, int]]) -> str:
+    lines = [*rows, *totals(rows).items()]
+    width = max(len(label) for label, _ in lines)
+    out = [f"{'step':<{width}} | gas used", f"{'-' * width}-+----------"]
+    out += [f"{label:<{width}} | {used:>9,}" for label, used in lines]
+    return "\n".join(out) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    mode.add_argument("--write", action="store_true", help=f"rewrite {SNAPSHOT.name}")
+    mode.add_argument(
+        "--check", action="store_true", help=f"exit 1 if gas differs from {SNAPSHOT.name}"
+    )
     args = parser.parse_args(argv)
     rows = run()
-    gas = dict(rows)
-    totals = {
-        f"job {n} post -> settled": sum(v for k, v in rows if k.startswith(f"job {n} "))
-        for n in (1, 2)
-    }
     if args.json:
-        print(json.dumps({"steps": gas, "totals": totals}, indent=2))
+        print(json.dumps({"steps": dict(rows), "totals": totals(rows)}, indent=2))
         return 0
-    width = max(len(label) for label in [*gas, *totals])
-    print(f"{'step':<{width}} | gas used")
-    print(f"{'-' * width}-+----------")
-    for label, used in [*rows, *totals.items()]:
-        print(f"{label:<{width}} | {used:>9,}")
+    # Deploy gas moves with the metadata hash in the bytecode (any source edit, even a
+    # comment), so the snapshot holds only the calls.
+    table = render([row for row in rows if not row[0].startswith("deploy")])
+    if args.write:
+        SNAPSHOT.write_text(table, encoding="utf-8")
+        print(f"wrote {SNAPSHOT}")
+        return 0
+    if args.check:
+        committed = SNAPSHOT.read_text(encoding="utf-8") if SNAPSHOT.exists() else ""
+        if committed == table:
+            print(f"gas unchanged ({SNAPSHOT.name})")
+            return 0
+        diff = difflib.unified_diff(
+            committed.splitlines(keepends=True), table.splitlines(keepends=True),
+            f"{SNAPSHOT.name} (committed)", "measured now",
+        )  # fmt: skip
+        sys.stdout.writelines(diff)
+        print(f"gas changed: review, then run `python bench/gas.py --write` and commit {SNAPSHOT}")
+        return 1
+    print(render(rows), end="")
     return 0
 
 
