@@ -36,8 +36,10 @@ def execute(
     log_path: Path,
     timeout: float,
     job_id: int,
+    env: dict[str, str] | None = None,
 ) -> Execution:
-    """Run the job; raise ExecutionError on a non-zero exit or a timeout."""
+    """Run the job (``env`` adds to this process's environment); raise ExecutionError on a
+    non-zero exit or a timeout."""
     cmd = runner_command(kind, spec_path, inputs_dir, outputs_dir)
     started = time.monotonic()
     with open(log_path, "wb") as log_file:
@@ -46,7 +48,7 @@ def execute(
             stdout=log_file,
             stderr=subprocess.PIPE,
             start_new_session=True,
-            env=os.environ.copy(),
+            env={**os.environ, **(env or {})},
         )
         assert process.stderr is not None
         relay = threading.Thread(

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
@@ -121,3 +122,15 @@ def llm_verdict(llm: LlmPolicy | None, spec: JobSpec, escrow: int, base_price: i
 def endpoint_env(llm: LlmPolicy | None) -> dict[str, str]:
     """What an LLM runner needs to find its endpoint (no key: only the key's variable name)."""
     return {} if llm is None else {ENDPOINT_ENV: json.dumps(llm.model_dump(mode="json"))}
+
+
+def runner_env(llm: LlmPolicy | None, checkpoint: Path, deadline: float) -> dict[str, str]:
+    """Extra environment of a job's runner: its endpoint, the wall-clock time by which it must
+    have given up (so retries end cleanly before the executor kills it), and a checkpoint
+    folder that outlives a restart of the agent (llm.batch keeps its partial answers there)."""
+    checkpoint.mkdir(parents=True, exist_ok=True)
+    return {
+        **endpoint_env(llm),
+        "HEPX_JOB_DEADLINE": f"{deadline:.3f}",
+        "HEPX_JOB_CHECKPOINT": str(checkpoint),
+    }

@@ -18,6 +18,8 @@ KINDS: dict[str, str] = {
     "hep.generate": "agent.kinds.hep_generate",
     "hep.analyze": "agent.kinds.hep_analyze",
     "hep.merge": "agent.kinds.hep_merge",
+    "llm.chat": "agent.kinds.llm_chat",
+    "llm.batch": "agent.kinds.llm_batch",
 }
 
 
