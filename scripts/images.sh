@@ -23,7 +23,11 @@ need() {
 }
 
 workdir=$(mktemp -d)
-trap 'umount -l "$workdir"/rootfs/proc 2>/dev/null || true; rm -rf "$workdir"' EXIT
+cleanup() {
+    umount -l "$workdir"/rootfs/proc "$workdir"/rootfs/root/.cache/pip 2>/dev/null || true
+    rm -rf --one-file-system "$workdir"
+}
+trap cleanup EXIT
 
 # --- busybox -------------------------------------------------------------------------------
 started=$(date +%s)
@@ -44,7 +48,20 @@ else
 fi
 
 # --- python-hep: Debian + Python + hepx's dependencies ---------------------------------------
-deps_hash=$(sha256sum pyproject.toml | cut -c1-16)
+# The dependencies pyproject.toml lists for the image (hepx itself comes in the next image),
+# plus the build requirements so hepx installs offline there. They and the recipe's version
+# are the cache key: other changes to pyproject.toml (dev tools, other extras) keep the image.
+RECIPE=3
+requirements=$workdir/requirements.txt
+.venv/bin/python - "$requirements" <<'EOF'
+import sys, tomllib
+doc = tomllib.load(open("pyproject.toml", "rb"))
+extras = doc["project"].get("optional-dependencies", {})
+deps = doc["project"]["dependencies"] + extras.get("hep", []) + extras.get("containers", [])
+deps += doc["build-system"]["requires"]
+open(sys.argv[1], "w").write("\n".join(deps) + "\n")
+EOF
+deps_hash=$( (cat "$requirements"; echo "recipe $RECIPE") | sha256sum | cut -c1-16)
 started=$(date +%s)
 if have_label hepx/python-hep:local org.hepx.deps "$deps_hash"; then
     say "hepx/python-hep:local is cached (deps $deps_hash)"
@@ -53,27 +70,24 @@ else
     root=$workdir/rootfs
     cache=${HEPX_DEBOOTSTRAP_CACHE:-/var/cache/hepx-docker/debootstrap}
     mkdir -p "$cache"
-    say "debootstrap bookworm (about 2 min) ..."
+    say "debootstrap bookworm (about 2-4 min) ..."
     debootstrap --variant=minbase --include=python3,python3-venv,ca-certificates \
         --cache-dir="$cache" bookworm "$root" http://deb.debian.org/debian >"$workdir/debootstrap.log" 2>&1 \
         || { tail -n 20 "$workdir/debootstrap.log" >&2; exit 1; }
     say "debootstrap done after $(( $(date +%s) - started )) s; installing Python dependencies ..."
-    # The dependencies as pyproject.toml lists them (hepx itself comes in the next image).
-    .venv/bin/python - "$root/tmp/requirements.txt" <<'EOF'
-import sys, tomllib
-project = tomllib.load(open("pyproject.toml", "rb"))["project"]
-extras = project.get("optional-dependencies", {})
-deps = project["dependencies"] + extras.get("hep", []) + extras.get("containers", [])
-open(sys.argv[1], "w").write("\n".join(deps) + "\n")
-EOF
+    cp "$requirements" "$root/tmp/requirements.txt"
+    # pip's download cache, shared with the host's (the .venv install has fetched the same wheels).
+    pip_cache=${PIP_CACHE_DIR:-$HOME/.cache/pip}
+    mkdir -p "$pip_cache" "$root/root/.cache/pip"
+    mount --bind "$pip_cache" "$root/root/.cache/pip"
     cp /etc/resolv.conf "$root/etc/resolv.conf"
     cert=${PIP_CERT:-/etc/ssl/certs/ca-certificates.crt}
     cp "$cert" "$root/tmp/ca.crt"
     mount -t proc proc "$root/proc"
     chroot "$root" /usr/bin/env -i PATH=/usr/bin:/bin HOME=/root PIP_CERT=/tmp/ca.crt \
         PIP_DISABLE_PIP_VERSION_CHECK=1 sh -c \
-        'python3 -m venv /opt/hepx && /opt/hepx/bin/pip install -q --no-cache-dir -r /tmp/requirements.txt' >&2
-    umount -l "$root/proc"
+        'python3 -m venv /opt/hepx && /opt/hepx/bin/pip install -q -r /tmp/requirements.txt' >&2
+    umount -l "$root/proc" "$root/root/.cache/pip"
     rm -rf "$root"/tmp/* "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/*
     : >"$root/etc/resolv.conf"
     tar -C "$root" -c . | docker import \
@@ -86,8 +100,9 @@ EOF
 fi
 
 # --- hepx: the project on top (seconds; rebuilt whenever the sources change) -----------------
-src_hash=$(cat pyproject.toml README.md $(git ls-files hepx agent api | grep -v '^hepx/artifacts/') \
-    hepx/artifacts/*.json | sha256sum | cut -c1-16)
+# Keyed by every file the image gets (what is copied below, in a stable order).
+src_hash=$(find pyproject.toml README.md hepx agent api -type f -not -path '*/__pycache__/*' \
+    -not -name '*.pyc' | LC_ALL=C sort | xargs cat | sha256sum | cut -c1-16)
 started=$(date +%s)
 if have_label hepx:local org.hepx.source "$src_hash"; then
     say "hepx:local is cached (source $src_hash)"
@@ -96,12 +111,12 @@ else
     mkdir -p "$ctx"
     cp pyproject.toml README.md "$ctx/"
     cp -r hepx agent api "$ctx/"
-    find "$ctx" -name __pycache__ -prune -exec rm -rf {} +
+    find "$ctx" \( -name __pycache__ -o -name '*.pyc' \) -prune -exec rm -rf {} +
     cat >"$ctx/Dockerfile" <<EOF
 FROM hepx/python-hep:local
 COPY . /src
 RUN pip install -q --no-cache-dir --no-deps --no-build-isolation /src && rm -rf /src \
-    && mkdir -p /data && useradd --uid 1000 --create-home hepx 2>/dev/null || true
+    && mkdir -p /data && hepx --help >/dev/null
 ENV HEPX_HOME=/data
 LABEL org.hepx.source=$src_hash
 ENTRYPOINT ["hepx"]
