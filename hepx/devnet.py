@@ -20,11 +20,12 @@ from pathlib import Path
 
 import httpx
 
-from hepx.anvil import Anvil, DevAccount, start_anvil
+from hepx.anvil import Anvil, DevAccount, free_port, start_anvil
 from hepx.chain import deploy_market
 from hepx.deployment import Deployment
 from hepx.devnet_containers import check_worker_image, worker_container_command
 from hepx.errors import ChainUnavailable, ConfigError
+from hepx.llm_server import LLM_KEY_ENV, start_llm_server, write_local_policy
 
 
 @dataclass
@@ -36,6 +37,7 @@ class Devnet:
     requester: DevAccount
     workers: list[DevAccount]
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    llm_url: str | None = None  # the local LLM server's /v1 root, if one runs
 
     @property
     def logs(self) -> Path:
@@ -72,6 +74,8 @@ class Devnet:
             f"  logs      {self.logs}",
             f"  requester {self.requester.address}  key {self.requester.private_key}",
         ]
+        if self.llm_url:
+            lines.append(f"  LLM       {self.llm_url}  (llama.cpp server, packaged SmolLM2-135M)")
         for i, worker in enumerate(self.workers, 1):
             lines.append(f"  worker-{i}  {worker.address}  key {worker.private_key}")
         lines += [
@@ -132,10 +136,16 @@ def start_devnet(
     policy: Path | None = None,
     host: str = "127.0.0.1",
     worker_image: str | None = None,
+    llm: bool = False,
+    llm_port: int | None = None,
+    llm_api_key: str | None = None,
 ) -> Devnet:
     """Start a fresh devnet under ``home``; the caller must call ``stop()``.
 
     With ``worker_image`` the agents run in containers from that image (devnet_containers).
+    With ``llm`` a local LLM server runs too (hepx/llm_server.py) and, unless ``policy`` is
+    given, the workers' policy points at it; ``llm_api_key`` makes the server require a key,
+    which the workers get by environment only.
     """
     if workers < 0 or workers > 9:
         raise ConfigError("--workers must be between 0 and 9 (anvil has 10 dev accounts)")
@@ -170,6 +180,18 @@ def start_devnet(
             "HEPX_STORE_DIR": str(home / "store"),
             "HEPX_API_URL": api_url,
         }
+        llm_env: dict[str, str] = {}
+        if llm:
+            server = start_llm_server(
+                llm_port or free_port(), devnet.logs / "llm.log", host, llm_api_key
+            )
+            devnet.processes["llm"] = server.process  # stopped last, after the workers
+            devnet.llm_url = server.base_url
+            if llm_api_key:
+                llm_env[LLM_KEY_ENV] = llm_api_key  # workers only, never the API
+            if policy is None:
+                key_env = LLM_KEY_ENV if llm_api_key else None
+                policy = write_local_policy(devdir / "policy.yaml", server.base_url, key_env)
         devnet.processes["api"] = _spawn(
             "api",
             ["api", "run", "--host", host, "--port", str(api_port)],
@@ -180,7 +202,7 @@ def start_devnet(
             args = ["agent", "run", "--state-dir", str(devdir / f"worker-{i}")]
             if policy:
                 args += ["--policy", str(policy)]
-            env = {**base_env, "HEPX_PRIVATE_KEY": worker.private_key}
+            env = {**base_env, **llm_env, "HEPX_PRIVATE_KEY": worker.private_key}
             if docker and worker_image:
                 name = f"hepx-devnet-{anvil_port}-worker-{i}"
                 command = worker_container_command(

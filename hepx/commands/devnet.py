@@ -13,6 +13,7 @@ from hepx.config import load_settings
 from hepx.devnet import run_devnet, start_devnet
 from hepx.devnet_containers import DEFAULT_WORKER_IMAGE
 from hepx.errors import HepxError
+from hepx.llm_server import llm_wanted
 
 app = typer.Typer(
     help="A local devnet: anvil, the market, the API and worker agents.", no_args_is_help=True
@@ -37,6 +38,14 @@ def up(
     worker_image: Annotated[
         str, typer.Option(help="Image of the containerised agents")
     ] = DEFAULT_WORKER_IMAGE,
+    llm: Annotated[
+        bool | None,
+        typer.Option(
+            "--llm/--no-llm",
+            help="Start the local LLM server for llm.* jobs (default: if the llm extra is "
+            "installed)",
+        ),
+    ] = None,
 ) -> None:
     """Start anvil, deploy, start the API and the workers; stop them all on Ctrl-C."""
     settings = load_settings()
@@ -53,6 +62,7 @@ def up(
             challenge_window,
             policy,
             worker_image=worker_image if workers_in_containers else None,
+            llm=llm_wanted(llm),
         )
     except HepxError as exc:
         typer.echo(f"error: {exc}", err=True)
