@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import statistics
 import tempfile
 import threading
@@ -28,6 +29,7 @@ from hepx.spec import canonical_json, parse_spec
 from hepx.store import LocalStore
 
 GAS_POST, GAS_CLAIM = 400_000, 300_000
+print = functools.partial(print, flush=True)  # noqa: A001 - progress shows when piped
 BATCH = 200
 
 
@@ -60,7 +62,7 @@ def send_all(client: MarketClient, key: str, calls: list[tuple[str, list[Any], i
             ).json()["result"]
 
         # Automine with thousands of txs in flight mines them out of nonce order and strands
-        # some in the pool: queue them all, then mine blocks until the pool is empty.
+        # some in the pool: queue a batch, then mine blocks until the pool is empty.
         rpc("evm_setAutomine", [False])
         for start in range(0, len(raw), BATCH):  # JSON-RPC batches: one HTTP call per BATCH
             batch = [
@@ -70,8 +72,9 @@ def send_all(client: MarketClient, key: str, calls: list[tuple[str, list[Any], i
             answers = http.post(client.rpc_url, json=batch).json()
             failed = [a["error"] for a in answers if "error" in a]
             assert not failed, f"the node refused transactions: {failed[:3]}"
-        while int(rpc("txpool_status", [])["pending"], 16):
-            rpc("anvil_mine", [1])
+            # Mine each batch before the next: a pool of thousands silently drops some.
+            while int(rpc("txpool_status", [])["pending"], 16):
+                rpc("anvil_mine", [1])
         rpc("evm_setAutomine", [True])
     if raw:
         last = answers[-1]["result"]
@@ -135,6 +138,7 @@ def main() -> None:
                 [("postJob", [spec_cid, 3600, 3600], 10**12, GAS_POST) for _ in range(args.jobs)],
             )
             posted = time.perf_counter() - started
+            assert client.job_count() == first_id - 1 + args.jobs, "some posts were lost"
             claims = [
                 ("claim", [job_id, 10**11], 0, GAS_CLAIM)
                 for job_id in range(first_id, first_id + args.jobs, 3)
