@@ -45,6 +45,18 @@ compile: install
 check-artifacts: install
 	$(BIN)/python scripts/compile.py --check
 
+# Ape (issue 3): its own venv, since Ape pins web3 7 and the runtime uses web3 8 (~70 s, 390 MB).
+# `make ape-check` compiles with Ape (same ABIs as hepx/artifacts), runs tests/ape, deploys.
+APE_VENV := .venv-ape
+.PHONY: ape-venv ape-check
+ape-venv: $(APE_VENV)/.installed
+$(APE_VENV)/.installed:
+	test -x $(APE_VENV)/bin/python || $(PYTHON) -m venv $(APE_VENV)
+	$(APE_VENV)/bin/pip install --quiet eth-ape==0.8.51 ape-foundry==0.8.12 ape-solidity==0.8.6
+	touch $@
+ape-check: ape-venv $(STAMP_NODE)
+	bash scripts/ape_check.sh
+
 bench: install
 	$(BIN)/python bench/gas.py
 	$(BIN)/python bench/latency.py

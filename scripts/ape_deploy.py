@@ -1,0 +1,17 @@
+"""`ape run ape_deploy --network <devnet RPC URL>`: deploy JobMarket and TestToken with Ape.
+
+Uses the first of Ape's test accounts (the same dev mnemonic anvil uses), so it is for the
+devnet only.
+"""
+
+from ape import accounts, project
+
+CHALLENGE_WINDOW = 60
+
+
+def main() -> None:
+    deployer = accounts.test_accounts[0]
+    market = deployer.deploy(project.JobMarket, CHALLENGE_WINDOW)
+    token = deployer.deploy(project.TestToken)
+    print(f"JobMarket {market.address}")
+    print(f"TestToken {token.address}")
