@@ -6,8 +6,10 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP_PY   := $(VENV)/.installed
 STAMP_NODE := node_modules/.installed
+WHEELS     ?= $(HOME)/.cache/hepx/wheels
+LLAMA_CPP_VERSION := 0.3.36
 
-.PHONY: up test demo demo-workflow install compile check-artifacts bench lint clean images
+.PHONY: up test demo demo-workflow install compile check-artifacts bench lint clean images llama-wheel
 
 up: install
 	$(BIN)/hepx devnet up
@@ -26,8 +28,17 @@ install: $(STAMP_PY) $(STAMP_NODE)
 
 $(STAMP_PY): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet -e '.[hep,dev,containers]'
+	$(MAKE) llama-wheel
+	$(BIN)/pip install --quiet --find-links $(WHEELS) -e '.[hep,dev,containers,llm]'
 	touch $@
+
+# llama-cpp-python ships only sources (~8 min to compile): build its wheel once per machine,
+# portable (no -march=native), outside the repo; pip then installs it from $(WHEELS).
+llama-wheel:
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	ls $(WHEELS)/llama_cpp_python-$(LLAMA_CPP_VERSION)-*.whl >/dev/null 2>&1 || \
+	  CMAKE_ARGS=-DGGML_NATIVE=OFF $(BIN)/pip wheel --quiet --no-deps -w $(WHEELS) \
+	    'llama-cpp-python==$(LLAMA_CPP_VERSION)'
 
 $(STAMP_NODE): package.json package-lock.json
 	npm ci --no-audit --no-fund --ignore-scripts
@@ -60,6 +71,7 @@ ape-check: ape-venv $(STAMP_NODE)
 bench: install
 	$(BIN)/python bench/gas.py
 	$(BIN)/python bench/latency.py
+	$(BIN)/python bench/llm.py
 
 lint: install
 	$(BIN)/ruff check hepx agent api scripts bench tests
