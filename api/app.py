@@ -12,6 +12,7 @@ import logging
 import mimetypes
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from typing import Annotated, Any, BinaryIO, cast
 
@@ -274,6 +275,12 @@ def _post_job(services: Services, body: bytes, content_type: str) -> JobPostedOu
     spec_cid = store.add_bytes(canonical_json(spec))
     payment = spec.payment
     job_id, tx = post_spec(client, spec_cid, spec)  # fast path, or with terms (mode, replicas...)
+    # Keep the spec and inputs through `hepx store gc` past the job's windows plus retention.
+    windows = int(payment.claim_window) + int(payment.run_window)
+    keep = time.time() + windows + services.settings.pin_retention
+    store.pin(f"job-{job_id}-spec", spec_cid, keep)
+    for i, ref in enumerate(spec.inputs):
+        store.pin(f"job-{job_id}-input-{i}", ref.cid, keep)
     log.info(
         "job posted job_id=%d tx=%s spec_cid=%s requester=%s max_price=%d",
         job_id,

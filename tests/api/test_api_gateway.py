@@ -5,11 +5,13 @@ from __future__ import annotations
 import io
 import random
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import uvicorn
+from api_helpers import echo_spec
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
@@ -152,3 +154,30 @@ def test_cli_get_from_a_gateway_without_the_cid_fails_clearly(
     )
     assert result.exit_code == 1
     assert f"answered 404 for {cid}" in result.stderr
+
+
+def test_posted_jobs_spec_and_inputs_survive_gc_until_their_windows_and_retention_pass(
+    api: TestClient, store: LocalStore, settings: Settings
+) -> None:
+    unused = api.post("/ipfs", content=b"uploaded, never used").json()["cid"]
+    input_cid = api.post("/ipfs", content=b"1 2 3\n").json()["cid"]
+    spec = echo_spec(claim_window=300, run_window=600)
+    spec["inputs"] = [{"name": "numbers.txt", "cid": input_cid}]
+    started = time.time()
+    posted = api.post("/jobs", json=spec).json()
+    pins = {p.name: p for p in store.pins.list()}
+    job = posted["job_id"]
+    assert pins[f"job-{job}-spec"].cid == posted["spec_cid"]
+    assert pins[f"job-{job}-input-0"].cid == input_cid
+    expires = pins[f"job-{job}-spec"].expires_at
+    assert expires is not None
+    assert (
+        started + 900 + settings.pin_retention
+        <= expires
+        <= time.time() + 900 + (settings.pin_retention)
+    )
+    store.gc(now=expires - 1)
+    assert store.has(posted["spec_cid"]) and store.has(input_cid)
+    assert not store.has(unused)
+    store.gc(now=expires)
+    assert not store.has(posted["spec_cid"])
