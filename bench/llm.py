@@ -39,6 +39,13 @@ def wait_result(client: MarketClient, job_id: int, from_block: int, timeout: flo
     raise SystemExit(f"job {job_id}: no result after {timeout} s")
 
 
+def flush_prompt_cache(base_url: str) -> None:
+    """llama.cpp reuses the KV cache of the last prompt's prefix; a different one-token request
+    in between makes both measured runs start cold, so neither gets the other's prompt free."""
+    body = {"model": MODEL_ALIAS, "messages": [{"role": "user", "content": "Ok."}]}
+    httpx.post(f"{base_url}/chat/completions", json={**body, "max_tokens": 1}, timeout=600)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -58,6 +65,7 @@ def main() -> None:
         )
         try:
             assert devnet.llm_url is not None
+            flush_prompt_cache(devnet.llm_url)
             started = time.perf_counter()
             direct = httpx.post(f"{devnet.llm_url}/chat/completions", json=params, timeout=600)
             direct_s = time.perf_counter() - started
@@ -74,6 +82,7 @@ def main() -> None:
                 "resources": {"max_runtime": 600},
                 "payment": {"max_price": "0.01 ether", "claim_window": 600, "run_window": 900},
             }
+            flush_prompt_cache(devnet.llm_url)
             from_block = client.block_number() + 1
             started = time.perf_counter()
             posted = httpx.post(f"{devnet.api_url}/jobs", json=spec, timeout=60)
