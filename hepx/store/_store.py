@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import io
 import os
+import queue
 import shutil
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager
@@ -214,7 +216,10 @@ class LocalStore:
         if node.is_dir:
             raise StoreError(f"{cid} is a directory; use ls or get")
         end = self._entry("", node).size if length is None else offset + length
-        return self._read(node, offset, end, None)
+        chunks = self._read(node, offset, end, None)
+        # Large reads fetch and verify the next blocks on another core while the caller
+        # consumes this one (hashing is most of the cost and releases the GIL).
+        return _read_ahead(chunks) if end - offset > _READ_AHEAD_MIN else chunks
 
     def _read(self, node: _Node, start: int, end: int, expected: int | None) -> Iterator[bytes]:
         if node.unixfs is None:  # raw leaf
@@ -464,6 +469,51 @@ class GcReport:
     removed: int
     bytes_freed: int
     expired: list[str]
+
+
+_READ_AHEAD_MIN = 4 * 262_144
+_READ_AHEAD_BLOCKS = 4
+
+
+def _read_ahead(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    """``chunks`` produced by a background thread, in order, at most a few blocks ahead.
+
+    Errors reach the caller in their place in the stream; a caller that stops early (a
+    client hanging up) stops the thread.
+    """
+    ahead: queue.Queue[tuple[bytes | None, BaseException | None]] = queue.Queue(_READ_AHEAD_BLOCKS)
+    stop = threading.Event()
+
+    def offer(item: tuple[bytes | None, BaseException | None]) -> bool:
+        while not stop.is_set():
+            try:
+                ahead.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def pump() -> None:
+        try:
+            for chunk in chunks:
+                if not offer((chunk, None)):
+                    return
+        except BaseException as exc:  # handed to the reader's thread, raised there
+            offer((None, exc))
+            return
+        offer((None, None))
+
+    threading.Thread(target=pump, daemon=True, name="hepx-read-ahead").start()
+    try:
+        while True:
+            chunk, error = ahead.get()
+            if error is not None:
+                raise error
+            if chunk is None:
+                return
+            yield chunk
+    finally:
+        stop.set()
 
 
 class _Overlay:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 from pathlib import Path
 
 import pytest
 
+from hepx.errors import BlockCorrupted
 from hepx.store import CHUNK_SIZE, LocalStore
 from hepx.store._cid import block_id
 
@@ -120,3 +122,37 @@ def test_concurrent_adds_from_threads_each_store_their_own_bytes(store: LocalSto
     fresh = LocalStore(store.root, fsync=False)  # a new process's view: from the index
     for i, data in enumerate(payloads):
         assert fresh.read_bytes(cids[i]) == data
+
+
+def _flip(store: LocalStore, cid: str) -> None:
+    path, offset, _ = store.block_location(cid)
+    with open(path, "r+b") as f:
+        f.seek(offset + 7)
+        byte = f.read(1)
+        f.seek(offset + 7)
+        f.write(bytes([byte[0] ^ 1]))
+
+
+def test_large_cat_reads_ahead_and_reports_damage_in_its_place(store: LocalStore) -> None:
+    data = random.Random(6).randbytes(CHUNK_SIZE * 8)
+    cid = store.add_bytes(data)
+    leaves = [c for c, _ in store.blocks() if c != cid]
+    ordered = sorted(leaves, key=lambda c: store.block_location(c)[1])
+    _flip(store, ordered[5])
+    chunks = store.cat(cid)
+    got = [next(chunks) for _ in range(5)]
+    assert b"".join(got) == data[: 5 * CHUNK_SIZE]
+    with pytest.raises(BlockCorrupted, match=ordered[5]):
+        next(chunks)
+
+
+def test_abandoned_large_cat_stops_its_read_ahead_thread(store: LocalStore) -> None:
+    cid = store.add_bytes(random.Random(7).randbytes(CHUNK_SIZE * 12))
+    chunks = store.cat(cid)
+    next(chunks)
+    chunks.close()  # as when an HTTP client hangs up
+    for _ in range(50):
+        if not any(t.name == "hepx-read-ahead" for t in threading.enumerate()):
+            break
+        time.sleep(0.05)
+    assert not any(t.name == "hepx-read-ahead" for t in threading.enumerate())
