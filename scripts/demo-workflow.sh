@@ -45,11 +45,12 @@ echo "== merged cross section and jet pT spectrum (cross section per bin, mb)"
 "$BIN/hepx" store cat "$RESULT/outputs/summary.json" | "$BIN/python" -c '
 import json, sys
 s = json.load(sys.stdin)
-print(f"sigma = {s[\"sigma_mb\"]:.4g} +- {s[\"sigma_err_mb\"]:.2g} mb from {s[\"events\"]} events, seeds {s[\"seeds\"]}")
+sigma, err, events, seeds = (s[k] for k in ("sigma_mb", "sigma_err_mb", "events", "seeds"))
+print(f"sigma = {sigma:.4g} +- {err:.2g} mb from {events} events, seeds {seeds}")
 h = s["histograms"]["jet_pt"]
 for low, value in list(zip(h["edges"], h["values"]))[:10]:
     print(f"  pT >= {low:5.0f} GeV  {value:.3e}  " + "#" * max(0, int(60 * value / max(h["values"]))))
 '
-"$BIN/hepx" store get "$RESULT/outputs/jet_pt.png" "$HEPX_HOME/merged-jet_pt.png"
+"$BIN/hepx" store cat "$RESULT/outputs/jet_pt.png" >"$HEPX_HOME/merged-jet_pt.png"
 echo "plot: $HEPX_HOME/merged-jet_pt.png"
 echo "provenance: hepx store cat $RESULT/provenance.json"
