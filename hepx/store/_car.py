@@ -15,7 +15,7 @@ from typing import BinaryIO
 
 from hepx.errors import BlockCorrupted, StoreError
 from hepx.store._cid import DAG_PB, RAW, SHA2_256, BlockId, block_id_from_binary
-from hepx.store._unixfs import MalformedNode, decode_node, varint
+from hepx.store._unixfs import MalformedNode, decode_node, read_varint, varint
 
 # A header or a block larger than this is refused before reading it: no UnixFS block we write
 # is over 1 MiB, and Kubo and the trustless gateway spec cap blocks at 2 MiB.
@@ -128,18 +128,10 @@ class _Stream:
 
 
 def _read_uvarint(buf: bytes, pos: int, what: str) -> tuple[int, int]:
-    value = shift = 0
-    while True:
-        if pos >= len(buf):
-            raise InvalidCar(f"truncated varint in {what}")
-        b = buf[pos]
-        pos += 1
-        value |= (b & 0x7F) << shift
-        if b < 0x80:
-            return value, pos
-        shift += 7
-        if shift > 63:
-            raise InvalidCar(f"varint longer than 64 bits in {what}")
+    try:
+        return read_varint(buf, pos)
+    except MalformedNode as exc:
+        raise InvalidCar(f"{exc} in {what}") from exc
 
 
 def split_cid(section: bytes, where: str) -> tuple[BlockId, int]:

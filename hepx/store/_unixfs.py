@@ -35,7 +35,7 @@ def varint(n: int) -> bytes:
     return bytes(out)
 
 
-def _read_varint(buf: bytes, pos: int) -> tuple[int, int]:
+def read_varint(buf: bytes, pos: int) -> tuple[int, int]:
     value = shift = 0
     while True:
         if pos >= len(buf):
@@ -55,13 +55,13 @@ def _fields(buf: bytes) -> list[tuple[int, int, int | bytes]]:
     out: list[tuple[int, int, int | bytes]] = []
     pos = 0
     while pos < len(buf):
-        key, pos = _read_varint(buf, pos)
+        key, pos = read_varint(buf, pos)
         field, wire = key >> 3, key & 7
         value: int | bytes
         if wire == 0:
-            value, pos = _read_varint(buf, pos)
+            value, pos = read_varint(buf, pos)
         elif wire == 2:
-            size, pos = _read_varint(buf, pos)
+            size, pos = read_varint(buf, pos)
             if pos + size > len(buf):
                 raise MalformedNode(f"field {field} runs past the end")
             value, pos = buf[pos : pos + size], pos + size
@@ -185,7 +185,7 @@ def decode_unixfs(buf: bytes) -> UnixFsData:
             else:  # packed encoding, which some writers use
                 pos = 0
                 while pos < len(value):
-                    size, pos = _read_varint(value, pos)
+                    size, pos = read_varint(value, pos)
                     blocksizes.append(size)
     if type_ is None:
         raise MalformedNode("UnixFS Data without Type")
