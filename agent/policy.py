@@ -70,10 +70,13 @@ class Policy(BaseModel):
         default_factory=lambda: {
             "echo": KindPolicy(price=10**9),  # 1 gwei
             "hep.pythia": KindPolicy(price=10**15),  # 0.001 ether
+            "hep.generate": KindPolicy(price=10**15),
+            "hep.analyze": KindPolicy(price=10**15),
+            "hep.merge": KindPolicy(price=10**14),
         }
     )
     max_runtime: int = Field(
-        3600, gt=0, description="Seconds; jobs that may run longer are declined"
+        default=3600, gt=0, description="Seconds; jobs that may run longer are declined"
     )
     requesters: list[str] = Field(default_factory=list, description="Allowlist; empty = anyone")
     images: list[str] = Field(
