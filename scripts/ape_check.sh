@@ -14,7 +14,7 @@ WORK=$(mktemp -d)
 ANVIL_PID=
 cleanup() {
   [ -n "$ANVIL_PID" ] && kill "$ANVIL_PID" 2>/dev/null || true
-  rm -rf "$WORK"
+  rm -rf "$WORK" "$REPO/contracts/.cache"
 }
 trap cleanup EXIT
 
@@ -37,6 +37,9 @@ echo "ape-check: compile"
 echo "ape-check: test"
 "$APE" test tests/ape --network ethereum:local:foundry -q -p no:cacheprovider
 
+# ape-solidity may copy dependency sources into contracts/.cache while compiling; left there,
+# `ape run` treats them as project sources and loses the project's own contract types.
+rm -rf "$REPO/contracts/.cache"
 echo "ape-check: deploy"
 PORT=$("$REPO/.venv-ape/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 anvil --host 127.0.0.1 --port "$PORT" --silent &

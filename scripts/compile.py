@@ -52,7 +52,11 @@ def read_sources(contracts: Path = CONTRACTS) -> dict[str, str]:
     Also holds every npm-package source they import (``@openzeppelin/...``), read from
     node_modules, under its import path: solc gets all sources in one standard-JSON input.
     """
-    files = sorted(contracts.rglob("*.sol"))
+    # Skip dot-folders: Ape caches its dependencies' sources in contracts/.cache.
+    files = sorted(
+        f for f in contracts.rglob("*.sol")
+        if not any(part.startswith(".") for part in f.relative_to(contracts).parts)
+    )
     if not files:
         raise CompileFailed(f"no .sol files under {contracts}")
     sources = {f.relative_to(REPO).as_posix(): f.read_text(encoding="utf-8") for f in files}
