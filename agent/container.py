@@ -175,7 +175,9 @@ def run_container(
     finally:
         with contextlib.suppress(docker.errors.APIError):
             container.remove(force=True)
-    if oom:
+    # Podman (4.3, cgroup v2) does not always set OOMKilled; a SIGKILL (137) we did not send
+    # comes from the kernel's OOM killer enforcing the memory limit.
+    if oom or code == 137:
         raise ExecutionError(
             f"killed for running out of memory (limit {box.memory_mb} MiB); exit code {code}"
         )
