@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,14 +20,13 @@ from agent.bidding import AWARD_GAS, bid_price
 from agent.policy import Policy
 from agent.stake import ensure_stake
 from agent.worker import WorkerAgent
-from hepx.anvil import Anvil, start_anvil
+from hepx.anvil import Anvil
 from hepx.chain import (
     Assignment,
     AssignmentStatus,
     JobState,
     MarketClient,
     TokenClient,
-    deploy_market,
 )
 from hepx.deployment import Deployment
 from hepx.spec import JobSpec, canonical_json, parse_spec
@@ -37,24 +36,6 @@ from hepx.terms import post_spec
 MAX_PRICE = 10**6
 STAKE = 10**16  # 0.01 ether
 MIN_STAKE = 10**15
-
-
-@pytest.fixture(scope="module")
-def anvil() -> Iterator[Anvil]:
-    with start_anvil() as node:
-        yield node
-
-
-@pytest.fixture
-def deployment(anvil: Anvil, tmp_path: Path) -> Deployment:
-    deployed = deploy_market(anvil.url, anvil.accounts[0].private_key, challenge_window=1)
-    deployed.save(tmp_path / "deployment.json")
-    return deployed
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> LocalStore:
-    return LocalStore(tmp_path / "store", fsync=False)
 
 
 def _client(anvil: Anvil, deployment: Deployment, account: int) -> MarketClient:

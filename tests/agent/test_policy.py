@@ -57,7 +57,7 @@ def test_declines_job_paying_below_price_floor(tmp_path: Path) -> None:
 
 
 def test_declines_job_longer_than_policy_max_runtime(tmp_path: Path) -> None:
-    policy = _policy('kinds: {echo: {price: 1}}\nmax_runtime: 10', tmp_path)
+    policy = _policy("kinds: {echo: {price: 1}}\nmax_runtime: 10", tmp_path)
     decision = decide(policy, _spec(max_runtime=30), _job())
     assert not decision.accept and "max_runtime" in decision.reason
 

@@ -10,38 +10,19 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from agent.policy import Policy
 from agent.worker import WorkerAgent
-from hepx.anvil import Anvil, start_anvil
-from hepx.chain import JobState, MarketClient, deploy_market
+from hepx.anvil import Anvil
+from hepx.chain import JobState, MarketClient
 from hepx.deployment import Deployment
 from hepx.spec import canonical_json, parse_spec
 from hepx.store import LocalStore
 
 POLICY = Policy.model_validate({"kinds": {"echo": {"price": 1000}}, "max_runtime": 60})
-
-
-@pytest.fixture(scope="module")
-def anvil() -> Iterator[Anvil]:
-    with start_anvil() as node:
-        yield node
-
-
-@pytest.fixture
-def deployment(anvil: Anvil, tmp_path: Path) -> Deployment:
-    deployed = deploy_market(anvil.url, anvil.accounts[0].private_key, challenge_window=1)
-    deployed.save(tmp_path / "deployment.json")
-    return deployed
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> LocalStore:
-    return LocalStore(tmp_path / "store", fsync=False)
 
 
 def _client(anvil: Anvil, deployment: Deployment, account: int) -> MarketClient:
@@ -256,7 +237,7 @@ def test_agent_killed_mid_job_resumes_it_once_after_restart(
     first = subprocess.Popen(
         cmd, env=env, stderr=subprocess.PIPE, text=True, start_new_session=True
     )
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 90  # a bound, not a timing: loaded CI machines are slow
     while requester.job(job_id).state != JobState.CLAIMED and time.monotonic() < deadline:
         time.sleep(0.1)
     assert requester.job(job_id).state == JobState.CLAIMED
@@ -268,12 +249,12 @@ def test_agent_killed_mid_job_resumes_it_once_after_restart(
         cmd, env=env, stderr=subprocess.PIPE, text=True, start_new_session=True
     )
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 90  # a bound, not a timing: loaded CI machines are slow
         while requester.job(job_id).state != JobState.SETTLED and time.monotonic() < deadline:
             time.sleep(0.2)
     finally:
         os.killpg(second.pid, signal.SIGTERM)
-        log = second.communicate(timeout=20)[1]
+        log = second.communicate(timeout=60)[1]
     assert requester.job(job_id).state == JobState.SETTLED, log
     names = _events(requester, deployment, job_id)
     assert names.count("JobClaimed") == 1 and names.count("ResultSubmitted") == 1
