@@ -5,10 +5,11 @@
     .venv/bin/python bench/gas.py --write    # rewrite bench/gas-snapshot.txt
     .venv/bin/python bench/gas.py --check    # exit 1 and print a diff if gas changed
 
-Scenarios: the fast path (postJob, claim mode, one replica, ETH) twice: job 1 is the first money
-its worker and requester are credited (fresh storage slots), job 2 settles by finalize when both
-already hold credit; the same job through postJobWithTerms; an auction with 3 bids; a 3-of-3
-replicated job with commit-reveal and staked workers. Then the withdrawals.
+Scenarios: the fast path (postJob, claim mode, one replica, ETH) three times: job 1 brings a new
+requester and a new worker (each gets its account slot), job 2 settles by finalize for the same
+parties, job 3 by accept after both withdrew all their credit; the same job through
+postJobWithTerms; an auction with 3 bids; a 3-of-3 replicated job with commit-reveal and staked
+workers.
 """
 
 from __future__ import annotations
@@ -83,8 +84,11 @@ def run() -> list[tuple[str, int]]:
         fns = market.functions
         count: Callable[[], int] = lambda: int(fns.jobCount().call())  # noqa: E731
 
-        for n, settle in ((1, "accept"), (2, "finalize")):
+        for n, settle in ((1, "accept"), (2, "finalize"), (3, "accept")):
             label = f"fast job {n}"
+            if n == 3:
+                mine("withdraw (worker)", fns.withdraw(), worker)
+                mine("withdraw (requester)", fns.withdraw(), requester)
             mine(f"{label} postJob", fns.postJob(SPEC_CID, 600, 1800), requester, ESCROW)
             job_id = count()
             mine(f"{label} claim", fns.claim(job_id, PRICE), worker)
@@ -135,12 +139,17 @@ def run() -> list[tuple[str, int]]:
             mine(f"{label} revealResult {i + 1}", reveal, who)
         mine(f"{label} finalize", fns.finalize(job_id), keeper)
 
-        mine("withdraw (worker)", fns.withdraw(), worker)
-        mine("withdraw (requester)", fns.withdraw(), requester)
         return rows
 
 
-JOBS = ("fast job 1", "fast job 2", "terms claim job", "auction job", "replicated 3-of-3 job")
+JOBS = (
+    "fast job 1",
+    "fast job 2",
+    "fast job 3",
+    "terms claim job",
+    "auction job",
+    "replicated 3-of-3 job",
+)
 
 
 def totals(rows: list[tuple[str, int]]) -> dict[str, int]:

@@ -12,8 +12,12 @@ import {WorkerRegistry} from "./WorkerRegistry.sol";
 /// @title hepx job market: claim or auction, one replica or k-of-n, ETH or ERC-20
 /// @notice See {IJobMarket} and docs/protocol.md. Money only leaves through the withdraw
 /// calls; every other call moves escrow or stake into credits, so no payee can block a job.
-/// @dev Fast-path jobs (`postJob`) touch only their `JobRecord`; `hasTerms` (in the same slot)
-/// says whether `_terms` and the assignment slots are to be read at all.
+/// @dev A job is one storage slot (`JobRecord`): its parties are account ids, not addresses,
+/// and a single-replica job's unspent escrow is refunded when its worker is assigned, so the
+/// amount field holds the escrow, then the price. An account id's slot also holds its ETH
+/// credit, so crediting a party costs one slot write. Fast-path jobs (`postJob`) touch only
+/// their record and their parties' accounts; `hasTerms` (in the record) says whether `_terms`
+/// and the assignment slots are to be read at all.
 contract JobMarket is WorkerRegistry, ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
 
@@ -22,28 +26,42 @@ contract JobMarket is WorkerRegistry, ReentrancyGuardTransient {
     /// @notice Most replicas (and held bids) a job may have; bounds every loop.
     uint256 public constant MAX_REPLICAS = 8;
 
-    /// @dev Storage form of {IJobMarket-Job}: three slots, `hasTerms` rides in the first.
+    /// @dev Storage form of {IJobMarket-Job}, one slot (248 bits).
     struct JobRecord {
-        address requester;
+        uint32 requester; // account id
+        uint32 worker; // account id of a single-replica job's worker; 0 until assigned
         JobState state;
         uint40 deadline;
         uint32 runWindow;
         bool hasTerms;
-        address worker;
-        uint96 price;
+        // What the job holds: the whole escrow, until a single worker is assigned at its price
+        // (the rest is refunded then); from that moment on the price.
         uint96 escrow;
+    }
+
+    /// @dev An address the market has met (requester, worker or payee) and its ETH credit.
+    struct Account {
+        address holder;
+        uint96 credit; // cannot overflow: more wei than this never existed
+    }
+
+    /// @dev Both counters in one slot, starting at 1 (0 means "none"): a post that brings a new
+    /// requester pays for one counter write, not two.
+    struct Counters {
+        uint128 nextJobId;
+        uint128 nextAccountId;
     }
 
     uint256 private immutable _challengeWindow;
 
-    /// @dev Starts at 1 so the first post rewrites a warm-priced slot instead of creating one.
-    uint256 private _nextJobId = 1;
+    Counters private _counters = Counters(1, 1);
 
     mapping(uint256 jobId => JobRecord) private _jobs;
+    mapping(address account => uint32 id) private _accountIds;
+    mapping(uint256 id => Account) private _accounts;
     mapping(uint256 jobId => JobTerms) private _terms;
     mapping(uint256 jobId => mapping(uint256 index => Assignment)) private _slots;
     mapping(uint256 jobId => mapping(address worker => uint256 indexPlusOne)) private _slotOf;
-    mapping(address account => uint256) private _withdrawable;
     mapping(address token => mapping(address account => uint256)) private _tokenCredits;
 
     /// @param challengeWindow_ seconds after a submission before anyone may finalize
@@ -68,16 +86,14 @@ contract JobMarket is WorkerRegistry, ReentrancyGuardTransient {
         _checkWindow(claimWindow);
         _checkWindow(runWindow);
 
-        jobId = _nextJobId++;
+        uint32 requester = _accountId(msg.sender);
+        jobId = _counters.nextJobId++;
         // Casts are safe: windows are capped at MAX_WINDOW and escrow was checked above.
         uint256 claimDeadline = block.timestamp + claimWindow;
-        // Field by field: a struct literal would also write the still-empty worker slot.
-        JobRecord storage job = _jobs[jobId];
-        job.requester = msg.sender;
-        job.state = JobState.Open;
-        job.deadline = uint40(claimDeadline);
-        job.runWindow = uint32(runWindow);
-        job.escrow = uint96(msg.value);
+        _jobs[jobId] = JobRecord(
+            requester, 0, JobState.Open, uint40(claimDeadline), uint32(runWindow), false,
+            uint96(msg.value)
+        );
         emit JobPosted(jobId, msg.sender, specCid, msg.value, claimDeadline, runWindow);
         emit Payment(jobId, msg.sender, msg.value, PaymentReason.Escrow, PaymentDirection.In);
     }
@@ -114,15 +130,13 @@ contract JobMarket is WorkerRegistry, ReentrancyGuardTransient {
             _pullToken(IERC20(terms.token), escrow);
         }
 
-        jobId = _nextJobId++;
+        uint32 requester = _accountId(msg.sender);
+        jobId = _counters.nextJobId++;
         uint256 matchDeadline = block.timestamp + terms.matchWindow;
-        JobRecord storage job = _jobs[jobId];
-        job.requester = msg.sender;
-        job.state = JobState.Open;
-        job.deadline = uint40(matchDeadline);
-        job.runWindow = uint32(terms.runWindow);
-        job.hasTerms = true;
-        job.escrow = uint96(escrow);
+        _jobs[jobId] = JobRecord(
+            requester, 0, JobState.Open, uint40(matchDeadline), uint32(terms.runWindow), true,
+            uint96(escrow)
+        );
         emit JobPosted(jobId, msg.sender, specCid, escrow, matchDeadline, terms.runWindow);
         _storeTerms(jobId, terms);
         emit Payment(jobId, msg.sender, escrow, PaymentReason.Escrow, PaymentDirection.In);
@@ -135,7 +149,7 @@ contract JobMarket is WorkerRegistry, ReentrancyGuardTransient {
         JobRecord storage job = _openJob(jobId);
         if (!job.hasTerms) {
             if (price > job.escrow) revert JobMarketPriceAboveMax(jobId, price, job.escrow);
-            _assignSingle(jobId, job, msg.sender, price);
+            _assignSingle(jobId, job, msg.sender, price, address(0));
             return;
         }
         _claimWithTerms(jobId, job, price, new bytes32[](0));
@@ -146,7 +160,7 @@ contract JobMarket is WorkerRegistry, ReentrancyGuardTransient {
         JobRecord storage job = _openJob(jobId);
         if (!job.hasTerms) {
             if (price > job.escrow) revert JobMarketPriceAboveMax(jobId, price, job.escrow);
-            _assignSingle(jobId, job, msg.sender, price); // fast-path jobs have no allowlist
+            _assignSingle(jobId, job, msg.sender, price, address(0)); // no allowlist here
             return;
         }
         _claimWithTerms(jobId, job, price, proof);
@@ -199,7 +213,7 @@ contract JobMarket is WorkerRegistry, ReentrancyGuardTransient {
         if (t.replicas == 1) {
             Assignment storage winner = _slots[jobId][0];
             winner.status = AssignmentStatus.Assigned;
-            _assignSingle(jobId, job, winner.worker, winner.price);
+            _assignSingle(jobId, job, winner.worker, winner.price, t.token);
             return;
         }
         for (uint256 i; i < count; ++i) {
@@ -213,7 +227,9 @@ contract JobMarket is WorkerRegistry, ReentrancyGuardTransient {
     /// @inheritdoc IJobMarket
     function submitResult(uint256 jobId, string calldata resultCid) external {
         JobRecord storage job = _existingJob(jobId);
-        if (msg.sender != job.worker) revert JobMarketNotWorker(jobId, msg.sender);
+        if (msg.sender != _accounts[job.worker].holder) {
+            revert JobMarketNotWorker(jobId, msg.sender);
+        }
         _checkState(jobId, job.state, JobState.Claimed);
         if (block.timestamp > job.deadline) revert JobMarketDeadlinePassed(jobId, job.deadline);
         if (bytes(resultCid).length == 0) revert JobMarketEmptyCid();
@@ -280,7 +296,9 @@ contract JobMarket is WorkerRegistry, ReentrancyGuardTransient {
     /// @inheritdoc IJobMarket
     function accept(uint256 jobId) external {
         JobRecord storage job = _existingJob(jobId);
-        if (msg.sender != job.requester) revert JobMarketNotRequester(jobId, msg.sender);
+        if (msg.sender != _accounts[job.requester].holder) {
+            revert JobMarketNotRequester(jobId, msg.sender);
+        }
         _checkState(jobId, job.state, JobState.Submitted);
         _settle(jobId, job);
     }
@@ -312,7 +330,9 @@ contract JobMarket is WorkerRegistry, ReentrancyGuardTransient {
     /// @inheritdoc IJobMarket
     function cancel(uint256 jobId) external {
         JobRecord storage job = _existingJob(jobId);
-        if (msg.sender != job.requester) revert JobMarketNotRequester(jobId, msg.sender);
+        if (msg.sender != _accounts[job.requester].holder) {
+            revert JobMarketNotRequester(jobId, msg.sender);
+        }
         _checkState(jobId, job.state, JobState.Open);
         if (job.hasTerms && _terms[jobId].assigned != 0) {
             revert JobMarketAlreadyAssigned(jobId, _slots[jobId][0].worker);
@@ -346,7 +366,8 @@ contract JobMarket is WorkerRegistry, ReentrancyGuardTransient {
                     _unlockStake(jobId, slot.worker, t.minStake);
                 }
             } else {
-                _slashStake(jobId, job.worker, t.minStake, job.requester);
+                address worker = _accounts[job.worker].holder;
+                _slashStake(jobId, worker, t.minStake, _accounts[job.requester].holder);
             }
         }
         job.state = JobState.Expired;
@@ -358,10 +379,11 @@ contract JobMarket is WorkerRegistry, ReentrancyGuardTransient {
 
     /// @inheritdoc IJobMarket
     function withdraw() external {
-        uint256 amount = _withdrawable[msg.sender];
+        Account storage account = _accounts[_accountIds[msg.sender]];
+        uint256 amount = account.credit;
         if (amount == 0) revert JobMarketNothingToWithdraw(msg.sender);
 
-        _withdrawable[msg.sender] = 0;
+        account.credit = 0;
         emit Payment(0, msg.sender, amount, PaymentReason.Withdrawal, PaymentDirection.Out);
         (bool ok,) = payable(msg.sender).call{value: amount}("");
         if (!ok) revert JobMarketTransferFailed(msg.sender, amount);
@@ -383,14 +405,17 @@ contract JobMarket is WorkerRegistry, ReentrancyGuardTransient {
     /// @inheritdoc IJobMarket
     function getJob(uint256 jobId) external view returns (Job memory) {
         JobRecord storage job = _jobs[jobId];
+        JobState state = job.state;
+        bool isFinal = state == JobState.Settled || state == JobState.Cancelled
+            || state == JobState.Expired || state == JobState.NoQuorum;
         return Job(
-            job.requester,
-            job.state,
+            _accounts[job.requester].holder,
+            state,
             job.deadline,
             job.runWindow,
-            job.worker,
-            job.price,
-            job.escrow
+            _accounts[job.worker].holder,
+            job.worker == 0 ? 0 : job.escrow,
+            isFinal ? 0 : job.escrow
         );
     }
 
@@ -401,7 +426,7 @@ contract JobMarket is WorkerRegistry, ReentrancyGuardTransient {
         if (job.state == JobState.None) return terms;
         terms.replicas = 1;
         terms.quorum = 1;
-        terms.maxPrice = job.escrow;
+        if (job.state == JobState.Open) terms.maxPrice = job.escrow;
     }
 
     /// @inheritdoc IJobMarket
@@ -415,7 +440,7 @@ contract JobMarket is WorkerRegistry, ReentrancyGuardTransient {
 
     /// @inheritdoc IJobMarket
     function withdrawable(address account) external view returns (uint256) {
-        return _withdrawable[account];
+        return _accounts[_accountIds[account]].credit;
     }
 
     /// @inheritdoc IJobMarket
@@ -425,7 +450,7 @@ contract JobMarket is WorkerRegistry, ReentrancyGuardTransient {
 
     /// @inheritdoc IJobMarket
     function jobCount() external view returns (uint256) {
-        return _nextJobId - 1;
+        return _counters.nextJobId - 1;
     }
 
     /// @inheritdoc IJobMarket
@@ -476,7 +501,7 @@ contract JobMarket is WorkerRegistry, ReentrancyGuardTransient {
         if (t.mode != MatchMode.Claim) revert JobMarketWrongMode(jobId, t.mode);
         _admit(jobId, t, price, proof);
         if (t.replicas == 1) {
-            _assignSingle(jobId, job, msg.sender, price);
+            _assignSingle(jobId, job, msg.sender, price, t.token);
             return;
         }
         uint256 index = t.assigned;
@@ -505,15 +530,24 @@ contract JobMarket is WorkerRegistry, ReentrancyGuardTransient {
         _lockStake(msg.sender, t.minStake, t.kind);
     }
 
-    function _assignSingle(uint256 jobId, JobRecord storage job, address worker, uint256 price)
-        private
-    {
+    /// @dev Assigns the job's one worker at `price` and refunds the rest of the escrow now.
+    function _assignSingle(
+        uint256 jobId,
+        JobRecord storage job,
+        address worker,
+        uint256 price,
+        address token
+    ) private {
+        uint256 escrow = job.escrow;
         uint256 runDeadline = block.timestamp + job.runWindow;
         job.state = JobState.Claimed;
         job.deadline = uint40(runDeadline);
-        job.worker = worker;
-        job.price = uint96(price); // <= max price, which fits in 96 bits
+        job.worker = _accountId(worker);
+        job.escrow = uint96(price); // <= escrow, a uint96
         emit JobClaimed(jobId, worker, price, runDeadline);
+        if (price < escrow) {
+            _credit(jobId, token, job.requester, escrow - price, PaymentReason.Refund);
+        }
     }
 
     function _startCommitPhase(uint256 jobId, JobRecord storage job, uint256 workers) private {
@@ -523,22 +557,20 @@ contract JobMarket is WorkerRegistry, ReentrancyGuardTransient {
         emit CommitPhaseStarted(jobId, workers, commitDeadline);
     }
 
-    /// @dev Pays the worker its price and credits the requester what the job did not spend.
+    /// @dev Pays the worker its price (the rest was refunded when it was assigned).
     function _settle(uint256 jobId, JobRecord storage job) private {
         job.state = JobState.Settled;
-        address worker = job.worker;
-        uint256 payment = job.price;
-        uint256 refund = job.escrow - payment;
+        uint256 payment = job.escrow;
         address token;
+        uint256 minStake;
         if (job.hasTerms) {
             JobTerms storage t = _terms[jobId];
-            token = t.token;
-            _unlockStake(jobId, worker, t.minStake);
+            (token, minStake) = (t.token, t.minStake);
         }
 
-        _credit(jobId, token, worker, payment, PaymentReason.WorkerPayment);
-        if (refund > 0) _credit(jobId, token, job.requester, refund, PaymentReason.Refund);
-        emit JobSettled(jobId, worker, payment, refund);
+        address worker = _credit(jobId, token, job.worker, payment, PaymentReason.WorkerPayment);
+        _unlockStake(jobId, worker, minStake);
+        emit JobSettled(jobId, worker, payment);
     }
 
     /// @dev Replicated jobs: pays the replicas that revealed the quorum digest, slashes the
@@ -559,7 +591,7 @@ contract JobMarket is WorkerRegistry, ReentrancyGuardTransient {
         }
 
         job.state = agreed ? JobState.Settled : JobState.NoQuorum;
-        address requester = job.requester;
+        uint32 requester = job.requester;
         address token = t.token;
         uint256 minStake = t.minStake;
         uint256 paid;
@@ -570,7 +602,9 @@ contract JobMarket is WorkerRegistry, ReentrancyGuardTransient {
             if (agreed && revealed && a.digest == winner) {
                 a.status = AssignmentStatus.Paid;
                 _unlockStake(jobId, a.worker, minStake);
-                _credit(jobId, token, a.worker, a.price, PaymentReason.WorkerPayment);
+                _credit(
+                    jobId, token, _accountId(a.worker), a.price, PaymentReason.WorkerPayment
+                );
                 paid += a.price;
                 ++paidWorkers;
             } else if (revealed && !agreed) {
@@ -578,7 +612,7 @@ contract JobMarket is WorkerRegistry, ReentrancyGuardTransient {
                 _unlockStake(jobId, a.worker, minStake);
             } else {
                 a.status = AssignmentStatus.Slashed;
-                _slashStake(jobId, a.worker, minStake, requester);
+                _slashStake(jobId, a.worker, minStake, _accounts[requester].holder);
             }
         }
         uint256 refund = job.escrow - paid;
@@ -597,18 +631,21 @@ contract JobMarket is WorkerRegistry, ReentrancyGuardTransient {
         _credit(jobId, token, job.requester, refund, PaymentReason.Refund);
     }
 
+    /// @dev Credits `amount` of `token` (0 = ETH) to account `id`; returns its address.
     function _credit(
         uint256 jobId,
         address token,
-        address account,
+        uint256 id,
         uint256 amount,
         PaymentReason reason
-    ) private {
+    ) private returns (address account) {
+        Account storage credited = _accounts[id];
+        account = credited.holder;
         if (token == address(0)) {
-            _creditEth(jobId, account, amount, reason);
-            return;
+            credited.credit += uint96(amount); // amount <= an escrow or a stake, both uint96
+        } else {
+            _tokenCredits[token][account] += amount;
         }
-        _tokenCredits[token][account] += amount;
         emit Payment(jobId, account, amount, reason, PaymentDirection.Credit);
     }
 
@@ -616,8 +653,19 @@ contract JobMarket is WorkerRegistry, ReentrancyGuardTransient {
         internal
         override
     {
-        _withdrawable[account] += amount;
-        emit Payment(jobId, account, amount, reason, PaymentDirection.Credit);
+        _credit(jobId, address(0), _accountId(account), amount, reason);
+    }
+
+    /// @dev The account id of `account`, given it on first sight (ids start at 1).
+    function _accountId(address account) internal override returns (uint32 id) {
+        id = _accountIds[account];
+        if (id != 0) return id;
+        uint256 next = _counters.nextAccountId;
+        if (next > type(uint32).max) revert JobMarketTooManyAccounts();
+        id = uint32(next);
+        _counters.nextAccountId = uint128(next + 1);
+        _accountIds[account] = id;
+        _accounts[id].holder = account;
     }
 
     /// @dev Takes `amount` of `token` from the caller; refuses tokens that deliver less.

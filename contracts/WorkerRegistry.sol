@@ -30,6 +30,7 @@ abstract contract WorkerRegistry is IWorkerRegistry, IJobMarket {
         if (msg.value > type(uint96).max) revert RegistryInvalidAmount(msg.value);
         w.registered = true;
         w.stake = uint96(msg.value);
+        _accountId(msg.sender); // paid once here, not by the worker's first job
         _setKinds(kinds, true);
         emit WorkerRegistered(msg.sender, msg.value, kinds);
         if (msg.value > 0) {
@@ -139,6 +140,9 @@ abstract contract WorkerRegistry is IWorkerRegistry, IJobMarket {
     function _creditEth(uint256 jobId, address account, uint256 amount, PaymentReason reason)
         internal
         virtual;
+
+    /// @dev The market's id for `account` (given on first sight).
+    function _accountId(address account) internal virtual returns (uint32);
 
     // ---------------------------------------------------------------- internals
 

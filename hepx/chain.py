@@ -190,7 +190,7 @@ class WorkerRecord:
 
 @dataclass(frozen=True)
 class Job:
-    """A job as the contract stores it."""
+    """A job as the contract's ``getJob`` reports it."""
 
     job_id: int
     requester: str
@@ -199,6 +199,9 @@ class Job:
     run_window: int
     worker: str | None
     price: int
+    # What the market holds for the job now: the max price while open, the worker's price once
+    # one worker is assigned (the rest is refunded then), 0 once final. The max price a job was
+    # posted with is in its JobPosted event.
     escrow: int
 
 

@@ -63,15 +63,18 @@ interface IJobMarket {
         Out // from the market to an account
     }
 
-    /// @notice A job as stored. Packed into three slots.
+    /// @notice A job as `getJob` reports it (stored in one slot; see JobMarket).
     struct Job {
         address requester;
         JobState state;
         uint40 deadline; // the current phase's deadline: claim, run or challenge end
         uint32 runWindow; // seconds a worker has from its claim to submit a result
-        address worker;
-        uint96 price; // the worker's ask, set on claim
-        uint96 escrow; // the max price the requester paid in
+        address worker; // single-replica jobs, once a worker is assigned
+        uint96 price; // that worker's ask; 0 before
+        // What the market holds for the job now: the whole escrow while Open (and for
+        // replicated jobs until they end), the worker's price once one worker is assigned
+        // (the rest is refunded then), 0 once the job is final.
+        uint96 escrow;
     }
 
     /// @notice What a requester asks of a job beyond its spec (input of `postJobWithTerms`).
@@ -126,7 +129,8 @@ interface IJobMarket {
         uint256 runWindow
     );
 
-    /// @notice A worker claimed an open job at `price` (at most the max price).
+    /// @notice A worker claimed an open job at `price` (at most the max price); the rest of the
+    /// escrow is credited back to the requester at once (a Payment with reason Refund).
     event JobClaimed(uint256 indexed jobId, address indexed worker, uint256 price, uint256 runDeadline);
 
     /// @notice The worker submitted the CID of the job's result.
@@ -135,8 +139,9 @@ interface IJobMarket {
     );
 
     /// @notice The job was settled (accepted by its requester or finalized after the challenge
-    /// window): `payment` credited to the worker, `refund` to the requester.
-    event JobSettled(uint256 indexed jobId, address indexed worker, uint256 payment, uint256 refund);
+    /// window): `payment` credited to the worker. The requester's refund of the unspent escrow
+    /// happened when the worker was assigned.
+    event JobSettled(uint256 indexed jobId, address indexed worker, uint256 payment);
 
     /// @notice The requester cancelled the job before any claim; its escrow is refunded.
     event JobCancelled(uint256 indexed jobId, uint256 refund);
@@ -259,6 +264,8 @@ interface IJobMarket {
     error JobMarketUnexpectedValue(uint256 value);
     /// @notice The token moved fewer units than the escrow (fee-on-transfer tokens refused).
     error JobMarketTokenShortfall(address token, uint256 expected, uint256 received);
+    /// @notice All 2**32 - 1 account ids are taken: no new address can post, work or be paid.
+    error JobMarketTooManyAccounts();
 
     // ---------------------------------------------------------------- calls
 
@@ -273,6 +280,7 @@ interface IJobMarket {
         returns (uint256 jobId);
 
     /// @notice Claim an open job at `price` (at most its max price); the first valid claim wins.
+    /// The requester is credited the max price minus `price` at once.
     function claim(uint256 jobId, uint256 price) external;
 
     /// @notice The claiming worker submits the CID of the result before the run deadline.
@@ -315,7 +323,8 @@ interface IJobMarket {
     function bid(uint256 jobId, uint256 price, bytes32[] calldata proof) external;
 
     /// @notice Anyone closes matching after the match deadline when at least `quorum` bids or
-    /// claims are in: one replica -> Claimed; replicated -> Committing.
+    /// claims are in: one replica -> Claimed (the rest of the escrow refunded, as on a claim);
+    /// replicated -> Committing.
     function award(uint256 jobId) external;
 
     /// @notice An assigned replica commits `keccak256(abi.encode(digest, salt))` before the
@@ -333,7 +342,8 @@ interface IJobMarket {
     /// @notice The stored job (state `None` for an unknown id).
     function getJob(uint256 jobId) external view returns (Job memory);
 
-    /// @notice The job's terms (defaults for fast-path jobs; all zero for an unknown id).
+    /// @notice The job's terms (all zero for an unknown id). Fast-path jobs report the defaults
+    /// and, while Open, their escrow as `maxPrice` (afterwards their JobPosted event has it).
     function getTerms(uint256 jobId) external view returns (JobTerms memory);
 
     /// @notice The job's held bids (Open auction) or replicas, in slot order.

@@ -153,7 +153,8 @@ def cancel(
 def accept(
     job_id: int, key: KeyOpt = None, rpc: RpcOpt = None, deployment: DeploymentOpt = None
 ) -> None:
-    """Accept your job's submitted result now: the worker is paid, the rest refunded."""
+    """Accept your job's submitted result now: the worker is paid (the rest of the escrow was
+    refunded to you when it claimed)."""
     client = chain_client(key, rpc, deployment)
     try:
         tx = client.accept(job_id)
@@ -161,8 +162,7 @@ def accept(
         raise fail(exc) from exc
     settled = tx.event("JobSettled").args
     typer.echo(
-        f"job {job_id} settled: {settled['payment']} to {settled['worker']}, "
-        f"{settled['refund']} refunded (tx {tx.tx_hash})"
+        f"job {job_id} settled: {settled['payment']} paid to {settled['worker']} (tx {tx.tx_hash})"
     )
 
 

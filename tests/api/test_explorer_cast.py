@@ -102,7 +102,7 @@ def test_explorer_and_cast_decode_every_market_tx_of_a_job_alike(
     ]
     assert seen == [
         ["JobPosted", "Payment"],
-        ["JobClaimed"],
+        ["JobClaimed", "Payment"],  # the requester's refund of max price - ask
         ["ResultSubmitted"],
-        ["Payment", "Payment", "JobSettled"],
+        ["Payment", "JobSettled"],
     ]

@@ -60,6 +60,23 @@ def test_post_job_escrows_value_and_stores_open_job(market: Market, requester: s
     assert market.withdrawable(requester) == 0
 
 
+COUNTERS_SLOT = 2  # after WorkerRegistry's two mappings: nextJobId | nextAccountId << 128
+
+
+def test_post_job_refuses_a_new_address_once_account_ids_run_out(
+    market: Market, requester: str, stranger: str
+) -> None:
+    job_id = market.post(requester)
+    counters = int(market.w3.eth.get_storage_at(market.address, COUNTERS_SLOT).hex(), 16)
+    assert counters == (job_id + 1) | (2 << 128)  # one account so far: the requester's
+    full = (job_id + 1) | ((2**32) << 128)
+    market.rpc("anvil_setStorageAt", market.address, hex(COUNTERS_SLOT), f"0x{full:064x}")
+    market.assert_reverts(
+        "JobMarketTooManyAccounts", (), stranger, "postJob", CID, 600, 1800, value=ETHER
+    )
+    assert market.post(requester) == job_id + 1  # known addresses carry on
+
+
 def test_post_job_ids_start_at_one_and_count_up(market: Market, requester: str) -> None:
     assert [market.post(requester) for _ in range(3)] == [1, 2, 3]
     assert market.contract.functions.jobCount().call() == 3
@@ -110,7 +127,7 @@ def test_post_job_accepts_the_longest_windows(market: Market, requester: str) ->
 # ---------------------------------------------------------------- claim
 
 
-def test_claim_assigns_worker_price_and_run_deadline(
+def test_claim_assigns_worker_price_and_run_deadline_and_refunds_the_rest(
     market: Market, requester: str, worker: str
 ) -> None:
     job_id = market.post(requester, escrow=ETHER, run_window=1800)
@@ -118,15 +135,20 @@ def test_claim_assigns_worker_price_and_run_deadline(
     market.at(claimed_at)
     receipt = market.send(worker, "claim", job_id, ETHER // 4)
 
+    rest = ETHER - ETHER // 4
     assert market.events(receipt) == [
         ("JobClaimed", {"jobId": job_id, "worker": worker, "price": ETHER // 4,
                         "runDeadline": claimed_at + 1800}),
+        ("Payment", {"jobId": job_id, "payee": requester, "amount": rest,
+                     "reason": Reason.REFUND, "direction": Direction.CREDIT}),
     ]  # fmt: skip
     job = market.job(job_id)
     assert (job["state"], job["worker"], job["price"], job["deadline"]) == (
         State.CLAIMED, worker, ETHER // 4, claimed_at + 1800,
     )  # fmt: skip
-    assert job["escrow"] == ETHER
+    assert job["escrow"] == ETHER // 4  # the price stays in escrow until settlement
+    assert market.withdrawable(requester) == rest
+    assert market.balance(market.address) == ETHER
 
 
 def test_claim_succeeds_at_exactly_the_claim_deadline(
@@ -171,8 +193,10 @@ def test_claim_reverts_when_price_above_max_and_accepts_max(
     market.assert_reverts(
         "JobMarketPriceAboveMax", (job_id, ETHER + 1, ETHER), worker, "claim", job_id, ETHER + 1
     )
-    market.send(worker, "claim", job_id, ETHER)
-    assert market.job(job_id)["price"] == ETHER
+    receipt = market.send(worker, "claim", job_id, ETHER)
+    assert [name for name, _ in market.events(receipt)] == ["JobClaimed"]  # nothing to refund
+    assert market.job(job_id)["price"] == market.job(job_id)["escrow"] == ETHER
+    assert market.withdrawable(requester) == 0
 
 
 # ---------------------------------------------------------------- submitResult
@@ -256,24 +280,19 @@ def test_submit_result_run_deadline_is_inclusive(
 # ---------------------------------------------------------------- accept and finalize
 
 
-def test_accept_pays_worker_and_refunds_the_rest(
-    market: Market, requester: str, worker: str
-) -> None:
+def test_accept_pays_worker_its_price(market: Market, requester: str, worker: str) -> None:
     job_id = market.submitted(requester, worker, escrow=ETHER, price=ETHER // 4)
     receipt = market.send(requester, "accept", job_id)
 
-    rest = ETHER - ETHER // 4
     assert market.events(receipt) == [
         ("Payment", {"jobId": job_id, "payee": worker, "amount": ETHER // 4,
                      "reason": Reason.WORKER_PAYMENT, "direction": Direction.CREDIT}),
-        ("Payment", {"jobId": job_id, "payee": requester, "amount": rest,
-                     "reason": Reason.REFUND, "direction": Direction.CREDIT}),
-        ("JobSettled", {"jobId": job_id, "worker": worker, "payment": ETHER // 4,
-                        "refund": rest}),
+        ("JobSettled", {"jobId": job_id, "worker": worker, "payment": ETHER // 4}),
     ]  # fmt: skip
-    assert market.job(job_id)["state"] is State.SETTLED
+    job = market.job(job_id)
+    assert (job["state"], job["price"], job["escrow"]) == (State.SETTLED, ETHER // 4, 0)
     assert market.withdrawable(worker) == ETHER // 4
-    assert market.withdrawable(requester) == rest
+    assert market.withdrawable(requester) == ETHER - ETHER // 4  # refunded at the claim
     assert market.balance(market.address) == ETHER  # credits, not yet sent
 
 
@@ -283,7 +302,6 @@ def test_accept_at_full_price_credits_no_refund(
     job_id = market.submitted(requester, worker, escrow=ETHER, price=ETHER)
     receipt = market.send(requester, "accept", job_id)
     assert [name for name, _ in market.events(receipt)] == ["Payment", "JobSettled"]
-    assert market.events(receipt)[1][1]["refund"] == 0
     assert (market.withdrawable(worker), market.withdrawable(requester)) == (ETHER, 0)
 
 
@@ -335,7 +353,7 @@ def test_finalize_by_anyone_only_after_challenge_window(
     receipt = market.send(stranger, "finalize", job_id)
     assert market.events(receipt)[-1] == (
         "JobSettled",
-        {"jobId": job_id, "worker": worker, "payment": ETHER // 4, "refund": ETHER * 3 // 4},
+        {"jobId": job_id, "worker": worker, "payment": ETHER // 4},
     )
     assert market.withdrawable(stranger) == 0
     assert (market.withdrawable(worker), market.withdrawable(requester)) == (
@@ -381,7 +399,8 @@ def test_cancel_reverts_once_claimed(market: Market, requester: str, worker: str
     market.assert_reverts(
         "JobMarketWrongState", (job_id, State.CLAIMED), requester, "cancel", job_id
     )
-    assert market.withdrawable(requester) == 0
+    assert market.withdrawable(requester) == ETHER // 2  # only the claim's refund
+    assert market.job(job_id)["escrow"] == ETHER // 2
 
 
 # ---------------------------------------------------------------- expire
@@ -423,10 +442,12 @@ def test_expire_claimed_job_after_run_deadline_refunds_requester(
     )
     market.at(claimed_at + 901)
     receipt = market.send(stranger, "expire", job_id)
+    # Half came back at the claim; the price the worker did not earn comes back now.
     assert market.events(receipt)[-1] == (
-        "JobExpired", {"jobId": job_id, "fromState": State.CLAIMED, "refund": ETHER},
+        "JobExpired", {"jobId": job_id, "fromState": State.CLAIMED, "refund": ETHER // 2},
     )  # fmt: skip
     assert (market.withdrawable(requester), market.withdrawable(worker)) == (ETHER, 0)
+    assert market.job(job_id)["escrow"] == 0
     market.assert_reverts(
         "JobMarketWrongState", (job_id, State.EXPIRED), worker, "submitResult", job_id, RESULT_CID
     )
@@ -475,6 +496,27 @@ def test_withdraw_sends_exactly_the_credit_and_zeroes_it(
     assert market.withdrawable(worker) == 0
     assert market.withdrawable(requester) == 2 * ETHER - credit
     market.assert_reverts("JobMarketNothingToWithdraw", (worker,), worker, "withdraw")
+
+
+def test_credits_reach_each_party_when_roles_interleave_and_after_a_withdrawal(
+    market: Market, requester: str, worker: str, stranger: str
+) -> None:
+    # Parties are stored as account ids: a requester who also works, and a worker credited
+    # again after it withdrew, must each get exactly their own money.
+    mine = market.submitted(requester, worker, escrow=ETHER, price=ETHER // 4)
+    theirs = market.submitted(stranger, requester, escrow=ETHER, price=ETHER // 2)
+    market.send(requester, "accept", mine)
+    market.send(stranger, "accept", theirs)
+    assert market.withdrawable(worker) == ETHER // 4
+    assert market.withdrawable(requester) == ETHER * 3 // 4 + ETHER // 2
+    assert market.withdrawable(stranger) == ETHER // 2
+    market.send(worker, "withdraw")
+    again = market.submitted(stranger, worker, escrow=ETHER, price=ETHER // 8)
+    market.send(stranger, "accept", again)
+    assert market.withdrawable(worker) == ETHER // 8
+    assert market.withdrawable(stranger) == ETHER // 2 + ETHER * 7 // 8
+    job = market.job(again)
+    assert (job["requester"], job["worker"], job["price"]) == (stranger, worker, ETHER // 8)
 
 
 def test_withdraw_reverts_with_nothing_to_withdraw(market: Market, stranger: str) -> None:

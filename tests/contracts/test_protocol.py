@@ -160,12 +160,16 @@ def test_post_with_terms_stores_terms_and_emits_posted_then_terms(
     assert market.job(job_id)["escrow"] == 3 * ETHER
 
 
-def test_fast_path_job_reports_default_terms(market: Market, requester: str) -> None:
+def test_fast_path_job_reports_default_terms(
+    market: Market, requester: str, worker: str
+) -> None:
     job_id = market.post(requester, escrow=5)
     stored = terms_of(market, job_id)
     assert (stored["mode"], stored["replicas"], stored["quorum"], stored["maxPrice"]) == (
         0, 1, 1, 5,
     )  # fmt: skip
+    market.send(worker, "claim", job_id, 2)
+    assert terms_of(market, job_id)["maxPrice"] == 0  # no longer stored: see JobPosted
     assert terms_of(market, 99)["replicas"] == 0
 
 
@@ -298,6 +302,7 @@ def test_auction_holds_lowest_bid_and_award_after_deadline_assigns_it(
     assert (claimed["worker"], claimed["price"]) == (b, ETHER // 2)
     job = market.job(job_id)
     assert (job["state"], job["worker"], job["price"]) == (State.CLAIMED, b, ETHER // 2)
+    assert market.withdrawable(requester) == ETHER - ETHER // 2  # refunded at the award
     market.send(b, "submitResult", job_id, RESULT_CID)
     market.send(requester, "accept", job_id)
     assert market.withdrawable(b) == ETHER // 2
@@ -578,9 +583,10 @@ def test_token_job_escrows_pays_and_withdraws_in_tokens(
     job_id = post_terms(market, requester, terms)
     assert token.functions.balanceOf(market.address).call() == ETHER
     market.send(worker, "claim", job_id, ETHER // 3)
+    credit = market.contract.functions.tokenWithdrawable
+    assert credit(token.address, requester).call() == ETHER - ETHER // 3  # refund in tokens
     market.send(worker, "submitResult", job_id, RESULT_CID)
     market.send(requester, "accept", job_id)
-    credit = market.contract.functions.tokenWithdrawable
     assert credit(token.address, worker).call() == ETHER // 3
     assert credit(token.address, requester).call() == ETHER - ETHER // 3
     assert market.withdrawable(worker) == 0

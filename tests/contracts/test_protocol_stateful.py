@@ -6,8 +6,8 @@ commits, reveals, submissions, accepts, finalizes, cancels, expiries, registrati
 unbonds, stake and credit withdrawals, and time jumps, sent by any of the actors (so many are
 refused). After every step it checks against the chain:
 - the market's ETH and token balances equal the open escrows + stakes + withdrawable credits;
-- a job's credits (payments and refunds) sum to its escrow once it is final and to 0 before,
-  and no payee is paid twice by one job; a final state never changes;
+- a job's credits (payments and refunds) plus what it still holds equal what was paid in, it
+  holds nothing once final, and no payee is paid twice by one job; a final state never changes;
 - a reverted call changed nothing it could have touched;
 and at the end of every run that time alone lets anyone move every job to a final state.
 Reads are batched raw eth_calls and only what a step touched is re-read, plus a full re-read
@@ -137,6 +137,7 @@ class ProtocolMachine(RuleBasedStateMachine):
             for a in self.actors
         }
         self.credited: dict[int, int] = {}
+        self.posted: dict[int, int] = {}  # job id -> escrow paid in (JobPosted maxPrice)
         self.paid: set[tuple[int, str]] = set()
         self.secrets: dict[tuple[int, str], tuple[bytes, bytes]] = {}
         self.assigned: dict[int, set[str]] = {}
@@ -187,6 +188,7 @@ class ProtocolMachine(RuleBasedStateMachine):
                     jobs.add(int(args["jobId"]))
                 if name == "JobPosted":
                     self.jobs.setdefault(int(args["jobId"]), ())
+                    self.posted[int(args["jobId"])] = int(args["maxPrice"])
                     self.job_token.setdefault(int(args["jobId"]), ZERO_ADDRESS)
                 if name in ("ReplicaAssigned", "BidPlaced"):
                     self.assigned.setdefault(int(args["jobId"]), set()).add(args["worker"])
@@ -258,17 +260,18 @@ class ProtocolMachine(RuleBasedStateMachine):
     def check_books(self) -> None:
         eth_escrow = token_escrow = 0
         for job_id, job in self.jobs.items():
-            state, escrow = State(job[1]), job[6]
+            state, held = State(job[1]), job[6]
             final = state in FINAL
-            assert self.credited.get(job_id, 0) == (escrow if final else 0), (
-                f"job {job_id} in {state.name}: credited {self.credited.get(job_id, 0)} "
-                f"of escrow {escrow}"
+            credited = self.credited.get(job_id, 0)
+            assert credited + held == self.posted[job_id] and not (final and held), (
+                f"job {job_id} in {state.name}: credited {credited} and holds {held} "
+                f"of escrow {self.posted[job_id]}"
             )
             if not final:
                 if self.job_token[job_id] == ZERO_ADDRESS:
-                    eth_escrow += escrow
+                    eth_escrow += held
                 else:
-                    token_escrow += escrow
+                    token_escrow += held
         stakes = sum(w[1] + w[4] for w in self.workers.values())
         eth, tokens = self.reader.many([("balance", (self.market.address,)), ("tokens", ())])
         assert eth == eth_escrow + stakes + sum(self.eth_credits.values()), "ETH books"

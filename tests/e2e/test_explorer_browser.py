@@ -116,7 +116,7 @@ def test_explorer_follows_a_job_live_to_settled_and_shows_its_tx_and_plot(
     page.wait_for_selector("#logs")
     assert page.inner_text("#call-signature") in ("finalize(uint256)", "accept(uint256)")
     settled = page.inner_text("#logs tr[data-event='JobSettled']")
-    assert "payment" in settled and "refund" in settled
+    assert "payment" in settled and "worker" in settled
     page.screenshot(path=str(ARTIFACTS / "tx.png"), full_page=True)
 
     # The result page draws the ROOT file's histogram server-side.

@@ -96,8 +96,9 @@ def test_example_physics_job_settles_pays_worker_and_result_verifies(
 
     # Money: the worker got exactly its price, the requester exactly the refund.
     chain_job = client.job(job_id)
-    price, escrow = chain_job.price, chain_job.escrow
-    assert 0 < price <= escrow
+    [escrow] = [e.args["maxPrice"] for e in on_chain if e.name == "JobPosted"]
+    price = chain_job.price
+    assert 0 < price <= escrow and chain_job.escrow == 0  # settled: the market holds nothing
     deadline = time.monotonic() + 30
     while client.withdrawable(worker) and time.monotonic() < deadline:
         time.sleep(0.3)  # the agent withdraws its earnings on its next loop
