@@ -41,7 +41,11 @@ if ! podman image exists hepx/busybox:local; then
     root=$(mktemp -d)
     mkdir -p "$root/bin" "$root/tmp"
     cp "$(command -v busybox)" "$root/bin/busybox"
-    for tool in $("$root/bin/busybox" --list); do ln -sf busybox "$root/bin/$tool"; done
+    # Debian's busybox lists itself among its applets: linking that would replace the binary
+    # with a link to itself.
+    for tool in $("$root/bin/busybox" --list); do
+        [[ $tool == busybox ]] || ln -sf busybox "$root/bin/$tool"
+    done
     tar -C "$root" -c . | podman import - hepx/busybox:local >/dev/null
     rm -rf "$root"
     say "imported hepx/busybox:local"
