@@ -339,7 +339,7 @@ interface IJobMarket {
     /// @notice Send the caller all its credit in ERC-20 `token`.
     function withdrawToken(address token) external;
 
-    /// @notice The stored job (state `None` for an unknown id).
+    /// @notice The job, its account ids resolved to addresses (state `None` for an unknown id).
     function getJob(uint256 jobId) external view returns (Job memory);
 
     /// @notice The job's terms (all zero for an unknown id). Fast-path jobs report the defaults
