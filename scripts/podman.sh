@@ -32,7 +32,10 @@ export CONTAINERS_CONF=$DIR/containers.conf
 
 if ! [[ -S $SOCK ]] || ! timeout 5 curl -sf --unix-socket "$SOCK" http://d/_ping >/dev/null; then
     rm -f "$SOCK"
-    nohup podman system service --time=0 "unix://$SOCK" >"$DIR/service.log" 2>&1 &
+    # From its own folder: conmon needs the service's working directory for as long as it runs,
+    # and a caller's checkout may be deleted first (it also drops an `oom` file there).
+    (cd "$DIR" && exec nohup podman system service --time=0 "unix://$SOCK" \
+        >"$DIR/service.log" 2>&1) &
     for _ in $(seq 50); do [[ -S $SOCK ]] && break; sleep 0.1; done
     [[ -S $SOCK ]] || { say "the Podman API did not start (log: $DIR/service.log)"; exit 1; }
 fi
