@@ -13,7 +13,7 @@ import mimetypes
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Annotated, Any, BinaryIO, cast
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
@@ -100,6 +100,9 @@ class Services:
         self._client: MarketClient | None = None
         self._chain_checked = False
         self._store: LocalStore | None = None
+        # The block a job was posted in, if something knows it (the explorer's index does):
+        # a job's page scans its logs from there instead of from the deploy block.
+        self.posted_block: Callable[[int], int | None] = lambda job_id: None
 
     def deployment(self) -> Deployment:
         path = self.settings.deployment_path
@@ -330,7 +333,8 @@ def _job_events(services: Services, job_id: int) -> tuple[Any, list[MarketEvent]
             404, f"job {job_id} does not exist (the market has {client.job_count()} jobs)"
         )
     head = client.block_number()
-    return job, client.events(services.deployment().deploy_block, head, job_id=job_id)
+    start = services.posted_block(job_id) or services.deployment().deploy_block
+    return job, client.events(start, head, job_id=job_id)
 
 
 JobIdParam = Annotated[

@@ -102,6 +102,15 @@ class IndexService:
                 self._view = ChainView(client)
             return self._index
 
+    def posted_block(self, job_id: int) -> int | None:
+        """The block of the job's JobPosted if the index has it, read as it is (no sync)."""
+        try:
+            job = self.index().job(job_id)
+        except HepxError as exc:  # only a shortcut: the caller scans from the deploy block
+            log.debug("event=index_unavailable job=%d error=%s", job_id, exc)
+            return None
+        return None if job is None else job.posted_block
+
     def view(self) -> ChainView:
         self.index()
         assert self._view is not None
@@ -496,6 +505,7 @@ def install_explorer(app: FastAPI, services: Services) -> IndexService:
     """Add the explorer's routes and its index thread (started with the app) to ``app``."""
     service = IndexService(services)
     app.state.indexer = service
+    services.posted_block = service.posted_block
     app.include_router(router)
     install_metrics(app, service)
     app.router.add_event_handler("startup", service.start)

@@ -232,3 +232,26 @@ def test_pages_say_so_when_the_node_has_no_otterscan_methods(api: TestClient) ->
     address = api.get(f"/address/{decoded['from']}").text
     assert "transaction history is not available" in address
     assert f'href="/job/{posted["job_id"]}"' in address  # the index still lists its jobs
+
+
+def test_job_page_scans_logs_from_the_posted_block_once_the_index_has_the_job(
+    api: TestClient, deployment: Deployment
+) -> None:
+    client = api.app.state.services.client()  # type: ignore[attr-defined]
+    client.w3.provider.make_request("anvil_mine", [hex(30)])  # posted well after the deploy
+    job_id = _post(api)["job_id"]
+    starts: list[int] = []
+    scan = client.events
+
+    def recording(from_block: int, to_block: int, job_id: int | None = None) -> Any:
+        starts.append(from_block)
+        return scan(from_block, to_block, job_id)
+
+    client.events = recording
+    unindexed = api.get(f"/jobs/{job_id}").json()  # the index has not synced since the post
+    assert api.get("/jobs").status_code == 200  # syncs it
+    indexed = api.get(f"/jobs/{job_id}").json()
+    posted_block = indexed["transitions"][0]["block"]
+    assert posted_block > deployment.deploy_block + 30
+    assert starts == [deployment.deploy_block, posted_block]
+    assert indexed == unindexed  # the same transitions and payments either way
