@@ -13,11 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from web3 import Web3
-from web3.exceptions import TransactionNotFound
 
-from hepx.chain import MarketClient
+from hepx.chain import MarketClient, decode_revert, json_safe
 from hepx.errors import ChainError
-from hepx.index import json_safe
 
 _OTS_HISTORY_PAGE = 25
 
@@ -105,7 +103,7 @@ class ChainView:
 
     def __init__(self, client: MarketClient) -> None:
         self.client = client
-        self.w3 = client.w3
+        self.rpc = client.rpc
         self._ots: bool | None = None
         self._lock = threading.Lock()
         self._gas: dict[str, int] = {}
@@ -116,17 +114,11 @@ class ChainView:
             if item["type"] in ("function", "event")
         }
 
-    def _rpc(self, method: str, params: list[Any]) -> Any:
-        reply = self.client._retry(method, lambda: self.w3.provider.make_request(method, params))  # type: ignore[arg-type]
-        if "error" in reply:
-            raise ChainError(f"{method} failed: {reply['error'].get('message', reply['error'])}")
-        return reply.get("result")
-
     def has_ots(self) -> bool:
         """Whether the node answers Otterscan's ``ots_*`` methods (asked once)."""
         if self._ots is None:
             try:
-                self._ots = int(self._rpc("ots_getApiLevel", [])) >= 8
+                self._ots = int(self.rpc.request("ots_getApiLevel", [])) >= 8
             except (ChainError, TypeError, ValueError):
                 self._ots = False
         return self._ots
@@ -152,7 +144,7 @@ class ChainView:
             data=_hex(raw["data"]),
         )
         if view.is_market:
-            event = self.client._decode_log(raw)
+            event = self.client.decode_log(raw)
             if event is not None:
                 return LogView(
                     **{
@@ -166,20 +158,10 @@ class ChainView:
 
     def tx(self, tx_hash: str) -> TxView | None:
         """A transaction with its receipt, decoded where it touches the market."""
-        try:
-            tx: Any = self.client._retry(
-                "eth_getTransactionByHash",
-                lambda: self.w3.eth.get_transaction(tx_hash),  # type: ignore[arg-type]
-            )
-        except TransactionNotFound:
+        tx = self.rpc.transaction(tx_hash)
+        if tx is None:
             return None
-        try:
-            receipt: Any = self.client._retry(
-                "eth_getTransactionReceipt",
-                lambda: self.w3.eth.get_transaction_receipt(tx_hash),  # type: ignore[arg-type]
-            )
-        except TransactionNotFound:
-            receipt = None
+        receipt = self.rpc.receipt(tx_hash)
         to = Web3.to_checksum_address(tx["to"]) if tx.get("to") else None
         to_market = to == self.client.address
         view = TxView(
@@ -207,11 +189,11 @@ class ChainView:
                     "to": Web3.to_checksum_address(step["to"]) if step.get("to") else None,
                     "value": int(step.get("value") or "0x0", 16),
                 }
-                for step in self._rpc("ots_traceTransaction", [view.hash]) or []
+                for step in self.rpc.request("ots_traceTransaction", [view.hash]) or []
             ]
             if view.status == 0:
-                data = self._rpc("ots_getTransactionError", [view.hash])
-                name, args = self.client.decode_revert(data)
+                data = self.rpc.request("ots_getTransactionError", [view.hash])
+                name, args = decode_revert(data)
                 view.revert = f"{name}({', '.join(map(str, args))})" if name else data
         return view
 
@@ -220,12 +202,8 @@ class ChainView:
         with self._lock:
             if tx_hash in self._gas:
                 return self._gas[tx_hash]
-        try:
-            receipt = self.client._retry(
-                "eth_getTransactionReceipt",
-                lambda: self.w3.eth.get_transaction_receipt(tx_hash),  # type: ignore[arg-type]
-            )
-        except TransactionNotFound:
+        receipt = self.rpc.receipt(tx_hash)
+        if receipt is None:
             return None
         gas = int(receipt["gasUsed"])
         with self._lock:
@@ -240,9 +218,7 @@ class ChainView:
     def block(self, number: int) -> BlockView | None:
         if number < 0 or number > self.head():
             return None
-        block: Any = self.client._retry(
-            "eth_getBlockByNumber", lambda: self.w3.eth.get_block(number, full_transactions=True)
-        )
+        block = self.rpc.block(number, full_transactions=True)
         txs = []
         for tx in block["transactions"]:
             to = Web3.to_checksum_address(tx["to"]) if tx.get("to") else None
@@ -268,7 +244,7 @@ class ChainView:
             ots=self.has_ots(),
         )
         if view.ots:
-            details = self._rpc("ots_getBlockDetails", [number])
+            details = self.rpc.request("ots_getBlockDetails", [number])
             view.total_fees = int(details.get("totalFees") or "0x0", 16)
         return view
 
@@ -276,10 +252,7 @@ class ChainView:
         head = self.head()
         rows = []
         for number in range(head, max(-1, head - count), -1):
-            block: Any = self.client._retry(
-                "eth_getBlockByNumber",
-                lambda n=number: self.w3.eth.get_block(n),  # type: ignore[misc]
-            )
+            block = self.rpc.block(number)
             rows.append(
                 {
                     "number": int(block["number"]),
@@ -295,22 +268,20 @@ class ChainView:
 
     def address(self, address: str) -> AddressView:
         checksum = Web3.to_checksum_address(address)
-        code = self.client._retry("eth_getCode", lambda: self.w3.eth.get_code(checksum))
+        code = self.rpc.code(checksum)
         view = AddressView(
             address=checksum,
             balance=self.client.balance(checksum),
-            nonce=int(
-                self.client._retry(
-                    "eth_getTransactionCount", lambda: self.w3.eth.get_transaction_count(checksum)
-                )
-            ),
+            nonce=self.rpc.nonce(checksum),
             is_contract=len(code) > 0,
             is_market=checksum == self.client.address,
             withdrawable=self.client.withdrawable(checksum),
             ots=self.has_ots(),
         )
         if view.ots:
-            found = self._rpc("ots_searchTransactionsBefore", [checksum, 0, _OTS_HISTORY_PAGE])
+            found = self.rpc.request(
+                "ots_searchTransactionsBefore", [checksum, 0, _OTS_HISTORY_PAGE]
+            )
             receipts = {r["transactionHash"]: r for r in found.get("receipts", [])}
             for tx in found.get("txs", []):
                 to = Web3.to_checksum_address(tx["to"]) if tx.get("to") else None

@@ -23,6 +23,18 @@ class ChainUnavailable(ChainError):
     """The RPC endpoint did not answer (after retries)."""
 
 
+class NoContract(ChainError):
+    """No contract answers at the address (a stale deployment file, a restarted chain)."""
+
+
+class NotMined(ChainError):
+    """A transaction was sent but no receipt came within the time allowed."""
+
+
+class TxNotFound(ChainError):
+    """The node knows no transaction (or receipt) by this hash."""
+
+
 class TxReverted(ChainError):
     """A transaction (or its simulation) reverted.
 
@@ -60,8 +72,40 @@ class InvalidCid(StoreError):
     """A string is not a CID hepx can read."""
 
 
+class InvalidCar(StoreError):
+    """Bytes that are not a well-formed CAR v1 this store can take (the message says where)."""
+
+
+class PathNotFound(StoreError):
+    """A path does not exist inside a stored directory."""
+
+    def __init__(self, cid: str, path: str, detail: str):
+        super().__init__(f"{cid}/{path}: {detail}")
+        self.cid = cid
+        self.path = path
+
+
+class GatewayError(StoreError):
+    """A gateway could not be reached, refused, or sent data that fails verification."""
+
+
+class KuboError(StoreError):
+    """The Kubo node could not be reached or refused a request."""
+
+
+class MalformedNode(ValueError):
+    """Bytes that do not decode as dag-pb / UnixFS (the caller names the block).
+
+    A ValueError, not a HepxError: the store turns it into BlockCorrupted or InvalidCar with
+    the CID of the block, which only the caller knows."""
+
+
 class SpecError(HepxError):
     """A job spec is malformed or fails validation."""
+
+
+class DigestError(HepxError):
+    """Outputs that cannot be digested (e.g. a ROOT file that does not open)."""
 
 
 class PolicyError(HepxError):
@@ -74,3 +118,11 @@ class ExecutionError(HepxError):
 
 class EventIndexError(HepxError):
     """The local index of market events is unusable (another market's file, damaged file)."""
+
+
+class WorkflowError(HepxError):
+    """A workflow file that cannot run, or a run that cannot go on."""
+
+
+class ApiUnavailable(WorkflowError):
+    """The API did not answer (or answered 5xx): worth another try later."""

@@ -15,15 +15,26 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from web3 import Web3
-
-from hepx.chain import JobState, MarketClient, MarketEvent
+from hepx.chain import (
+    STATE_AFTER_EVENT,
+    JobState,
+    MarketClient,
+    MarketEvent,
+    confirmed_ranges,
+    json_safe,
+)
 from hepx.errors import EventIndexError
-from hepx.logdecode import LogDecoder
+from hepx.indexed import (
+    IndexedEvent,
+    IndexedJob,
+    JobPage,
+    SyncResult,
+    WorkerStats,
+    normalize_address,
+)
 
 SCHEMA_VERSION = 1
 
@@ -68,15 +79,7 @@ CREATE INDEX IF NOT EXISTS jobs_result ON jobs (result_cid);
 # The labels of hepx.chain.JobState without NONE, in the contract's order.
 STATES = tuple(state.label for state in JobState if state is not JobState.NONE)
 _STATE_AFTER = {
-    "JobClaimed": "claimed",
-    "ResultSubmitted": "submitted",
-    "JobSettled": "settled",
-    "JobCancelled": "cancelled",
-    "JobExpired": "expired",
-    "CommitPhaseStarted": "committing",
-    "RevealPhaseStarted": "revealing",
-    "ReplicasSettled": "settled",
-    "JobNoQuorum": "no_quorum",
+    name: state.label for name, state in STATE_AFTER_EVENT.items() if name != "JobPosted"
 }
 # Which argument names the account an event is about (for address pages).
 _ADDRESS_ARG = {
@@ -91,104 +94,6 @@ _ADDRESS_ARG = {
     "ResultCommitted": "worker",
     "ResultRevealed": "worker",
 }
-
-
-def json_safe(value: Any) -> Any:
-    """Event arguments as JSON: bytes as 0x-hex, enums as plain ints."""
-    if isinstance(value, bytes | bytearray):
-        return "0x" + bytes(value).hex()
-    if isinstance(value, bool | str) or value is None:
-        return value
-    if isinstance(value, int):
-        return int(value)
-    if isinstance(value, dict):
-        return {str(k): json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [json_safe(v) for v in value]
-    return str(value)
-
-
-@dataclass(frozen=True)
-class IndexedEvent:
-    id: int
-    block: int
-    block_hash: str
-    tx_hash: str
-    log_index: int
-    name: str
-    job_id: int | None
-    address: str | None
-    args: dict[str, Any]
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "event": self.name,
-            "block": self.block,
-            "block_hash": self.block_hash,
-            "tx_hash": self.tx_hash,
-            "log_index": self.log_index,
-            "job_id": self.job_id,
-            "address": self.address,
-            "args": self.args,
-        }
-
-
-@dataclass(frozen=True)
-class IndexedJob:
-    job_id: int
-    state: str
-    kind: str | None
-    requester: str
-    worker: str | None
-    price: int | None
-    max_price: int
-    spec_cid: str
-    result_cid: str | None
-    posted_block: int
-    updated_block: int
-    expired_from: str | None
-
-    def to_json(self) -> dict[str, Any]:
-        return dict(self.__dict__)
-
-
-@dataclass(frozen=True)
-class JobPage:
-    items: list[IndexedJob]
-    total: int
-    page: int
-    per_page: int
-
-    @property
-    def pages(self) -> int:
-        return max(1, -(-self.total // self.per_page))
-
-
-@dataclass
-class WorkerStats:
-    address: str
-    jobs_won: int = 0
-    settled: int = 0
-    in_progress: int = 0
-    failures: int = 0
-    earnings: int = 0
-    states: dict[str, int] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class SyncResult:
-    from_block: int
-    to_block: int
-    events: int
-    rolled_back_to: int | None = None
-
-
-def normalize_address(value: str, what: str = "address") -> str:
-    """Checksummed form of ``value``; EventIndexError naming ``what`` if it is not one."""
-    if not Web3.is_address(value):
-        raise EventIndexError(f"{what} {value!r} is not an address (expected 0x + 40 hex digits)")
-    return str(Web3.to_checksum_address(value))
 
 
 class MarketIndex:
@@ -214,7 +119,6 @@ class MarketIndex:
         self.kind_of = kind_of
         self.confirmations = confirmations
         self.chunk = chunk
-        self._decoder = LogDecoder(client)
         self._local = threading.local()
         self._write_lock = threading.Lock()
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -288,12 +192,6 @@ class MarketIndex:
 
     # ------------------------------------------------------------ sync
 
-    def _block_hash(self, number: int) -> str:
-        block = self.client._retry(
-            "eth_getBlockByNumber", lambda: self.client.w3.eth.get_block(number)
-        )
-        return "0x" + bytes(block["hash"]).hex()
-
     def _find_fork_point(self) -> int | None:
         """The newest indexed block still on the chain if a reorg dropped later ones, else None."""
         synced = self.synced_block
@@ -301,7 +199,11 @@ class MarketIndex:
             return None
         tip_hash = self._meta("synced_hash")
         head = self.client.block_number()
-        if tip_hash is not None and synced <= head and self._block_hash(synced) == tip_hash:
+        if (
+            tip_hash is not None
+            and synced <= head
+            and self.client.rpc.block_hash(synced) == tip_hash
+        ):
             # The tip is canonical, so (hashes chain back) every block below it is too.
             return None
         rows = (
@@ -310,7 +212,10 @@ class MarketIndex:
             .fetchall()
         )
         for row in rows:
-            if row["block"] <= head and self._block_hash(row["block"]) == row["block_hash"]:
+            if (
+                row["block"] <= head
+                and self.client.rpc.block_hash(row["block"]) == row["block_hash"]
+            ):
                 return int(row["block"])
         return self.deploy_block - 1
 
@@ -344,14 +249,14 @@ class MarketIndex:
             with self._tx() as db:
                 self._rollback(db, fork)
             rolled_back_to = fork
-        start = self.synced_block + 1
-        first = start
-        head = self.client.block_number() - self.confirmations
+        first = self.synced_block + 1
+        head, ranges = confirmed_ranges(
+            self.client.rpc, self.synced_block, self.confirmations, self.chunk
+        )
         count = 0
-        while start <= head:
-            end = min(head, start + self.chunk - 1)
-            end_hash = self._block_hash(end)
-            events = list(self._decoder.events(start, end))
+        for start, end in ranges:
+            end_hash = self.client.rpc.block_hash(end)
+            events = list(self.client.iter_events(start, end, chunk=self.chunk))
             with self._tx() as db:
                 for event in events:
                     if self._insert(db, event):
@@ -359,7 +264,6 @@ class MarketIndex:
                 db.execute("INSERT OR REPLACE INTO meta VALUES ('synced_block', ?)", (str(end),))
                 db.execute("INSERT OR REPLACE INTO meta VALUES ('synced_hash', ?)", (end_hash,))
             count += len(events)
-            start = end + 1
         return SyncResult(first, head, count, rolled_back_to)
 
     def rebuild(self) -> SyncResult:

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from web3 import Web3
 
-from hepx.commands.job import _api
+from hepx.commands.job import api_url
 
 app = typer.Typer(help="The web explorer served by the API.", no_args_is_help=True)
 
@@ -43,7 +43,7 @@ def open_explorer(
     api: Annotated[str | None, typer.Option(help="API URL (default HEPX_API_URL)")] = None,
 ) -> None:
     """Open the explorer (the job list, or one job, tx or address) in a web browser."""
-    url = explorer_url(_api(api), job, tx, address)
+    url = explorer_url(api_url(api), job, tx, address)
     typer.echo(url)
     if not print_only and not webbrowser.open(url):
         typer.echo("no browser found here: open the URL above yourself", err=True)

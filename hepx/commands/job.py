@@ -11,6 +11,7 @@ import httpx
 import typer
 from rich.console import Console
 
+from hepx.chain import FINAL_STATE_LABELS
 from hepx.commands._chain import DeploymentOpt, KeyOpt, RpcOpt, chain_client, fail
 from hepx.config import load_settings
 from hepx.errors import HepxError, SpecError, TxReverted
@@ -20,16 +21,15 @@ from hepx.units import format_wei
 app = typer.Typer(help="Submit jobs and follow them.", no_args_is_help=True)
 console = Console(stderr=True, soft_wrap=True)
 
-FINAL_STATES = {"settled", "cancelled", "expired", "no_quorum"}
 # expire releases up to 8 replicas' stakes: a fixed limit when sent unsimulated.
 EXPIRE_GAS = 400_000
 
 
-def _api(api: str | None) -> str:
+def api_url(api: str | None) -> str:
     return (api or load_settings().api_url).rstrip("/")
 
 
-def _request(method: str, url: str, **kwargs: Any) -> dict[str, Any]:
+def api_request(method: str, url: str, **kwargs: Any) -> dict[str, Any]:
     try:
         reply = httpx.request(method, url, timeout=60, **kwargs)
     except httpx.HTTPError as exc:
@@ -69,8 +69,8 @@ def submit(
     except SpecError as exc:
         console.print(f"[red]invalid spec {spec_file}:[/] {exc}")
         raise typer.Exit(1) from exc
-    base = _api(api)
-    posted = _request("POST", f"{base}/jobs", json=spec.model_dump(mode="json", by_alias=True))
+    base = api_url(api)
+    posted = api_request("POST", f"{base}/jobs", json=spec.model_dump(mode="json", by_alias=True))
     if not as_json:
         console.print(
             f"job [bold]{posted['job_id']}[/] posted: spec {posted['spec_cid']} "
@@ -102,7 +102,7 @@ def follow(base: str, job_id: int, timeout: float, quiet: bool = False) -> dict[
     job: dict[str, Any] = {}
     with console.status("waiting", spinner="dots") as status:
         while time.monotonic() - started < timeout:
-            job = _request("GET", f"{base}/jobs/{job_id}")
+            job = api_request("GET", f"{base}/jobs/{job_id}")
             for step in job["transitions"][seen:]:
                 if not quiet and step["event"] != "Payment":
                     args = {k: v for k, v in step["args"].items() if k != "jobId"}
@@ -112,7 +112,7 @@ def follow(base: str, job_id: int, timeout: float, quiet: bool = False) -> dict[
                         f"  tx {step['tx_hash']}"
                     )
             seen = len(job["transitions"])
-            if job["state"] in FINAL_STATES:
+            if job["state"] in FINAL_STATE_LABELS:
                 return job
             status.update(f"job {job_id}: {job['state']} ({time.monotonic() - started:.0f} s)")
             time.sleep(0.5)
@@ -128,7 +128,7 @@ def get(
     api: Annotated[str | None, typer.Option(help="API URL (default HEPX_API_URL)")] = None,
 ) -> None:
     """Print a job's state, worker, result and transitions as JSON."""
-    typer.echo(json.dumps(_request("GET", f"{_api(api)}/jobs/{job_id}"), indent=2))
+    typer.echo(json.dumps(api_request("GET", f"{api_url(api)}/jobs/{job_id}"), indent=2))
 
 
 # ---------------------------------------------------------------- requester and anyone, on chain

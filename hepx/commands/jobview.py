@@ -16,13 +16,13 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
 from rich.table import Table
 
-from hepx.commands.job import _api, _request
+from hepx.chain import FINAL_EVENTS
+from hepx.commands.job import api_request, api_url
 from hepx.units import format_wei
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
-_FINAL_EVENTS = {"JobSettled": "settled", "JobCancelled": "cancelled", "JobExpired": "expired"}
 ApiOption = Annotated[str | None, typer.Option(help="API URL (default HEPX_API_URL)")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON only")]
 
@@ -52,7 +52,7 @@ def list_jobs(
     as_json: JsonOption = False,
 ) -> None:
     """List jobs from the API's event index, newest first."""
-    base = _api(api)
+    base = api_url(api)
     params = {
         k: v
         for k, v in {
@@ -65,7 +65,7 @@ def list_jobs(
         }.items()
         if v is not None
     }
-    found = _request("GET", f"{base}/jobs", params=params)
+    found = api_request("GET", f"{base}/jobs", params=params)
     if as_json:
         typer.echo(json.dumps(found))
         return
@@ -122,8 +122,8 @@ def watch(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON event per line")] = False,
 ) -> None:
     """Follow a job's events live (Server-Sent Events) until it is settled, cancelled or expired."""
-    base = _api(api)
-    job = _request("GET", f"{base}/jobs/{job_id}")
+    base = api_url(api)
+    job = api_request("GET", f"{base}/jobs/{job_id}")
     if not as_json:
         err.print(f"job {job_id} in the explorer: {base}/job/{job_id}")
     status = None if as_json else err.status(f"job {job_id}: {job['state']}", spinner="dots")
@@ -139,10 +139,7 @@ def watch(
             if status and event["event"] != "Payment":
                 status.update(f"job {job_id}: {event['event']} (waiting for the next event)")
             # The contract emits a settlement's Payments before its final event.
-            if event["event"] in _FINAL_EVENTS or event["event"] in (
-                "ReplicasSettled",
-                "JobNoQuorum",
-            ):
+            if event["event"] in FINAL_EVENTS:
                 break
     finally:
         if status:
@@ -150,12 +147,12 @@ def watch(
 
 
 def _result(base: str, job_id: int) -> dict[str, Any]:
-    return _request("GET", f"{base}/jobs/{job_id}/result")
+    return api_request("GET", f"{base}/jobs/{job_id}/result")
 
 
 def logs(job_id: int, api: ApiOption = None) -> None:
     """Print the job.log the worker published with the job's result."""
-    base = _api(api)
+    base = api_url(api)
     cid = _result(base, job_id)["result_cid"]
     try:
         reply = httpx.get(f"{base}/ipfs/{cid}/job.log", timeout=60)
@@ -170,7 +167,7 @@ def logs(job_id: int, api: ApiOption = None) -> None:
 
 
 def _files(base: str, cid: str, prefix: str = "") -> list[tuple[str, str, int]]:
-    listing = _request("GET", f"{base}/ipfs/{cid}", headers={"Accept": "application/json"})
+    listing = api_request("GET", f"{base}/ipfs/{cid}", headers={"Accept": "application/json"})
     files: list[tuple[str, str, int]] = []
     for entry in listing["entries"]:
         path = f"{prefix}{entry['name']}"
@@ -190,7 +187,7 @@ def result(
     as_json: JsonOption = False,
 ) -> None:
     """Show where a job's result is; with --output, download it (verified by the gateway)."""
-    base = _api(api)
+    base = api_url(api)
     found = _result(base, job_id)
     cid = found["result_cid"]
     if output is not None:

@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from hepx.commands.job import _api, _request
+from hepx.commands.job import api_request, api_url
 from hepx.commands.jobview import link
 from hepx.units import format_wei
 
@@ -21,8 +21,8 @@ def list_workers(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON only")] = False,
 ) -> None:
     """Every worker that claimed a job: jobs won, settled, failures and earnings."""
-    base = _api(api)
-    workers = _request("GET", f"{base}/explorer/workers")["workers"]
+    base = api_url(api)
+    workers = api_request("GET", f"{base}/explorer/workers")["workers"]
     if as_json:
         typer.echo(json.dumps(workers))
         return

@@ -12,7 +12,6 @@ from hepx.chain import MarketClient, deploy_market
 from hepx.deployment import Deployment
 from hepx.errors import EventIndexError
 from hepx.index import MarketIndex
-from hepx.logdecode import LogDecoder
 
 WEI = 10**15
 
@@ -189,19 +188,3 @@ def test_bad_filters_name_the_problem(
         index.jobs(worker="0x12")
     with pytest.raises(EventIndexError, match="page must be >= 1"):
         index.jobs(page=0)
-
-
-def test_fast_log_decoder_matches_web3_on_every_market_event(
-    node: Anvil, deployment: Deployment, snapshot: MarketClient
-) -> None:
-    requester, worker = _client(node, deployment, 1), _client(node, deployment, 3)
-    start = snapshot.block_number() + 1
-    settled, _ = requester.post_job("echo-a", WEI, 600, 600)
-    worker.claim(settled, WEI // 3)
-    worker.submit_result(settled, "bafyresult")
-    requester.accept(settled)
-    requester.cancel(requester.post_job("echo-b", WEI, 600, 600)[0])
-    worker.withdraw()
-    expected = snapshot.events(start, snapshot.block_number())
-    assert len({e.name for e in expected}) >= 6
-    assert list(LogDecoder(snapshot).events(start, snapshot.block_number(), chunk=2)) == expected

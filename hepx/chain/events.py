@@ -1,9 +1,10 @@
-"""Fast decoding of JobMarket logs for bulk reads (the event index).
+"""Market events: the one decoder of raw logs and the one walk over block ranges.
 
-web3's ``process_log`` costs milliseconds per log (formatter chains, checksums recomputed per
-address), which makes catching up on tens of thousands of events take minutes. This decoder
-precomputes each event's layout once and decodes with eth_abi directly; its output equals
-:meth:`hepx.chain.MarketClient._decode_log`'s (a test checks them against each other).
+The decoder precomputes each event's layout from the ABI once and decodes with eth_abi
+directly: web3's ``process_log`` costs milliseconds per log, which makes an index catching up
+on tens of thousands of events take minutes. It reads logs as the node sends them (hex
+strings) and as web3 hands them over in receipts (bytes), so transactions, the agent's follower
+and the API's index all see the same :class:`MarketEvent`.
 """
 
 from __future__ import annotations
@@ -16,10 +17,27 @@ from typing import Any
 from eth_abi import decode as abi_decode  # type: ignore[attr-defined]
 from eth_utils import keccak, to_checksum_address  # type: ignore[attr-defined]
 
-from hepx.chain import MarketClient, MarketEvent
-from hepx.errors import ChainError
+from hepx.chain.enums import JobState
+from hepx.chain.rpc import Rpc
+from hepx.chain.types import MarketEvent
 
 _DYNAMIC = ("string", "bytes")
+
+# The state a job is in right after each of these events of the market.
+STATE_AFTER_EVENT: dict[str, JobState] = {
+    "JobPosted": JobState.OPEN,
+    "JobClaimed": JobState.CLAIMED,
+    "ResultSubmitted": JobState.SUBMITTED,
+    "JobSettled": JobState.SETTLED,
+    "JobCancelled": JobState.CANCELLED,
+    "JobExpired": JobState.EXPIRED,
+    "CommitPhaseStarted": JobState.COMMITTING,
+    "RevealPhaseStarted": JobState.REVEALING,
+    "ReplicasSettled": JobState.SETTLED,
+    "JobNoQuorum": JobState.NO_QUORUM,
+}
+# Events after which a job never changes (the contract emits a settlement's Payments first).
+FINAL_EVENTS = frozenset(name for name, state in STATE_AFTER_EVENT.items() if state.final)
 
 
 @dataclass(frozen=True)
@@ -28,6 +46,7 @@ class _Layout:
     indexed: list[tuple[str, str]]  # (name, type) in topic order
     data_names: list[str]
     data_types: list[str]
+    order: list[str]  # every argument, in declaration order
 
 
 @lru_cache(maxsize=4096)
@@ -39,18 +58,21 @@ def _hex(value: Any) -> str:
     return "0x" + bytes(value).hex() if not isinstance(value, str) else value.lower()
 
 
+def _int(value: Any) -> int:
+    return int(value, 16) if isinstance(value, str) else int(value)
+
+
 def _is_dynamic(kind: str) -> bool:
     return kind in _DYNAMIC or kind.endswith("[]") or kind.startswith("tuple")
 
 
 class LogDecoder:
-    """Decodes raw logs of one market contract into :class:`MarketEvent`."""
+    """Decodes raw logs of the contract at ``address`` (with ``abi``) into MarketEvents."""
 
-    def __init__(self, client: MarketClient) -> None:
-        self.client = client
-        self.address = client.address.lower()
+    def __init__(self, abi: list[dict[str, Any]], address: str) -> None:
+        self.address = address.lower()
         self._layouts: dict[str, _Layout] = {}
-        for item in client.artifact.abi:
+        for item in abi:
             if item["type"] != "event" or item.get("anonymous"):
                 continue
             types = [i["type"] for i in item["inputs"]]
@@ -60,14 +82,11 @@ class LogDecoder:
                 indexed=[(i["name"], i["type"]) for i in item["inputs"] if i["indexed"]],
                 data_names=[i["name"] for i in item["inputs"] if not i["indexed"]],
                 data_types=[i["type"] for i in item["inputs"] if not i["indexed"]],
+                order=[i["name"] for i in item["inputs"]],
             )
-        self._order = {
-            item["name"]: [i["name"] for i in item["inputs"]]
-            for item in client.artifact.abi
-            if item["type"] == "event"
-        }
 
     def decode(self, raw: Any) -> MarketEvent | None:
+        """The event of one log; None for another contract's log or an event not in the ABI."""
         topics = [_hex(t) for t in raw["topics"]]
         if _hex(raw["address"]) != self.address or not topics:
             return None
@@ -88,35 +107,29 @@ class LogDecoder:
         for name, value in list(args.items()):
             if isinstance(value, str) and value.startswith("0x") and len(value) == 42:
                 args[name] = _checksum(value)
-        ordered = {name: args[name] for name in self._order[layout.name]}
         return MarketEvent(
             name=layout.name,
-            args=ordered,
-            block_number=int(raw["blockNumber"], 16)
-            if isinstance(raw["blockNumber"], str)
-            else int(raw["blockNumber"]),
+            args={name: args[name] for name in layout.order},
+            block_number=_int(raw["blockNumber"]),
             tx_hash=_hex(raw["transactionHash"]),
-            log_index=int(raw["logIndex"], 16)
-            if isinstance(raw["logIndex"], str)
-            else int(raw["logIndex"]),
+            log_index=_int(raw["logIndex"]),
             block_hash=_hex(raw["blockHash"]),
         )
 
-    def events(self, from_block: int, to_block: int, chunk: int = 5000) -> Iterator[MarketEvent]:
-        """Decoded market events in ``[from_block, to_block]``, oldest first."""
-        start = from_block
-        while start <= to_block:
-            end = min(start + chunk - 1, to_block)
-            params = [
-                {"address": self.client.address, "fromBlock": hex(start), "toBlock": hex(end)}
-            ]
-            logs = self.client._retry(
-                "eth_getLogs",
-                lambda p=params: self.client.w3.provider.make_request("eth_getLogs", p),  # type: ignore[misc,arg-type]
-            )
-            if "error" in logs:
-                raise ChainError(f"eth_getLogs failed: {logs['error']}")
-            for raw in logs["result"]:
-                if (event := self.decode(raw)) is not None:
-                    yield event
-            start = end + 1
+
+def block_ranges(first: int, last: int, size: int) -> Iterator[tuple[int, int]]:
+    """``[first, last]`` cut into ranges of at most ``size`` blocks, oldest first."""
+    start = first
+    while start <= last:
+        end = min(start + size - 1, last)
+        yield start, end
+        start = end + 1
+
+
+def confirmed_ranges(
+    rpc: Rpc, after_block: int, confirmations: int, size: int
+) -> tuple[int, Iterator[tuple[int, int]]]:
+    """What a follower of the chain reads next (the agent's follower, the API's index): the
+    newest block ``confirmations`` deep, and the ranges from ``after_block + 1`` up to it."""
+    safe_head = rpc.block_number() - confirmations
+    return safe_head, block_ranges(after_block + 1, safe_head, size)

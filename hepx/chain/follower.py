@@ -14,7 +14,9 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from hepx.chain import MarketClient, MarketEvent
+from hepx.chain.events import confirmed_ranges
+from hepx.chain.market import MarketClient
+from hepx.chain.types import MarketEvent
 
 
 class Cursor:
@@ -52,12 +54,12 @@ class EventFollower:
 
     def poll(self, handle: Callable[[MarketEvent], None]) -> int:
         """Handle the events of every new confirmed block; return how many were handled."""
-        safe_head = self.client.block_number() - self.confirmations
+        _, ranges = confirmed_ranges(
+            self.client.rpc, self.cursor.block, self.confirmations, self.max_range
+        )
         handled = 0
-        while self.cursor.block < safe_head:
-            start = self.cursor.block + 1
-            end = min(safe_head, start + self.max_range - 1)
-            for event in self.client.events(start, end):
+        for start, end in ranges:
+            for event in self.client.iter_events(start, end):
                 handle(event)
                 handled += 1
             self.cursor.save(end)

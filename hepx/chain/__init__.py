@@ -1,0 +1,88 @@
+"""The chain client: the market's calls, signed transactions, decoded events and errors.
+
+rpc        the node: every call retried and its errors converted once (Rpc.call)
+reverts    custom errors of the shipped contracts, by selector
+events     the one log decoder and the one walk over (confirmed) block ranges
+contract   the transaction pipeline every contract client shares
+market     JobMarket (and its worker registry); token: ERC-20; deploy: deploy_market
+follower   handing market events to an agent from a saved cursor
+types      records the calls take and return; enums: generated from the contracts
+"""
+
+from hepx.chain.contract import ContractClient
+from hepx.chain.deploy import deploy_market
+from hepx.chain.enums import (
+    FINAL_STATE_LABELS,
+    FINAL_STATES,
+    AssignmentStatus,
+    JobState,
+    MatchMode,
+    PaymentDirection,
+    PaymentReason,
+    ProtocolEnum,
+)
+from hepx.chain.events import (
+    FINAL_EVENTS,
+    STATE_AFTER_EVENT,
+    LogDecoder,
+    block_ranges,
+    confirmed_ranges,
+)
+from hepx.chain.follower import Cursor, EventFollower
+from hepx.chain.market import MarketClient
+from hepx.chain.reverts import decode_revert
+from hepx.chain.rpc import Rpc, is_connection_error
+from hepx.chain.token import TokenClient
+from hepx.chain.types import (
+    DEVNET_CHAIN_ID,
+    ZERO_ADDRESS,
+    ZERO_BYTES32,
+    Assignment,
+    Job,
+    JobTerms,
+    MarketEvent,
+    Terms,
+    TxResult,
+    WorkerRecord,
+    commitment_of,
+    json_safe,
+    kind_id,
+)
+
+__all__ = [
+    "DEVNET_CHAIN_ID",
+    "FINAL_EVENTS",
+    "FINAL_STATES",
+    "FINAL_STATE_LABELS",
+    "STATE_AFTER_EVENT",
+    "ZERO_ADDRESS",
+    "ZERO_BYTES32",
+    "Assignment",
+    "AssignmentStatus",
+    "ContractClient",
+    "Cursor",
+    "EventFollower",
+    "Job",
+    "JobState",
+    "JobTerms",
+    "LogDecoder",
+    "MarketClient",
+    "MarketEvent",
+    "MatchMode",
+    "PaymentDirection",
+    "PaymentReason",
+    "ProtocolEnum",
+    "Rpc",
+    "Terms",
+    "TokenClient",
+    "TxResult",
+    "WorkerRecord",
+    "block_ranges",
+    "commitment_of",
+    "confirmed_ranges",
+    "decode_revert",
+    "deploy_market",
+    "is_connection_error",
+    "json_safe",
+    "kind_id",
+]

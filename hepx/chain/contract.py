@@ -1,0 +1,153 @@
+"""The plumbing every hepx contract client shares: an ABI, a signer and the transaction
+pipeline (simulate, sign, send, wait, decode the receipt's events).
+
+Every transaction is simulated first (gas estimation runs it), so a call the contract would
+refuse raises :class:`~hepx.errors.TxReverted` with the contract's custom error before
+anything is sent.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from eth_utils.address import to_checksum_address
+from web3.exceptions import Web3RPCError
+
+from hepx.artifacts import load_artifact
+from hepx.chain.events import LogDecoder
+from hepx.chain.rpc import Rpc
+from hepx.chain.types import MarketEvent, TxResult
+from hepx.errors import ChainError, ConfigError, NotMined, TxReverted
+
+log = logging.getLogger(__name__)
+
+
+class ContractClient:
+    """Calls the contract at ``address`` over ``rpc_url``, signing with ``private_key``.
+
+    ``ARTIFACT`` names the contract's ABI; ``rpc`` is the node (reads of blocks, balances...).
+    """
+
+    ARTIFACT = "JobMarket"
+
+    def __init__(
+        self,
+        rpc_url: str,
+        address: str,
+        private_key: str | None = None,
+        *,
+        retries: int = 5,
+        backoff: float = 0.5,
+        receipt_timeout: float = 120.0,
+    ) -> None:
+        self.rpc = Rpc(rpc_url, retries=retries, backoff=backoff)
+        self.rpc_url = rpc_url
+        self.w3 = self.rpc.w3
+        self.artifact = load_artifact(self.ARTIFACT)
+        self.contract = self.w3.eth.contract(
+            address=to_checksum_address(address), abi=self.artifact.abi
+        )
+        self.account: LocalAccount | None = Account.from_key(private_key) if private_key else None
+        self.receipt_timeout = receipt_timeout
+        # Called with (what, result) after each mined tx: metrics count gas and calls here.
+        self.tx_observers: list[Callable[[str, TxResult], None]] = []
+        self.decoder = LogDecoder(self.artifact.abi, self.contract.address)
+
+    @property
+    def address(self) -> str:
+        return str(self.contract.address)
+
+    @property
+    def sender(self) -> str:
+        if self.account is None:
+            raise ConfigError("no private key configured: set HEPX_PRIVATE_KEY or pass --key")
+        return str(self.account.address)
+
+    def read(self, function: str, *args: Any) -> Any:
+        """The result of calling the contract's view ``function`` with ``args``."""
+        return self.rpc.call(function, lambda: self.contract.functions[function](*args).call())
+
+    def chain_id(self) -> int:
+        return self.rpc.chain_id()
+
+    def block_number(self) -> int:
+        return self.rpc.block_number()
+
+    def timestamp(self, block: int | str = "latest") -> int:
+        return self.rpc.timestamp(block)
+
+    def balance(self, address: str) -> int:
+        return self.rpc.balance(address)
+
+    def decode_log(self, raw: Any) -> MarketEvent | None:
+        return self.decoder.decode(raw)
+
+    def transact(self, what: str, fn: Any, value: int = 0, gas: int | None = None) -> TxResult:
+        """Simulate, sign, send and wait for ``fn``; raise TxReverted on any refusal.
+
+        With ``gas`` given the simulation is skipped: for calls that only become valid once a
+        deadline has passed, on nodes (anvil automine) that simulate at the last block's time.
+        """
+        account = self.account
+        if account is None:
+            raise ConfigError(f"{what}: no private key configured (HEPX_PRIVATE_KEY or --key)")
+
+        def build() -> dict[str, Any]:
+            nonce = self.w3.eth.get_transaction_count(account.address, "pending")
+            params = {
+                "from": account.address,
+                "nonce": nonce,
+                "value": value,
+                "chainId": self.chain_id(),
+            }
+            if gas is not None:
+                params["gas"] = gas
+            tx: dict[str, Any] = fn.build_transaction(params)
+            if gas is None:
+                # Estimates drift when other txs land between simulation and inclusion.
+                tx["gas"] = int(tx["gas"] * 1.2) + 10_000
+            return tx
+
+        tx = self.rpc.call(what, build)
+        signed = account.sign_transaction(tx)
+        tx_hash = signed.hash
+
+        def send() -> None:
+            try:
+                self.w3.eth.send_raw_transaction(signed.raw_transaction)
+            except Web3RPCError as exc:
+                # A retry after a lost answer: the first send went through.
+                if "already known" not in str(exc) and "nonce too low" not in str(exc):
+                    raise
+
+        self.rpc.call(what, send)
+        try:
+            receipt = self.rpc.call(
+                what,
+                lambda: self.w3.eth.wait_for_transaction_receipt(
+                    tx_hash, timeout=self.receipt_timeout, poll_latency=0.05
+                ),
+            )
+        except NotMined as exc:
+            raise ChainError(
+                f"{what}: tx {tx_hash.hex()} not mined in {self.receipt_timeout:.0f} s"
+            ) from exc
+        if receipt["status"] != 1:
+            raise TxReverted(f"{what}: tx 0x{tx_hash.hex()} reverted on chain")
+        result = TxResult(
+            tx_hash="0x" + bytes(receipt["transactionHash"]).hex(),
+            block_number=int(receipt["blockNumber"]),
+            gas_used=int(receipt["gasUsed"]),
+            events=[ev for raw in receipt["logs"] if (ev := self.decode_log(raw)) is not None],
+            gas_price=int(receipt.get("effectiveGasPrice", 0)),
+        )
+        for observe in self.tx_observers:
+            try:
+                observe(what, result)
+            except Exception:  # an observer must never fail a tx that went through
+                log.exception("tx observer failed what=%s tx=%s", what, result.tx_hash)
+        return result

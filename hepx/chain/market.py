@@ -1,0 +1,233 @@
+"""The JobMarket (which is also the worker registry: it inherits WorkerRegistry)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from eth_utils.address import to_checksum_address
+
+from hepx.chain.contract import ContractClient
+from hepx.chain.enums import AssignmentStatus, JobState, MatchMode
+from hepx.chain.events import block_ranges
+from hepx.chain.types import (
+    ZERO_ADDRESS,
+    Assignment,
+    Job,
+    JobTerms,
+    MarketEvent,
+    Terms,
+    TxResult,
+    WorkerRecord,
+    kind_id,
+)
+from hepx.deployment import Deployment
+
+
+class MarketClient(ContractClient):
+    """Calls the JobMarket at ``address`` over ``rpc_url``, signing with ``private_key``."""
+
+    ARTIFACT = "JobMarket"
+
+    @classmethod
+    def from_deployment(
+        cls, deployment: Deployment, rpc_url: str | None = None, private_key: str | None = None
+    ) -> MarketClient:
+        return cls(rpc_url or deployment.rpc_url, deployment.job_market, private_key)
+
+    # ------------------------------------------------------------ reads
+
+    def job(self, job_id: int) -> Job:
+        requester, state, deadline, run_window, worker, price, escrow = self.read("getJob", job_id)
+        return Job(
+            job_id=job_id,
+            requester=str(requester),
+            state=JobState(state),
+            deadline=int(deadline),
+            run_window=int(run_window),
+            worker=None if worker == ZERO_ADDRESS else str(worker),
+            price=int(price),
+            escrow=int(escrow),
+        )
+
+    def job_count(self) -> int:
+        return int(self.read("jobCount"))
+
+    def withdrawable(self, address: str) -> int:
+        return int(self.read("withdrawable", to_checksum_address(address)))
+
+    def challenge_window(self) -> int:
+        return int(self.read("challengeWindow"))
+
+    def events(
+        self, from_block: int, to_block: int, job_id: int | None = None, chunk: int = 5000
+    ) -> list[MarketEvent]:
+        """Decoded market events in ``[from_block, to_block]``, oldest first."""
+        return list(self.iter_events(from_block, to_block, job_id, chunk))
+
+    def iter_events(
+        self, from_block: int, to_block: int, job_id: int | None = None, chunk: int = 5000
+    ) -> Iterator[MarketEvent]:
+        for start, end in block_ranges(from_block, to_block, chunk):
+            params: dict[str, Any] = {
+                "address": self.contract.address,
+                "fromBlock": start,
+                "toBlock": end,
+            }
+            if job_id is not None:
+                params["topics"] = [None, "0x" + job_id.to_bytes(32, "big").hex()]
+            for raw in self.rpc.logs(params):
+                if (ev := self.decode_log(raw)) is not None:
+                    yield ev
+
+    # ------------------------------------------------------------ writes
+
+    def post_job(
+        self, spec_cid: str, max_price: int, claim_window: int, run_window: int
+    ) -> tuple[int, TxResult]:
+        fn = self.contract.functions.postJob(spec_cid, claim_window, run_window)
+        result = self.transact("postJob", fn, value=max_price)
+        return int(result.event("JobPosted").args["jobId"]), result
+
+    def claim(self, job_id: int, price: int) -> TxResult:
+        return self.transact(f"claim job {job_id}", self.contract.functions.claim(job_id, price))
+
+    def submit_result(self, job_id: int, result_cid: str) -> TxResult:
+        return self.transact(
+            f"submitResult job {job_id}", self.contract.functions.submitResult(job_id, result_cid)
+        )
+
+    def accept(self, job_id: int) -> TxResult:
+        return self.transact(f"accept job {job_id}", self.contract.functions.accept(job_id))
+
+    def finalize(self, job_id: int, gas: int | None = None) -> TxResult:
+        return self.transact(
+            f"finalize job {job_id}", self.contract.functions.finalize(job_id), gas=gas
+        )
+
+    def cancel(self, job_id: int) -> TxResult:
+        return self.transact(f"cancel job {job_id}", self.contract.functions.cancel(job_id))
+
+    def expire(self, job_id: int, gas: int | None = None) -> TxResult:
+        return self.transact(
+            f"expire job {job_id}", self.contract.functions.expire(job_id), gas=gas
+        )
+
+    def withdraw(self) -> TxResult:
+        return self.transact("withdraw", self.contract.functions.withdraw())
+
+    # ------------------------------------------------------------ terms, auctions, replicas
+
+    def post_job_with_terms(self, spec_cid: str, terms: Terms) -> tuple[int, TxResult]:
+        """Post with terms; ETH jobs send the escrow, ERC-20 jobs need an approval first."""
+        fn = self.contract.functions.postJobWithTerms(spec_cid, terms.as_tuple())
+        value = 0 if terms.token else terms.escrow
+        result = self.transact("postJobWithTerms", fn, value=value)
+        return int(result.event("JobPosted").args["jobId"]), result
+
+    def claim_with_proof(self, job_id: int, price: int, proof: list[bytes]) -> TxResult:
+        return self.transact(
+            f"claim job {job_id}", self.contract.functions.claimWithProof(job_id, price, proof)
+        )
+
+    def bid(self, job_id: int, price: int, proof: list[bytes] | None = None) -> TxResult:
+        return self.transact(
+            f"bid on job {job_id}", self.contract.functions.bid(job_id, price, proof or [])
+        )
+
+    def award(self, job_id: int, gas: int | None = None) -> TxResult:
+        return self.transact(f"award job {job_id}", self.contract.functions.award(job_id), gas=gas)
+
+    def commit_result(self, job_id: int, commitment: bytes) -> TxResult:
+        return self.transact(
+            f"commitResult job {job_id}", self.contract.functions.commitResult(job_id, commitment)
+        )
+
+    def reveal_result(
+        self, job_id: int, digest: bytes, salt: bytes, result_cid: str, gas: int | None = None
+    ) -> TxResult:
+        return self.transact(
+            f"revealResult job {job_id}",
+            self.contract.functions.revealResult(job_id, digest, salt, result_cid),
+            gas=gas,
+        )
+
+    def withdraw_token(self, token: str) -> TxResult:
+        return self.transact(
+            f"withdrawToken {token}",
+            self.contract.functions.withdrawToken(to_checksum_address(token)),
+        )
+
+    def terms(self, job_id: int) -> JobTerms:
+        raw = self.read("getTerms", job_id)
+        (mode, replicas, quorum, assigned, committed, revealed, reveal_window, token) = raw[:8]
+        max_price, min_stake, kind, root = raw[8:]
+        return JobTerms(
+            mode=MatchMode(mode),
+            replicas=int(replicas),
+            quorum=int(quorum),
+            assigned=int(assigned),
+            committed=int(committed),
+            revealed=int(revealed),
+            reveal_window=int(reveal_window),
+            token=None if token == ZERO_ADDRESS else str(token),
+            max_price=int(max_price),
+            min_stake=int(min_stake),
+            kind=bytes(kind),
+            allowlist_root=bytes(root),
+        )
+
+    def assignments(self, job_id: int) -> list[Assignment]:
+        return [
+            Assignment(str(w), int(p), AssignmentStatus(st), bytes(c), bytes(d))
+            for (w, p, st, c, d) in self.read("getAssignments", job_id)
+        ]
+
+    def assignment_of(self, job_id: int, worker: str) -> Assignment | None:
+        """``worker``'s held bid or replica of the job, if it has one."""
+        for item in self.assignments(job_id):
+            if item.worker.lower() == worker.lower():
+                return item
+        return None
+
+    def token_withdrawable(self, token: str, account: str) -> int:
+        return int(
+            self.read("tokenWithdrawable", to_checksum_address(token), to_checksum_address(account))
+        )
+
+    # ------------------------------------------------------------ worker registry
+
+    def register(self, kinds: list[str], stake: int = 0) -> TxResult:
+        ids = [kind_id(k) for k in kinds]
+        return self.transact("register", self.contract.functions.register(ids), value=stake)
+
+    def add_stake(self, amount: int) -> TxResult:
+        return self.transact("addStake", self.contract.functions.addStake(), value=amount)
+
+    def set_kinds(self, kinds: list[str], supported: bool = True) -> TxResult:
+        ids = [kind_id(k) for k in kinds]
+        return self.transact("setKinds", self.contract.functions.setKinds(ids, supported))
+
+    def unbond(self, amount: int) -> TxResult:
+        return self.transact(f"unbond {amount}", self.contract.functions.unbond(amount))
+
+    def withdraw_stake(self, gas: int | None = None) -> TxResult:
+        return self.transact("withdrawStake", self.contract.functions.withdrawStake(), gas=gas)
+
+    def worker(self, address: str) -> WorkerRecord:
+        checksum = to_checksum_address(address)
+        registered, stake, locked, unbond_end, unbonding = self.read("getWorker", checksum)
+        return WorkerRecord(
+            address=checksum,
+            registered=bool(registered),
+            stake=int(stake),
+            locked=int(locked),
+            unbond_end=int(unbond_end),
+            unbonding=int(unbonding),
+        )
+
+    def has_kind(self, address: str, kind: str) -> bool:
+        return bool(self.read("hasKind", to_checksum_address(address), kind_id(kind)))
+
+    def unbond_delay(self) -> int:
+        return int(self.read("unbondDelay"))

@@ -1,0 +1,182 @@
+"""The one way hepx talks to a node: every call goes through :meth:`Rpc.call`, which retries
+connection failures with backoff and converts web3's and requests' errors into hepx's
+(``ChainUnavailable``, ``TxReverted``, ``NoContract``, ``NotMined``, ``ChainError``) exactly once.
+
+web3's HTTPProvider retries on its own too; it is built with that switched off, so a dead node
+costs ``retries`` attempts, not ``retries`` times web3's.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import requests
+from eth_utils.address import to_checksum_address
+from web3 import Web3
+from web3.exceptions import (
+    BadFunctionCallOutput,
+    ContractCustomError,
+    ContractLogicError,
+    ContractPanicError,
+    TimeExhausted,
+    TransactionNotFound,
+    Web3RPCError,
+)
+
+from hepx.chain.reverts import decode_revert
+from hepx.errors import (
+    ChainError,
+    ChainUnavailable,
+    NoContract,
+    NotMined,
+    TxNotFound,
+    TxReverted,
+)
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+def is_connection_error(exc: BaseException) -> bool:
+    return isinstance(exc, (requests.ConnectionError, requests.Timeout, ConnectionError, OSError))
+
+
+def reverted(what: str, exc: Exception) -> TxReverted:
+    """A contract's refusal as TxReverted, named by its custom error where it has one."""
+    data = getattr(exc, "data", None)
+    if isinstance(exc, ContractCustomError) and isinstance(data, str):
+        name, args = decode_revert(data)
+        if name:
+            shown = ", ".join(str(a) for a in args)
+            return TxReverted(f"{what} refused by the contract: {name}({shown})", name, args)
+    return TxReverted(f"{what} reverted: {exc}")
+
+
+class Rpc:
+    """A node at ``url``: retried, converted calls and the raw reads hepx needs."""
+
+    def __init__(
+        self, url: str, *, retries: int = 5, backoff: float = 0.5, timeout: float = 30
+    ) -> None:
+        self.url = url
+        self.retries = retries
+        self.backoff = backoff
+        self.w3 = Web3(
+            Web3.HTTPProvider(
+                url, request_kwargs={"timeout": timeout}, exception_retry_configuration=None
+            )
+        )
+        self._chain_id: int | None = None
+
+    def call(self, what: str, fn: Callable[[], T]) -> T:
+        """Run ``fn`` (which uses ``self.w3``), retrying connection failures with exponential
+        backoff; third-party errors leave as hepx errors."""
+        delay = self.backoff
+        for attempt in range(1, self.retries + 1):
+            try:
+                return fn()
+            except (ContractCustomError, ContractLogicError, ContractPanicError) as exc:
+                raise reverted(what, exc) from exc
+            except BadFunctionCallOutput as exc:
+                raise NoContract(
+                    f"{what}: no contract answers at the address on {self.url} (was the chain "
+                    f"restarted? redeploy): {exc}"
+                ) from exc
+            except TransactionNotFound as exc:  # a Web3RPCError, but an answer, not a failure
+                raise TxNotFound(f"{what}: {exc}") from exc
+            except Web3RPCError as exc:
+                raise ChainError(f"{what}: the node refused: {exc}") from exc
+            except TimeExhausted as exc:
+                raise NotMined(f"{what}: {exc}") from exc
+            except Exception as exc:
+                if not is_connection_error(exc):
+                    raise
+                if attempt == self.retries:
+                    raise ChainUnavailable(
+                        f"{what}: RPC {self.url} unreachable after {attempt} tries: {exc}"
+                    ) from exc
+                log.warning(
+                    "rpc unreachable, retrying what=%s attempt=%d error=%s", what, attempt, exc
+                )
+                time.sleep(delay)
+                delay = min(delay * 2, 8.0)
+        raise AssertionError("unreachable")
+
+    def request(self, method: str, params: list[Any]) -> Any:
+        """A raw JSON-RPC call (methods web3 does not wrap, e.g. ``ots_*``); its result."""
+        reply = self.call(method, lambda: self.w3.provider.make_request(method, params))  # type: ignore[arg-type]
+        if "error" in reply:
+            error = reply["error"]
+            message = error.get("message", error) if isinstance(error, dict) else error
+            raise ChainError(f"{method} failed: {message}")
+        return reply.get("result")
+
+    # ------------------------------------------------------------ reads
+
+    def chain_id(self) -> int:
+        if self._chain_id is None:
+            self._chain_id = self.call("eth_chainId", lambda: int(self.w3.eth.chain_id))
+        return self._chain_id
+
+    def block_number(self) -> int:
+        return self.call("eth_blockNumber", lambda: int(self.w3.eth.block_number))
+
+    def block(self, number: int | str = "latest", full_transactions: bool = False) -> Any:
+        return self.call(
+            "eth_getBlockByNumber",
+            lambda: self.w3.eth.get_block(number, full_transactions=full_transactions),  # type: ignore[arg-type]
+        )
+
+    def block_hash(self, number: int) -> str:
+        return "0x" + bytes(self.block(number)["hash"]).hex()
+
+    def timestamp(self, block: int | str = "latest") -> int:
+        return int(self.block(block)["timestamp"])
+
+    def balance(self, address: str) -> int:
+        checksum = to_checksum_address(address)
+        return self.call("eth_getBalance", lambda: int(self.w3.eth.get_balance(checksum)))
+
+    def nonce(self, address: str, block: str = "latest") -> int:
+        checksum = to_checksum_address(address)
+        return self.call(
+            "eth_getTransactionCount",
+            lambda: int(self.w3.eth.get_transaction_count(checksum, block)),  # type: ignore[arg-type]
+        )
+
+    def code(self, address: str) -> bytes:
+        checksum = to_checksum_address(address)
+        return bytes(self.call("eth_getCode", lambda: self.w3.eth.get_code(checksum)))
+
+    def transaction(self, tx_hash: str) -> Any | None:
+        """A transaction by hash; None if the node does not know it."""
+        try:
+            return self.call(
+                "eth_getTransactionByHash",
+                lambda: self.w3.eth.get_transaction(tx_hash),  # type: ignore[arg-type]
+            )
+        except TxNotFound:
+            return None
+
+    def receipt(self, tx_hash: str | bytes) -> Any | None:
+        """A mined transaction's receipt; None if it is not mined (or unknown)."""
+        try:
+            return self.call(
+                "eth_getTransactionReceipt",
+                lambda: self.w3.eth.get_transaction_receipt(tx_hash),  # type: ignore[arg-type]
+            )
+        except TxNotFound:
+            return None
+
+    def logs(self, params: dict[str, Any]) -> list[Any]:
+        """Raw ``eth_getLogs`` (hex strings, as the node sends them: the fast decoder's input)."""
+        wire = {
+            **params,
+            "fromBlock": hex(params["fromBlock"]),
+            "toBlock": hex(params["toBlock"]),
+        }
+        return list(self.request("eth_getLogs", [wire]))

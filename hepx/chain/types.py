@@ -1,0 +1,174 @@
+"""What the market's calls take and return, as plain frozen records."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from eth_utils.address import to_checksum_address
+from eth_utils.crypto import keccak
+
+from hepx.chain.enums import AssignmentStatus, JobState, MatchMode
+from hepx.errors import ChainError
+
+ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
+ZERO_BYTES32 = b"\x00" * 32
+DEVNET_CHAIN_ID = 31337  # anvil's
+
+
+def kind_id(kind: str) -> bytes:
+    """The on-chain id of a job kind: ``keccak256(bytes(kind))``."""
+    return bytes(keccak(text=kind))
+
+
+def commitment_of(digest: bytes, salt: bytes) -> bytes:
+    """``keccak256(abi.encode(digest, salt))``, what a replica commits before revealing."""
+    if len(digest) != 32 or len(salt) != 32:
+        raise ChainError("a commitment takes a 32-byte digest and a 32-byte salt")
+    return bytes(keccak(digest + salt))
+
+
+@dataclass(frozen=True)
+class Terms:
+    """What ``postJobWithTerms`` takes beyond the spec CID (``IJobMarket.Terms``)."""
+
+    max_price: int  # per replica, in wei or token units
+    match_window: int
+    run_window: int
+    mode: MatchMode = MatchMode.CLAIM
+    replicas: int = 1
+    quorum: int = 1
+    token: str | None = None  # None = ETH
+    min_stake: int = 0
+    reveal_window: int = 0
+    kind: bytes = ZERO_BYTES32
+    allowlist_root: bytes = ZERO_BYTES32
+
+    @property
+    def escrow(self) -> int:
+        return self.max_price * self.replicas
+
+    def as_tuple(self) -> tuple[Any, ...]:
+        return (
+            int(self.mode),
+            self.replicas,
+            self.quorum,
+            to_checksum_address(self.token) if self.token else ZERO_ADDRESS,
+            self.max_price,
+            self.min_stake,
+            self.match_window,
+            self.run_window,
+            self.reveal_window,
+            self.kind,
+            self.allowlist_root,
+        )
+
+
+@dataclass(frozen=True)
+class JobTerms:
+    """A job's stored terms (``getTerms``), with its replica counters."""
+
+    mode: MatchMode
+    replicas: int
+    quorum: int
+    assigned: int
+    committed: int
+    revealed: int
+    reveal_window: int
+    token: str | None  # None = ETH
+    max_price: int
+    min_stake: int
+    kind: bytes
+    allowlist_root: bytes
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """One held bid or replica of a job (``getAssignments``)."""
+
+    worker: str
+    price: int
+    status: AssignmentStatus
+    commitment: bytes
+    digest: bytes
+
+
+@dataclass(frozen=True)
+class WorkerRecord:
+    """A worker's stake in the registry (``getWorker``)."""
+
+    address: str
+    registered: bool
+    stake: int  # bonded, including locked
+    locked: int
+    unbond_end: int
+    unbonding: int
+
+    @property
+    def available(self) -> int:
+        return self.stake - self.locked
+
+
+@dataclass(frozen=True)
+class Job:
+    """A job as the contract's ``getJob`` reports it."""
+
+    job_id: int
+    requester: str
+    state: JobState
+    deadline: int
+    run_window: int
+    worker: str | None
+    price: int
+    # What the market holds for the job now: the max price while open, the worker's price once
+    # one worker is assigned (the rest is refunded then), 0 once final. The max price a job was
+    # posted with is in its JobPosted event.
+    escrow: int
+
+
+@dataclass(frozen=True)
+class MarketEvent:
+    """A decoded JobMarket log."""
+
+    name: str
+    args: dict[str, Any]
+    block_number: int
+    tx_hash: str
+    log_index: int
+    # Lets an index notice a reorg: the same block number under another hash.
+    block_hash: str = ""
+
+    @property
+    def job_id(self) -> int | None:
+        value = self.args.get("jobId")
+        return int(value) if value is not None else None
+
+
+@dataclass(frozen=True)
+class TxResult:
+    tx_hash: str
+    block_number: int
+    gas_used: int
+    events: list[MarketEvent] = field(default_factory=list)
+    gas_price: int = 0  # effective wei per gas, so gas spent = gas_used * gas_price
+
+    def event(self, name: str) -> MarketEvent:
+        for ev in self.events:
+            if ev.name == name:
+                return ev
+        raise ChainError(f"transaction {self.tx_hash} emitted no {name} event")
+
+
+def json_safe(value: Any) -> Any:
+    """Event arguments as JSON: bytes as 0x-hex, enums as plain ints."""
+    if isinstance(value, bytes | bytearray):
+        return "0x" + bytes(value).hex()
+    if isinstance(value, bool | str) or value is None:
+        return value
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    return str(value)

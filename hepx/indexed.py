@@ -1,0 +1,96 @@
+"""The rows the event index (hepx/index.py) answers with: events, jobs, pages of jobs,
+worker statistics and what a sync did."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from web3 import Web3
+
+from hepx.errors import EventIndexError
+
+
+@dataclass(frozen=True)
+class IndexedEvent:
+    id: int
+    block: int
+    block_hash: str
+    tx_hash: str
+    log_index: int
+    name: str
+    job_id: int | None
+    address: str | None
+    args: dict[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "event": self.name,
+            "block": self.block,
+            "block_hash": self.block_hash,
+            "tx_hash": self.tx_hash,
+            "log_index": self.log_index,
+            "job_id": self.job_id,
+            "address": self.address,
+            "args": self.args,
+        }
+
+
+@dataclass(frozen=True)
+class IndexedJob:
+    job_id: int
+    state: str
+    kind: str | None
+    requester: str
+    worker: str | None
+    price: int | None
+    max_price: int
+    spec_cid: str
+    result_cid: str | None
+    posted_block: int
+    updated_block: int
+    expired_from: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class JobPage:
+    items: list[IndexedJob]
+    total: int
+    page: int
+    per_page: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.per_page))
+
+
+@dataclass
+class WorkerStats:
+    address: str
+    jobs_won: int = 0
+    settled: int = 0
+    in_progress: int = 0
+    failures: int = 0
+    earnings: int = 0
+    states: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    from_block: int
+    to_block: int
+    events: int
+    rolled_back_to: int | None = None
+
+
+def normalize_address(value: str, what: str = "address") -> str:
+    """Checksummed form of ``value``; EventIndexError naming ``what`` if it is not one."""
+    if not Web3.is_address(value):
+        raise EventIndexError(f"{what} {value!r} is not an address (expected 0x + 40 hex digits)")
+    return str(Web3.to_checksum_address(value))
+
+
