@@ -10,9 +10,8 @@ from __future__ import annotations
 import json
 import logging
 import shlex
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from agent.container import (
     LABEL_JOB,
@@ -27,15 +26,19 @@ from agent.container import (
     resolve_image,
     run_container,
 )
+from agent.executor import Execution
 from agent.images import image_allowed
+from agent.kinds import runner_args
 from agent.policy import Policy
 from hepx.errors import ExecutionError
-from hepx.spec import ContainerJob, JobSpec, Key4hepJob, canonical_json
+from hepx.kinds import CONTAINER_KINDS
+from hepx.kinds.container import ContainerJob
+from hepx.kinds.key4hep import Key4hepJob
+from hepx.spec import JobSpec, canonical_json
 from hepx.store import LocalStore
 
 log = logging.getLogger("hepx.agent")
 
-CONTAINER_KINDS = frozenset({"container", "key4hep"})
 CVMFS_KEY4HEP = Path("/cvmfs/sw.hsf.org")
 # Sources the Key4hep setup script when the image (or a mounted CVMFS) has it, then runs k4run
 # with the arguments after the script; bash because the setup script is written for bash.
@@ -47,16 +50,6 @@ K4RUN_SCRIPT = (
 )
 # Where the runner inside an image with hepx finds the spec.
 SPEC_IN_CONTAINER = "/job/spec.json"
-
-
-@dataclass(frozen=True)
-class ContainerExecution:
-    """Like executor.Execution, plus the record of the container for the provenance."""
-
-    exit_code: int
-    seconds: float
-    log_path: Path
-    container: dict[str, Any] = field(default_factory=dict)
 
 
 def runs_in_container(spec: JobSpec, policy: Policy) -> bool:
@@ -114,18 +107,7 @@ def plan_for(spec: JobSpec, policy: Policy, workdir: Path, inputs: Path) -> Plan
         raise ExecutionError(f"kind {spec.kind} has no container image in this worker's policy")
     spec_file = workdir / "container-spec.json"
     spec_file.write_bytes(canonical_json(spec))
-    command = [
-        "python",
-        "-m",
-        "agent.kinds",
-        spec.kind,
-        "--spec",
-        SPEC_IN_CONTAINER,
-        "--inputs",
-        "/inputs",
-        "--outputs",
-        "/outputs",
-    ]
+    command = ["python", *runner_args(spec.kind, SPEC_IN_CONTAINER, "/inputs", "/outputs")]
     plan = _plan(kind.image, command, inputs, {}, False, kind.cpus, kind.memory_mb)
     plan.mounts.append(Mount(spec_file, SPEC_IN_CONTAINER))
     return plan
@@ -139,7 +121,7 @@ def run_container_job(
     timeout: float,
     job_id: int,
     worker: str,
-) -> ContainerExecution:
+) -> Execution:
     """Run ``spec`` in its container; outputs land in workdir/result/outputs.
 
     Expects the inputs fetched into workdir/inputs; fetches a key4hep steering file itself.
@@ -182,7 +164,7 @@ def run_container_job(
         "stderr_cid": store.add_file(run.stderr_path),
     }
     (result / "container.json").write_text(json.dumps(record, indent=2, sort_keys=True))
-    return ContainerExecution(run.exit_code, run.seconds, run.log_path, record)
+    return Execution(run.exit_code, run.seconds, run.log_path, record)
 
 
 def remove_leftover_containers(policy: Policy, worker: str) -> None:

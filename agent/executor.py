@@ -14,6 +14,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from agent.kinds import runner_command
 from hepx.errors import ExecutionError
@@ -23,9 +24,13 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Execution:
+    """How a job's run ended; ``container`` records the container it ran in, if any (the
+    provenance carries it)."""
+
     exit_code: int
     seconds: float
     log_path: Path
+    container: dict[str, Any] | None = None
 
 
 def execute(

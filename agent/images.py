@@ -12,7 +12,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hepx.spec import ContainerJob, JobSpec, Key4hepJob
+from hepx.kinds.container import ContainerJob
+from hepx.kinds.key4hep import Key4hepJob
+from hepx.spec import JobSpec
 
 _HUB = "docker.io"
 

@@ -31,7 +31,6 @@ from hepx.spec import JobSpec
 from hepx.units import format_wei, parse_wei
 
 Wei = Annotated[int, BeforeValidator(parse_wei)]
-LLM_KINDS = frozenset({"llm.chat", "llm.batch"})
 ENDPOINT_ENV = "HEPX_LLM_ENDPOINT"
 _ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 

@@ -24,9 +24,10 @@ import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from agent.images import image_allowed, job_image
-from agent.llm_policy import LLM_KINDS, LlmPolicy, llm_verdict
+from agent.llm_policy import LlmPolicy, llm_verdict
 from hepx.chain import Job
 from hepx.errors import PolicyError
+from hepx.kinds import PER_TOKEN_KINDS, default_prices
 from hepx.spec import JobSpec
 from hepx.units import format_wei, parse_wei
 
@@ -67,13 +68,9 @@ class Policy(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     kinds: dict[str, KindPolicy] = Field(
-        default_factory=lambda: {
-            "echo": KindPolicy(price=10**9),  # 1 gwei
-            "hep.pythia": KindPolicy(price=10**15),  # 0.001 ether
-            "hep.generate": KindPolicy(price=10**15),
-            "hep.analyze": KindPolicy(price=10**15),
-            "hep.merge": KindPolicy(price=10**14),
-        }
+        # Every kind at the registry's default ask; token-priced kinds need an llm section,
+        # so a policy that has one lists them (hepx/llm_server.py writes such a policy).
+        default_factory=lambda: {name: KindPolicy(price=p) for name, p in default_prices().items()}
     )
     max_runtime: int = Field(
         default=3600, gt=0, description="Seconds; jobs that may run longer are declined"
@@ -141,7 +138,7 @@ def decide(policy: Policy, spec: JobSpec, job: Job) -> Decision:
         return Decision(False, f"max_runtime {runtime}s above policy limit {policy.max_runtime}s")
     if job.run_window < runtime:
         return Decision(False, f"run window {job.run_window}s shorter than max_runtime {runtime}s")
-    if spec.kind in LLM_KINDS:  # priced per token, worst case: agent/llm_policy.py
+    if spec.kind in PER_TOKEN_KINDS:  # priced per token, worst case: agent/llm_policy.py
         verdict = llm_verdict(policy.llm, spec, job.escrow, kind.price)
         return Decision(verdict.accept, verdict.reason, verdict.price)
     return Decision(True, "accepted", kind.price)

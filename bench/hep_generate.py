@@ -23,7 +23,8 @@ from agent.kinds.hep_common import start_pythia
 from hepx.anvil import free_port
 from hepx.chain import MarketClient
 from hepx.devnet import start_devnet
-from hepx.spec import GenerateJob, canonical_json, parse_spec
+from hepx.kinds.hep_generate import GenerateJob
+from hepx.spec import canonical_json, parse_spec
 from hepx.store import LocalStore
 
 REPO = Path(__file__).resolve().parents[1]

@@ -1,7 +1,8 @@
 """Canonical digests of job outputs: what replicas of a job compare (DESIGN.md, replication).
 
 Two honest workers running the same spec must arrive at the same digest, and different
-physics must not. Each kind declares how its outputs are digested:
+physics must not. Each kind declares in the registry (hepx/kinds/) how its outputs are
+digested:
 
 - ``bytes``: every output file's bytes. For deterministic kinds (echo, hep.generate: Pythia
   with a fixed seed writes the same HepMC3 bytes).
@@ -26,23 +27,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hepx.errors import HepxError
+from hepx.errors import DigestError
+from hepx.kinds import REGISTRY, DigestMethod
 
 VERSION = "hepx-digest/v1"
 SIGNIFICANT_DIGITS = 6
 VOLATILE_SUMMARY_KEYS = frozenset({"wall_time_s", "events_per_s", "versions"})
-METHODS: dict[str, str] = {
-    "echo": "bytes",
-    "hep.generate": "bytes",
-    "hep.pythia": "root",
-    "hep.analyze": "root",
-    "hep.merge": "root",
-}
 _SKIPPED_IN_ROOT = (".png",)
-
-
-class DigestError(HepxError):
-    """Outputs that cannot be digested (e.g. a ROOT file that does not open)."""
 
 
 @dataclass(frozen=True)
@@ -64,8 +55,9 @@ class Digest:
 
 
 def method_for(kind: str) -> str:
-    """How outputs of ``kind`` are digested; kinds not listed are digested by bytes."""
-    return METHODS.get(kind, "bytes")
+    """How outputs of ``kind`` are digested; a kind this hepx does not know, by bytes."""
+    entry = REGISTRY.get(kind)
+    return str(entry.digest if entry else DigestMethod.BYTES)
 
 
 def canonical_digest(kind: str, outputs: Path) -> Digest:

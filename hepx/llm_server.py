@@ -19,6 +19,7 @@ import httpx
 import yaml
 
 from hepx.errors import ConfigError
+from hepx.kinds import default_prices
 
 MODEL_ALIAS = "smollm2-135m-instruct"
 MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -140,14 +141,11 @@ def start_llm_server(
 
 
 def write_local_policy(path: Path, base_url: str, api_key_env: str | None = None) -> Path:
-    """A worker policy with the default kinds plus the LLM kinds served by this server."""
+    """A worker policy with every kind (the registry's default asks, the LLM kinds too) and
+    an ``llm:`` section pointing at this server."""
+    prices = default_prices(with_llm=True)
     policy = {
-        "kinds": {
-            "echo": {"price": "1 gwei"},
-            "hep.pythia": {"price": "0.001 ether"},
-            "llm.chat": {"price": "1 gwei"},
-            "llm.batch": {"price": "1 gwei"},
-        },
+        "kinds": {name: {"price": price} for name, price in prices.items()},
         "llm": local_policy_section(base_url, api_key_env),
     }
     path.write_text(yaml.safe_dump(policy, sort_keys=False))

@@ -1,8 +1,9 @@
-"""Job kinds: one runner module per kind, run in a subprocess by ``python -m agent.kinds``.
+"""Job kinds' runners: one module per kind, run in a subprocess by ``python -m agent.kinds``.
 
 Each module has ``run(spec, inputs_dir, outputs_dir, progress)``: it reads its inputs, writes
 its outputs into ``outputs_dir`` (existing and empty) and raises a HepxError when the job fails.
 A subprocess per job lets the agent enforce a wall-clock limit and survive a crashing job.
+Which module runs which kind is the registry's (hepx/kinds/): ``Kind.runner``.
 """
 
 from __future__ import annotations
@@ -11,31 +12,20 @@ import sys
 from pathlib import Path
 
 from hepx.errors import SpecError
+from hepx.kinds import REGISTRY
 
-KINDS: dict[str, str] = {
-    "echo": "agent.kinds.echo",
-    "hep.pythia": "agent.kinds.hep_pythia",
-    "hep.generate": "agent.kinds.hep_generate",
-    "hep.analyze": "agent.kinds.hep_analyze",
-    "hep.merge": "agent.kinds.hep_merge",
-    "llm.chat": "agent.kinds.llm_chat",
-    "llm.batch": "agent.kinds.llm_batch",
-}
+# Kind -> runner module, for every kind that runs as a process (not in its own image).
+RUNNERS: dict[str, str] = {k.name: k.runner for k in REGISTRY.values() if k.runner is not None}
+
+
+def runner_args(kind: str, spec: str, inputs: str, outputs: str) -> list[str]:
+    """``-m agent.kinds KIND --spec ... --inputs ... --outputs ...``: what follows the Python
+    interpreter, on this host or inside an image with hepx."""
+    if kind not in RUNNERS:
+        raise SpecError(f"no runner for kind {kind!r}; this worker runs: {', '.join(RUNNERS)}")
+    return ["-m", "agent.kinds", kind, "--spec", spec, "--inputs", inputs, "--outputs", outputs]
 
 
 def runner_command(kind: str, spec_path: Path, inputs_dir: Path, outputs_dir: Path) -> list[str]:
     """The command line that runs one job of ``kind`` with this interpreter."""
-    if kind not in KINDS:
-        raise SpecError(f"no runner for kind {kind!r}; this worker runs: {', '.join(KINDS)}")
-    return [
-        sys.executable,
-        "-m",
-        "agent.kinds",
-        kind,
-        "--spec",
-        str(spec_path),
-        "--inputs",
-        str(inputs_dir),
-        "--outputs",
-        str(outputs_dir),
-    ]
+    return [sys.executable, *runner_args(kind, str(spec_path), str(inputs_dir), str(outputs_dir))]

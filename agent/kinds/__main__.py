@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Protocol, cast
 
-from agent.kinds import KINDS
+from agent.kinds import RUNNERS
 from hepx.errors import ExecutionError, HepxError
 from hepx.spec import JobSpec, load_spec_file
 
@@ -41,7 +41,7 @@ def _run(kind: str, spec_path: Path, inputs_dir: Path, outputs_dir: Path) -> Non
     for label, folder in (("inputs", inputs_dir), ("outputs", outputs_dir)):
         if not folder.is_dir():
             raise ExecutionError(f"{label} folder {folder} does not exist")
-    module = importlib.import_module(KINDS[kind])
+    module = importlib.import_module(RUNNERS[kind])
     run = cast(_Runner, module.run)
     run(spec, inputs_dir, outputs_dir, _progress)
 
@@ -56,7 +56,7 @@ def _flush_native_stdout() -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m agent.kinds", description=__doc__)
-    parser.add_argument("kind", choices=sorted(KINDS), help="job kind to run")
+    parser.add_argument("kind", choices=sorted(RUNNERS), help="job kind to run")
     parser.add_argument("--spec", type=Path, required=True, help="job spec file (JSON or YAML)")
     parser.add_argument("--inputs", type=Path, required=True, help="folder with the inputs")
     parser.add_argument("--outputs", type=Path, required=True, help="empty folder for outputs")

@@ -11,7 +11,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from hepx.errors import ExecutionError
-from hepx.spec import EchoJob, JobSpec
+from hepx.kinds.echo import EchoJob
+from hepx.spec import JobSpec
 
 
 def run(

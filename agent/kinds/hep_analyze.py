@@ -32,7 +32,8 @@ from agent.kinds.hep_common import (
     write_root,
 )
 from hepx.errors import ExecutionError
-from hepx.spec import AnalyzeJob, AnalyzeParams, JobSpec
+from hepx.kinds.hep_analyze import AnalyzeJob, AnalyzeParams
+from hepx.spec import JobSpec
 
 EVENT_SUFFIXES = (".hepmc", ".hepmc3", ".hepmc.gz", ".hepmc.xz", ".hepmc.bz2", ".hepmc.zst")
 BATCH = 200

@@ -22,7 +22,9 @@ from typing import Any
 
 from agent.kinds.hep_common import MB_PER_PB, need, start_pythia, versions
 from hepx.errors import ExecutionError, SpecError
-from hepx.spec import PROCESS_SETTINGS, GenerateJob, GenerateParams, JobSpec, parse_card
+from hepx.kinds.hep_generate import GenerateJob, GenerateParams
+from hepx.kinds.hep_pythia import PROCESS_SETTINGS, parse_card
+from hepx.spec import JobSpec
 
 EVENTS_FILE = "events.hepmc"
 MAX_BATCH = 500

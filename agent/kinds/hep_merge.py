@@ -30,7 +30,8 @@ from agent.kinds.hep_common import (
     write_root,
 )
 from hepx.errors import ExecutionError
-from hepx.spec import JobSpec, MergeJob
+from hepx.kinds.hep_merge import MergeJob
+from hepx.spec import JobSpec
 
 
 def run(

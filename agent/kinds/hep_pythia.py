@@ -24,7 +24,8 @@ from typing import Any
 
 from agent.kinds.hep_common import cluster_jets, find_pythia_data, start_pythia
 from hepx.errors import ExecutionError
-from hepx.spec import PROCESS_SETTINGS, JobSpec, PythiaJob, PythiaParams
+from hepx.kinds.hep_pythia import PROCESS_SETTINGS, PythiaJob, PythiaParams
+from hepx.spec import JobSpec
 
 HIST_BINS = 50
 # Events per nextBatch call: large enough to amortise the call, small enough that a batch's

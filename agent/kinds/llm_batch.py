@@ -20,8 +20,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from agent.errors import ContextTooLong, RequestRejected
 from agent.kinds.llm_chat import answer_record
-from agent.llm_client import ContextTooLong, LlmClient, RequestRejected
+from agent.llm_client import LlmClient
 from hepx.errors import ExecutionError
 from hepx.llm import BatchRequest, LlmBatchParams, estimate_prompt_tokens
 from hepx.spec import JobSpec

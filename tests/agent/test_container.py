@@ -13,11 +13,11 @@ import pytest
 from container_helpers import BUSYBOX, build_fake_key4hep, engine, has_image
 
 from agent.container_jobs import (
-    ContainerExecution,
     remove_leftover_containers,
     run_container_job,
     runs_in_container,
 )
+from agent.executor import Execution
 from agent.policy import Policy
 from hepx.errors import ExecutionError
 from hepx.spec import JobSpec, parse_spec
@@ -70,7 +70,7 @@ def _run(
     timeout: float = 30,
     policy: Policy = POLICY,
     job_id: int = 1,
-) -> ContainerExecution:
+) -> Execution:
     """Lay out the work folder as the worker does, fetch the inputs, run in the container."""
     work = tmp_path / "work"
     (work / "inputs").mkdir(parents=True)

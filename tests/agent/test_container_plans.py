@@ -12,7 +12,8 @@ from agent.images import image_allowed, parse_ref
 from agent.policy import Policy, decide
 from hepx.chain import Job, JobState
 from hepx.errors import SpecError
-from hepx.spec import DEFAULT_KEY4HEP_IMAGE, JobSpec, load_spec_file, parse_spec
+from hepx.kinds.key4hep import DEFAULT_KEY4HEP_IMAGE
+from hepx.spec import JobSpec, load_spec_file, parse_spec
 from hepx.store import LocalStore
 
 REPO = Path(__file__).resolve().parents[2]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -10,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from agent.kinds import KINDS, runner_command
+from agent.kinds import RUNNERS, runner_command
 from hepx.errors import SpecError
-from hepx.spec import KINDS as SPEC_KINDS
+from hepx.kinds import CONTAINER_KINDS, REGISTRY
 from hepx.spec import canonical_json, parse_spec
 
 CID = "bafkreid3yvacrpfyy4vl5imho46qghn5c3clq5vxhrqqvpzfxkdjm3i4g4"
@@ -44,12 +45,12 @@ def run_job(
     return done, outputs
 
 
-def test_every_spec_kind_has_a_runner() -> None:
+def test_every_registered_kind_has_a_runner_module_with_run() -> None:
     # Container kinds run in their image through agent.container_jobs, not this dispatcher.
-    from agent.container_jobs import CONTAINER_KINDS
-
-    assert set(KINDS) | CONTAINER_KINDS == set(SPEC_KINDS)
-    assert not set(KINDS) & CONTAINER_KINDS
+    assert set(RUNNERS) | CONTAINER_KINDS == set(REGISTRY)
+    assert not set(RUNNERS) & CONTAINER_KINDS
+    for kind, module in RUNNERS.items():
+        assert callable(importlib.import_module(module).run), kind
 
 
 def test_runner_command_uses_this_interpreter_and_the_dispatcher(tmp_path: Path) -> None:

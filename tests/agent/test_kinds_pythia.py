@@ -13,7 +13,8 @@ import pytest
 
 from agent.kinds import runner_command
 from agent.kinds.hep_pythia import hist_max, pythia_settings
-from hepx.spec import PythiaJob, canonical_json, parse_spec
+from hepx.kinds.hep_pythia import PythiaJob
+from hepx.spec import canonical_json, parse_spec
 
 uproot = pytest.importorskip("uproot")
 pytest.importorskip("pythia8mc")

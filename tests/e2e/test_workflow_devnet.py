@@ -23,7 +23,8 @@ from agent.kinds.hep_common import start_pythia
 from agent.kinds.hep_generate import generate_settings
 from hepx.anvil import free_port
 from hepx.devnet import Devnet, start_devnet
-from hepx.spec import GenerateParams, canonical_json, parse_spec
+from hepx.kinds.hep_generate import GenerateParams
+from hepx.spec import canonical_json, parse_spec
 from hepx.store import LocalStore
 
 pytest.importorskip("pythia8mc")

@@ -14,16 +14,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from hepx.errors import SpecError
-from hepx.spec import (
-    EchoJob,
-    JobSpec,
-    PythiaJob,
-    PythiaProcess,
-    canonical_json,
-    json_schema,
-    load_spec_file,
-    parse_spec,
-)
+from hepx.kinds.echo import EchoJob
+from hepx.kinds.hep_pythia import PythiaJob, PythiaProcess
+from hepx.spec import JobSpec, canonical_json, json_schema, load_spec_file, parse_spec
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 CID = "bafkreid3yvacrpfyy4vl5imho46qghn5c3clq5vxhrqqvpzfxkdjm3i4g4"  # "hello ipfs\n"

@@ -1,0 +1,58 @@
+"""What the registry says of a kind: one record from which the spec union, the runners'
+table, the digests and the default policy are all built."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from pydantic import BaseModel
+
+from hepx.spec_fields import JobSpec
+
+
+class DigestMethod(StrEnum):
+    """How replicas of a kind compare outputs (hepx/digest.py)."""
+
+    BYTES = "bytes"  # every output file's bytes: deterministic kinds
+    ROOT = "root"  # ROOT histograms and trees as numbers rounded to a tolerance
+
+
+class Sandbox(StrEnum):
+    """Where a kind runs on a worker."""
+
+    # Its runner module, agent/kinds/<name with '_' for '.'>.py: in a subprocess, or in the
+    # image the worker's policy gives the kind.
+    PROCESS = "process"
+    # Always in the image its spec names (the policy's images list must allow it).
+    CONTAINER = "container"
+
+
+class Pricing(StrEnum):
+    """How a worker prices a job of the kind."""
+
+    FLAT = "flat"  # the kind's price per job
+    PER_TOKEN = "per_token"  # the kind's price plus the worst case of the tokens the spec allows
+
+
+@dataclass(frozen=True)
+class Kind:
+    name: str
+    job: type[JobSpec]  # the spec model: ``kind: Literal[name]`` and its ``params``
+    digest: DigestMethod
+    sandbox: Sandbox
+    pricing: Pricing
+    default_price: int  # wei: the default worker policy's ask
+
+    @property
+    def params(self) -> type[BaseModel]:
+        annotation = self.job.model_fields["params"].annotation
+        assert isinstance(annotation, type) and issubclass(annotation, BaseModel)
+        return annotation
+
+    @property
+    def runner(self) -> str | None:
+        """The module ``python -m agent.kinds`` runs for this kind (None: runs in its image)."""
+        if self.sandbox is Sandbox.CONTAINER:
+            return None
+        return "agent.kinds." + self.name.replace(".", "_")
