@@ -22,8 +22,8 @@ from typing import Any
 
 import httpx
 
+from agent.errors import ContextTooLong, EndpointUnavailable, LlmError, RequestRejected
 from agent.llm_policy import ENDPOINT_ENV, LlmPolicy
-from hepx.errors import ExecutionError
 from hepx.llm import ChatMessage
 
 # Seconds kept before the deadline: giving up cleanly beats being killed mid-request.
@@ -37,22 +37,6 @@ _CONTEXT_RE = re.compile(
     r"|prompt is too long",
     re.IGNORECASE,
 )
-
-
-class LlmError(ExecutionError):
-    """An LLM request failed."""
-
-
-class EndpointUnavailable(LlmError):
-    """The endpoint did not answer usefully before the deadline (down, 5xx, rate limited)."""
-
-
-class ContextTooLong(LlmError):
-    """The prompt plus max_tokens do not fit the model's context window."""
-
-
-class RequestRejected(LlmError):
-    """The endpoint refused the request (bad model, bad key, bad parameters)."""
 
 
 @dataclass(frozen=True)

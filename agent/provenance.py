@@ -11,7 +11,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from hepx.digest import DigestError, canonical_digest
+from hepx.digest import canonical_digest
+from hepx.errors import DigestError
 from hepx.spec import JobSpec
 
 

@@ -12,11 +12,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from hepx.config import load_settings
+from hepx.errors import WorkflowError
 from hepx.workflow import (
     HttpJobsApi,
     Runner,
     Workflow,
-    WorkflowError,
     WorkflowRun,
     expand,
     load_workflow,

@@ -6,14 +6,14 @@ Get a store from settings with :func:`open_store`; every backend is a :class:`Co
 """
 
 from hepx.store._api import ContentStore
-from hepx.store._car import CarReader, InvalidCar
+from hepx.store._car import CarReader
 from hepx.store._cid import parse_cid
 from hepx.store._importer import CHUNK_SIZE, MAX_LINKS
-from hepx.store._kubo import KuboError, KuboStore
+from hepx.store._kubo import KuboStore
 from hepx.store._open import open_backend, open_store
 from hepx.store._pins import Pin
-from hepx.store._remote import CAR_MEDIA, RAW_MEDIA, GatewayError, GatewayFallback, fetch_dag
-from hepx.store._store import Entry, GcReport, LocalStore, PathNotFound
+from hepx.store._remote import CAR_MEDIA, RAW_MEDIA, GatewayFallback, fetch_dag
+from hepx.store._store import Entry, GcReport, LocalStore
 
 __all__ = [
     "CAR_MEDIA",
@@ -23,14 +23,10 @@ __all__ = [
     "CarReader",
     "ContentStore",
     "Entry",
-    "GatewayError",
     "GatewayFallback",
     "GcReport",
-    "InvalidCar",
-    "KuboError",
     "KuboStore",
     "LocalStore",
-    "PathNotFound",
     "Pin",
     "fetch_dag",
     "open_backend",

@@ -13,18 +13,14 @@ import hashlib
 from collections.abc import Callable, Iterator
 from typing import BinaryIO
 
-from hepx.errors import BlockCorrupted, StoreError
+from hepx.errors import BlockCorrupted, InvalidCar, MalformedNode, StoreError
 from hepx.store._cid import DAG_PB, RAW, SHA2_256, BlockId, block_id_from_binary
-from hepx.store._unixfs import MalformedNode, decode_node, read_varint, varint
+from hepx.store._unixfs import decode_node, read_varint, varint
 
 # A header or a block larger than this is refused before reading it: no UnixFS block we write
 # is over 1 MiB, and Kubo and the trustless gateway spec cap blocks at 2 MiB.
 MAX_SECTION = 4 << 20
 _CID_TAG = b"\xd8\x2a"  # dag-cbor tag 42 (CID), as a one-byte-argument major type 6
-
-
-class InvalidCar(StoreError):
-    """Bytes that are not a well-formed CAR v1 this store can take (the message says where)."""
 
 
 # -- writing --------------------------------------------------------------------------

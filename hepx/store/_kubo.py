@@ -21,7 +21,7 @@ from typing import Any, BinaryIO
 
 import httpx
 
-from hepx.errors import BlockCorrupted, BlockNotFound, StoreError
+from hepx.errors import BlockCorrupted, BlockNotFound, KuboError, StoreError
 from hepx.store._cid import BlockId, block_id
 from hepx.store._pins import Pin, Pins
 from hepx.store._remote import IterReader
@@ -35,10 +35,6 @@ ADD_PARAMS = {
     "progress": "false",
 }
 _TIMEOUT = httpx.Timeout(30.0, read=600.0)
-
-
-class KuboError(StoreError):
-    """The Kubo node could not be reached or refused a request."""
 
 
 class KuboBlocks:

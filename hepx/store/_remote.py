@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, BinaryIO
 
 import httpx
 
-from hepx.errors import StoreError
+from hepx.errors import GatewayError, StoreError
 from hepx.store._cid import block_id
 from hepx.store._store import Entry, GcReport, LocalStore
 
@@ -24,10 +24,6 @@ if TYPE_CHECKING:
 CAR_MEDIA = "application/vnd.ipld.car"
 RAW_MEDIA = "application/vnd.ipld.raw"
 _TIMEOUT = httpx.Timeout(30.0, read=300.0)
-
-
-class GatewayError(StoreError):
-    """A gateway could not be reached, refused, or sent data that fails verification."""
 
 
 class IterReader:

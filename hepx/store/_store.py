@@ -14,17 +14,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
-from hepx.errors import BlockNotFound, StoreError
+from hepx.errors import BlockNotFound, InvalidCar, MalformedNode, PathNotFound, StoreError
 from hepx.store import _importer
 from hepx.store._blockstore import Blockstore
-from hepx.store._car import CarReader, InvalidCar, dag_blocks, links_of, write_car
+from hepx.store._car import CarReader, dag_blocks, links_of, write_car
 from hepx.store._cid import RAW, BlockId, block_id, block_id_from_binary, codec_code
 from hepx.store._pins import Pin, Pins
 from hepx.store._unixfs import (
     DIRECTORY,
     FILE,
     TYPE_NAMES,
-    MalformedNode,
     PBNode,
     UnixFsData,
     decode_node,
@@ -52,15 +51,6 @@ class Entry:
     cid: str
     size: int
     is_dir: bool
-
-
-class PathNotFound(StoreError):
-    """A path does not exist inside a stored directory."""
-
-    def __init__(self, cid: str, path: str, detail: str):
-        super().__init__(f"{cid}/{path}: {detail}")
-        self.cid = cid
-        self.path = path
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from hepx.errors import MalformedNode
+
 # UnixFS Data.DataType
 RAW = 0
 DIRECTORY = 1
@@ -20,10 +22,6 @@ SYMLINK = 4
 HAMT_SHARD = 5
 
 TYPE_NAMES = {0: "raw", 1: "directory", 2: "file", 3: "metadata", 4: "symlink", 5: "hamt-shard"}
-
-
-class MalformedNode(ValueError):
-    """Bytes that do not decode as dag-pb / UnixFS (the caller names the block)."""
 
 
 def varint(n: int) -> bytes:

@@ -13,12 +13,8 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from agent.llm_client import (
-    ContextTooLong,
-    EndpointUnavailable,
-    LlmClient,
-    RequestRejected,
-)
+from agent.errors import ContextTooLong, EndpointUnavailable, RequestRejected
+from agent.llm_client import LlmClient
 from agent.llm_policy import LlmPolicy
 from hepx.llm import ChatMessage
 

@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hepx.digest import DigestError, canonical_digest, canonical_number, method_for
+from hepx.digest import canonical_digest, canonical_number, method_for
+from hepx.errors import DigestError
 
 uproot = pytest.importorskip("uproot")
 

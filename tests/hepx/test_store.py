@@ -13,8 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from multiformats import CID, multihash
 
-from hepx.errors import BlockCorrupted, BlockNotFound, InvalidCid, StoreError
-from hepx.store import CHUNK_SIZE, MAX_LINKS, Entry, LocalStore, PathNotFound, parse_cid
+from hepx.errors import BlockCorrupted, BlockNotFound, InvalidCid, PathNotFound, StoreError
+from hepx.store import CHUNK_SIZE, MAX_LINKS, Entry, LocalStore, parse_cid
 from hepx.store._unixfs import FILE, PBLink, decode_node, decode_unixfs, encode_node, encode_unixfs
 
 KIB = 1024

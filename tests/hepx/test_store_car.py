@@ -13,8 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from multiformats import CID
 
-from hepx.errors import BlockCorrupted, BlockNotFound, StoreError
-from hepx.store import CHUNK_SIZE, CarReader, InvalidCar, LocalStore
+from hepx.errors import BlockCorrupted, BlockNotFound, InvalidCar, StoreError
+from hepx.store import CHUNK_SIZE, CarReader, LocalStore
 from hepx.store._car import encode_header
 from hepx.store._cid import block_id
 from hepx.store._unixfs import varint

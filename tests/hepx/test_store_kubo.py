@@ -14,12 +14,11 @@ import httpx
 import pytest
 
 from hepx.config import Settings
-from hepx.errors import BlockCorrupted
+from hepx.errors import BlockCorrupted, KuboError
 from hepx.store import (
     CHUNK_SIZE,
     CarReader,
     GatewayFallback,
-    KuboError,
     KuboStore,
     LocalStore,
     open_store,

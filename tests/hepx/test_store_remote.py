@@ -11,11 +11,11 @@ import httpx
 import pytest
 from multiformats import CID
 
+from hepx.errors import GatewayError
 from hepx.store import (
     CAR_MEDIA,
     CHUNK_SIZE,
     CarReader,
-    GatewayError,
     GatewayFallback,
     LocalStore,
     fetch_dag,
