@@ -9,18 +9,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
 
 from fastapi import FastAPI, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
+from api.services import IndexService
 from hepx.diskusage import dir_bytes
 from hepx.errors import HepxError
-
-if TYPE_CHECKING:
-    from api.explorer import IndexService
 
 _BLOCK_BUCKETS = (0, 1, 2, 5, 10, 20, 50, 100, 500, 1000)
 _STORE_CACHE_SECONDS = 10.0

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from hepx.errors import StoreError
+from api.errors import NoSuchHistogram
 from hepx.store import LocalStore
 
 TEXT_LIMIT = 20_000
@@ -26,10 +26,6 @@ MAX_FILES = 60
 _TEXT_SUFFIXES = {".txt", ".log", ".yaml", ".yml", ".csv", ".md", ".hepmc", ".lhe", ".py", ".sh"}
 _IMAGE_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".svg": "x"}
 _ROOT_LOCK = threading.Lock()  # matplotlib's pyplot state is global
-
-
-class NoSuchHistogram(StoreError):
-    """The stored ROOT file has no histogram of that name."""
 
 
 @dataclass

@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from hepx.anvil import Anvil
-from hepx.chain import MarketClient
+from hepx.chain import MarketClient, commitment_of
 from hepx.config import Settings
 from hepx.deployment import Deployment
 from hepx.store import LocalStore
@@ -106,6 +106,44 @@ def test_job_page_shows_timeline_gas_and_payments_with_links(
     # A fragment request (the live refresh) carries no page chrome.
     fragment = api.get(f"/job/{job_id}", headers={"X-Hepx-Fragment": "1"}).text
     assert "<html" not in fragment and 'data-event="JobClaimed"' in fragment
+
+
+def test_job_page_and_json_name_slash_payments(
+    api: TestClient, node: Anvil, deployment: Deployment
+) -> None:
+    # Bug on main: the page had its own list of four payment reasons, so a slash showed as
+    # "4". Now every label comes from the contract's PaymentReason enum.
+    stake = 10**15
+    job_id = _post(api, max_price=1000, replicas=3, quorum=2, min_stake=stake)["job_id"]
+    workers = [
+        MarketClient.from_deployment(deployment, private_key=node.accounts[i].private_key)
+        for i in (7, 8, 9)
+    ]
+    for worker in workers:
+        if worker.worker(worker.sender).available < stake:
+            worker.register(["echo"], stake=stake)
+        worker.claim(job_id, 1000)
+    digest = b"\x07" * 32
+    for i, worker in enumerate(workers[:2]):  # the third never commits
+        worker.commit_result(job_id, commitment_of(digest, bytes([i + 1]) * 32))
+    node_rpc = workers[0].w3.provider
+    node_rpc.make_request("evm_increaseTime", [601])  # type: ignore[arg-type]
+    node_rpc.make_request("evm_mine", [])  # type: ignore[arg-type]
+    for i, worker in enumerate(workers[:2]):
+        worker.reveal_result(job_id, digest, bytes([i + 1]) * 32, "bafyslashtest")
+    node_rpc.make_request("evm_increaseTime", [301])  # type: ignore[arg-type]
+    node_rpc.make_request("evm_mine", [])  # type: ignore[arg-type]
+    workers[0].finalize(job_id)
+
+    payments = api.get(f"/jobs/{job_id}").json()["payments"]
+    slashed = [p for p in payments if p["reason"] == "slash"]
+    assert [p["payee"] for p in slashed] != [] and slashed[0]["amount"] == stake
+    assert {p["reason"] for p in payments} <= {
+        "escrow", "worker_payment", "refund", "slash", "withdrawal"
+    }  # fmt: skip
+    rows = unescape(api.get(f"/job/{job_id}").text)
+    assert "<td>slash</td>" in rows and "<td>worker payment</td>" in rows
+    assert "<td>4</td>" not in rows
 
 
 def test_tx_page_and_json_decode_the_market_call_and_events(api: TestClient) -> None:
@@ -220,7 +258,7 @@ def test_metrics_report_jobs_by_state_lag_latency_and_earnings(
 
 def test_pages_say_so_when_the_node_has_no_otterscan_methods(api: TestClient) -> None:
     posted = _post(api)
-    view = api.app.state.indexer.view()  # type: ignore[attr-defined]
+    view = api.app.state.services.index.view()  # type: ignore[attr-defined]
     view._ots = False  # as on a node that answers ots_getApiLevel with "method not found"
     decoded = api.get(f"/explorer/tx/{posted['tx_hash']}").json()
     assert decoded["ots"] is False and decoded["internal"] is None

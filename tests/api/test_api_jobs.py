@@ -9,7 +9,8 @@ import yaml
 from api_helpers import echo_spec
 from fastapi.testclient import TestClient
 
-from api.app import _error_response, create_app
+from api.app import create_app
+from api.errors import error_response
 from hepx.anvil import Anvil, free_port
 from hepx.chain import JobState, MarketClient
 from hepx.config import Settings
@@ -210,7 +211,7 @@ def test_job_shows_every_transition_payment_and_result_after_claim_submit_accept
 def test_tx_reverted_maps_to_409_with_decoded_error() -> None:
     exc = TxReverted("accept refused: JobMarketWrongState(7, 1)", "JobMarketWrongState", (7, 1))
 
-    reply = _error_response(exc)
+    reply = error_response(exc)
 
     assert reply.status_code == 409
     assert b'"error":"JobMarketWrongState"' in reply.body and b'"args":[7,1]' in reply.body
@@ -219,4 +220,4 @@ def test_tx_reverted_maps_to_409_with_decoded_error() -> None:
 def test_tx_reverted_for_bad_request_values_maps_to_422() -> None:
     exc = TxReverted("postJob refused", "JobMarketInvalidWindow", (0, 365 * 86400))
 
-    assert _error_response(exc).status_code == 422
+    assert error_response(exc).status_code == 422
