@@ -12,8 +12,8 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from typing import TYPE_CHECKING
 
+from agent.host import FlowHost
 from agent.policy import Policy
 from hepx.allowlist import merkle_proof, merkle_root
 from hepx.chain import (
@@ -30,9 +30,6 @@ from hepx.chain import (
 )
 from hepx.errors import ChainError, SpecError, TxReverted
 from hepx.spec import JobSpec, parse_spec
-
-if TYPE_CHECKING:
-    from agent.worker import WorkerAgent
 
 log = logging.getLogger("hepx.agent")
 
@@ -96,7 +93,7 @@ def refusal(
 class AuctionFlow:
     """Takes jobs with terms for one agent and follows its auction bids."""
 
-    def __init__(self, agent: WorkerAgent) -> None:
+    def __init__(self, agent: FlowHost) -> None:
         self.agent = agent
 
     @staticmethod
@@ -141,7 +138,7 @@ class AuctionFlow:
             agent.book.set(
                 job_id, phase="replica", spec_cid=spec_cid, claim_tx=tx.tx_hash, price=ask
             )
-            agent.replicas.run(job_id, spec_cid, spec)
+            agent.run_replica(job_id, spec_cid, spec)
 
     def _proof(self, spec: JobSpec, terms: JobTerms) -> list[bytes]:
         if terms.allowlist_root == ZERO_BYTES32:
@@ -227,7 +224,7 @@ class AuctionFlow:
         ):
             agent.book.set(job_id, phase="replica", claim_tx=rec.get("bid_tx"))
             log.info("event=won job=%d price=%d replica=1", job_id, mine.price)
-            agent.replicas.run(job_id, rec["spec_cid"])
+            agent.run_replica(job_id, rec["spec_cid"])
         elif job.state != JobState.OPEN:
             agent.book.set(job_id, phase="done", note=f"auction lost ({job.state.label})")
             log.info("event=auction_lost job=%d state=%s", job_id, job.state.label)

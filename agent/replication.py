@@ -14,16 +14,14 @@ import secrets
 import shutil
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from agent.bidding import close_matching
+from agent.host import FlowHost
 from hepx.chain import AssignmentStatus, JobState, commitment_of
-from hepx.digest import DigestError, canonical_digest
-from hepx.errors import TxReverted
+from hepx.digest import canonical_digest
+from hepx.errors import DigestError, TxReverted
 from hepx.spec import JobSpec, parse_spec
-
-if TYPE_CHECKING:
-    from agent.worker import WorkerAgent
 
 log = logging.getLogger("hepx.agent")
 
@@ -39,7 +37,7 @@ PHASES = ("replica", "digested", "committed", "revealed", "replica_failed")
 class ReplicaFlow:
     """Carries this agent's replicas of replicated jobs through commit and reveal."""
 
-    def __init__(self, agent: WorkerAgent) -> None:
+    def __init__(self, agent: FlowHost) -> None:
         self.agent = agent
 
     def digest(self, spec: JobSpec, outputs: Path) -> bytes:

@@ -10,24 +10,21 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import platform
 import shutil
-import tempfile
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from agent.bidding import AuctionFlow, per_replica
 from agent.container_jobs import (
-    ContainerExecution,
     remove_leftover_containers,
     run_container_job,
     runs_in_container,
 )
 from agent.executor import Execution, execute
+from agent.host import JobBook, Produced
 from agent.llm_policy import runner_env
 from agent.pins import DEFAULT_RETENTION, pin_job, pin_result, release_settled
 from agent.policy import Policy, decide
@@ -35,9 +32,8 @@ from agent.provenance import result_facts
 from agent.replication import ReplicaFlow
 from agent.stake import ensure_stake, withdraw_token_earnings
 from hepx import __version__
-from hepx.chain import JobState, MarketClient, MarketEvent
+from hepx.chain import Cursor, EventFollower, JobState, MarketClient, MarketEvent
 from hepx.errors import ChainError, ExecutionError, SpecError, StoreError, TxReverted
-from hepx.events import Cursor, EventFollower
 from hepx.spec import JobSpec, canonical_json, parse_spec
 from hepx.store import LocalStore
 
@@ -65,38 +61,6 @@ class AgentPaths:
     @property
     def work(self) -> Path:
         return self.state_dir / "work"
-
-
-@dataclass(frozen=True)
-class Produced:
-    """A job's stored result folder (``result_cid``) and the local copy of its outputs."""
-
-    result_cid: str
-    outputs: Path
-    workdir: Path
-    seconds: float
-
-
-class JobBook:
-    """Phase of every job this agent took: claimed -> submitted -> done | failed; auctions
-    start at bid (or outbid); replicas go replica -> digested -> committed -> revealed."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.jobs: dict[int, dict[str, Any]] = {}
-        if path.exists():
-            self.jobs = {int(k): v for k, v in json.loads(path.read_text()).items()}
-
-    def set(self, job_id: int, **fields: Any) -> None:
-        self.jobs.setdefault(job_id, {}).update(fields)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".jobs-")
-        with os.fdopen(fd, "w") as out:
-            json.dump(self.jobs, out, indent=1)
-        os.replace(tmp, self.path)
-
-    def in_phase(self, *phases: str) -> list[int]:
-        return [job_id for job_id, rec in self.jobs.items() if rec.get("phase") in phases]
 
 
 class WorkerAgent:
@@ -238,6 +202,9 @@ class WorkerAgent:
             produced.seconds,
         )
 
+    def run_replica(self, job_id: int, spec_cid: str, spec: JobSpec | None = None) -> None:
+        self.replicas.run(job_id, spec_cid, spec)
+
     def _checkpoint(self, job_id: int) -> Path:
         """A runner's scratch that, unlike the work folder, survives a rerun of the job."""
         return self.paths.state_dir / "checkpoints" / str(job_id)
@@ -269,7 +236,7 @@ class WorkerAgent:
             for ref in spec.inputs:
                 self.store.get(ref.cid, inputs / ref.name)
             log.info("event=running job=%d kind=%s timeout=%ds", job_id, spec.kind, budget)
-            run: Execution | ContainerExecution
+            run: Execution
             if runs_in_container(spec, self.policy):
                 run = run_container_job(
                     spec, self.policy, self.store, workdir, budget, job_id, self.address
@@ -303,7 +270,7 @@ class WorkerAgent:
             "started_at": started,
             "seconds": round(run.seconds, 3),
             "exit_code": run.exit_code,
-            "container": getattr(run, "container", None),
+            "container": run.container,
             "software": {"hepx": __version__, "python": platform.python_version()},
             **result_facts(spec, outputs),
         }

@@ -16,13 +16,12 @@ from typing import Any
 import pytest
 from web3 import Web3
 
-from agent.bidding import AWARD_GAS, bid_price
+from agent.bidding import AWARD_GAS
 from agent.policy import Policy
 from agent.stake import ensure_stake
 from agent.worker import WorkerAgent
 from hepx.anvil import Anvil
 from hepx.chain import (
-    Assignment,
     AssignmentStatus,
     JobState,
     MarketClient,
@@ -105,20 +104,6 @@ def _wait_past(client: MarketClient, job_id: int) -> None:
 
 def _statuses(client: MarketClient, job_id: int) -> dict[str, AssignmentStatus]:
     return {a.worker: a.status for a in client.assignments(job_id)}
-
-
-# ---------------------------------------------------------------- bidding strategy (logic only)
-
-
-def test_undercut_bids_one_step_below_the_best_bid_others_hold_but_not_below_its_floor() -> None:
-    me, other = "0x" + "1" * 40, "0x" + "2" * 40
-    held = [Assignment(other, 2000, AssignmentStatus.BID, b"", b""), Assignment(me, 1, 1, b"", b"")]
-    undercut = _policy(500, bidding={"strategy": "undercut", "step": 10})
-    assert bid_price(undercut, 500, 5000, held, me) == 1990
-    assert bid_price(undercut, 500, 5000, [], me) == 5000  # nobody to beat: the max price
-    floored = _policy(500, bidding={"strategy": "undercut", "step": 10, "min_price": 1995})
-    assert bid_price(floored, 500, 5000, held, me) == 1995
-    assert bid_price(_policy(500), 500, 5000, held, me) == 500  # ask: always the kind's price
 
 
 # ---------------------------------------------------------------- auctions

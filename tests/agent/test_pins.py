@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from agent.host import JobBook
 from agent.pins import pin_job, pin_result, release_settled
-from agent.worker import JobBook
 from hepx.store import LocalStore
 
 

@@ -1,0 +1,73 @@
+"""What the agent's flows (auctions in agent/bidding.py, replicas in agent/replication.py)
+need from the agent that runs them, and the book of every job it took.
+
+The flows depend on ``FlowHost``, not on ``WorkerAgent``, so the worker imports them and
+nothing imports the worker back.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from agent.policy import Policy
+from hepx.chain import MarketClient
+from hepx.spec import JobSpec
+from hepx.store import LocalStore
+
+
+@dataclass(frozen=True)
+class Produced:
+    """A job's stored result folder (``result_cid``) and the local copy of its outputs."""
+
+    result_cid: str
+    outputs: Path
+    workdir: Path
+    seconds: float
+
+
+class JobBook:
+    """Phase of every job this agent took: claimed -> submitted -> done | failed; auctions
+    start at bid (or outbid); replicas go replica -> digested -> committed -> revealed."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.jobs: dict[int, dict[str, Any]] = {}
+        if path.exists():
+            self.jobs = {int(k): v for k, v in json.loads(path.read_text()).items()}
+
+    def set(self, job_id: int, **fields: Any) -> None:
+        self.jobs.setdefault(job_id, {}).update(fields)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".jobs-")
+        with os.fdopen(fd, "w") as out:
+            json.dump(self.jobs, out, indent=1)
+        os.replace(tmp, self.path)
+
+    def in_phase(self, *phases: str) -> list[int]:
+        return [job_id for job_id, rec in self.jobs.items() if rec.get("phase") in phases]
+
+
+class FlowHost(Protocol):
+    """The agent as its flows see it."""
+
+    client: MarketClient
+    store: LocalStore
+    policy: Policy
+    book: JobBook
+    address: str
+
+    def run_job(self, job_id: int, spec_cid: str, spec: JobSpec | None = None) -> None:
+        """Run a single-replica job this worker holds and submit its result."""
+
+    def run_replica(self, job_id: int, spec_cid: str, spec: JobSpec | None = None) -> None:
+        """Run one replica of a replicated job this worker holds and commit its digest."""
+
+    def produce_result(
+        self, job_id: int, spec_cid: str, spec: JobSpec | None = None
+    ) -> Produced | None:
+        """Run the job and store its result folder; None if it failed."""
