@@ -43,27 +43,23 @@ import httpx
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from hepx.errors import HepxError, SpecError
-from hepx.spec import KIND_MODELS, Metadata, parse_spec
+from hepx.chain.enums import FINAL_STATE_LABELS
+from hepx.errors import ApiUnavailable, SpecError, WorkflowError
+from hepx.kinds import REGISTRY
+from hepx.spec import parse_spec
+from hepx.spec_fields import Metadata
 
 _STEP_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,19}$")
 # A valid CID that stands in for a parent's result while the spec is only being checked.
 _PLACEHOLDER_CID = "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku"
 MAX_JOBS = 1000
-FINAL_STATES = ("settled", "cancelled", "expired")
+# Seconds a job may stay open before the runner says that no worker takes it.
+UNCLAIMED_WARNING = 60.0
 # Seconds past a job's deadline before the runner counts it as failed without a chain
 # transition: an unclaimed job after its claim window, a claimed one past its run window.
 OVERDUE_GRACE = 5.0
 # Rounds in a row the API may be unreachable before a run gives up.
 MAX_OUTAGE = 20
-
-
-class WorkflowError(HepxError):
-    """A workflow file that cannot run, or a run that cannot go on."""
-
-
-class ApiUnavailable(WorkflowError):
-    """The API did not answer (or answered 5xx): worth another try later."""
 
 
 class _Strict(BaseModel):
@@ -116,8 +112,8 @@ class Step(_Strict):
     @field_validator("kind")
     @classmethod
     def _check_kind(cls, kind: str) -> str:
-        if kind not in KIND_MODELS:
-            raise ValueError(f"unknown kind {kind!r}; expected one of: {', '.join(KIND_MODELS)}")
+        if kind not in REGISTRY:
+            raise ValueError(f"unknown kind {kind!r}; expected one of: {', '.join(REGISTRY)}")
         return kind
 
     @field_validator("sweep")
@@ -184,6 +180,8 @@ class Task:
     jobs: list[int] = field(default_factory=list)
     result_cid: str | None = None
     error: str | None = None
+    posted_at: float = 0.0  # the runner's clock when the newest job was posted
+    said_unclaimed: bool = False  # whether the newest job's "unclaimed" was said
 
     @property
     def key(self) -> str:
@@ -418,12 +416,12 @@ class Runner:
             return None, None
         assert parent.job_id is not None
         job = self._external.get(parent.job_id)
-        if job is None or job["state"] not in FINAL_STATES:
+        if job is None or job["state"] not in FINAL_STATE_LABELS:
             job = self.api.get_job(parent.job_id)
             self._external[parent.job_id] = job
         if job["state"] == "settled":
             return str(job["result_cid"]), None
-        if job["state"] in FINAL_STATES:
+        if job["state"] in FINAL_STATE_LABELS:
             return None, f"input job {parent.job_id} ended {job['state']}"
         return None, None
 
@@ -431,6 +429,7 @@ class Runner:
         posted = self.api.post_job(task.spec)
         task.jobs.append(int(posted["job_id"]))
         task.state = "running"
+        task.posted_at, task.said_unclaimed = self.clock(), False
         attempt = f" (retry {len(task.jobs) - 1}/{task.max_retries})" if len(task.jobs) > 1 else ""
         self._say(f"{task.key} posted as job {posted['job_id']}{attempt}")
 
@@ -442,8 +441,18 @@ class Runner:
             task.state, task.result_cid = "settled", job["result_cid"]
             self._say(f"{task.key} settled: job {job_id} result {task.result_cid}")
             return
+        waited = self.clock() - task.posted_at
+        if state == "open" and waited >= UNCLAIMED_WARNING and not task.said_unclaimed:
+            task.said_unclaimed = True
+            kind = task.spec.get("kind", "?")
+            price = task.spec.get("payment", {}).get("max_price", "?")
+            self._say(
+                f"{task.key}: job {job_id} unclaimed for {waited:.0f} s: no worker's policy "
+                f"takes {kind} at max price {price} (or no worker is running); check the "
+                "workers' policy kinds and asks, or raise payment.max_price"
+            )
         overdue = state in ("open", "claimed") and self.clock() > job["deadline"] + OVERDUE_GRACE
-        if state not in ("cancelled", "expired") and not overdue:
+        if state not in FINAL_STATE_LABELS and not overdue:
             return
         why = f"job {job_id} {state}" + (" past its deadline" if overdue else "")
         if len(task.jobs) <= task.max_retries:

@@ -14,11 +14,10 @@ import yaml
 from multiformats import CID as Cid
 from multiformats import multihash
 
+from hepx.errors import ApiUnavailable, WorkflowError
 from hepx.spec import parse_spec
 from hepx.workflow import (
-    ApiUnavailable,
     Runner,
-    WorkflowError,
     expand,
     load_workflow,
     run_workflow,
@@ -156,6 +155,42 @@ def test_job_left_unclaimed_past_its_deadline_counts_as_failed(tmp_path: Path) -
     api.now = 1070.0
     runner.step()
     assert runner.run.tasks[0].jobs == [1, 2]
+
+
+def test_replicated_step_that_ends_without_quorum_is_retried_then_failed(tmp_path: Path) -> None:
+    # Bug on main: the runner's own list of final states lacked no_quorum, so a replicated
+    # job that ended without a quorum was neither retried nor failed: the run never ended.
+    gen = {**GEN, "sweep": {"seed": [1]}, "max_retries": 1}
+    api = ScriptedApi(fates={1: "no_quorum", 2: "no_quorum"})
+    runner = Runner(load_workflow(write(tmp_path, workflow_doc(gen, ANA))), api)
+    drive(runner)
+    assert runner.run.done and not runner.run.ok
+    generate, analyze = runner.run.tasks
+    assert generate.state == "failed" and generate.jobs == [1, 2]
+    assert "job 2 no_quorum" in str(generate.error)
+    assert analyze.state == "skipped"
+
+
+def test_job_nobody_claims_is_reported_once_with_its_kind_and_price(tmp_path: Path) -> None:
+    api = ScriptedApi(fates={1: "open"})
+    gen = {**GEN, "sweep": {"seed": [1]}}
+    said: list[str] = []
+    runner = Runner(
+        load_workflow(write(tmp_path, workflow_doc(gen))), api, said.append, clock=lambda: api.now
+    )
+    runner.step()
+    api.now += 59
+    runner.step()
+    assert not [m for m in said if "unclaimed" in m]
+    api.now += 2
+    runner.step()
+    runner.step()
+    unclaimed = [m for m in said if "unclaimed" in m]
+    assert unclaimed == [
+        "gen[0]: job 1 unclaimed for 61 s: no worker's policy takes hep.generate at max price "
+        "1 gwei (or no worker is running); check the workers' policy kinds and asks, or raise "
+        "payment.max_price"
+    ]
 
 
 def test_input_from_an_on_chain_job_waits_for_it_to_settle(tmp_path: Path) -> None:
