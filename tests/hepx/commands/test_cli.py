@@ -16,7 +16,7 @@ import pytest
 from hepx.anvil import free_port, start_anvil
 from hepx.deployment import Deployment
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def hepx(
