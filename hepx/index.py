@@ -28,6 +28,8 @@ from hepx.chain import (
 )
 from hepx.errors import EventIndexError
 from hepx.indexed import (
+    SCHEMA,
+    SCHEMA_VERSION,
     IndexedEvent,
     IndexedJob,
     JobPage,
@@ -35,46 +37,6 @@ from hepx.indexed import (
     WorkerStats,
     normalize_address,
 )
-
-SCHEMA_VERSION = 1
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS events (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    block INTEGER NOT NULL,
-    block_hash TEXT NOT NULL,
-    tx_hash TEXT NOT NULL,
-    log_index INTEGER NOT NULL,
-    name TEXT NOT NULL,
-    job_id INTEGER,
-    address TEXT,
-    args TEXT NOT NULL,
-    UNIQUE (block, log_index)
-);
-CREATE INDEX IF NOT EXISTS events_job ON events (job_id, id);
-CREATE INDEX IF NOT EXISTS events_address ON events (address, id);
-CREATE INDEX IF NOT EXISTS events_tx ON events (tx_hash);
-CREATE TABLE IF NOT EXISTS jobs (
-    job_id INTEGER PRIMARY KEY,
-    state TEXT NOT NULL,
-    kind TEXT,
-    requester TEXT NOT NULL,
-    worker TEXT,
-    price TEXT,
-    max_price TEXT NOT NULL,
-    spec_cid TEXT NOT NULL,
-    result_cid TEXT,
-    posted_block INTEGER NOT NULL,
-    updated_block INTEGER NOT NULL,
-    expired_from TEXT
-);
-CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state, job_id);
-CREATE INDEX IF NOT EXISTS jobs_kind ON jobs (kind, job_id);
-CREATE INDEX IF NOT EXISTS jobs_requester ON jobs (requester, job_id);
-CREATE INDEX IF NOT EXISTS jobs_worker ON jobs (worker, job_id);
-CREATE INDEX IF NOT EXISTS jobs_result ON jobs (result_cid);
-"""
 
 # The labels of hepx.chain.JobState without NONE, in the contract's order.
 STATES = tuple(state.label for state in JobState if state is not JobState.NONE)
@@ -122,7 +84,7 @@ class MarketIndex:
         self._local = threading.local()
         self._write_lock = threading.Lock()
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._db().executescript(_SCHEMA)  # executescript commits on its own
+        self._db().executescript(SCHEMA)  # executescript commits on its own
         with self._tx() as db:
             self._check_identity(db)
 

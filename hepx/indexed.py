@@ -1,5 +1,5 @@
-"""The rows the event index (hepx/index.py) answers with: events, jobs, pages of jobs,
-worker statistics and what a sync did."""
+"""The event index's tables (hepx/index.py) and the rows it answers with: events, jobs,
+pages of jobs, worker statistics and what a sync did."""
 
 from __future__ import annotations
 
@@ -9,6 +9,46 @@ from typing import Any
 from web3 import Web3
 
 from hepx.errors import EventIndexError
+
+SCHEMA_VERSION = 1
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    block INTEGER NOT NULL,
+    block_hash TEXT NOT NULL,
+    tx_hash TEXT NOT NULL,
+    log_index INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    job_id INTEGER,
+    address TEXT,
+    args TEXT NOT NULL,
+    UNIQUE (block, log_index)
+);
+CREATE INDEX IF NOT EXISTS events_job ON events (job_id, id);
+CREATE INDEX IF NOT EXISTS events_address ON events (address, id);
+CREATE INDEX IF NOT EXISTS events_tx ON events (tx_hash);
+CREATE TABLE IF NOT EXISTS jobs (
+    job_id INTEGER PRIMARY KEY,
+    state TEXT NOT NULL,
+    kind TEXT,
+    requester TEXT NOT NULL,
+    worker TEXT,
+    price TEXT,
+    max_price TEXT NOT NULL,
+    spec_cid TEXT NOT NULL,
+    result_cid TEXT,
+    posted_block INTEGER NOT NULL,
+    updated_block INTEGER NOT NULL,
+    expired_from TEXT
+);
+CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state, job_id);
+CREATE INDEX IF NOT EXISTS jobs_kind ON jobs (kind, job_id);
+CREATE INDEX IF NOT EXISTS jobs_requester ON jobs (requester, job_id);
+CREATE INDEX IF NOT EXISTS jobs_worker ON jobs (worker, job_id);
+CREATE INDEX IF NOT EXISTS jobs_result ON jobs (result_cid);
+"""
 
 
 @dataclass(frozen=True)
@@ -92,5 +132,3 @@ def normalize_address(value: str, what: str = "address") -> str:
     if not Web3.is_address(value):
         raise EventIndexError(f"{what} {value!r} is not an address (expected 0x + 40 hex digits)")
     return str(Web3.to_checksum_address(value))
-
-

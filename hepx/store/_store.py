@@ -1,4 +1,8 @@
-"""LocalStore: add, read, list and export UnixFS content in a local blockstore."""
+"""LocalStore: add, read, list and export UnixFS content in a local blockstore.
+
+Over 500 lines because every operation here walks the same verified DAG nodes (_Node, the
+path resolution, the prefetching reader); the block files, CAR codec, pins and remote
+fetching each have their own module."""
 
 from __future__ import annotations
 
