@@ -18,7 +18,7 @@ from typing import Any
 
 from agent.bidding import close_matching
 from agent.host import FlowHost
-from hepx.chain import AssignmentStatus, JobState, commitment_of
+from hepx.chain import AssignmentStatus, JobState
 from hepx.digest import canonical_digest
 from hepx.errors import DigestError, TxReverted
 from hepx.spec import JobSpec, parse_spec
@@ -111,7 +111,7 @@ class ReplicaFlow:
                 log.error("event=failed job=%d error=missed the commit deadline", job_id)
                 return
             if status == AssignmentStatus.ASSIGNED and job.state == JobState.COMMITTING:
-                commitment = commitment_of(_b32(rec["digest"]), _b32(rec["salt"]))
+                commitment = client.commitment(job_id, _b32(rec["digest"]), _b32(rec["salt"]))
                 tx = client.commit_result(job_id, commitment)
                 log.info("event=committed job=%d tx=%s", job_id, tx.tx_hash)
                 status = AssignmentStatus.COMMITTED

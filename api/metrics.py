@@ -21,14 +21,20 @@ from hepx.errors import HepxError
 
 _BLOCK_BUCKETS = (0, 1, 2, 5, 10, 20, 50, 100, 500, 1000)
 _STORE_CACHE_SECONDS = 10.0
-# Blocks from one event of a job to the next: (metric, help, from event, to event).
+# Blocks from one event of a job to the next: (metric, help, from event, to any of events).
+# A replicated job is claimed when its first replica is assigned.
 _LATENCIES = (
-    ("hepx_job_claim_latency_blocks", "Blocks from posting to claim", "JobPosted", "JobClaimed"),
+    (
+        "hepx_job_claim_latency_blocks",
+        "Blocks from posting to the first claim (or replica assignment)",
+        "JobPosted",
+        ("JobClaimed", "ReplicaAssigned"),
+    ),
     (
         "hepx_job_settle_latency_blocks",
         "Blocks from result submission to settlement",
         "ResultSubmitted",
-        "JobSettled",
+        ("JobSettled",),
     ),
 )
 

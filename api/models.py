@@ -6,6 +6,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from hepx.chain import JobState, PaymentReason
+
 
 class ErrorOut(BaseModel):
     detail: str = Field(description="What went wrong and what to do about it")
@@ -30,15 +32,19 @@ class Transition(BaseModel):
 class PaymentOut(BaseModel):
     payee: str
     amount: int = Field(description="wei")
-    reason: str = Field(description="escrow, worker_payment, refund or withdrawal")
-    direction: str = Field(description="in (to escrow), credit (to withdrawable) or out")
+    reason: str = Field(description="One of: " + ", ".join(r.label for r in PaymentReason))
+    direction: str = Field(
+        description="in (to escrow), credit (to withdrawable) or out (sent, or burned: payee 0)"
+    )
     block: int
     tx_hash: str
 
 
 class JobOut(BaseModel):
     job_id: int
-    state: str = Field(description="open, claimed, submitted, settled, cancelled or expired")
+    state: str = Field(
+        description="One of: " + ", ".join(s.label for s in JobState if s is not JobState.NONE)
+    )
     requester: str
     worker: str | None
     price: int = Field(description="The worker's ask in wei (0 before a claim)")

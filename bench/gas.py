@@ -22,7 +22,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from eth_abi.abi import encode as abi_encode
 from web3 import Web3
 from web3.types import RPCEndpoint
 
@@ -132,7 +131,7 @@ def run() -> list[tuple[str, int]]:
         for i, who in enumerate(bidders):
             mine(f"{label} claim {i + 1}", fns.claim(job_id, PRICE), who)
         for i, who in enumerate(bidders):
-            commitment = Web3.keccak(abi_encode(["bytes32", "bytes32"], [digest, salts[i]]))
+            commitment = fns.commitmentOf(job_id, who, digest, salts[i]).call()
             mine(f"{label} commitResult {i + 1}", fns.commitResult(job_id, commitment), who)
         for i, who in enumerate(bidders):
             reveal = fns.revealResult(job_id, digest, salts[i], RESULT_CID)

@@ -64,6 +64,9 @@ contract JobMarket is WorkerRegistry, ReentrancyGuardTransient {
     mapping(uint256 jobId => mapping(address worker => uint256 indexPlusOne)) private _slotOf;
     mapping(address token => mapping(address account => uint256)) private _tokenCredits;
 
+    /// @inheritdoc IJobMarket
+    uint256 public burned;
+
     /// @param challengeWindow_ seconds after a submission before anyone may finalize
     /// (1 to MAX_WINDOW, else JobMarketInvalidWindow); also the workers' unbond delay.
     constructor(uint256 challengeWindow_) WorkerRegistry(challengeWindow_) {
@@ -281,7 +284,7 @@ contract JobMarket is WorkerRegistry, ReentrancyGuardTransient {
         if (block.timestamp > job.deadline) revert JobMarketDeadlinePassed(jobId, job.deadline);
         if (bytes(resultCid).length == 0) revert JobMarketEmptyCid();
         Assignment storage slot = _slotOfCaller(jobId, AssignmentStatus.Committed);
-        if (keccak256(abi.encode(digest, salt)) != slot.commitment) {
+        if (_commitment(jobId, msg.sender, digest, salt) != slot.commitment) {
             revert JobMarketCommitmentMismatch(jobId, msg.sender);
         }
 
@@ -314,17 +317,19 @@ contract JobMarket is WorkerRegistry, ReentrancyGuardTransient {
             return;
         }
         JobTerms storage t = _terms[jobId];
+        // Past the commit deadline with the quorum out of reach, the job ends at once; the
+        // replicas that committed never had their reveal window, so they are released.
+        bool revealWindowRan = true;
         if (state == JobState.Committing) {
-            // Past the commit deadline: settle now if the quorum is out of reach, else give
-            // the committed replicas their reveal window.
             if (t.committed >= t.quorum) deadline += t.revealWindow;
+            else revealWindowRan = false;
         } else if (state == JobState.Revealing) {
             if (t.revealed == t.assigned) deadline = 0;
         } else {
             revert JobMarketWrongState(jobId, state);
         }
         if (block.timestamp <= deadline) revert JobMarketDeadlineNotReached(jobId, deadline);
-        _tally(jobId, job, t);
+        _tally(jobId, job, t, revealWindowRan);
     }
 
     /// @inheritdoc IJobMarket
@@ -366,8 +371,9 @@ contract JobMarket is WorkerRegistry, ReentrancyGuardTransient {
                     _unlockStake(jobId, slot.worker, t.minStake);
                 }
             } else {
-                address worker = _accounts[job.worker].holder;
-                _slashStake(jobId, worker, t.minStake, _accounts[job.requester].holder);
+                // Nobody honest to pay: burned, so the requester (who may call this) gains
+                // nothing from a worker's missed deadline it might have caused.
+                _burn(jobId, _slashStake(jobId, _accounts[job.worker].holder, t.minStake));
             }
         }
         job.state = JobState.Expired;
@@ -459,8 +465,12 @@ contract JobMarket is WorkerRegistry, ReentrancyGuardTransient {
     }
 
     /// @inheritdoc IJobMarket
-    function commitmentOf(bytes32 digest, bytes32 salt) external pure returns (bytes32) {
-        return keccak256(abi.encode(digest, salt));
+    function commitmentOf(uint256 jobId, address worker, bytes32 digest, bytes32 salt)
+        external
+        view
+        returns (bytes32)
+    {
+        return _commitment(jobId, worker, digest, salt);
     }
 
     // ---------------------------------------------------------------- internals
@@ -574,8 +584,12 @@ contract JobMarket is WorkerRegistry, ReentrancyGuardTransient {
     }
 
     /// @dev Replicated jobs: pays the replicas that revealed the quorum digest, slashes the
-    /// minority and the no-shows, refunds the rest. Loops are bounded by MAX_REPLICAS.
-    function _tally(uint256 jobId, JobRecord storage job, JobTerms storage t) private {
+    /// minority and the no-shows (committers too, but only once their reveal window ran) and
+    /// splits the slashed stake among the paid replicas (none: burned); refunds the rest.
+    /// Loops are bounded by MAX_REPLICAS.
+    function _tally(uint256 jobId, JobRecord storage job, JobTerms storage t, bool revealWindowRan)
+        private
+    {
         uint256 count = t.assigned;
         bool agreed;
         bytes32 winner;
@@ -591,37 +605,83 @@ contract JobMarket is WorkerRegistry, ReentrancyGuardTransient {
         }
 
         job.state = agreed ? JobState.Settled : JobState.NoQuorum;
-        uint32 requester = job.requester;
-        address token = t.token;
-        uint256 minStake = t.minStake;
-        uint256 paid;
-        uint256 paidWorkers;
-        for (uint256 i; i < count; ++i) {
-            Assignment storage a = _slots[jobId][i];
-            bool revealed = a.status == AssignmentStatus.Revealed;
-            if (agreed && revealed && a.digest == winner) {
-                a.status = AssignmentStatus.Paid;
-                _unlockStake(jobId, a.worker, minStake);
-                _credit(
-                    jobId, token, _accountId(a.worker), a.price, PaymentReason.WorkerPayment
-                );
-                paid += a.price;
-                ++paidWorkers;
-            } else if (revealed && !agreed) {
-                a.status = AssignmentStatus.Released;
-                _unlockStake(jobId, a.worker, minStake);
-            } else {
-                a.status = AssignmentStatus.Slashed;
-                _slashStake(jobId, a.worker, minStake, _accounts[requester].holder);
-            }
-        }
+        (uint256 paid, uint256 paidWorkers, uint256 slashed) =
+            _payReplicas(jobId, t, agreed, winner, revealWindowRan);
+        if (slashed > 0) _shareSlash(jobId, slashed, paidWorkers);
         uint256 refund = job.escrow - paid;
-        if (refund > 0) _credit(jobId, token, requester, refund, PaymentReason.Refund);
+        if (refund > 0) _credit(jobId, t.token, job.requester, refund, PaymentReason.Refund);
         if (agreed) {
             emit ReplicasSettled(jobId, winner, paidWorkers, paid, refund);
         } else {
             emit JobNoQuorum(jobId, refund);
         }
+    }
+
+    /// @dev The tally's verdict on each replica: paid (in the quorum), released (revealed
+    /// without a quorum, or committed before its reveal window could run) or slashed.
+    function _payReplicas(
+        uint256 jobId,
+        JobTerms storage t,
+        bool agreed,
+        bytes32 winner,
+        bool revealWindowRan
+    ) private returns (uint256 paid, uint256 paidWorkers, uint256 slashed) {
+        uint256 count = t.assigned;
+        uint256 minStake = t.minStake;
+        for (uint256 i; i < count; ++i) {
+            Assignment storage a = _slots[jobId][i];
+            AssignmentStatus status = a.status;
+            bool revealed = status == AssignmentStatus.Revealed;
+            if (agreed && revealed && a.digest == winner) {
+                a.status = AssignmentStatus.Paid;
+                _unlockStake(jobId, a.worker, minStake);
+                _credit(
+                    jobId, t.token, _accountId(a.worker), a.price, PaymentReason.WorkerPayment
+                );
+                paid += a.price;
+                ++paidWorkers;
+            } else if (
+                (revealed && !agreed)
+                    || (status == AssignmentStatus.Committed && !revealWindowRan)
+            ) {
+                a.status = AssignmentStatus.Released;
+                _unlockStake(jobId, a.worker, minStake);
+            } else {
+                a.status = AssignmentStatus.Slashed;
+                slashed += _slashStake(jobId, a.worker, minStake);
+            }
+        }
+    }
+
+    /// @dev Splits `amount` of slashed stake (ETH) evenly among the job's paid replicas; the
+    /// remainder of the division, or all of it when nobody was paid, is burned.
+    function _shareSlash(uint256 jobId, uint256 amount, uint256 paidWorkers) private {
+        uint256 share = paidWorkers == 0 ? 0 : amount / paidWorkers;
+        if (share > 0) {
+            uint256 count = _terms[jobId].assigned;
+            for (uint256 i; i < count; ++i) {
+                Assignment storage a = _slots[jobId][i];
+                if (a.status == AssignmentStatus.Paid) {
+                    _creditEth(jobId, a.worker, share, PaymentReason.Slash);
+                }
+            }
+        }
+        _burn(jobId, amount - share * paidWorkers);
+    }
+
+    /// @dev Takes `amount` wei of slashed stake out of the books for ever.
+    function _burn(uint256 jobId, uint256 amount) private {
+        if (amount == 0) return;
+        burned += amount;
+        emit Payment(jobId, address(0), amount, PaymentReason.Slash, PaymentDirection.Out);
+    }
+
+    function _commitment(uint256 jobId, address worker, bytes32 digest, bytes32 salt)
+        private
+        view
+        returns (bytes32)
+    {
+        return keccak256(abi.encode(block.chainid, address(this), jobId, worker, digest, salt));
     }
 
     /// @dev Credits the whole escrow back to the requester; returns it.

@@ -124,16 +124,18 @@ abstract contract WorkerRegistry is IWorkerRegistry, IJobMarket {
         emit StakeReleased(worker, jobId, amount);
     }
 
-    /// @dev Takes `amount` of the worker's locked stake and credits it (ETH) to `beneficiary`.
-    function _slashStake(uint256 jobId, address worker, uint256 amount, address beneficiary)
+    /// @dev Takes `amount` of the worker's locked stake out of its stake and returns it; the
+    /// market decides where it goes (never to whoever could cause the slash).
+    function _slashStake(uint256 jobId, address worker, uint256 amount)
         internal
+        returns (uint256)
     {
-        if (amount == 0) return;
+        if (amount == 0) return 0;
         Worker storage w = _workers[worker];
         w.locked -= uint96(amount);
         w.stake -= uint96(amount);
-        emit StakeSlashed(worker, jobId, amount, beneficiary);
-        _creditEth(jobId, beneficiary, amount, PaymentReason.Slash);
+        emit StakeSlashed(worker, jobId, amount);
+        return amount;
     }
 
     /// @dev Adds `amount` wei to `account`'s withdrawable ETH and emits the Payment.

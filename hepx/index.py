@@ -440,14 +440,15 @@ class MarketIndex:
             counts[str(row[0])] = int(row[1])
         return counts
 
-    def block_gaps(self, first: str, then: str) -> list[int]:
-        """Per job, blocks from its first ``first`` event to its first ``then`` event."""
+    def block_gaps(self, first: str, then: tuple[str, ...]) -> list[int]:
+        """Per job, blocks from its first ``first`` event to its first event named in ``then``."""
+        marks = ", ".join("?" * len(then))
         rows = self._db().execute(
             "SELECT b.block - a.block FROM "
             "(SELECT job_id, MIN(block) AS block FROM events WHERE name = ? GROUP BY job_id) a "
-            "JOIN (SELECT job_id, MIN(block) AS block FROM events WHERE name = ? GROUP BY job_id)"
-            " b USING (job_id)",
-            (first, then),
+            "JOIN (SELECT job_id, MIN(block) AS block FROM events "
+            f"WHERE name IN ({marks}) GROUP BY job_id) b USING (job_id)",
+            (first, *then),
         )
         return [int(r[0]) for r in rows]
 

@@ -41,7 +41,7 @@ interface IJobMarket {
         Committed, // must reveal before the reveal deadline
         Revealed, // waiting for settlement
         Paid, // in the quorum, paid its price
-        Slashed, // no-show or minority: its locked stake went to the requester
+        Slashed, // no-show or minority: its locked stake was split among the quorum or burned
         Released // outbid, or revealed when no quorum formed: stake unlocked, nothing paid
     }
 
@@ -51,7 +51,7 @@ interface IJobMarket {
         WorkerPayment, // worker credited its price on settlement
         Refund, // requester credited what the job did not spend
         Withdrawal, // an account's credit sent to it
-        Slash, // a worker's locked stake credited to the job's requester
+        Slash, // a worker's slashed stake: split among the honest replicas, or burned (payee 0)
         StakeDeposit, // a worker bonded stake (register, addStake)
         StakeWithdrawal // a worker's unbonded stake sent to it
     }
@@ -291,7 +291,8 @@ interface IJobMarket {
 
     /// @notice Anyone settles a submitted job once its challenge window has passed. For a
     /// replicated job: anyone tallies it once every replica revealed, the reveal deadline
-    /// passed, or the commit deadline passed with fewer commits than the quorum.
+    /// passed, or the commit deadline passed with fewer commits than the quorum (then the
+    /// replicas that committed are released, not slashed: their reveal window never ran).
     function finalize(uint256 jobId) external;
 
     /// @notice The requester cancels a job nobody has claimed or bid on; the escrow is refunded.
@@ -299,7 +300,7 @@ interface IJobMarket {
 
     /// @notice Anyone expires a job whose claim or run deadline passed; the escrow is refunded.
     /// Open: fewer than `quorum` claims or bids came in (they are released). Claimed: the
-    /// worker missed its run deadline and its locked stake is slashed to the requester.
+    /// worker missed its run deadline and its locked stake is slashed and burned.
     function expire(uint256 jobId) external;
 
     /// @notice Send the caller all its ETH credit (payments, refunds, slashed stakes).
@@ -327,8 +328,8 @@ interface IJobMarket {
     /// replicated -> Committing.
     function award(uint256 jobId) external;
 
-    /// @notice An assigned replica commits `keccak256(abi.encode(digest, salt))` before the
-    /// commit deadline.
+    /// @notice An assigned replica commits `commitmentOf(jobId, itself, digest, salt)` before
+    /// the commit deadline.
     function commitResult(uint256 jobId, bytes32 commitment) external;
 
     /// @notice A committed replica reveals before the reveal deadline; reveals open once all
@@ -352,8 +353,18 @@ interface IJobMarket {
     /// @notice Units of ERC-20 `token` `account` can withdraw.
     function tokenWithdrawable(address token, address account) external view returns (uint256);
 
-    /// @notice The commitment a replica sends: `keccak256(abi.encode(digest, salt))`.
-    function commitmentOf(bytes32 digest, bytes32 salt) external pure returns (bytes32);
+    /// @notice The commitment `worker` sends for job `jobId` of this market:
+    /// `keccak256(abi.encode(block.chainid, address(this), jobId, worker, digest, salt))`.
+    /// Bound to the chain, the market, the job and the worker, so a copied commitment opens
+    /// for nobody but its author.
+    function commitmentOf(uint256 jobId, address worker, bytes32 digest, bytes32 salt)
+        external
+        view
+        returns (bytes32);
+
+    /// @notice Wei of slashed stake that went to nobody (no honest party to pay): held by the
+    /// market for ever, so that no one, least of all whoever triggered the slash, gains it.
+    function burned() external view returns (uint256);
 
     /// @notice Wei `account` can withdraw.
     function withdrawable(address account) external view returns (uint256);

@@ -32,11 +32,10 @@ interface IWorkerRegistry {
     /// @notice Job `jobId` released the `amount` of the worker's stake it had locked (paid,
     /// outbid, or the job ended without the worker's fault).
     event StakeReleased(address indexed worker, uint256 indexed jobId, uint256 amount);
-    /// @notice The market slashed `amount` wei of a worker's stake for job `jobId` and credited
-    /// it to `beneficiary` (the job's requester).
-    event StakeSlashed(
-        address indexed worker, uint256 indexed jobId, uint256 amount, address beneficiary
-    );
+    /// @notice The market slashed `amount` wei of a worker's stake for job `jobId`. Where it
+    /// went follows as `Payment`s with reason Slash: to the job's honest replicas, or burned
+    /// (payee 0); never to the requester or to whoever called.
+    event StakeSlashed(address indexed worker, uint256 indexed jobId, uint256 amount);
 
     /// @notice The caller is already registered (use addStake / setKinds).
     error RegistryAlreadyRegistered(address worker);

@@ -40,7 +40,7 @@ class AssignmentStatus(ProtocolEnum):
     COMMITTED = 3  # must reveal before the reveal deadline
     REVEALED = 4  # waiting for settlement
     PAID = 5  # in the quorum, paid its price
-    SLASHED = 6  # no-show or minority: its locked stake went to the requester
+    SLASHED = 6  # no-show or minority: its locked stake was split among the quorum or burned
     RELEASED = 7  # outbid, or revealed when no quorum formed: stake unlocked, nothing paid
 
 
@@ -85,7 +85,7 @@ class PaymentReason(ProtocolEnum):
     WORKER_PAYMENT = 1  # worker credited its price on settlement
     REFUND = 2  # requester credited what the job did not spend
     WITHDRAWAL = 3  # an account's credit sent to it
-    SLASH = 4  # a worker's locked stake credited to the job's requester
+    SLASH = 4  # a worker's slashed stake: split among the honest replicas, or burned (payee 0)
     STAKE_DEPOSIT = 5  # a worker bonded stake (register, addStake)
     STAKE_WITHDRAWAL = 6  # a worker's unbonded stake sent to it
 

@@ -19,6 +19,7 @@ from hepx.chain.types import (
     Terms,
     TxResult,
     WorkerRecord,
+    commitment_of,
     kind_id,
 )
 from hepx.deployment import Deployment
@@ -137,6 +138,14 @@ class MarketClient(ContractClient):
 
     def award(self, job_id: int, gas: int | None = None) -> TxResult:
         return self.transact(f"award job {job_id}", self.contract.functions.award(job_id), gas=gas)
+
+    def commitment(self, job_id: int, digest: bytes, salt: bytes) -> bytes:
+        """The commitment this client's account sends for ``job_id`` (see commitment_of)."""
+        return commitment_of(self.chain_id(), self.address, job_id, self.sender, digest, salt)
+
+    def burned(self) -> int:
+        """Wei of slashed stake burned (no honest party to pay it to)."""
+        return int(self.read("burned"))
 
     def commit_result(self, job_id: int, commitment: bytes) -> TxResult:
         return self.transact(

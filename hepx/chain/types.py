@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from eth_abi.abi import encode as abi_encode
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 
@@ -21,11 +22,19 @@ def kind_id(kind: str) -> bytes:
     return bytes(keccak(text=kind))
 
 
-def commitment_of(digest: bytes, salt: bytes) -> bytes:
-    """``keccak256(abi.encode(digest, salt))``, what a replica commits before revealing."""
+def commitment_of(
+    chain_id: int, market: str, job_id: int, worker: str, digest: bytes, salt: bytes
+) -> bytes:
+    """What ``worker`` commits for ``job_id`` before revealing:
+    ``keccak256(abi.encode(chainid, market, jobId, worker, digest, salt))``, so that it opens
+    for that worker only, on that job of that market and chain (IJobMarket.commitmentOf)."""
     if len(digest) != 32 or len(salt) != 32:
         raise ChainError("a commitment takes a 32-byte digest and a 32-byte salt")
-    return bytes(keccak(digest + salt))
+    encoded = abi_encode(
+        ["uint256", "address", "uint256", "address", "bytes32", "bytes32"],
+        [chain_id, to_checksum_address(market), job_id, to_checksum_address(worker), digest, salt],
+    )
+    return bytes(keccak(encoded))
 
 
 @dataclass(frozen=True)

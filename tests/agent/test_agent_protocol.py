@@ -25,6 +25,7 @@ from hepx.chain import (
     AssignmentStatus,
     JobState,
     MarketClient,
+    PaymentReason,
     TokenClient,
 )
 from hepx.deployment import Deployment
@@ -194,8 +195,15 @@ def test_two_of_three_slashes_the_worker_that_reveals_another_digest(
     assert requester.worker(liar.address).stake == STAKE - MIN_STAKE
     honest = requester.worker(agents[0].address)
     assert (honest.stake, honest.locked) == (STAKE, 0)
-    # The requester gets back what the two honest workers were not paid, plus the liar's stake.
-    assert requester.withdrawable(requester.sender) == 3 * MAX_PRICE - 2000 + MIN_STAKE
+    # The requester gets back what the two honest workers were not paid, and not the liar's
+    # stake: that is split between the two honest replicas, beside their price.
+    assert requester.withdrawable(requester.sender) == 3 * MAX_PRICE - 2000
+    shares = {
+        e.args["payee"]: e.args["amount"]
+        for e in _events(requester, deployment, job_id)
+        if e.name == "Payment" and e.args["reason"] == PaymentReason.SLASH
+    }
+    assert shares == {agents[0].address: MIN_STAKE // 2, agents[2].address: MIN_STAKE // 2}
 
 
 def test_agent_killed_between_commit_and_reveal_reveals_after_restart(

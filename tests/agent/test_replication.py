@@ -10,7 +10,7 @@ from agent.host import JobBook, Produced
 from agent.policy import Policy
 from agent.replication import ReplicaFlow
 from hepx.anvil import Anvil
-from hepx.chain import AssignmentStatus, JobState, MarketClient, Terms, commitment_of
+from hepx.chain import AssignmentStatus, JobState, MarketClient, Terms
 from hepx.deployment import Deployment
 from hepx.digest import canonical_digest
 from hepx.spec import JobSpec, canonical_json, parse_spec
@@ -79,7 +79,8 @@ def test_replica_commits_then_reveals_its_digest_and_tallies_once_all_revealed(
     digest, salt = bytes.fromhex(rec["digest"][2:]), bytes.fromhex(rec["salt"][2:])
     mine = host.client.assignment_of(job_id, host.address)
     assert mine is not None and mine.status is AssignmentStatus.COMMITTED
-    assert mine.commitment == commitment_of(digest, salt)
+    assert mine.commitment == host.client.commitment(job_id, digest, salt)
+    assert mine.commitment != other.commitment(job_id, digest, salt)  # bound to the worker
     outputs = tmp_path / "same"
     outputs.mkdir()
     (outputs / "answer.txt").write_text("42\n")
@@ -87,7 +88,7 @@ def test_replica_commits_then_reveals_its_digest_and_tallies_once_all_revealed(
 
     flow.advance()  # the other replica has not committed: nothing to do yet
     assert host.book.jobs[job_id]["phase"] == "committed"
-    other.commit_result(job_id, commitment_of(digest, b"\x05" * 32))
+    other.commit_result(job_id, other.commitment(job_id, digest, b"\x05" * 32))
     flow.advance()  # all committed: reveal; the other has not revealed, so no tally yet
     assert host.book.jobs[job_id]["phase"] == "revealed"
     assert host.client.job(job_id).state is JobState.REVEALING

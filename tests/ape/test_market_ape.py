@@ -51,7 +51,7 @@ def test_replicated_job_settles_on_the_quorum_digest(market: Any, accounts: Any)
     for w in workers:
         market.claim(job_id, ETHER, sender=w)
     for w, d, s in zip(workers, digests, salts, strict=True):
-        market.commitResult(job_id, market.commitmentOf(d, s), sender=w)
+        market.commitResult(job_id, market.commitmentOf(job_id, w, d, s), sender=w)
     for w, d, s in zip(workers, digests, salts, strict=True):
         market.revealResult(job_id, d, s, RESULT_CID, sender=w)
     market.finalize(job_id, sender=accounts[6])

@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 
 from hepx.allowlist import merkle_root
 from hepx.anvil import Anvil
-from hepx.chain import JobState, MarketClient, MatchMode, TokenClient, commitment_of, kind_id
+from hepx.chain import JobState, MarketClient, MatchMode, TokenClient, kind_id
 from hepx.deployment import Deployment
 
 PRICE = 10**15
@@ -80,7 +80,7 @@ def test_replicated_job_shows_the_result_the_quorum_agreed_on(
     for worker in workers:
         worker.claim(job_id, PRICE)
     for i, worker in enumerate(workers):
-        worker.commit_result(job_id, commitment_of(digest, bytes([i]) * 32))
+        worker.commit_result(job_id, worker.commitment(job_id, digest, bytes([i]) * 32))
     for i, worker in enumerate(workers):
         worker.reveal_result(job_id, digest, bytes([i]) * 32, cid)
     workers[0].finalize(job_id)

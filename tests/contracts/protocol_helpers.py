@@ -72,8 +72,18 @@ def kind_id(name: str) -> bytes:
     return bytes(Web3.keccak(text=name))
 
 
-def commitment(digest: bytes, salt: bytes) -> bytes:
-    return bytes(Web3.keccak(abi_encode(["bytes32", "bytes32"], [digest, salt])))
+def bound_commitment(market: Market, job_id: int, worker: str, digest: bytes, salt: bytes) -> bytes:
+    """keccak256(abi.encode(chainid, market, jobId, worker, digest, salt)): what a replica
+    commits; it opens only for that worker, on that job of that market."""
+    chain_id = market.w3.eth.chain_id
+    return bytes(
+        Web3.keccak(
+            abi_encode(
+                ["uint256", "address", "uint256", "address", "bytes32", "bytes32"],
+                [chain_id, market.address, job_id, worker, digest, salt],
+            )
+        )
+    )
 
 
 def leaf(worker: str) -> bytes:

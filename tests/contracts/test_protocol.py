@@ -14,7 +14,7 @@ from protocol_helpers import (
     Mode,
     Slot,
     Terms,
-    commitment,
+    bound_commitment,
     deploy_contract,
     kind_id,
     market_events,
@@ -160,9 +160,7 @@ def test_post_with_terms_stores_terms_and_emits_posted_then_terms(
     assert market.job(job_id)["escrow"] == 3 * ETHER
 
 
-def test_fast_path_job_reports_default_terms(
-    market: Market, requester: str, worker: str
-) -> None:
+def test_fast_path_job_reports_default_terms(market: Market, requester: str, worker: str) -> None:
     job_id = market.post(requester, escrow=5)
     stored = terms_of(market, job_id)
     assert (stored["mode"], stored["replicas"], stored["quorum"], stored["maxPrice"]) == (
@@ -216,7 +214,7 @@ def test_settled_job_unlocks_stake_and_pays_in_full(
     assert market.withdrawable(requester) == ETHER - ETHER // 4
 
 
-def test_expire_after_run_deadline_slashes_locked_stake_to_requester(
+def test_expire_after_run_deadline_slashes_and_burns_the_locked_stake(
     market: Market, requester: str, worker: str, stranger: str
 ) -> None:
     register(market, worker, stake=STAKE)
@@ -230,12 +228,11 @@ def test_expire_after_run_deadline_slashes_locked_stake_to_requester(
     market.at(deadline + 1)
     receipt = market.send(stranger, "expire", job_id)
     slashed = market_events(market, receipt, "StakeSlashed")
-    assert slashed == [
-        {"worker": worker, "jobId": job_id, "amount": STAKE // 2, "beneficiary": requester}
-    ]
+    assert slashed == [{"worker": worker, "jobId": job_id, "amount": STAKE // 2}]
     assert worker_of(market, worker)["stake"] == STAKE // 2
     assert worker_of(market, worker)["locked"] == 0
-    assert market.withdrawable(requester) == ETHER + STAKE // 2
+    assert market.withdrawable(requester) == ETHER  # its escrow back; the stake is burned
+    assert market.contract.functions.burned().call() == STAKE // 2
     assert market.job(job_id)["state"] == State.EXPIRED
 
 
@@ -363,7 +360,7 @@ def test_auction_of_three_replicas_keeps_the_three_lowest_bids(
 
 def commit_all(market: Market, job_id: int, digests: dict[str, bytes]) -> None:
     for i, (w, digest) in enumerate(digests.items()):
-        market.send(w, "commitResult", job_id, commitment(digest, SALT[i]))
+        market.send(w, "commitResult", job_id, bound_commitment(market, job_id, w, digest, SALT[i]))
 
 
 def reveal_all(market: Market, job_id: int, digests: dict[str, bytes]) -> None:
@@ -371,7 +368,7 @@ def reveal_all(market: Market, job_id: int, digests: dict[str, bytes]) -> None:
         market.send(w, "revealResult", job_id, digest, SALT[i], RESULT_CID)
 
 
-def test_quorum_pays_majority_slashes_minority_and_refunds_the_rest(
+def test_quorum_pays_majority_and_splits_the_minoritys_slash_among_it(
     market: Market, requester: str, stranger: str
 ) -> None:
     w1, w2, w3 = workers(market, 3)
@@ -395,9 +392,9 @@ def test_quorum_pays_majority_slashes_minority_and_refunds_the_rest(
     assert market.job(job_id)["state"] == State.SETTLED
     assert [s["status"] for s in slots_of(market, job_id)] == [Slot.PAID, Slot.PAID, Slot.SLASHED]
     assert (market.withdrawable(w1), market.withdrawable(w2), market.withdrawable(w3)) == (
-        ETHER // 2, ETHER // 4, 0,
+        ETHER // 2 + STAKE // 2, ETHER // 4 + STAKE // 2, 0,
     )  # fmt: skip
-    assert market.withdrawable(requester) == 3 * ETHER - paid + STAKE
+    assert market.withdrawable(requester) == 3 * ETHER - paid
     assert worker_of(market, w3)["stake"] == 0
     assert worker_of(market, w1)["locked"] == 0 and worker_of(market, w1)["stake"] == STAKE
 
@@ -457,7 +454,7 @@ def test_reveal_refuses_wrong_salt_and_after_the_reveal_deadline(
     )  # fmt: skip
 
 
-def test_no_quorum_refunds_releases_revealers_and_slashes_the_no_show(
+def test_no_quorum_refunds_releases_revealers_and_burns_the_no_shows_stake(
     market: Market, requester: str, stranger: str
 ) -> None:
     w1, w2, w3 = workers(market, 3)
@@ -485,7 +482,8 @@ def test_no_quorum_refunds_releases_revealers_and_slashes_the_no_show(
     assert market.job(job_id)["state"] == State.NO_QUORUM
     statuses = [s["status"] for s in slots_of(market, job_id)]
     assert statuses == [Slot.RELEASED, Slot.RELEASED, Slot.SLASHED]
-    assert market.withdrawable(requester) == 3 * ETHER + STAKE
+    assert market.withdrawable(requester) == 3 * ETHER  # nobody honest was paid: burned
+    assert market.contract.functions.burned().call() == STAKE
     assert [worker_of(market, w)["locked"] for w in (w1, w2, w3)] == [0, 0, 0]
 
 
@@ -563,7 +561,8 @@ def test_finalize_and_expire_refuse_wrong_states(
 
 
 def test_commitment_view_matches_the_offchain_hash(market: Market) -> None:
-    assert market.contract.functions.commitmentOf(A, SALT[0]).call() == commitment(A, SALT[0])
+    view = market.contract.functions.commitmentOf(7, market.accounts[4], A, SALT[0]).call()
+    assert view == bound_commitment(market, 7, market.accounts[4], A, SALT[0])
 
 
 # ------------------------------------------------------------------ ERC-20

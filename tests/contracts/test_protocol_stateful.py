@@ -5,7 +5,8 @@ A hypothesis RuleBasedStateMachine drives posts (fast path and with terms: claim
 commits, reveals, submissions, accepts, finalizes, cancels, expiries, registrations, top-ups,
 unbonds, stake and credit withdrawals, and time jumps, sent by any of the actors (so many are
 refused). After every step it checks against the chain:
-- the market's ETH and token balances equal the open escrows + stakes + withdrawable credits;
+- the market's ETH and token balances equal the open escrows + stakes + withdrawable credits
+  (+ burned slashes for ETH); no slash is ever credited to the job's requester;
 - a job's credits (payments and refunds) plus what it still holds equal what was paid in, it
   holds nothing once final, and no payee is paid twice by one job; a final state never changes;
 - a reverted call changed nothing it could have touched;
@@ -30,7 +31,7 @@ from market_helpers import CID, ETHER, RESULT_CID, Market, State
 from protocol_helpers import (
     ZERO_ADDRESS,
     Terms,
-    commitment,
+    bound_commitment,
     deploy_contract,
     transact,
 )
@@ -46,6 +47,7 @@ STEPS, EXAMPLES = 100, 8  # hypothesis ends some runs early; the test asserts >=
 MIN_STEPS = 500
 
 CREDIT_REASONS = {1, 2}  # WorkerPayment, Refund
+SLASH = 4
 MOVE_ON = {
     State.OPEN: ("expire", "award"),
     State.CLAIMED: ("expire",),
@@ -230,6 +232,9 @@ class ProtocolMachine(RuleBasedStateMachine):
 
     def account_payment(self, args: dict[str, Any]) -> None:
         job_id, payee, reason = int(args["jobId"]), args["payee"], int(args["reason"])
+        if reason == SLASH and job_id in self.jobs:
+            requester = to_checksum_address(self.jobs[job_id][0])
+            assert payee != requester, f"job {job_id}: its requester was credited a slash"
         if job_id and reason in CREDIT_REASONS:
             self.credited[job_id] = self.credited.get(job_id, 0) + int(args["amount"])
             if reason == 1:
@@ -273,8 +278,11 @@ class ProtocolMachine(RuleBasedStateMachine):
                 else:
                     token_escrow += held
         stakes = sum(w[1] + w[4] for w in self.workers.values())
-        eth, tokens = self.reader.many([("balance", (self.market.address,)), ("tokens", ())])
-        assert eth == eth_escrow + stakes + sum(self.eth_credits.values()), "ETH books"
+        eth, tokens, burned = self.reader.many(
+            [("balance", (self.market.address,)), ("tokens", ()), ("burned", ())]
+        )
+        credits = sum(self.eth_credits.values())
+        assert eth == eth_escrow + stakes + credits + burned, "ETH books"
         assert tokens == token_escrow + sum(self.token_credits.values()), "token books"
 
     def drive_every_job_to_a_final_state(self) -> None:
@@ -346,7 +354,12 @@ class ProtocolMachine(RuleBasedStateMachine):
         job_id = self.job_id(pick, *([State.COMMITTING] if aim else []))
         worker = self.holder(job_id, who) if aim else self.actors[who]
         salt = bytes([who + 1]) * 32
-        receipt = self.send(worker, "commitResult", job_id, commitment(digest, salt))
+        receipt = self.send(
+            worker,
+            "commitResult",
+            job_id,
+            bound_commitment(self.market, job_id, worker, digest, salt),
+        )
         if receipt["status"] == 1:
             self.secrets[(job_id, worker)] = (digest, salt)
 

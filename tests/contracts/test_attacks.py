@@ -1,0 +1,136 @@
+"""Attacks of issue 13 on the contracts, each run as the attacker would on a real anvil; each
+test asserts that the attack fails. On the contract before this change every one succeeded:
+the copier was paid, the honest committer slashed, the requester credited the slash.
+"""
+
+from __future__ import annotations
+
+from market_helpers import ETHER, RESULT_CID, Market, State
+from protocol_helpers import (
+    Slot,
+    Terms,
+    bound_commitment,
+    market_events,
+    post_terms,
+    register,
+    replicated,
+    slots_of,
+    worker_of,
+)
+
+STAKE = ETHER // 10
+A, B = b"\xaa" * 32, b"\xbb" * 32
+SALT = [bytes([i]) * 32 for i in range(1, 9)]
+
+
+def staked(market: Market, n: int) -> list[str]:
+    found = list(market.accounts[4 : 4 + n])
+    for w in found:
+        register(market, w, stake=STAKE)
+    return found
+
+
+def burned_total(market: Market) -> int:
+    return int(market.contract.functions.burned().call())
+
+
+def test_a_copied_commitment_cannot_be_revealed_by_the_copier(
+    market: Market, requester: str
+) -> None:
+    honest, copier, third = staked(market, 3)
+    job_id = post_terms(market, requester, replicated(3, 2, min_stake=STAKE))
+    for w in (honest, copier, third):
+        market.send(w, "claim", job_id, ETHER // 2)
+    mine = bound_commitment(market, job_id, honest, A, SALT[0])
+    receipt = market.send(honest, "commitResult", job_id, mine)
+    [seen] = market_events(market, receipt, "ResultCommitted")
+    market.send(copier, "commitResult", job_id, seen["commitment"])  # copied from the event
+    market.send(third, "commitResult", job_id, bound_commitment(market, job_id, third, A, SALT[2]))
+    market.send(honest, "revealResult", job_id, A, SALT[0], RESULT_CID)
+    # The copier now knows the honest digest and salt, but the commitment names the honest
+    # worker: it opens for nobody else.
+    market.assert_reverts(
+        "JobMarketCommitmentMismatch", (job_id, copier),
+        copier, "revealResult", job_id, A, SALT[0], RESULT_CID,
+    )  # fmt: skip
+
+
+def test_a_commitment_made_for_another_job_or_market_does_not_open(
+    market: Market, requester: str
+) -> None:
+    w1, w2, w3 = staked(market, 3)
+    job_id = post_terms(market, requester, replicated(3, 2))
+    for w in (w1, w2, w3):
+        market.send(w, "claim", job_id, 1)
+    wrong_job = bound_commitment(market, job_id + 1, w1, A, SALT[0])
+    market.send(w1, "commitResult", job_id, wrong_job)
+    for w, salt in ((w2, SALT[1]), (w3, SALT[2])):
+        market.send(w, "commitResult", job_id, bound_commitment(market, job_id, w, A, salt))
+    market.assert_reverts(
+        "JobMarketCommitmentMismatch", (job_id, w1),
+        w1, "revealResult", job_id, A, SALT[0], RESULT_CID,
+    )  # fmt: skip
+
+
+def test_an_on_time_committer_is_not_slashed_before_its_reveal_window_ran(
+    market: Market, requester: str
+) -> None:
+    committer, no_show_1, no_show_2 = staked(market, 3)
+    job_id = post_terms(market, requester, replicated(3, 2, min_stake=STAKE))
+    for w in (committer, no_show_1, no_show_2):
+        market.send(w, "claim", job_id, 1)
+    market.send(
+        committer, "commitResult", job_id, bound_commitment(market, job_id, committer, A, SALT[0])
+    )
+    commit_deadline = market.job(job_id)["deadline"]
+    market.at(commit_deadline + 1)  # quorum out of reach; reveals have not even opened
+    market.send(requester, "finalize", job_id)
+    assert market.job(job_id)["state"] == State.NO_QUORUM
+    statuses = [s["status"] for s in slots_of(market, job_id)]
+    assert statuses == [Slot.RELEASED, Slot.SLASHED, Slot.SLASHED]
+    assert worker_of(market, committer) == {**worker_of(market, committer), "stake": STAKE}
+    assert worker_of(market, committer)["locked"] == 0
+
+
+def test_the_requester_is_never_credited_a_replicas_slash(
+    market: Market, requester: str, stranger: str
+) -> None:
+    # A requester running a Sybil majority would profit from the honest minority's stake if
+    # slashes were credited to it; they are split among the quorum instead.
+    s1, s2, honest = staked(market, 3)
+    job_id = post_terms(market, requester, replicated(3, 2, min_stake=STAKE))
+    for w in (s1, s2, honest):
+        market.send(w, "claim", job_id, ETHER // 4)
+    for w, digest, salt in ((s1, B, SALT[0]), (s2, B, SALT[1]), (honest, A, SALT[2])):
+        market.send(w, "commitResult", job_id, bound_commitment(market, job_id, w, digest, salt))
+    for w, digest, salt in ((s1, B, SALT[0]), (s2, B, SALT[1]), (honest, A, SALT[2])):
+        market.send(w, "revealResult", job_id, digest, salt, RESULT_CID)
+    market.send(stranger, "finalize", job_id)
+    paid = 2 * (ETHER // 4)
+    assert market.withdrawable(requester) == 3 * ETHER - paid  # the refund, no stake
+    assert market.withdrawable(stranger) == 0
+    # The slash is split between the quorum's replicas (in ETH, beside their price).
+    assert market.withdrawable(s1) == ETHER // 4 + STAKE // 2
+    assert market.withdrawable(s2) == ETHER // 4 + STAKE // 2
+    assert worker_of(market, honest)["stake"] == 0
+
+
+def test_a_slash_with_nobody_honest_to_pay_is_burned_not_credited(
+    market: Market, requester: str, worker: str, stranger: str
+) -> None:
+    register(market, worker, stake=STAKE)
+    job_id = post_terms(market, requester, Terms(min_stake=STAKE))
+    market.send(worker, "claim", job_id, ETHER)
+    market.at(market.job(job_id)["deadline"] + 1)
+    before = burned_total(market)
+    receipt = market.send(requester, "expire", job_id)  # the requester calls it: no gain
+    assert market.withdrawable(requester) == ETHER  # its escrow back, nothing more
+    assert market.withdrawable(stranger) == 0
+    assert burned_total(market) == before + STAKE
+    burns = [p for p in market_events(market, receipt, "Payment") if p["reason"] == 4]
+    assert [(p["payee"], p["amount"]) for p in burns] == [("0x" + "00" * 20, STAKE)]
+    # The books still balance: what the market holds = credits + stakes + burned.
+    held = market.balance(market.address)
+    assert held == market.withdrawable(requester) + worker_of(market, worker)["stake"] + (
+        burned_total(market)
+    )
