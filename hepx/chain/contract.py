@@ -21,9 +21,13 @@ from hepx.artifacts import load_artifact
 from hepx.chain.events import LogDecoder
 from hepx.chain.rpc import Rpc
 from hepx.chain.types import MarketEvent, TxResult
-from hepx.errors import ChainError, ConfigError, NotMined, TxReverted
+from hepx.chain.nonces import sequence_for
+from hepx.errors import ChainError, ConfigError, HepxError, NotMined, TxReverted
 
 log = logging.getLogger(__name__)
+
+# Re-signs after another client of the same sender took the nonce, before giving up.
+_NONCE_ATTEMPTS = 5
 
 
 class ContractClient:
@@ -97,13 +101,7 @@ class ContractClient:
             raise ConfigError(f"{what}: no private key configured (HEPX_PRIVATE_KEY or --key)")
 
         def build() -> dict[str, Any]:
-            nonce = self.w3.eth.get_transaction_count(account.address, "pending")
-            params = {
-                "from": account.address,
-                "nonce": nonce,
-                "value": value,
-                "chainId": self.chain_id(),
-            }
+            params = {"from": account.address, "value": value, "chainId": self.chain_id()}
             if gas is not None:
                 params["gas"] = gas
             tx: dict[str, Any] = fn.build_transaction(params)
@@ -112,19 +110,8 @@ class ContractClient:
                 tx["gas"] = int(tx["gas"] * 1.2) + 10_000
             return tx
 
-        tx = self.rpc.call(what, build)
-        signed = account.sign_transaction(tx)
-        tx_hash = signed.hash
-
-        def send() -> None:
-            try:
-                self.w3.eth.send_raw_transaction(signed.raw_transaction)
-            except Web3RPCError as exc:
-                # A retry after a lost answer: the first send went through.
-                if "already known" not in str(exc) and "nonce too low" not in str(exc):
-                    raise
-
-        self.rpc.call(what, send)
+        tx = self.rpc.call(what, build)  # simulates: a refusal raises before a nonce is taken
+        tx_hash = self._sign_and_send(what, tx)
         try:
             receipt = self.rpc.call(
                 what,
@@ -151,3 +138,41 @@ class ContractClient:
             except Exception:  # an observer must never fail a tx that went through
                 log.exception("tx observer failed what=%s tx=%s", what, result.tx_hash)
         return result
+
+    def _sign_and_send(self, what: str, tx: dict[str, Any]) -> bytes:
+        """Give ``tx`` the sender's next nonce, sign and send it; its hash once the node has it.
+
+        The sender's sequence is locked only while sending, so several transactions are in
+        flight at once and their receipts are awaited in parallel (hepx/chain/nonces.py).
+        """
+        account = self.account
+        assert account is not None
+        sequence = sequence_for(self.rpc_url, self.chain_id(), account.address)
+        with sequence.lock:
+            for _attempt in range(_NONCE_ATTEMPTS):
+                tx["nonce"] = sequence.take(lambda: self.rpc.nonce(account.address, "pending"))
+                signed = account.sign_transaction(tx)
+                try:
+                    if self.rpc.call(what, lambda s=signed: self._send_raw(s.raw_transaction)):
+                        return bytes(signed.hash)
+                except HepxError:
+                    sequence.resync()  # refused or unreachable: ask the node next time
+                    raise
+                # "nonce too low" and the node does not know this transaction: another
+                # client of this sender took the nonce. Catch up with the node and re-sign.
+                if self.rpc.transaction("0x" + bytes(signed.hash).hex()) is not None:
+                    return bytes(signed.hash)  # our own earlier attempt went through
+                sequence.resync()
+        raise ChainError(f"{what}: the node kept refusing our nonces ({_NONCE_ATTEMPTS} tries)")
+
+    def _send_raw(self, raw: bytes) -> bool:
+        """Send; False if the node says the nonce is already used."""
+        try:
+            self.w3.eth.send_raw_transaction(raw)
+        except Web3RPCError as exc:
+            if "already known" in str(exc):
+                return True  # a retry after a lost answer: the first send went through
+            if "nonce too low" in str(exc):
+                return False
+            raise
+        return True

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -221,3 +223,28 @@ def test_tx_reverted_for_bad_request_values_maps_to_422() -> None:
     exc = TxReverted("postJob refused", "JobMarketInvalidWindow", (0, 365 * 86400))
 
     assert error_response(exc).status_code == 422
+
+
+def test_four_posts_at_once_all_land_at_once(
+    api: TestClient, market_as: Callable[[int], MarketClient]
+) -> None:
+    # On main three of these hung for the receipt timeout and failed: they shared a nonce.
+    replies: list[object] = [None] * 4
+
+    def post(i: int) -> None:
+        spec = echo_spec()
+        spec["metadata"] = {"name": f"concurrent-{i}"}
+        replies[i] = api.post("/jobs", json=spec)
+
+    started = time.monotonic()
+    threads = [threading.Thread(target=post, args=(i,)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert [r.status_code for r in replies] == [201] * 4  # type: ignore[union-attr]
+    assert time.monotonic() - started < 15
+    ids = {r.json()["job_id"] for r in replies}  # type: ignore[union-attr]
+    assert len(ids) == 4
+    reader = market_as(0)
+    assert {reader.job(i).state for i in ids} == {JobState.OPEN}

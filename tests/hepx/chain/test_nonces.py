@@ -1,0 +1,80 @@
+"""Concurrent transactions of one sender: each gets its own nonce, none waits for another's
+receipt, and a nonce taken behind the client's back is recovered from, not mistaken for a
+send that went through (which made three of four concurrent posts hang until the receipt
+timeout before)."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from chain_helpers import client_of
+
+from hepx.anvil import Anvil
+from hepx.chain import MarketClient
+from hepx.deployment import Deployment
+
+WEI = 10**15
+
+
+def _post_concurrently(clients: list[MarketClient], n: int) -> list[object]:
+    results: list[object] = [None] * n
+
+    def post(i: int) -> None:
+        try:
+            results[i] = clients[i % len(clients)].post_job(f"spec-{i}", WEI, 600, 600)
+        except Exception as exc:  # the test reports which failed
+            results[i] = exc
+
+    threads = [threading.Thread(target=post, args=(i,)) for i in range(n)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return results
+
+
+def test_eight_concurrent_posts_of_one_sender_all_land_with_distinct_nonces(
+    node: Anvil, deployment: Deployment
+) -> None:
+    client = client_of(node, deployment, 6)
+    client.receipt_timeout = 20
+    started = time.monotonic()
+    results = _post_concurrently([client], 8)
+    elapsed = time.monotonic() - started
+    failures = [r for r in results if isinstance(r, Exception)]
+    assert failures == []
+    job_ids = {job_id for job_id, _ in results}  # type: ignore[misc]
+    assert len(job_ids) == 8
+    nonces = {client.w3.eth.get_transaction(tx.tx_hash)["nonce"] for _, tx in results}  # type: ignore[misc,arg-type]
+    assert len(nonces) == 8
+    assert elapsed < 15  # none waited for a receipt timeout
+
+
+def test_two_clients_of_one_key_in_one_process_share_the_sequence(
+    node: Anvil, deployment: Deployment
+) -> None:
+    clients = [client_of(node, deployment, 7), client_of(node, deployment, 7)]
+    results = _post_concurrently(clients, 6)
+    assert [r for r in results if isinstance(r, Exception)] == []
+
+
+def test_a_nonce_used_behind_the_clients_back_is_caught_up_with(
+    node: Anvil, deployment: Deployment
+) -> None:
+    client = client_of(node, deployment, 8)
+    client.post_job("before", WEI, 600, 600)  # the client now counts nonces itself
+    w3 = client.w3
+    # Another program with the same key sends a transaction with the next nonce.
+    taken = w3.eth.get_transaction_count(client.sender, "pending")
+    outside = w3.eth.account.sign_transaction(
+        {
+            "to": "0x" + "11" * 20, "value": 1, "gas": 21_000, "chainId": w3.eth.chain_id,
+            "nonce": taken, "maxFeePerGas": 10**10, "maxPriorityFeePerGas": 1,
+        },
+        node.accounts[8].private_key,
+    )  # fmt: skip
+    w3.eth.wait_for_transaction_receipt(w3.eth.send_raw_transaction(outside.raw_transaction))
+    job_id, tx = client.post_job("after", WEI, 600, 600)
+    assert client.job(job_id).requester == client.sender
+    assert w3.eth.get_transaction(tx.tx_hash)["nonce"] == taken + 1  # type: ignore[arg-type]
