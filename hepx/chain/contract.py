@@ -15,13 +15,14 @@ from typing import Any
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_utils.address import to_checksum_address
+from hexbytes import HexBytes
 from web3.exceptions import Web3RPCError
 
 from hepx.artifacts import load_artifact
 from hepx.chain.events import LogDecoder
+from hepx.chain.nonces import sequence_for
 from hepx.chain.rpc import Rpc
 from hepx.chain.types import MarketEvent, TxResult
-from hepx.chain.nonces import sequence_for
 from hepx.errors import ChainError, ConfigError, HepxError, NotMined, TxReverted
 
 log = logging.getLogger(__name__)
@@ -139,7 +140,7 @@ class ContractClient:
                 log.exception("tx observer failed what=%s tx=%s", what, result.tx_hash)
         return result
 
-    def _sign_and_send(self, what: str, tx: dict[str, Any]) -> bytes:
+    def _sign_and_send(self, what: str, tx: dict[str, Any]) -> HexBytes:
         """Give ``tx`` the sender's next nonce, sign and send it; its hash once the node has it.
 
         The sender's sequence is locked only while sending, so several transactions are in
@@ -152,16 +153,17 @@ class ContractClient:
             for _attempt in range(_NONCE_ATTEMPTS):
                 tx["nonce"] = sequence.take(lambda: self.rpc.nonce(account.address, "pending"))
                 signed = account.sign_transaction(tx)
+                raw = signed.raw_transaction
                 try:
-                    if self.rpc.call(what, lambda s=signed: self._send_raw(s.raw_transaction)):
-                        return bytes(signed.hash)
+                    if self.rpc.call(what, lambda: self._send_raw(raw)):
+                        return signed.hash
                 except HepxError:
                     sequence.resync()  # refused or unreachable: ask the node next time
                     raise
                 # "nonce too low" and the node does not know this transaction: another
                 # client of this sender took the nonce. Catch up with the node and re-sign.
                 if self.rpc.transaction("0x" + bytes(signed.hash).hex()) is not None:
-                    return bytes(signed.hash)  # our own earlier attempt went through
+                    return signed.hash  # our own earlier attempt went through
                 sequence.resync()
         raise ChainError(f"{what}: the node kept refusing our nonces ({_NONCE_ATTEMPTS} tries)")
 
