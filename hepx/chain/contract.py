@@ -8,6 +8,7 @@ anything is sent.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -153,9 +154,10 @@ class ContractClient:
             for _attempt in range(_NONCE_ATTEMPTS):
                 tx["nonce"] = sequence.take(lambda: self.rpc.nonce(account.address, "pending"))
                 signed = account.sign_transaction(tx)
-                raw = signed.raw_transaction
                 try:
-                    if self.rpc.call(what, lambda: self._send_raw(raw)):
+                    if self.rpc.call(
+                        what, functools.partial(self._send_raw, signed.raw_transaction)
+                    ):
                         return signed.hash
                 except HepxError:
                     sequence.resync()  # refused or unreachable: ask the node next time
