@@ -67,6 +67,10 @@ contract JobMarket is WorkerRegistry, ReentrancyGuardTransient {
     /// @inheritdoc IJobMarket
     uint256 public burned;
 
+    /// @dev ETH credits of addresses that could not be given an account id (ids ran out), so
+    /// that paying them never reverts and no job is frozen by it.
+    mapping(address account => uint256) private _creditsWithoutId;
+
     /// @param challengeWindow_ seconds after a submission before anyone may finalize
     /// (1 to MAX_WINDOW, else JobMarketInvalidWindow); also the workers' unbond delay.
     constructor(uint256 challengeWindow_) WorkerRegistry(challengeWindow_) {
@@ -385,11 +389,14 @@ contract JobMarket is WorkerRegistry, ReentrancyGuardTransient {
 
     /// @inheritdoc IJobMarket
     function withdraw() external {
-        Account storage account = _accounts[_accountIds[msg.sender]];
-        uint256 amount = account.credit;
+        uint32 id = _accountIds[msg.sender];
+        Account storage account = _accounts[id];
+        uint256 withoutId = id == 0 ? _creditsWithoutId[msg.sender] : 0;
+        uint256 amount = account.credit + withoutId;
         if (amount == 0) revert JobMarketNothingToWithdraw(msg.sender);
 
-        account.credit = 0;
+        if (id != 0) account.credit = 0;
+        if (withoutId != 0) _creditsWithoutId[msg.sender] = 0;
         emit Payment(0, msg.sender, amount, PaymentReason.Withdrawal, PaymentDirection.Out);
         (bool ok,) = payable(msg.sender).call{value: amount}("");
         if (!ok) revert JobMarketTransferFailed(msg.sender, amount);
@@ -446,7 +453,8 @@ contract JobMarket is WorkerRegistry, ReentrancyGuardTransient {
 
     /// @inheritdoc IJobMarket
     function withdrawable(address account) external view returns (uint256) {
-        return _accounts[_accountIds[account]].credit;
+        uint32 id = _accountIds[account];
+        return id == 0 ? _creditsWithoutId[account] : _accounts[id].credit;
     }
 
     /// @inheritdoc IJobMarket
@@ -635,9 +643,7 @@ contract JobMarket is WorkerRegistry, ReentrancyGuardTransient {
             if (agreed && revealed && a.digest == winner) {
                 a.status = AssignmentStatus.Paid;
                 _unlockStake(jobId, a.worker, minStake);
-                _credit(
-                    jobId, t.token, _accountId(a.worker), a.price, PaymentReason.WorkerPayment
-                );
+                _creditTo(jobId, t.token, a.worker, a.price, PaymentReason.WorkerPayment);
                 paid += a.price;
                 ++paidWorkers;
             } else if (
@@ -713,7 +719,29 @@ contract JobMarket is WorkerRegistry, ReentrancyGuardTransient {
         internal
         override
     {
-        _credit(jobId, address(0), _accountId(account), amount, reason);
+        _creditTo(jobId, address(0), account, amount, reason);
+    }
+
+    /// @dev Credits `account` by its id, given one if it has none; when ids have run out, by
+    /// address instead: a payee without an id must not freeze the job that pays it.
+    function _creditTo(
+        uint256 jobId,
+        address token,
+        address account,
+        uint256 amount,
+        PaymentReason reason
+    ) private {
+        uint32 id = _accountIds[account];
+        if (id != 0 || _counters.nextAccountId <= type(uint32).max) {
+            _credit(jobId, token, id != 0 ? id : _accountId(account), amount, reason);
+            return;
+        }
+        if (token == address(0)) {
+            _creditsWithoutId[account] += amount;
+        } else {
+            _tokenCredits[token][account] += amount;
+        }
+        emit Payment(jobId, account, amount, reason, PaymentDirection.Credit);
     }
 
     /// @dev The account id of `account`, given it on first sight (ids start at 1).

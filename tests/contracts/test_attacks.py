@@ -134,3 +134,32 @@ def test_a_slash_with_nobody_honest_to_pay_is_burned_not_credited(
     assert held == market.withdrawable(requester) + worker_of(market, worker)["stake"] + (
         burned_total(market)
     )
+
+
+COUNTERS_SLOT = 2  # nextJobId | nextAccountId << 128 (as in test_job_market.py)
+
+
+def test_replicas_without_an_account_id_are_paid_after_ids_ran_out(
+    market: Market, requester: str, stranger: str
+) -> None:
+    # Before: paying a winner that had no account id took a fresh one; once ids ran out that
+    # reverted, so the job could never be finalized and its escrow was frozen.
+    w1, w2, w3 = market.accounts[4:7]  # never registered: no account ids
+    job_id = post_terms(market, requester, replicated(3, 2))
+    for w in (w1, w2, w3):
+        market.send(w, "claim", job_id, ETHER // 4)
+    counters = int(market.w3.eth.get_storage_at(market.address, COUNTERS_SLOT).hex(), 16)
+    full = (counters & (2**128 - 1)) | ((2**32) << 128)  # every id taken
+    market.rpc("anvil_setStorageAt", market.address, hex(COUNTERS_SLOT), f"0x{full:064x}")
+    for i, w in enumerate((w1, w2, w3)):
+        market.send(w, "commitResult", job_id, bound_commitment(market, job_id, w, A, SALT[i]))
+    for i, w in enumerate((w1, w2, w3)):
+        market.send(w, "revealResult", job_id, A, SALT[i], RESULT_CID)
+    market.send(stranger, "finalize", job_id)
+    assert market.job(job_id)["state"] == State.SETTLED
+    assert [market.withdrawable(w) for w in (w1, w2, w3)] == [ETHER // 4] * 3
+    before = market.balance(w1)
+    receipt = market.send(w1, "withdraw")
+    assert market.balance(w1) == before + ETHER // 4 - market.gas_cost(receipt)
+    assert market.withdrawable(w1) == 0
+    market.assert_reverts("JobMarketNothingToWithdraw", (w1,), w1, "withdraw")
