@@ -54,10 +54,11 @@ def per_replica(job: Job, terms: JobTerms) -> Job:
 
 
 def bid_price(policy: Policy, ask: int, max_price: int, held: list[Assignment], me: str) -> int:
-    """What to bid: the ask, or (undercut) just below the best bid others hold."""
-    floor = policy.bidding.min_price if policy.bidding.min_price is not None else ask
+    """What to bid: the ask, or (undercut) just below the best bid others hold; at least 1 wei,
+    the market's smallest bid."""
+    floor = max(1, policy.bidding.min_price if policy.bidding.min_price is not None else ask)
     if policy.bidding.strategy == "ask":
-        return ask
+        return max(1, ask)
     others = [a.price for a in held if a.worker.lower() != me.lower()]
     target = min(others) - policy.bidding.step if others else max_price
     return max(floor, min(target, max_price))

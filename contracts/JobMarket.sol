@@ -179,13 +179,17 @@ contract JobMarket is WorkerRegistry, ReentrancyGuardTransient {
         if (!job.hasTerms) revert JobMarketWrongMode(jobId, MatchMode.Claim);
         JobTerms storage t = _terms[jobId];
         if (t.mode != MatchMode.Auction) revert JobMarketWrongMode(jobId, t.mode);
+        // A zero bid could never be beaten (a new bid must be strictly lower): refused.
+        if (price == 0) revert JobMarketInvalidAmount(0);
         _admit(jobId, t, price, proof);
 
         uint256 index = t.assigned;
         if (index < t.replicas) {
             t.assigned = uint8(index + 1);
         } else {
-            // Full: the new bid replaces the worst held one, if strictly lower.
+            // Full: the new bid replaces the worst held one, if strictly lower. Held bids stay
+            // in arrival order, so among equal worst prices the latest arrival goes (ties:
+            // earlier wins) and the new bid takes the last place.
             uint256 worst;
             for (uint256 i = 1; i < index; ++i) {
                 if (_slots[jobId][i].price >= _slots[jobId][worst].price) worst = i;
@@ -196,7 +200,12 @@ contract JobMarket is WorkerRegistry, ReentrancyGuardTransient {
             delete _slotOf[jobId][loser];
             _unlockStake(jobId, loser, t.minStake);
             emit BidOutbid(jobId, loser);
-            index = worst;
+            for (uint256 i = worst + 1; i < index; ++i) {
+                Assignment storage moved = _slots[jobId][i];
+                _slots[jobId][i - 1] = moved;
+                _slotOf[jobId][moved.worker] = i; // its new index + 1
+            }
+            index -= 1;
         }
         _slots[jobId][index] = Assignment(msg.sender, uint88(price), AssignmentStatus.Bid, 0, 0);
         _slotOf[jobId][msg.sender] = index + 1;

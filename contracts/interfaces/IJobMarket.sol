@@ -320,7 +320,8 @@ interface IJobMarket {
     function claimWithProof(uint256 jobId, uint256 price, bytes32[] calldata proof) external;
 
     /// @notice Bid `price` (at most the max price) on an auction job before its match deadline.
-    /// The best `replicas` bids are held (ties: earlier wins); an outbid worker is released.
+    /// Prices start at 1 wei. The best `replicas` bids are held in arrival order (ties: earlier
+    /// wins, also after replacements); an outbid worker is released.
     function bid(uint256 jobId, uint256 price, bytes32[] calldata proof) external;
 
     /// @notice Anyone closes matching after the match deadline when at least `quorum` bids or

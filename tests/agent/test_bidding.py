@@ -62,6 +62,12 @@ def test_undercut_bids_one_step_below_the_best_bid_others_hold_but_not_below_its
     assert bid_price(_policy(500), 500, 5000, held, ME) == 500  # ask: always the kind's price
 
 
+def test_bids_never_go_below_the_markets_one_wei() -> None:
+    held = [Assignment(OTHER, 1, AssignmentStatus.BID, b"", b"")]
+    assert bid_price(_policy(0, bidding={"strategy": "undercut"}), 0, 5000, held, ME) == 1
+    assert bid_price(_policy(0), 0, 5000, held, ME) == 1
+
+
 def test_undercut_never_bids_above_the_max_price() -> None:
     held = [Assignment(OTHER, 9000, AssignmentStatus.BID, b"", b"")]
     undercut = _policy(500, bidding={"strategy": "undercut", "step": 10})

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from market_helpers import ETHER, RESULT_CID, Market, State
 from protocol_helpers import (
+    Mode,
     Slot,
     Terms,
     bound_commitment,
@@ -163,3 +164,31 @@ def test_replicas_without_an_account_id_are_paid_after_ids_ran_out(
     assert market.balance(w1) == before + ETHER // 4 - market.gas_cost(receipt)
     assert market.withdrawable(w1) == 0
     market.assert_reverts("JobMarketNothingToWithdraw", (w1,), w1, "withdraw")
+
+
+def test_a_zero_bid_is_refused_so_it_cannot_lock_an_auction(
+    market: Market, requester: str, worker: str, stranger: str
+) -> None:
+    # Before: a bid of 0 was held and no later bid could be strictly lower, so a griefer
+    # owned every stake-free auction it bid 0 on.
+    job_id = post_terms(market, requester, Terms(mode=Mode.AUCTION))
+    market.assert_reverts("JobMarketInvalidAmount", (0,), worker, "bid", job_id, 0, [])
+    market.send(worker, "bid", job_id, 2, [])
+    market.send(stranger, "bid", job_id, 1, [])  # a real lower offer still beats it
+    assert [(s["worker"], s["price"]) for s in slots_of(market, job_id)] == [(stranger, 1)]
+
+
+def test_ties_keep_arrival_order_after_a_replacement(market: Market, requester: str) -> None:
+    # Before: a replacement took the evicted bid's index, so among equal prices the eviction
+    # (highest index) could hit an earlier bid than the latest: "earlier wins" was lost.
+    a, b, c, d, e = market.accounts[4:9]
+    job_id = post_terms(market, requester, replicated(3, 2, mode=Mode.AUCTION))
+    for who, price in ((a, 6), (b, 5), (c, 5), (d, 5)):  # d (5) evicts a (6)
+        market.send(who, "bid", job_id, price, [])
+    assert [s["worker"] for s in slots_of(market, job_id)] == [b, c, d]  # arrival order
+    receipt = market.send(e, "bid", job_id, 4, [])  # one of the three 5s must go: the latest
+    assert market_events(market, receipt, "BidOutbid") == [{"jobId": job_id, "worker": d}]
+    held = slots_of(market, job_id)
+    assert [(s["worker"], s["price"]) for s in held] == [(b, 5), (c, 5), (e, 4)]
+    # The moved bids still answer to their workers (their index was updated with them).
+    market.assert_reverts("JobMarketAlreadyAssigned", (job_id, b), b, "bid", job_id, 3, [])
