@@ -152,20 +152,23 @@ class ContractClient:
         sequence = sequence_for(self.rpc_url, self.chain_id(), account.address)
         with sequence.lock:
             for _attempt in range(_NONCE_ATTEMPTS):
-                tx["nonce"] = sequence.take(lambda: self.rpc.nonce(account.address, "pending"))
+                tx["nonce"] = sequence.take(
+                    lambda: self.rpc.nonce(account.address, "pending"),
+                    lambda tx_hash: self.rpc.transaction(tx_hash) is not None,
+                )
                 signed = account.sign_transaction(tx)
+                tx_hash = "0x" + bytes(signed.hash).hex()
+                send = functools.partial(self._send_raw, signed.raw_transaction)
                 try:
-                    if self.rpc.call(
-                        what, functools.partial(self._send_raw, signed.raw_transaction)
-                    ):
-                        return signed.hash
+                    accepted = self.rpc.call(what, send)
                 except HepxError:
-                    sequence.resync()  # refused or unreachable: ask the node next time
+                    sequence.resync()  # refused or unreachable: trust the node next time
                     raise
                 # "nonce too low" and the node does not know this transaction: another
                 # client of this sender took the nonce. Catch up with the node and re-sign.
-                if self.rpc.transaction("0x" + bytes(signed.hash).hex()) is not None:
-                    return signed.hash  # our own earlier attempt went through
+                if accepted or self.rpc.transaction(tx_hash) is not None:
+                    sequence.sent(tx_hash)
+                    return signed.hash
                 sequence.resync()
         raise ChainError(f"{what}: the node kept refusing our nonces ({_NONCE_ATTEMPTS} tries)")
 

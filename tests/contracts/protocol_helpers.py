@@ -20,6 +20,9 @@ from hepx.artifacts import load_artifact
 
 ZERO_ADDRESS = "0x" + "00" * 20
 ZERO32 = b"\x00" * 32
+STAKE = ETHER // 10
+A, B = b"\xaa" * 32, b"\xbb" * 32  # two digests replicas may reveal
+SALT = [bytes([i]) * 32 for i in range(1, 9)]
 
 
 class Mode(IntEnum):

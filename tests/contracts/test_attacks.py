@@ -7,6 +7,10 @@ from __future__ import annotations
 
 from market_helpers import ETHER, RESULT_CID, Market, State
 from protocol_helpers import (
+    SALT,
+    STAKE,
+    A,
+    B,
     Mode,
     Slot,
     Terms,
@@ -18,10 +22,6 @@ from protocol_helpers import (
     slots_of,
     worker_of,
 )
-
-STAKE = ETHER // 10
-A, B = b"\xaa" * 32, b"\xbb" * 32
-SALT = [bytes([i]) * 32 for i in range(1, 9)]
 
 
 def staked(market: Market, n: int) -> list[str]:

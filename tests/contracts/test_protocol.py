@@ -10,7 +10,11 @@ import pytest
 from eth_utils.abi import function_signature_to_4byte_selector
 from market_helpers import CHALLENGE_WINDOW, ETHER, MAX_WINDOW, RESULT_CID, Market, State
 from protocol_helpers import (
+    SALT,
+    STAKE,
     ZERO32,
+    A,
+    B,
     Mode,
     Slot,
     Terms,
@@ -27,10 +31,6 @@ from protocol_helpers import (
     transact,
     worker_of,
 )
-
-STAKE = ETHER // 10
-A, B = b"\xaa" * 32, b"\xbb" * 32
-SALT = [bytes([i]) * 32 for i in range(1, 9)]
 
 
 def workers(market: Market, n: int) -> list[str]:

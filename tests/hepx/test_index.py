@@ -7,27 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from hepx.anvil import Anvil, start_anvil
+from hepx.anvil import Anvil
 from hepx.chain import MarketClient, deploy_market
 from hepx.deployment import Deployment
 from hepx.errors import EventIndexError
 from hepx.index import MarketIndex
 
 WEI = 10**15
-
-
-@pytest.fixture(scope="module")
-def node() -> Iterator[Anvil]:
-    anvil = start_anvil()
-    try:
-        yield anvil
-    finally:
-        anvil.stop()
-
-
-@pytest.fixture(scope="module")
-def deployment(node: Anvil) -> Deployment:
-    return deploy_market(node.url, node.accounts[0].private_key, challenge_window=1)
 
 
 @pytest.fixture

@@ -78,3 +78,18 @@ def test_a_nonce_used_behind_the_clients_back_is_caught_up_with(
     job_id, tx = client.post_job("after", WEI, 600, 600)
     assert client.job(job_id).requester == client.sender
     assert w3.eth.get_transaction(tx.tx_hash)["nonce"] == taken + 1  # type: ignore[arg-type]
+
+
+def test_a_chain_that_forgot_our_transactions_gets_the_nonce_it_expects(
+    node: Anvil, deployment: Deployment
+) -> None:
+    # A devnet reverted to a snapshot (or a reorg) drops transactions this process counted;
+    # sending with the counted nonce would sit in the node's queue for ever.
+    client = client_of(node, deployment, 9)
+    snapshot = client.w3.provider.make_request("evm_snapshot", [])["result"]  # type: ignore[arg-type]
+    client.post_job("forgotten", WEI, 600, 600)
+    client.w3.provider.make_request("evm_revert", [snapshot])  # type: ignore[arg-type]
+    started = time.monotonic()
+    job_id, _ = client.post_job("after the revert", WEI, 600, 600)
+    assert time.monotonic() - started < 10
+    assert client.job(job_id).requester == client.sender

@@ -1,4 +1,4 @@
-"""Chain-client tests against a real anvil and the real JobMarket (one per module)."""
+"""Core tests that need a chain: a real anvil and the real JobMarket, one per module."""
 
 from __future__ import annotations
 
