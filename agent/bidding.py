@@ -64,6 +64,17 @@ def bid_price(policy: Policy, ask: int, max_price: int, held: list[Assignment], 
     return max(floor, min(target, max_price))
 
 
+def stake_shortfall(client: MarketClient, needed: int) -> str | None:
+    """Why the stake a job locks is more than this worker has free (None: it has enough)."""
+    available = client.worker(client.sender).available
+    if available >= needed:
+        return None
+    return (
+        f"needs a stake of {needed} wei (the job's min stake, or its price above the market's "
+        f"stake-free limit); available stake {available}: raise `stake:` in the policy"
+    )
+
+
 def refusal(
     policy: Policy,
     spec: JobSpec,
@@ -71,12 +82,15 @@ def refusal(
     available_stake: int | None,
     declared: bool,
     me: str,
+    stake_needed: int | None = None,
 ) -> str | None:
-    """Why this worker must not take a job with ``terms`` (None: it may)."""
+    """Why this worker must not take a job with ``terms`` (None: it may). ``stake_needed`` is
+    what the market locks (IJobMarket.stakeRequired), by default the terms' min stake."""
+    needed = terms.min_stake if stake_needed is None else stake_needed
     if terms.token is not None and terms.token.lower() not in {t.lower() for t in policy.tokens}:
         return f"pays in token {terms.token}, not in policy tokens"
-    if terms.min_stake > 0 and (available_stake or 0) < terms.min_stake:
-        return f"min stake {terms.min_stake} wei above our available stake {available_stake or 0}"
+    if needed > 0 and (available_stake or 0) < needed:
+        return f"min stake {needed} wei above our available stake {available_stake or 0}"
     if terms.kind != ZERO_BYTES32:
         if terms.kind != kind_id(spec.kind):
             return "the job's on-chain kind does not match its spec"
@@ -110,13 +124,20 @@ class AuctionFlow:
         )
 
     def take(
-        self, job_id: int, spec_cid: str, spec: JobSpec, job: Job, terms: JobTerms, ask: int
+        self,
+        job_id: int,
+        spec_cid: str,
+        spec: JobSpec,
+        job: Job,
+        terms: JobTerms,
+        ask: int,
+        stake_needed: int,
     ) -> None:
         """Claim or bid on a job the policy accepted, if its terms allow this worker."""
         agent, client = self.agent, self.agent.client
-        stake = client.worker(agent.address).available if terms.min_stake else None
+        stake = client.worker(agent.address).available if stake_needed else None
         declared = terms.kind == ZERO_BYTES32 or client.has_kind(agent.address, spec.kind)
-        reason = refusal(agent.policy, spec, terms, stake, declared, agent.address)
+        reason = refusal(agent.policy, spec, terms, stake, declared, agent.address, stake_needed)
         if reason is not None:
             log.info("event=declined job=%d reason=%r", job_id, reason)
             return

@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from agent.bidding import AuctionFlow, per_replica
+from agent.bidding import AuctionFlow, per_replica, stake_shortfall
 from agent.container_jobs import (
     remove_leftover_containers,
     run_container_job,
@@ -164,8 +164,12 @@ class WorkerAgent:
                 "event=declined job=%d reason=inputs_unavailable inputs=%s", job_id, missing
             )
             return
+        stake_needed = self.client.stake_required(terms.min_stake, decision.price)
         if self.auctions.needs_terms(terms):
-            self.auctions.take(job_id, spec_cid, spec, job, terms, decision.price)
+            self.auctions.take(job_id, spec_cid, spec, job, terms, decision.price, stake_needed)
+            return
+        if stake_needed and (short := stake_shortfall(self.client, stake_needed)) is not None:
+            log.info("event=declined job=%d reason=%r", job_id, short)
             return
         try:
             tx = self.client.claim(job_id, decision.price)

@@ -9,7 +9,8 @@ Scenarios: the fast path (postJob, claim mode, one replica, ETH) three times: jo
 requester and a new worker (each gets its account slot), job 2 settles by finalize for the same
 parties, job 3 by accept after both withdrew all their credit; the same job through
 postJobWithTerms; an auction with 3 bids; a 3-of-3 replicated job with commit-reveal and staked
-workers.
+workers; and the fast path twice more on a market deployed as on a public chain (stake-free
+limit 0), where the worker locks a stake of its price at the claim.
 """
 
 from __future__ import annotations
@@ -34,6 +35,9 @@ RESULT_CID = "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku"
 ESCROW = 10**18
 PRICE = 6 * 10**17
 STAKE = 10**17
+# The market the scenarios run on takes every job without a stake (a devnet's shape); the
+# "staked" scenarios run on one deployed as on a public chain, where every paid job is staked.
+NO_STAKE_LIMIT = 2**256 - 1
 ZERO = "0x" + "00" * 20
 SNAPSHOT = Path(__file__).with_name("gas-snapshot.txt")
 
@@ -78,7 +82,9 @@ def run() -> list[tuple[str, int]]:
             w3.provider.make_request(RPCEndpoint("evm_mine"), [])
 
         factory = w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
-        deployed = mine("deploy JobMarket", factory.constructor(CHALLENGE_WINDOW), deployer)
+        deployed = mine(
+            "deploy JobMarket", factory.constructor(CHALLENGE_WINDOW, NO_STAKE_LIMIT), deployer
+        )
         market = w3.eth.contract(address=deployed["contractAddress"], abi=artifact.abi)
         fns = market.functions
         count: Callable[[], int] = lambda: int(fns.jobCount().call())  # noqa: E731
@@ -138,6 +144,22 @@ def run() -> list[tuple[str, int]]:
             mine(f"{label} revealResult {i + 1}", reveal, who)
         mine(f"{label} finalize", fns.finalize(job_id), keeper)
 
+        # As on a public chain (stake-free limit 0): the worker locks a stake of its price at
+        # the claim and gets it back at settlement. Job 1 touches every slot first.
+        public = mine(
+            "deploy JobMarket (public)", factory.constructor(CHALLENGE_WINDOW, 0), deployer
+        )
+        fns = w3.eth.contract(address=public["contractAddress"], abi=artifact.abi).functions
+        mine("staked register", fns.register([]), worker, 2 * PRICE)
+        for n in (1, 2):
+            label = f"staked fast job {n}"
+            mine(f"{label} postJob", fns.postJob(SPEC_CID, 600, 1800), requester, ESCROW)
+            job_id = count()
+            mine(f"{label} claim", fns.claim(job_id, PRICE), worker)
+            mine(f"{label} submitResult", fns.submitResult(job_id, RESULT_CID), worker)
+            wait(CHALLENGE_WINDOW + 1)
+            mine(f"{label} finalize", fns.finalize(job_id), keeper)
+
         return rows
 
 
@@ -148,6 +170,8 @@ JOBS = (
     "terms claim job",
     "auction job",
     "replicated 3-of-3 job",
+    "staked fast job 1",
+    "staked fast job 2",
 )
 
 

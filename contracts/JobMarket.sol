@@ -53,6 +53,7 @@ contract JobMarket is WorkerRegistry, ReentrancyGuardTransient {
     }
 
     uint256 private immutable _challengeWindow;
+    uint256 private immutable _stakeFreeLimit;
 
     Counters private _counters = Counters(1, 1);
 
@@ -73,9 +74,13 @@ contract JobMarket is WorkerRegistry, ReentrancyGuardTransient {
 
     /// @param challengeWindow_ seconds after a submission before anyone may finalize
     /// (1 to MAX_WINDOW, else JobMarketInvalidWindow); also the workers' unbond delay.
-    constructor(uint256 challengeWindow_) WorkerRegistry(challengeWindow_) {
+    /// @param stakeFreeLimit_ see {IJobMarket-stakeFreeLimit}.
+    constructor(uint256 challengeWindow_, uint256 stakeFreeLimit_)
+        WorkerRegistry(challengeWindow_)
+    {
         _checkWindow(challengeWindow_);
         _challengeWindow = challengeWindow_;
+        _stakeFreeLimit = stakeFreeLimit_;
     }
 
     // ---------------------------------------------------------------- posting
@@ -155,8 +160,7 @@ contract JobMarket is WorkerRegistry, ReentrancyGuardTransient {
     function claim(uint256 jobId, uint256 price) external {
         JobRecord storage job = _openJob(jobId);
         if (!job.hasTerms) {
-            if (price > job.escrow) revert JobMarketPriceAboveMax(jobId, price, job.escrow);
-            _assignSingle(jobId, job, msg.sender, price, address(0));
+            _claimFast(jobId, job, price);
             return;
         }
         _claimWithTerms(jobId, job, price, new bytes32[](0));
@@ -166,8 +170,7 @@ contract JobMarket is WorkerRegistry, ReentrancyGuardTransient {
     function claimWithProof(uint256 jobId, uint256 price, bytes32[] calldata proof) external {
         JobRecord storage job = _openJob(jobId);
         if (!job.hasTerms) {
-            if (price > job.escrow) revert JobMarketPriceAboveMax(jobId, price, job.escrow);
-            _assignSingle(jobId, job, msg.sender, price, address(0)); // no allowlist here
+            _claimFast(jobId, job, price); // no allowlist here
             return;
         }
         _claimWithTerms(jobId, job, price, proof);
@@ -198,7 +201,7 @@ contract JobMarket is WorkerRegistry, ReentrancyGuardTransient {
             if (price >= out.price) revert JobMarketBidTooHigh(jobId, price, out.price);
             address loser = out.worker;
             delete _slotOf[jobId][loser];
-            _unlockStake(jobId, loser, t.minStake);
+            _unlockStake(jobId, loser, _stakeFor(t.minStake, out.price));
             emit BidOutbid(jobId, loser);
             for (uint256 i = worst + 1; i < index; ++i) {
                 Assignment storage moved = _slots[jobId][i];
@@ -372,22 +375,22 @@ contract JobMarket is WorkerRegistry, ReentrancyGuardTransient {
             revert JobMarketDeadlineNotReached(jobId, job.deadline);
         }
 
-        if (job.hasTerms) {
+        uint256 minStake = job.hasTerms ? _terms[jobId].minStake : 0;
+        if (fromState == JobState.Open && job.hasTerms) {
             JobTerms storage t = _terms[jobId];
-            if (fromState == JobState.Open) {
-                uint256 count = t.assigned;
-                if (count != 0 && count >= t.quorum) revert JobMarketAwardDue(jobId);
-                // Too few claims or bids: nobody's fault, release them.
-                for (uint256 i; i < count; ++i) {
-                    Assignment storage slot = _slots[jobId][i];
-                    slot.status = AssignmentStatus.Released;
-                    _unlockStake(jobId, slot.worker, t.minStake);
-                }
-            } else {
-                // Nobody honest to pay: burned, so the requester (who may call this) gains
-                // nothing from a worker's missed deadline it might have caused.
-                _burn(jobId, _slashStake(jobId, _accounts[job.worker].holder, t.minStake));
+            uint256 count = t.assigned;
+            if (count != 0 && count >= t.quorum) revert JobMarketAwardDue(jobId);
+            // Too few claims or bids: nobody's fault, release them.
+            for (uint256 i; i < count; ++i) {
+                Assignment storage slot = _slots[jobId][i];
+                slot.status = AssignmentStatus.Released;
+                _unlockStake(jobId, slot.worker, _stakeFor(minStake, slot.price));
             }
+        } else if (fromState == JobState.Claimed) {
+            // Nobody honest to pay: burned, so the requester (who may call this) gains
+            // nothing from a worker's missed deadline it might have caused.
+            uint256 stake = _stakeFor(minStake, job.escrow); // the escrow is the price now
+            _burn(jobId, _slashStake(jobId, _accounts[job.worker].holder, stake));
         }
         job.state = JobState.Expired;
         uint256 refund = _refundEscrow(jobId, job);
@@ -482,6 +485,16 @@ contract JobMarket is WorkerRegistry, ReentrancyGuardTransient {
     }
 
     /// @inheritdoc IJobMarket
+    function stakeFreeLimit() external view returns (uint256) {
+        return _stakeFreeLimit;
+    }
+
+    /// @inheritdoc IJobMarket
+    function stakeRequired(uint256 minStake, uint256 price) external view returns (uint256) {
+        return _stakeFor(minStake, price);
+    }
+
+    /// @inheritdoc IJobMarket
     function commitmentOf(uint256 jobId, address worker, bytes32 digest, bytes32 salt)
         external
         view
@@ -541,6 +554,18 @@ contract JobMarket is WorkerRegistry, ReentrancyGuardTransient {
         if (count == t.replicas) _startCommitPhase(jobId, job, count);
     }
 
+    /// @dev A fast-path claim: no terms, so only the stake-free limit can ask for a stake.
+    function _claimFast(uint256 jobId, JobRecord storage job, uint256 price) private {
+        if (price > job.escrow) revert JobMarketPriceAboveMax(jobId, price, job.escrow);
+        _lockStake(msg.sender, _stakeFor(0, price), bytes32(0));
+        _assignSingle(jobId, job, msg.sender, price, address(0));
+    }
+
+    /// @dev The stake taking a job with `minStake` at `price` locks (see stakeRequired).
+    function _stakeFor(uint256 minStake, uint256 price) private view returns (uint256) {
+        return price > _stakeFreeLimit && price > minStake ? price : minStake;
+    }
+
     /// @dev Checks a worker may take (a replica of) the job at `price`, and locks its stake.
     function _admit(uint256 jobId, JobTerms storage t, uint256 price, bytes32[] memory proof)
         private
@@ -554,7 +579,7 @@ contract JobMarket is WorkerRegistry, ReentrancyGuardTransient {
             }
         }
         if (_slotOf[jobId][msg.sender] != 0) revert JobMarketAlreadyAssigned(jobId, msg.sender);
-        _lockStake(msg.sender, t.minStake, t.kind);
+        _lockStake(msg.sender, _stakeFor(t.minStake, price), t.kind);
     }
 
     /// @dev Assigns the job's one worker at `price` and refunds the rest of the escrow now.
@@ -596,7 +621,7 @@ contract JobMarket is WorkerRegistry, ReentrancyGuardTransient {
         }
 
         address worker = _credit(jobId, token, job.worker, payment, PaymentReason.WorkerPayment);
-        _unlockStake(jobId, worker, minStake);
+        _unlockStake(jobId, worker, _stakeFor(minStake, payment));
         emit JobSettled(jobId, worker, payment);
     }
 
@@ -651,7 +676,7 @@ contract JobMarket is WorkerRegistry, ReentrancyGuardTransient {
             bool revealed = status == AssignmentStatus.Revealed;
             if (agreed && revealed && a.digest == winner) {
                 a.status = AssignmentStatus.Paid;
-                _unlockStake(jobId, a.worker, minStake);
+                _unlockStake(jobId, a.worker, _stakeFor(minStake, a.price));
                 _creditTo(jobId, t.token, a.worker, a.price, PaymentReason.WorkerPayment);
                 paid += a.price;
                 ++paidWorkers;
@@ -660,10 +685,10 @@ contract JobMarket is WorkerRegistry, ReentrancyGuardTransient {
                     || (status == AssignmentStatus.Committed && !revealWindowRan)
             ) {
                 a.status = AssignmentStatus.Released;
-                _unlockStake(jobId, a.worker, minStake);
+                _unlockStake(jobId, a.worker, _stakeFor(minStake, a.price));
             } else {
                 a.status = AssignmentStatus.Slashed;
-                slashed += _slashStake(jobId, a.worker, minStake);
+                slashed += _slashStake(jobId, a.worker, _stakeFor(minStake, a.price));
             }
         }
     }

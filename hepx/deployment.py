@@ -26,6 +26,7 @@ class Deployment(BaseModel):
     # Optional so deployment files written before them still load.
     registry: str | None = None  # the worker registry (the market itself implements it)
     test_token: str | None = None  # the devnet's open-mint ERC-20, if deployed
+    stake_free_limit: int = 0  # wei; jobs above it need a stake of their price
 
     def save(self, path: Path) -> None:
         """Write atomically, so a reader never sees half a file."""

@@ -26,6 +26,7 @@ from hepx.deployment import Deployment
 from hepx.devnet_containers import check_worker_image, worker_container_command
 from hepx.errors import ChainUnavailable, ConfigError
 from hepx.llm_server import LLM_KEY_ENV, start_llm_server, write_local_policy
+from hepx.units import format_wei
 
 
 @dataclass
@@ -73,6 +74,9 @@ class Devnet:
             f"  store     {self.home / 'store'}",
             f"  logs      {self.logs}",
             f"  requester {self.requester.address}  key {self.requester.private_key}",
+            f"  stakes    jobs taken above {format_wei(self.deployment.stake_free_limit)} need a "
+            "worker stake of their price (a devnet relaxation: on a public chain every paid "
+            "job is staked)",
         ]
         if self.llm_url:
             lines.append(f"  LLM       {self.llm_url}  (llama.cpp server, packaged SmolLM2-135M)")

@@ -7,11 +7,12 @@ devnet only.
 from ape import accounts, project
 
 CHALLENGE_WINDOW = 60
+STAKE_FREE_LIMIT = 10**16  # a devnet: jobs up to 0.01 ether taken without a stake
 
 
 def main() -> None:
     deployer = accounts.test_accounts[0]
-    market = deployer.deploy(project.JobMarket, CHALLENGE_WINDOW)
+    market = deployer.deploy(project.JobMarket, CHALLENGE_WINDOW, STAKE_FREE_LIMIT)
     token = deployer.deploy(project.TestToken)
     print(f"JobMarket {market.address}")
     print(f"TestToken {token.address}")

@@ -375,4 +375,14 @@ interface IJobMarket {
 
     /// @notice Seconds after a result's submission during which only the requester may settle.
     function challengeWindow() external view returns (uint256);
+
+    /// @notice The highest price a worker may take a job (or a replica, or win a bid) at with
+    /// no stake beyond the job's own `minStake`; above it the worker locks at least that price
+    /// in stake, slashed (and burned) if it misses its deadline. Set at deployment: 0 on a
+    /// public chain (every paid job is staked), higher on a devnet.
+    function stakeFreeLimit() external view returns (uint256);
+
+    /// @notice The stake a worker locks to take a job with `minStake` at `price`:
+    /// `price > stakeFreeLimit() ? max(minStake, price) : minStake`.
+    function stakeRequired(uint256 minStake, uint256 price) external view returns (uint256);
 }

@@ -35,6 +35,7 @@ from hepx.chain.rpc import Rpc, is_connection_error
 from hepx.chain.token import TokenClient
 from hepx.chain.types import (
     DEVNET_CHAIN_ID,
+    DEVNET_STAKE_FREE_LIMIT,
     ZERO_ADDRESS,
     ZERO_BYTES32,
     Assignment,
@@ -51,6 +52,7 @@ from hepx.chain.types import (
 
 __all__ = [
     "DEVNET_CHAIN_ID",
+    "DEVNET_STAKE_FREE_LIMIT",
     "FINAL_EVENTS",
     "FINAL_STATES",
     "FINAL_STATE_LABELS",

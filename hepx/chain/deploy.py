@@ -9,7 +9,7 @@ from eth_account.signers.local import LocalAccount
 
 from hepx.artifacts import load_artifact
 from hepx.chain.rpc import Rpc
-from hepx.chain.types import DEVNET_CHAIN_ID
+from hepx.chain.types import DEVNET_CHAIN_ID, DEVNET_STAKE_FREE_LIMIT
 from hepx.deployment import Deployment
 from hepx.errors import ChainError
 
@@ -19,17 +19,24 @@ def deploy_market(
     private_key: str,
     challenge_window: int = 60,
     test_token: bool | None = None,
+    stake_free_limit: int | None = None,
 ) -> Deployment:
     """Deploy JobMarket (also the worker registry) and describe it as a Deployment.
 
     ``test_token`` also deploys the open-mint TestToken for ERC-20 jobs; by default only on a
-    devnet (chain id 31337), never elsewhere.
+    devnet (chain id 31337), never elsewhere. ``stake_free_limit`` (wei) is the highest price
+    a job is taken at without a stake: by default 0 (every paid job staked) except on a
+    devnet, where it is DEVNET_STAKE_FREE_LIMIT so that unstaked workers can try things.
     """
     artifact = load_artifact("JobMarket")
     rpc = Rpc(rpc_url)
     account = Account.from_key(private_key)
     chain_id = rpc.chain_id()
-    receipt = _deploy(rpc, account, chain_id, artifact.abi, artifact.bytecode, challenge_window)
+    if stake_free_limit is None:
+        stake_free_limit = DEVNET_STAKE_FREE_LIMIT if chain_id == DEVNET_CHAIN_ID else 0
+    receipt = _deploy(
+        rpc, account, chain_id, artifact.abi, artifact.bytecode, challenge_window, stake_free_limit
+    )
     token: str | None = None
     if test_token or (test_token is None and chain_id == DEVNET_CHAIN_ID):
         token_artifact = load_artifact("TestToken")
@@ -47,6 +54,7 @@ def deploy_market(
         source_hash=artifact.source_hash,
         registry=market,  # the market inherits the registry
         test_token=token,
+        stake_free_limit=stake_free_limit,
     )
 
 

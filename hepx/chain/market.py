@@ -60,6 +60,10 @@ class MarketClient(ContractClient):
     def challenge_window(self) -> int:
         return int(self.read("challengeWindow"))
 
+    def stake_required(self, min_stake: int, price: int) -> int:
+        """The stake this market locks for taking a job with ``min_stake`` at ``price``."""
+        return int(self.read("stakeRequired", min_stake, price))
+
     def events(
         self, from_block: int, to_block: int, job_id: int | None = None, chunk: int = 5000
     ) -> list[MarketEvent]:

@@ -15,6 +15,8 @@ from hepx.errors import ChainError
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 ZERO_BYTES32 = b"\x00" * 32
 DEVNET_CHAIN_ID = 31337  # anvil's
+# A devnet's market lets jobs up to 0.01 ether be taken without a stake (public chains: 0).
+DEVNET_STAKE_FREE_LIMIT = 10**16
 
 
 def kind_id(kind: str) -> bytes:

@@ -10,6 +10,7 @@ import typer
 from hepx.chain import deploy_market
 from hepx.config import load_settings
 from hepx.errors import HepxError
+from hepx.units import format_wei, parse_wei
 
 
 def deploy(
@@ -23,6 +24,13 @@ def deploy(
     out: Annotated[
         Path | None, typer.Option(help="Deployment file (default <home>/deployment.json)")
     ] = None,
+    stake_free_limit: Annotated[
+        str | None,
+        typer.Option(
+            help="Highest job price taken without a stake, e.g. '0.01 ether' (default: 0, "
+            "every paid job staked; on a devnet 0.01 ether)"
+        ),
+    ] = None,
 ) -> None:
     """Deploy JobMarket from the shipped artifacts; print and save where it lives."""
     settings = load_settings(rpc_url=rpc, private_key=key, deployment=out)
@@ -34,8 +42,12 @@ def deploy(
         )
         raise typer.Exit(2)
     try:
+        limit = None if stake_free_limit is None else parse_wei(stake_free_limit)
         deployment = deploy_market(
-            settings.rpc_url, settings.private_key.get_secret_value(), challenge_window
+            settings.rpc_url,
+            settings.private_key.get_secret_value(),
+            challenge_window,
+            stake_free_limit=limit,
         )
     except HepxError as exc:
         typer.echo(f"error: {exc}", err=True)
@@ -44,5 +56,6 @@ def deploy(
     typer.echo(
         f"JobMarket {deployment.job_market} on chain {deployment.chain_id} "
         f"(block {deployment.deploy_block}, tx {deployment.deploy_tx})\n"
-        f"deployment file: {settings.deployment_path}"
+        f"deployment file: {settings.deployment_path}\n"
+        f"jobs above {format_wei(deployment.stake_free_limit)} need a worker stake of their price"
     )

@@ -17,7 +17,7 @@ import pytest
 from agent.policy import Policy
 from agent.worker import WorkerAgent
 from hepx.anvil import Anvil
-from hepx.chain import JobState, MarketClient
+from hepx.chain import JobState, MarketClient, deploy_market
 from hepx.deployment import Deployment
 from hepx.spec import canonical_json, parse_spec
 from hepx.store import LocalStore
@@ -259,3 +259,21 @@ def test_agent_killed_mid_job_resumes_it_once_after_restart(
     names = _events(requester, deployment, job_id)
     assert names.count("JobClaimed") == 1 and names.count("ResultSubmitted") == 1
     assert "event=resuming" in log
+
+
+def test_on_a_public_market_an_unstaked_agent_declines_paid_jobs_and_a_staked_one_claims(
+    anvil: Anvil, store: LocalStore, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    public = deploy_market(anvil.url, anvil.accounts[0].private_key, 1, stake_free_limit=0)
+    requester = _client(anvil, public, 0)
+    job_id, _ = requester.post_job(_echo(store), 10**6, 60, 60)
+    unstaked = _agent(anvil, public, store, tmp_path / "u", account=3)
+    with caplog.at_level(logging.INFO, logger="hepx.agent"):
+        unstaked.step()
+    assert requester.job(job_id).state == JobState.OPEN  # no claim was even sent
+    assert "needs a stake of 1000 wei" in caplog.text
+    staked = _agent(anvil, public, store, tmp_path / "s", account=4)
+    staked.client.register(["echo"], stake=10**6)
+    staked.step()
+    assert requester.job(job_id).state == JobState.SUBMITTED
+    assert staked.client.worker(staked.address).locked == 1000  # its price, until settled

@@ -15,7 +15,7 @@ CHALLENGE_WINDOW = 3600
 
 @pytest.fixture(scope="module")
 def market(project: Any, accounts: Any) -> Any:
-    return accounts[0].deploy(project.JobMarket, CHALLENGE_WINDOW)
+    return accounts[0].deploy(project.JobMarket, CHALLENGE_WINDOW, 2**256 - 1)
 
 
 def test_fast_path_job_pays_worker_its_price_and_refunds_the_rest(

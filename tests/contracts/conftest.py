@@ -35,6 +35,27 @@ def deployed_market(anvil_node: Anvil) -> Market:
     return Market(w3, contract, artifact, accounts)
 
 
+@pytest.fixture(scope="session")
+def deployed_public_market(anvil_node: Anvil) -> Market:
+    """A market deployed as on a public chain: stake-free limit 0, every paid job staked."""
+    w3 = Web3(Web3.HTTPProvider(anvil_node.url))
+    accounts = [Web3.to_checksum_address(a.address) for a in anvil_node.accounts]
+    artifact = load_artifact("JobMarket")
+    receipt = deploy(w3, artifact, accounts[0], CHALLENGE_WINDOW, stake_free_limit=0)
+    assert receipt["status"] == 1, "JobMarket deployment failed"
+    contract = w3.eth.contract(address=receipt["contractAddress"], abi=artifact.abi)
+    return Market(w3, contract, artifact, accounts)
+
+
+@pytest.fixture
+def public_market(deployed_public_market: Market) -> Iterator[Market]:
+    snapshot = deployed_public_market.rpc("evm_snapshot")
+    try:
+        yield deployed_public_market
+    finally:
+        assert deployed_public_market.rpc("evm_revert", snapshot) is True
+
+
 @pytest.fixture
 def market(deployed_market: Market) -> Iterator[Market]:
     """The session's market, rolled back after the test (chain state and balances)."""

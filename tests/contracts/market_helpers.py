@@ -228,9 +228,20 @@ class Market:
         return job_id
 
 
-def deploy(w3: Web3, artifact: Artifact, deployer: str, challenge_window: int) -> TxReceipt:
+# The stake-free limit of the market most tests run on: none, so that only the tests of the
+# limit itself (which deploy their own market) see stakes they did not ask for.
+NO_STAKE_LIMIT = 2**256 - 1
+
+
+def deploy(
+    w3: Web3,
+    artifact: Artifact,
+    deployer: str,
+    challenge_window: int,
+    stake_free_limit: int = NO_STAKE_LIMIT,
+) -> TxReceipt:
     factory = w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
-    tx = factory.constructor(challenge_window).build_transaction(
+    tx = factory.constructor(challenge_window, stake_free_limit).build_transaction(
         {"from": deployer, "gas": 8 * GAS_LIMIT}
     )
     return w3.eth.wait_for_transaction_receipt(w3.eth.send_transaction(tx))

@@ -192,3 +192,53 @@ def test_ties_keep_arrival_order_after_a_replacement(market: Market, requester: 
     assert [(s["worker"], s["price"]) for s in held] == [(b, 5), (c, 5), (e, 4)]
     # The moved bids still answer to their workers (their index was updated with them).
     market.assert_reverts("JobMarketAlreadyAssigned", (job_id, b), b, "bid", job_id, 3, [])
+
+
+def test_on_a_public_market_an_unstaked_squatter_cannot_claim_a_paid_job(
+    public_market: Market, requester: str, stranger: str
+) -> None:
+    # Before: anyone claimed any fast-path job with no stake and sat on the escrow until the
+    # run deadline at no cost. Above the stake-free limit (0 on a public chain) a claim locks
+    # a stake of its price.
+    market = public_market
+    job_id = market.post(requester)
+    market.assert_reverts("RegistryNotRegistered", (stranger,), stranger, "claim", job_id, 1)
+    register(market, stranger, stake=ETHER // 2)
+    market.assert_reverts(
+        "RegistryInsufficientStake", (stranger, ETHER // 2, ETHER),
+        stranger, "claim", job_id, ETHER,
+    )  # fmt: skip
+    assert market.contract.functions.stakeRequired(0, ETHER).call() == ETHER
+
+
+def test_a_staked_squatter_loses_its_stake_and_the_requester_gets_its_escrow_back(
+    public_market: Market, requester: str, worker: str, stranger: str
+) -> None:
+    market = public_market
+    register(market, worker, stake=ETHER)
+    job_id = market.post(requester)
+    market.send(worker, "claim", job_id, ETHER // 2)  # and never runs it
+    assert worker_of(market, worker)["locked"] == ETHER // 2
+    market.at(market.job(job_id)["deadline"] + 1)  # the run window set at posting
+    market.send(requester, "expire", job_id)
+    assert market.withdrawable(requester) == ETHER  # all of its escrow, nothing more
+    assert worker_of(market, worker)["stake"] == ETHER // 2  # the squat cost its price
+    assert burned_total(market) == ETHER // 2
+
+
+def test_an_honest_staked_worker_gets_its_stake_back_with_its_pay(
+    public_market: Market, requester: str, worker: str
+) -> None:
+    market = public_market
+    register(market, worker, stake=ETHER)
+    job_id = market.post(requester)
+    market.send(worker, "claim", job_id, ETHER // 2)
+    market.send(worker, "submitResult", job_id, RESULT_CID)
+    market.send(requester, "accept", job_id)
+    assert worker_of(market, worker) == {**worker_of(market, worker), "stake": ETHER, "locked": 0}
+    assert market.withdrawable(worker) == ETHER // 2
+
+
+def test_jobs_at_or_below_the_stake_free_limit_need_no_stake(market: Market) -> None:
+    # The default test market has no limit; a devnet's is 0.01 ether (DEVNET_STAKE_FREE_LIMIT).
+    assert market.contract.functions.stakeRequired(7, ETHER).call() == 7  # only the min stake
