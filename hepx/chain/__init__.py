@@ -4,6 +4,7 @@ rpc        the node: every call retried and its errors converted once (Rpc.call)
 reverts    custom errors of the shipped contracts, by selector
 events     the one log decoder and the one walk over (confirmed) block ranges
 contract   the transaction pipeline every contract client shares
+nonces     one nonce sequence per sender: one key's transactions in flight together
 market     JobMarket (and its worker registry); token: ERC-20; deploy: deploy_market
 follower   handing market events to an agent from a saved cursor
 types      records the calls take and return; enums: generated from the contracts
@@ -31,7 +32,7 @@ from hepx.chain.events import (
 from hepx.chain.follower import Cursor, EventFollower
 from hepx.chain.market import MarketClient
 from hepx.chain.reverts import decode_revert
-from hepx.chain.rpc import Rpc, is_connection_error
+from hepx.chain.rpc import Rpc
 from hepx.chain.token import TokenClient
 from hepx.chain.types import (
     DEVNET_CHAIN_ID,
@@ -84,7 +85,6 @@ __all__ = [
     "confirmed_ranges",
     "decode_revert",
     "deploy_market",
-    "is_connection_error",
     "json_safe",
     "kind_id",
 ]
