@@ -379,8 +379,13 @@ contract JobMarket is WorkerRegistry, ReentrancyGuardTransient {
         if (fromState == JobState.Open && job.hasTerms) {
             JobTerms storage t = _terms[jobId];
             uint256 count = t.assigned;
-            if (count != 0 && count >= t.quorum) revert JobMarketAwardDue(jobId);
-            // Too few claims or bids: nobody's fault, release them.
+            // Enough bids are in: award is due until a run window past the match deadline;
+            // after that nobody can keep the held bidders' stakes locked by not awarding.
+            uint256 awardEnd = job.deadline + job.runWindow;
+            if (count != 0 && count >= t.quorum && block.timestamp <= awardEnd) {
+                revert JobMarketAwardDue(jobId, awardEnd);
+            }
+            // Too few claims or bids, or an award nobody made: release them.
             for (uint256 i; i < count; ++i) {
                 Assignment storage slot = _slots[jobId][i];
                 slot.status = AssignmentStatus.Released;

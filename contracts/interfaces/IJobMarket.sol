@@ -252,8 +252,8 @@ interface IJobMarket {
     error JobMarketBidTooHigh(uint256 jobId, uint256 price, uint256 worst);
     /// @notice Fewer workers than the quorum: `expire` the job instead.
     error JobMarketNotEnoughWorkers(uint256 jobId, uint256 workers, uint256 quorum);
-    /// @notice Enough bids or claims are in: call `award`, not `expire`.
-    error JobMarketAwardDue(uint256 jobId);
+    /// @notice Enough bids or claims are in: call `award`, not `expire` (until `awardEnd`).
+    error JobMarketAwardDue(uint256 jobId, uint256 awardEnd);
     /// @notice The caller holds no replica of this job in the state the call needs.
     error JobMarketNotAssigned(uint256 jobId, address caller);
     /// @notice The revealed digest and salt do not hash to the commitment.
@@ -299,7 +299,8 @@ interface IJobMarket {
     function cancel(uint256 jobId) external;
 
     /// @notice Anyone expires a job whose claim or run deadline passed; the escrow is refunded.
-    /// Open: fewer than `quorum` claims or bids came in (they are released). Claimed: the
+    /// Open: fewer than `quorum` claims or bids came in, or enough came in but nobody awarded
+    /// them within a run window after the match deadline (they are released). Claimed: the
     /// worker missed its run deadline and its locked stake is slashed and burned.
     function expire(uint256 jobId) external;
 

@@ -242,3 +242,22 @@ def test_an_honest_staked_worker_gets_its_stake_back_with_its_pay(
 def test_jobs_at_or_below_the_stake_free_limit_need_no_stake(market: Market) -> None:
     # The default test market has no limit; a devnet's is 0.01 ether (DEVNET_STAKE_FREE_LIMIT).
     assert market.contract.functions.stakeRequired(7, ETHER).call() == 7  # only the min stake
+
+
+def test_nobody_can_keep_an_auction_winners_stake_locked_by_not_awarding(
+    market: Market, requester: str, stranger: str
+) -> None:
+    # Before: once enough bids were in, expire was refused (JobMarketAwardDue) for ever, so a
+    # winner whose bid nobody awarded kept its stake locked with no way out.
+    (winner,) = staked(market, 1)
+    job_id = post_terms(market, requester, Terms(mode=Mode.AUCTION, min_stake=STAKE))
+    market.send(winner, "bid", job_id, ETHER // 2, [])
+    award_end = market.job(job_id)["deadline"] + Terms().run_window
+    market.at(award_end)
+    market.assert_reverts("JobMarketAwardDue", (job_id, award_end), stranger, "expire", job_id)
+    market.at(award_end + 1)
+    market.send(stranger, "expire", job_id)
+    assert market.job(job_id)["state"] == State.EXPIRED
+    assert worker_of(market, winner)["locked"] == 0  # released, not slashed
+    assert worker_of(market, winner)["stake"] == STAKE
+    assert market.withdrawable(requester) == ETHER

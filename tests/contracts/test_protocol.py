@@ -293,7 +293,8 @@ def test_auction_holds_lowest_bid_and_award_after_deadline_assigns_it(
         "JobMarketDeadlineNotReached", (job_id, deadline), stranger, "award", job_id
     )
     market.at(deadline + 1)
-    market.assert_reverts("JobMarketAwardDue", (job_id,), stranger, "expire", job_id)
+    award_end = deadline + Terms().run_window
+    market.assert_reverts("JobMarketAwardDue", (job_id, award_end), stranger, "expire", job_id)
     receipt = market.send(stranger, "award", job_id)
     [claimed] = market_events(market, receipt, "JobClaimed")
     assert (claimed["worker"], claimed["price"]) == (b, ETHER // 2)
