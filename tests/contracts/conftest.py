@@ -8,7 +8,7 @@ import pytest
 
 pytest.register_assert_rewrite("market_helpers")
 
-from market_helpers import CHALLENGE_WINDOW, Market, deploy  # noqa: E402
+from market_helpers import CHALLENGE_WINDOW, NO_STAKE_LIMIT, Market, deploy  # noqa: E402
 from web3 import Web3  # noqa: E402
 
 from hepx.anvil import Anvil, start_anvil  # noqa: E402
@@ -24,46 +24,45 @@ def anvil_node() -> Iterator[Anvil]:
         node.stop()
 
 
-@pytest.fixture(scope="session")
-def deployed_market(anvil_node: Anvil) -> Market:
-    w3 = Web3(Web3.HTTPProvider(anvil_node.url))
-    accounts = [Web3.to_checksum_address(a.address) for a in anvil_node.accounts]
+def _deploy_market(node: Anvil, stake_free_limit: int = NO_STAKE_LIMIT) -> Market:
+    w3 = Web3(Web3.HTTPProvider(node.url))
+    accounts = [Web3.to_checksum_address(a.address) for a in node.accounts]
     artifact = load_artifact("JobMarket")
-    receipt = deploy(w3, artifact, accounts[0], CHALLENGE_WINDOW)
+    receipt = deploy(w3, artifact, accounts[0], CHALLENGE_WINDOW, stake_free_limit)
     assert receipt["status"] == 1, "JobMarket deployment failed"
     contract = w3.eth.contract(address=receipt["contractAddress"], abi=artifact.abi)
     return Market(w3, contract, artifact, accounts)
+
+
+def _rolled_back(market: Market) -> Iterator[Market]:
+    """``market``, rolled back after the test (chain state and balances)."""
+    snapshot = market.rpc("evm_snapshot")
+    try:
+        yield market
+    finally:
+        assert market.rpc("evm_revert", snapshot) is True
+
+
+@pytest.fixture(scope="session")
+def deployed_market(anvil_node: Anvil) -> Market:
+    return _deploy_market(anvil_node)
 
 
 @pytest.fixture(scope="session")
 def deployed_public_market(anvil_node: Anvil) -> Market:
     """A market deployed as on a public chain: stake-free limit 0, every paid job staked."""
-    w3 = Web3(Web3.HTTPProvider(anvil_node.url))
-    accounts = [Web3.to_checksum_address(a.address) for a in anvil_node.accounts]
-    artifact = load_artifact("JobMarket")
-    receipt = deploy(w3, artifact, accounts[0], CHALLENGE_WINDOW, stake_free_limit=0)
-    assert receipt["status"] == 1, "JobMarket deployment failed"
-    contract = w3.eth.contract(address=receipt["contractAddress"], abi=artifact.abi)
-    return Market(w3, contract, artifact, accounts)
+    return _deploy_market(anvil_node, stake_free_limit=0)
 
 
 @pytest.fixture
 def public_market(deployed_public_market: Market) -> Iterator[Market]:
-    snapshot = deployed_public_market.rpc("evm_snapshot")
-    try:
-        yield deployed_public_market
-    finally:
-        assert deployed_public_market.rpc("evm_revert", snapshot) is True
+    yield from _rolled_back(deployed_public_market)
 
 
 @pytest.fixture
 def market(deployed_market: Market) -> Iterator[Market]:
     """The session's market, rolled back after the test (chain state and balances)."""
-    snapshot = deployed_market.rpc("evm_snapshot")
-    try:
-        yield deployed_market
-    finally:
-        assert deployed_market.rpc("evm_revert", snapshot) is True
+    yield from _rolled_back(deployed_market)
 
 
 @pytest.fixture
