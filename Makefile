@@ -4,14 +4,16 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
+STAMP_BASE := $(VENV)/.installed-base
 STAMP_PY   := $(VENV)/.installed
 STAMP_NODE := node_modules/.installed
-WHEELS     ?= $(HOME)/.cache/hepx/wheels
-LLAMA_CPP_VERSION := 0.3.36
 
-.PHONY: up test demo demo-workflow install compile check-artifacts bench lint clean images llama-wheel
+.PHONY: up test demo demo-workflow install install-base compile check-artifacts bench lint clean images
 
-up: install
+# The LLM server's llama.cpp compiles in the background (hepx/llm_build.py): the devnet is up in
+# about a minute and the LLM joins it when the build ends.
+up: install-base
+	$(BIN)/python -m hepx.llm_build --background
 	$(BIN)/hepx devnet up
 
 test: install
@@ -24,21 +26,22 @@ demo: install
 demo-workflow: install
 	bash scripts/demo-workflow.sh
 
+# Everything, the llm extra included (waits for a background build that is running).
 install: $(STAMP_PY) $(STAMP_NODE)
 
-$(STAMP_PY): pyproject.toml
+# Everything but the llm extra: what the chain, the API and the physics workers need.
+install-base: $(STAMP_BASE) $(STAMP_NODE)
+
+$(STAMP_BASE): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(MAKE) llama-wheel
-	$(BIN)/pip install --quiet --find-links $(WHEELS) -e '.[hep,dev,containers,llm]'
+	$(BIN)/pip install --quiet -e '.[hep,dev,containers]'
 	touch $@
 
-# llama-cpp-python ships only sources (~8 min to compile): build its wheel once per machine,
-# portable (no -march=native), outside the repo; pip then installs it from $(WHEELS).
-llama-wheel:
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	ls $(WHEELS)/llama_cpp_python-$(LLAMA_CPP_VERSION)-*.whl >/dev/null 2>&1 || \
-	  CMAKE_ARGS=-DGGML_NATIVE=OFF $(BIN)/pip wheel --quiet --no-deps -w $(WHEELS) \
-	    'llama-cpp-python==$(LLAMA_CPP_VERSION)'
+# llama-cpp-python ships only sources (~4-8 min to compile on 2 cores): hepx.llm_build builds
+# its wheel once per machine into ~/.cache/hepx/wheels and installs the llm extra from there.
+$(STAMP_PY): $(STAMP_BASE)
+	$(BIN)/python -m hepx.llm_build
+	touch $@
 
 $(STAMP_NODE): package.json package-lock.json
 	npm ci --no-audit --no-fund --ignore-scripts

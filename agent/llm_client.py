@@ -10,6 +10,7 @@ Errors never carry the API key: every message passes through ``redact``.
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import json
 import math
@@ -80,15 +81,22 @@ class LlmClient:
                 "llm: section)"
             )
         endpoint = LlmPolicy.model_validate_json(raw)
-        key = None
-        if endpoint.api_key_env:
-            key = os.environ.get(endpoint.api_key_env)
-            if not key:
-                raise LlmError(
-                    f"the policy names {endpoint.api_key_env} for the API key, but it is not set"
-                )
         deadline = os.environ.get("HEPX_JOB_DEADLINE")
-        return cls(endpoint, key, float(deadline) if deadline else None, on_retry=on_retry)
+        return cls(
+            endpoint, api_key_of(endpoint), float(deadline) if deadline else None,
+            on_retry=on_retry,
+        )  # fmt: skip
+
+    def unavailable(self) -> str | None:
+        """Why the endpoint cannot serve a job now (one quick GET /models), or None."""
+        url = self.endpoint.base_url + "/models"
+        try:
+            resp = self._client().get("/models", timeout=3.0)
+        except httpx.TransportError as exc:
+            return f"{url} does not answer ({type(exc).__name__})"
+        if resp.status_code != 200:
+            return f"{url} answered {resp.status_code}: {self.redact(_error_detail(resp))}"
+        return None
 
     def redact(self, text: str) -> str:
         return text.replace(self.api_key, "[redacted]") if self.api_key else text
@@ -208,6 +216,41 @@ class LlmClient:
             self.on_retry(f"{problem}; retry {attempt} in {wait:.1f} s")
             self.sleep(wait)
             backoff = min(backoff * 2, MAX_BACKOFF)
+
+
+def api_key_of(endpoint: LlmPolicy) -> str | None:
+    """The key from the environment variable the policy names (never from the policy)."""
+    if not endpoint.api_key_env:
+        return None
+    key = os.environ.get(endpoint.api_key_env)
+    if not key:
+        raise LlmError(
+            f"the policy names {endpoint.api_key_env} for the API key, but it is not set"
+        )
+    return key
+
+
+class EndpointProbe:
+    """Whether a worker's LLM endpoint is up, asked at most every ``every`` seconds: while it
+    is not (a server still starting, a llama.cpp build still running), llm.* jobs wait."""
+
+    def __init__(self, endpoint: LlmPolicy, every: float = 5.0) -> None:
+        self.endpoint = endpoint
+        self.every = every
+        self._asked = -math.inf
+        self._why: str | None = None
+
+    def unavailable(self) -> str | None:
+        if time.monotonic() - self._asked >= self.every:
+            self._asked = time.monotonic()
+            try:
+                client = LlmClient(self.endpoint, api_key_of(self.endpoint))
+            except LlmError as exc:
+                self._why = str(exc)
+            else:
+                with contextlib.closing(client):
+                    self._why = client.unavailable()
+        return self._why
 
 
 def _error_detail(resp: httpx.Response) -> str:

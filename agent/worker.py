@@ -25,6 +25,7 @@ from agent.container_jobs import (
 )
 from agent.executor import Execution, execute
 from agent.host import JobBook, Produced
+from agent.llm_client import EndpointProbe
 from agent.llm_policy import runner_env
 from agent.pins import DEFAULT_RETENTION, pin_job, pin_result, release_settled
 from agent.policy import Policy, decide
@@ -34,6 +35,7 @@ from agent.stake import ensure_stake, withdraw_token_earnings
 from hepx import __version__
 from hepx.chain import Cursor, EventFollower, JobState, MarketClient, MarketEvent
 from hepx.errors import ChainError, ExecutionError, SpecError, StoreError, TxReverted
+from hepx.kinds import PER_TOKEN_KINDS
 from hepx.spec import JobSpec, canonical_json, parse_spec
 from hepx.store import LocalStore
 
@@ -89,6 +91,9 @@ class WorkerAgent:
         self.auctions = AuctionFlow(self)
         self.replicas = ReplicaFlow(self)
         self.pin_retention = DEFAULT_RETENTION  # seconds a settled job's data stays pinned
+        # llm.* jobs seen while the LLM endpoint was down: considered again once it answers.
+        self.llm_probe = EndpointProbe(policy.llm) if policy.llm else None
+        self.waiting_for_llm: dict[int, str] = {}
 
     # ------------------------------------------------------------ loop
 
@@ -116,6 +121,7 @@ class WorkerAgent:
 
     def step(self) -> None:
         self.follower.poll(self.handle)
+        self.reconsider_llm_jobs()
         self.auctions.advance()
         self.replicas.advance()
         self.settle_submitted()
@@ -138,6 +144,13 @@ class WorkerAgent:
         if event.name == "JobPosted":
             self.consider(int(event.args["jobId"]), str(event.args["specCid"]))
 
+    def reconsider_llm_jobs(self) -> None:
+        if self.waiting_for_llm and self.llm_probe and self.llm_probe.unavailable() is None:
+            waiting, self.waiting_for_llm = self.waiting_for_llm, {}
+            for job_id, spec_cid in waiting.items():
+                log.info("event=llm_ready job=%d", job_id)
+                self.consider(job_id, spec_cid)
+
     def consider(self, job_id: int, spec_cid: str) -> None:
         if job_id in self.book.jobs:
             return  # already ours: resume() or settle_submitted() carry it on
@@ -157,6 +170,11 @@ class WorkerAgent:
         decision = decide(self.policy, spec, per_replica(job, terms))
         if not decision.accept:
             log.info("event=declined job=%d reason=%r", job_id, decision.reason)
+            return
+        probe = self.llm_probe if spec.kind in PER_TOKEN_KINDS else None
+        if probe and (llm_down := probe.unavailable()) is not None:
+            log.info("event=waiting job=%d reason=%r", job_id, f"LLM endpoint: {llm_down}")
+            self.waiting_for_llm[job_id] = spec_cid
             return
         missing = [ref.name for ref in spec.inputs if not self.store.has(ref.cid)]
         if missing:

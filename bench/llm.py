@@ -61,7 +61,7 @@ def main() -> None:
     }
     with tempfile.TemporaryDirectory(prefix="hepx-bench-llm-") as home:
         devnet = start_devnet(
-            Path(home), workers=1, anvil_port=free_port(), api_port=free_port(), llm=True
+            Path(home), workers=1, anvil_port=free_port(), api_port=free_port(), llm="now"
         )
         try:
             assert devnet.llm_url is not None

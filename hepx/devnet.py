@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,7 +26,14 @@ from hepx.chain import deploy_market
 from hepx.deployment import Deployment
 from hepx.devnet_containers import check_worker_image, worker_container_command
 from hepx.errors import ChainUnavailable, ConfigError
-from hepx.llm_server import LLM_KEY_ENV, start_llm_server, write_local_policy
+from hepx.llm_build import BUILD_LOG, build_progress, build_running
+from hepx.llm_server import (
+    LLM_KEY_ENV,
+    LlmPlan,
+    llm_extra_missing,
+    start_llm_server,
+    write_local_policy,
+)
 from hepx.units import format_wei
 
 
@@ -38,17 +46,20 @@ class Devnet:
     requester: DevAccount
     workers: list[DevAccount]
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
-    llm_url: str | None = None  # the local LLM server's /v1 root, if one runs
+    llm_url: str | None = None  # the local LLM server's /v1 root, if one runs or will
+    llm_joins_later: bool = False  # its llama.cpp build is still running
+    stopping: threading.Event = field(default_factory=threading.Event)
 
     @property
     def logs(self) -> Path:
         return self.home / "devnet" / "logs"
 
     def stop(self) -> None:
+        self.stopping.set()  # a late LLM server (join_llm_when_built) is not started after this
         for proc in reversed(list(self.processes.values())):
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
-        for proc in self.processes.values():
+        for proc in list(self.processes.values()):
             try:
                 proc.wait(timeout=15)
             except subprocess.TimeoutExpired:
@@ -57,7 +68,7 @@ class Devnet:
         self.anvil.stop()
 
     def dead_child(self) -> str | None:
-        for name, proc in self.processes.items():
+        for name, proc in list(self.processes.items()):  # the LLM joiner may add one
             if proc.poll() is not None:
                 return f"{name} exited with code {proc.returncode} (log: {self.logs / name}.log)"
         if self.anvil.process.poll() is not None:
@@ -78,7 +89,12 @@ class Devnet:
             "worker stake of their price (a devnet relaxation: on a public chain every paid "
             "job is staked)",
         ]
-        if self.llm_url:
+        if self.llm_url and self.llm_joins_later:
+            lines.append(
+                f"  LLM       {self.llm_url}  joins when its llama.cpp build ends "
+                f"({build_progress()}; log {BUILD_LOG}); llm.* jobs wait until then"
+            )
+        elif self.llm_url:
             lines.append(f"  LLM       {self.llm_url}  (llama.cpp server, packaged SmolLM2-135M)")
         for i, worker in enumerate(self.workers, 1):
             lines.append(f"  worker-{i}  {worker.address}  key {worker.private_key}")
@@ -140,16 +156,18 @@ def start_devnet(
     policy: Path | None = None,
     host: str = "127.0.0.1",
     worker_image: str | None = None,
-    llm: bool = False,
+    llm: LlmPlan = "off",
     llm_port: int | None = None,
     llm_api_key: str | None = None,
 ) -> Devnet:
     """Start a fresh devnet under ``home``; the caller must call ``stop()``.
 
     With ``worker_image`` the agents run in containers from that image (devnet_containers).
-    With ``llm`` a local LLM server runs too (hepx/llm_server.py) and, unless ``policy`` is
-    given, the workers' policy points at it; ``llm_api_key`` makes the server require a key,
-    which the workers get by environment only.
+    With ``llm`` "now" a local LLM server runs too (hepx/llm_server.py), with "when_built"
+    it joins once the background build of the llm extra ends; unless ``policy`` is given,
+    the workers' policy points at it (they keep llm.* jobs waiting while it does not
+    answer); ``llm_api_key`` makes the server require a key, which the workers get by
+    environment only.
     """
     if workers < 0 or workers > 9:
         raise ConfigError("--workers must be between 0 and 9 (anvil has 10 dev accounts)")
@@ -185,17 +203,27 @@ def start_devnet(
             "HEPX_API_URL": api_url,
         }
         llm_env: dict[str, str] = {}
-        if llm:
+        if llm == "now":
             server = start_llm_server(
                 llm_port or free_port(), devnet.logs / "llm.log", host, llm_api_key
             )
             devnet.processes["llm"] = server.process  # stopped last, after the workers
             devnet.llm_url = server.base_url
+        elif llm == "when_built":
+            port = llm_port or free_port()
+            devnet.llm_url, devnet.llm_joins_later = f"http://{host}:{port}/v1", True
+            threading.Thread(
+                target=join_llm_when_built,
+                args=(devnet, port, host, llm_api_key),
+                name="llm-joiner",
+                daemon=True,
+            ).start()
+        if devnet.llm_url:
             if llm_api_key:
                 llm_env[LLM_KEY_ENV] = llm_api_key  # workers only, never the API
             if policy is None:
                 key_env = LLM_KEY_ENV if llm_api_key else None
-                policy = write_local_policy(devdir / "policy.yaml", server.base_url, key_env)
+                policy = write_local_policy(devdir / "policy.yaml", devnet.llm_url, key_env)
         devnet.processes["api"] = _spawn(
             "api",
             ["api", "run", "--host", host, "--port", str(api_port)],
@@ -225,6 +253,50 @@ def start_devnet(
         else:
             anvil.stop()
         raise
+
+
+def _say(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def join_llm_when_built(
+    devnet: Devnet,
+    port: int,
+    host: str,
+    api_key: str | None,
+    say: Callable[[str], None] = _say,
+    poll: float = 2.0,
+    progress_every: float = 30.0,
+) -> None:
+    """Wait for the background build of the llm extra, saying how far it is, then start the
+    LLM server on the port the workers' policy already names."""
+    last_said = time.monotonic()
+    while build_running():
+        if devnet.stopping.wait(poll):
+            return
+        if time.monotonic() - last_said >= progress_every:
+            say(f"llm: still building ({build_progress()}); llm.* jobs wait")
+            last_said = time.monotonic()
+    if (missing := llm_extra_missing()) is not None:
+        say(f"llm: the build ended without the llm extra ({missing}; log {BUILD_LOG}); "
+            "llm.* jobs stay declined")  # fmt: skip
+        return
+    if devnet.stopping.is_set():
+        return
+
+    def register(process: subprocess.Popen[bytes]) -> None:
+        devnet.processes["llm"] = process  # from now on stop() stops it too
+        if devnet.stopping.is_set():
+            process.terminate()
+
+    try:
+        server = start_llm_server(port, devnet.logs / "llm.log", host, api_key, started=register)
+    except ConfigError as exc:
+        if not devnet.stopping.is_set():
+            say(f"llm: the server did not start: {exc}")
+        return
+    devnet.llm_joins_later = False
+    say(f"llm: the LLM server joined at {server.base_url}; llm.* jobs are taken now")
 
 
 def run_devnet(devnet: Devnet, stop: threading.Event) -> str | None:

@@ -12,14 +12,17 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import httpx
 import yaml
 
 from hepx.errors import ConfigError
 from hepx.kinds import default_prices
+from hepx.llm_build import build_running
 
 MODEL_ALIAS = "smollm2-135m-instruct"
 MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -29,10 +32,14 @@ API_KEY_ENV = "API_KEY"
 # Where devnet workers find the key (their policy's api_key_env names it).
 LLM_KEY_ENV = "HEPX_LLM_API_KEY"
 DEFAULT_CONTEXT = 2048
+# When the devnet's LLM server starts: with the devnet, when a running build of the llm extra
+# ends (hepx/llm_build.py), or not at all.
+LlmPlan = Literal["now", "when_built", "off"]
 
 
 def llm_extra_missing() -> str | None:
     """Why the local server cannot start here, or None if the ``llm`` extra is installed."""
+    importlib.invalidate_caches()  # a build in another process may have just installed it
     for module, package in (
         ("llama_cpp", "llama-cpp-python"),
         ("sse_starlette", "llama-cpp-python[server]"),
@@ -44,13 +51,19 @@ def llm_extra_missing() -> str | None:
     return None
 
 
-def llm_wanted(flag: bool | None) -> bool:
-    """``hepx devnet up``'s --llm/--no-llm; unset means: if the llm extra is installed."""
-    if flag is None:
-        return llm_extra_missing() is None
-    if flag and (missing := llm_extra_missing()):
+def llm_plan(flag: bool | None) -> LlmPlan:
+    """``hepx devnet up``'s --llm/--no-llm; unset means: if the llm extra is installed, or
+    once its build (running in the background) ends."""
+    if flag is False:
+        return "off"
+    missing = llm_extra_missing()
+    if missing is None:
+        return "now"
+    if build_running():
+        return "when_built"
+    if flag:
         raise ConfigError(f"--llm: {missing}")
-    return flag
+    return "off"
 
 
 def packaged_model() -> Path:
@@ -89,8 +102,12 @@ def start_llm_server(
     context: int = DEFAULT_CONTEXT,
     threads: int | None = None,
     timeout: float = 300.0,
+    started: Callable[[subprocess.Popen[bytes]], None] | None = None,
 ) -> LlmServer:
-    """Start the server on the packaged model and wait until it lists the model."""
+    """Start the server on the packaged model and wait until it lists the model.
+
+    ``started`` gets the process as soon as it exists, so an owner can stop it while it warms.
+    """
     missing = llm_extra_missing()
     if missing:
         raise ConfigError(f"cannot start the local LLM server: {missing}")
@@ -120,6 +137,8 @@ def start_llm_server(
         env[API_KEY_ENV] = api_key
     log_file = open(log_path, "ab")  # noqa: SIM115 - lives as long as the child
     process = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT, env=env)
+    if started:
+        started(process)
     server = LlmServer(f"http://{host}:{port}/v1", process, context=context)
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     deadline = time.monotonic() + timeout

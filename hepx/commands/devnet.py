@@ -13,7 +13,7 @@ from hepx.config import load_settings
 from hepx.devnet import run_devnet, start_devnet
 from hepx.devnet_containers import DEFAULT_WORKER_IMAGE
 from hepx.errors import HepxError
-from hepx.llm_server import llm_wanted
+from hepx.llm_server import llm_plan
 
 app = typer.Typer(
     help="A local devnet: anvil, the market, the API and worker agents.", no_args_is_help=True
@@ -43,7 +43,7 @@ def up(
         typer.Option(
             "--llm/--no-llm",
             help="Start the local LLM server for llm.* jobs (default: if the llm extra is "
-            "installed)",
+            "installed, or when its background build ends)",
         ),
     ] = None,
 ) -> None:
@@ -62,7 +62,7 @@ def up(
             challenge_window,
             policy,
             worker_image=worker_image if workers_in_containers else None,
-            llm=llm_wanted(llm),
+            llm=llm_plan(llm),
         )
     except HepxError as exc:
         typer.echo(f"error: {exc}", err=True)

@@ -39,7 +39,7 @@ def devnet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Devnet]:
         anvil_port=free_port(),
         api_port=free_port(),
         challenge_window=2,
-        llm=True,
+        llm="now",
         llm_api_key=SENTINEL,
     )
     yield net
