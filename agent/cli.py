@@ -83,6 +83,7 @@ def run(
             typer.echo(f"error: cannot serve metrics on port {metrics_port}: {exc}", err=True)
             raise typer.Exit(2) from exc
     agent.pin_retention = settings.pin_retention
+    agent.publish_url = settings.publish_url
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())

@@ -37,7 +37,7 @@ from hepx.chain import Cursor, EventFollower, JobState, MarketClient, MarketEven
 from hepx.errors import ChainError, ExecutionError, SpecError, StoreError, TxReverted
 from hepx.kinds import PER_TOKEN_KINDS
 from hepx.spec import JobSpec, canonical_json, parse_spec
-from hepx.store import LocalStore
+from hepx.store import LocalStore, push_dag
 
 log = logging.getLogger("hepx.agent")
 
@@ -94,6 +94,8 @@ class WorkerAgent:
         # llm.* jobs seen while the LLM endpoint was down: considered again once it answers.
         self.llm_probe = EndpointProbe(policy.llm) if policy.llm else None
         self.waiting_for_llm: dict[int, str] = {}
+        # Where results are pushed when this agent's store is not the API's (another host).
+        self.publish_url: str | None = None
 
     # ------------------------------------------------------------ loop
 
@@ -299,6 +301,15 @@ class WorkerAgent:
         (result / "provenance.json").write_text(json.dumps(provenance, indent=2, sort_keys=True))
         result_cid = self.store.add_dir(result)
         pin_result(self.store, job_id, result_cid)
+        if self.publish_url:
+            try:
+                push_dag(self.store, self.publish_url, result_cid)
+            except StoreError as exc:
+                # Not on chain yet, so nothing is lost: the run deadline refunds the requester.
+                log.error("event=failed job=%d error=%s", job_id, exc)
+                self.book.set(job_id, phase="failed", error=str(exc))
+                return None
+            log.info("event=published job=%d result=%s to=%s", job_id, result_cid, self.publish_url)
         return Produced(result_cid, outputs, workdir, run.seconds)
 
     # ------------------------------------------------------------ settlement

@@ -17,6 +17,7 @@ from hepx.errors import (
     ChainUnavailable,
     ConfigError,
     HepxError,
+    InvalidCar,
     InvalidCid,
     NoContract,
     PathNotFound,
@@ -53,7 +54,7 @@ def error_response(exc: HepxError, request: Request | None = None) -> JSONRespon
     body: dict[str, Any] = {"detail": str(exc)}
     if isinstance(exc, SpecError):
         status = 422
-    elif isinstance(exc, InvalidCid):
+    elif isinstance(exc, InvalidCid | InvalidCar):
         status = 400
     elif isinstance(exc, BlockNotFound | PathNotFound | NoSuchHistogram):
         status = 404

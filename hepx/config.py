@@ -41,6 +41,11 @@ class Settings(BaseSettings):
     gateway_url: str | None = Field(
         None, description="Trustless gateway to fetch missing content from (e.g. the API URL)"
     )
+    publish_url: str | None = Field(
+        None,
+        description="hepx API that a worker pushes each result's DAG to (a verified CAR) "
+        "before it goes on chain; for workers whose store is not the API's",
+    )
     pin_retention: float = Field(
         7 * 86400, ge=0, description="Seconds a settled job's spec/inputs/outputs stay pinned"
     )

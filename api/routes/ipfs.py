@@ -24,7 +24,7 @@ from starlette.concurrency import run_in_threadpool
 from api.errors import ERROR_RESPONSES, RangeNotSatisfiable
 from api.models import CidOut, DirEntryOut, DirListingOut
 from api.services import Services, ServicesDep
-from hepx.errors import BlockCorrupted, BlockNotFound, StoreError
+from hepx.errors import BlockCorrupted, BlockNotFound, InvalidCar, StoreError
 from hepx.store import CAR_MEDIA, RAW_MEDIA, ContentStore
 
 log = logging.getLogger("hepx.api")
@@ -36,24 +36,39 @@ _FORMATS = {"raw": RAW_MEDIA, "car": CAR_MEDIA}
 router = APIRouter()
 
 
-def _add_spooled(services: Services, spool: BinaryIO, size: int) -> CidOut:
+def _add_spooled(services: Services, spool: BinaryIO, size: int, car: bool) -> CidOut:
     spool.seek(0)
-    cid = services.store().add_stream(spool)
-    log.info("stored cid=%s size=%d", cid, size)
+    if car:
+        # Verified block by block and kept only if the DAG under its one root is complete:
+        # a worker on another host publishes its result folder this way, CIDs unchanged.
+        try:
+            roots = services.store().import_car(spool)
+        except BlockCorrupted as exc:  # a bad block in the upload, not in the store
+            raise InvalidCar(f"the uploaded CAR holds a {exc}; nothing was stored") from exc
+        if len(roots) != 1:
+            raise InvalidCar(f"a CAR upload needs exactly one root, this one has {len(roots)}")
+        cid = roots[0]
+    else:
+        cid = services.store().add_stream(spool)
+    log.info("stored cid=%s size=%d car=%s", cid, size, car)
     return CidOut(cid=cid, size=size)
 
 
 @router.post(
     "/ipfs",
     status_code=201,
-    summary="Store the request body as a file; answers its CID",
+    summary="Store the request body as a file, or a CAR's DAG; answers its (root) CID",
+    description="With `Content-Type: application/vnd.ipld.car` the body is a CAR v1 with one "
+    "root: every block is checked against its CID and nothing is kept unless the DAG under "
+    "the root is complete. Any other body is stored as one file (UnixFS, CIDv1, raw leaves).",
     response_model=CidOut,
     responses=ERROR_RESPONSES,
     openapi_extra={
         "requestBody": {
             "required": True,
             "content": {
-                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+                CAR_MEDIA: {"schema": {"type": "string", "format": "binary"}},
             },
         }
     },
@@ -65,7 +80,8 @@ async def post_ipfs(request: Request, services: ServicesDep) -> CidOut:
         async for chunk in request.stream():
             spool.write(chunk)
             size += len(chunk)
-        return await run_in_threadpool(_add_spooled, services, cast(BinaryIO, spool), size)
+        car = request.headers.get("content-type", "").split(";")[0].strip() == CAR_MEDIA
+        return await run_in_threadpool(_add_spooled, services, cast(BinaryIO, spool), size, car)
 
 
 def _parse_range(header: str | None, size: int) -> tuple[int, int] | None:

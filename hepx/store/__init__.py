@@ -12,7 +12,7 @@ from hepx.store._importer import CHUNK_SIZE, MAX_LINKS
 from hepx.store._kubo import KuboStore
 from hepx.store._open import open_backend, open_store
 from hepx.store._pins import Pin
-from hepx.store._remote import CAR_MEDIA, RAW_MEDIA, GatewayFallback, fetch_dag
+from hepx.store._remote import CAR_MEDIA, RAW_MEDIA, GatewayFallback, fetch_dag, push_dag
 from hepx.store._store import Entry, GcReport, LocalStore
 
 __all__ = [
@@ -32,4 +32,5 @@ __all__ = [
     "open_backend",
     "open_store",
     "parse_cid",
+    "push_dag",
 ]

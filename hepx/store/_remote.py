@@ -7,6 +7,7 @@ gateway that sends wrong bytes, leaves blocks out or answers for another root is
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
@@ -86,6 +87,37 @@ def fetch_dag(
         if own:
             http.close()
     return store.resolve(cid, inner) if inner else cid
+
+
+def push_dag(
+    store: ContentStore, api: str, cid: str, *, attempts: int = 3, pause: float = 1.0
+) -> None:
+    """Send the DAG under ``cid`` to a hepx API (``POST /ipfs`` with a CAR), which checks every
+    block and keeps nothing unless the DAG is complete. A worker on another host publishes its
+    results this way, so requesters reach them through the API's gateway. A lost connection is
+    retried: the upload is idempotent (content-addressed)."""
+    url = f"{api.rstrip('/')}/ipfs"
+    problem = ""
+    for attempt in range(1, attempts + 1):
+        try:
+            resp = httpx.post(
+                url, content=store.export_car(cid), headers={"Content-Type": CAR_MEDIA},
+                timeout=_TIMEOUT,
+            )  # fmt: skip
+        except httpx.TransportError as exc:
+            problem = f"cannot reach {url}: {exc}"
+        else:
+            if resp.status_code == 201:
+                stored = resp.json().get("cid")
+                if stored != cid:
+                    raise GatewayError(f"{url} stored {stored} when sent the DAG of {cid}")
+                return
+            problem = f"{url} answered {resp.status_code}: {resp.text[:300]}"
+            if resp.status_code < 500:
+                break  # refused: sending it again cannot help
+        if attempt < attempts:
+            time.sleep(pause * attempt)
+    raise GatewayError(f"could not publish {cid}: {problem}")
 
 
 class GatewayFallback(LocalStore):

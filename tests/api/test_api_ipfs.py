@@ -15,7 +15,8 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from hepx.anvil import free_port
 from hepx.config import Settings
-from hepx.store import CHUNK_SIZE, LocalStore
+from hepx.errors import GatewayError
+from hepx.store import CAR_MEDIA, CHUNK_SIZE, LocalStore, push_dag
 
 # CIDv1 raw sha2-256 of b"hello ipfs\n", as Kubo and js-ipfs compute it.
 HELLO_CID = "bafkreid3yvacrpfyy4vl5imho46qghn5c3clq5vxhrqqvpzfxkdjm3i4g4"
@@ -221,3 +222,72 @@ def test_block_corrupted_mid_stream_cuts_the_body_short(
 
     assert len(received) < len(data)
     assert bytes(received) == data[: len(received)]
+
+
+def _worker_result(tmp_path: Path) -> tuple[LocalStore, str]:
+    """A result folder in a worker's own store (another host's, as far as the API knows)."""
+    worker = LocalStore(tmp_path / "worker-store", fsync=False)
+    result = tmp_path / "result"
+    (result / "outputs").mkdir(parents=True)
+    (result / "outputs" / "big.bin").write_bytes(_pattern(2 * CHUNK_SIZE + 5))
+    (result / "provenance.json").write_text('{"job_id": 1}\n')
+    return worker, worker.add_dir(result)
+
+
+def test_car_upload_stores_the_dag_under_its_root_cid(
+    api: TestClient, store: LocalStore, tmp_path: Path
+) -> None:
+    worker, cid = _worker_result(tmp_path)
+    car = b"".join(worker.export_car(cid))
+
+    reply = api.post("/ipfs", content=car, headers={"Content-Type": CAR_MEDIA})
+
+    assert reply.status_code == 201, reply.text
+    assert reply.json() == {"cid": cid, "size": len(car)}
+    assert store.read_bytes(store.resolve(cid, "outputs/big.bin")) == _pattern(2 * CHUNK_SIZE + 5)
+
+
+def test_tampered_car_upload_is_400_and_stores_nothing(
+    api: TestClient, store: LocalStore, tmp_path: Path
+) -> None:
+    worker, cid = _worker_result(tmp_path)
+    car = bytearray(b"".join(worker.export_car(cid)))
+    car[-100] ^= 0xFF  # inside the last block's bytes: it no longer hashes to its CID
+
+    reply = api.post("/ipfs", content=bytes(car), headers={"Content-Type": CAR_MEDIA})
+
+    assert reply.status_code == 400, reply.text
+    assert "does not match" in reply.json()["detail"] or "CID" in reply.json()["detail"]
+    assert not store.has(cid)
+
+
+def test_truncated_car_upload_is_400_naming_what_is_missing(
+    api: TestClient, store: LocalStore, tmp_path: Path
+) -> None:
+    worker, cid = _worker_result(tmp_path)
+    car = b"".join(worker.export_car(cid))
+
+    reply = api.post("/ipfs", content=car[: len(car) // 2], headers={"Content-Type": CAR_MEDIA})
+
+    assert reply.status_code == 400, reply.text
+    assert not store.has(cid)
+
+
+def test_push_dag_publishes_a_result_through_a_live_api(
+    live_url: str, store: LocalStore, tmp_path: Path
+) -> None:
+    worker, cid = _worker_result(tmp_path)
+
+    push_dag(worker, live_url, cid)
+
+    assert store.has(cid)
+    fetched = httpx.get(f"{live_url}/ipfs/{cid}/provenance.json", timeout=10)
+    assert fetched.text == '{"job_id": 1}\n'
+
+
+def test_push_dag_to_an_api_that_is_gone_is_a_gateway_error_after_retries(
+    tmp_path: Path,
+) -> None:
+    worker, cid = _worker_result(tmp_path)
+    with pytest.raises(GatewayError, match="could not publish .* cannot reach"):
+        push_dag(worker, f"http://127.0.0.1:{free_port()}", cid, attempts=2, pause=0.01)
