@@ -14,6 +14,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -96,10 +97,13 @@ def start_anvil(
     block_time: float | None = None,
     log_path: Path | None = None,
     timeout: float = 20.0,
+    wrap: Callable[[list[str]], list[str]] | None = None,
 ) -> Anvil:
     """Start anvil and wait until it answers JSON-RPC.
 
     Its snapshot cache goes into ``workdir`` (a fresh temp dir unless given), not ``$HOME``.
+    ``wrap`` turns the command into the one to run (e.g. inside a network namespace:
+    hepx/hosts.py); it must exec anvil, so the process stays anvil's.
     """
     port = port or free_port()
     owns = workdir is None
@@ -124,7 +128,9 @@ def start_anvil(
         cmd += ["--block-time", str(block_time)]
     log = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115
     env = {**os.environ, "HOME": str(workdir)}
-    process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+    process = subprocess.Popen(
+        wrap(cmd) if wrap else cmd, stdout=log, stderr=subprocess.STDOUT, env=env
+    )
     url = f"http://{host}:{port}"
     deadline = time.monotonic() + timeout
     while True:

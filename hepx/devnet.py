@@ -26,6 +26,7 @@ from hepx.chain import deploy_market
 from hepx.deployment import Deployment
 from hepx.devnet_containers import check_worker_image, worker_container_command
 from hepx.errors import ChainUnavailable, ConfigError
+from hepx.hosts import HostNetwork
 from hepx.llm_build import BUILD_LOG, build_progress, build_running
 from hepx.llm_server import (
     LLM_KEY_ENV,
@@ -49,6 +50,7 @@ class Devnet:
     llm_url: str | None = None  # the local LLM server's /v1 root, if one runs or will
     llm_joins_later: bool = False  # its llama.cpp build is still running
     stopping: threading.Event = field(default_factory=threading.Event)
+    network: HostNetwork | None = None  # separate hosts (network namespaces), if any
 
     @property
     def logs(self) -> Path:
@@ -66,6 +68,18 @@ class Devnet:
                 proc.kill()
                 proc.wait()
         self.anvil.stop()
+        if self.network:
+            self.network.teardown()
+
+    def kill_host(self, worker: int) -> None:
+        """Worker host ``worker`` (1-based) disappears: everything on it is SIGKILLed, its
+        namespace and its state folder deleted (separate hosts only)."""
+        if self.network is None:
+            raise ConfigError("kill_host needs a devnet with separate hosts")
+        proc = self.processes.pop(f"worker-{worker}")
+        self.network.remove(self.network.workers[worker - 1])
+        proc.wait()
+        shutil.rmtree(self.home / "devnet" / f"host-{worker}", ignore_errors=True)
 
     def dead_child(self) -> str | None:
         for name, proc in list(self.processes.items()):  # the LLM joiner may add one
@@ -76,8 +90,9 @@ class Devnet:
         return None
 
     def summary(self) -> str:
+        chain_host = f" on host {self.network.chain.netns}" if self.network else ""
         lines = [
-            "hepx devnet is up",
+            f"hepx devnet is up{chain_host}",
             f"  chain     {self.anvil.url}  (chain id {self.anvil.chain_id})",
             f"  JobMarket {self.deployment.job_market}"
             f"  (deployment file {self.home / 'deployment.json'})",
@@ -98,6 +113,12 @@ class Devnet:
             lines.append(f"  LLM       {self.llm_url}  (llama.cpp server, packaged SmolLM2-135M)")
         for i, worker in enumerate(self.workers, 1):
             lines.append(f"  worker-{i}  {worker.address}  key {worker.private_key}")
+            if self.network:
+                host = self.network.workers[i - 1]
+                lines.append(
+                    f"            host {host.netns} ({host.address}), own store "
+                    f"{self.home / 'devnet' / f'host-{i}' / 'store'}, data via {self.api_url}"
+                )
         lines += [
             "  (anvil's well-known dev keys: for this devnet only)",
             "",
@@ -159,9 +180,14 @@ def start_devnet(
     llm: LlmPlan = "off",
     llm_port: int | None = None,
     llm_api_key: str | None = None,
+    separate_hosts: bool = False,
 ) -> Devnet:
     """Start a fresh devnet under ``home``; the caller must call ``stop()``.
 
+    With ``separate_hosts`` the chain and the API run on one host and each worker on its own
+    (network namespaces: hepx/hosts.py), each worker with its own store and state folder,
+    reaching the chain by RPC and data only through the API's trustless gateway (and
+    publishing its results there).
     With ``worker_image`` the agents run in containers from that image (devnet_containers).
     With ``llm`` "now" a local LLM server runs too (hepx/llm_server.py), with "when_built"
     it joins once the background build of the llm extra ends; unless ``policy`` is given,
@@ -171,8 +197,10 @@ def start_devnet(
     """
     if workers < 0 or workers > 9:
         raise ConfigError("--workers must be between 0 and 9 (anvil has 10 dev accounts)")
+    if separate_hosts and (llm != "off" or worker_image):
+        raise ConfigError("--separate-hosts runs neither the LLM server nor container workers")
     for name, port in (("anvil", anvil_port), ("API", api_port)):
-        if not _port_free(host, port):
+        if not separate_hosts and not _port_free(host, port):
             raise ConfigError(
                 f"port {port} on {host} is in use (another devnet?): stop it or pick another "
                 f"with --{name.lower()}-port"
@@ -183,9 +211,18 @@ def start_devnet(
     # A new anvil is a new chain: old cursors and job books would point at nothing.
     shutil.rmtree(devdir, ignore_errors=True)
     (devdir / "logs").mkdir(parents=True)
-    anvil = start_anvil(
-        port=anvil_port, host=host, workdir=devdir / "anvil", log_path=devdir / "logs" / "anvil.log"
-    )
+    network = HostNetwork.create(anvil_port, workers) if separate_hosts else None
+    if network:
+        host = network.chain_address
+    try:
+        anvil = start_anvil(
+            port=anvil_port, host=host, workdir=devdir / "anvil",
+            log_path=devdir / "logs" / "anvil.log", wrap=network.chain.command if network else None,
+        )  # fmt: skip
+    except BaseException:
+        if network:
+            network.teardown()
+        raise
     devnet: Devnet | None = None
     try:
         requester = anvil.accounts[0]
@@ -193,8 +230,9 @@ def start_devnet(
         deployment.save(home / "deployment.json")
         api_url = f"http://{host}:{api_port}"
         devnet = Devnet(
-            home, anvil, deployment, api_url, requester, anvil.accounts[1 : 1 + workers]
-        )
+            home, anvil, deployment, api_url, requester, anvil.accounts[1 : 1 + workers],
+            network=network,
+        )  # fmt: skip
         base_env = {
             "HEPX_HOME": str(home),
             "HEPX_RPC_URL": anvil.url,
@@ -224,18 +262,28 @@ def start_devnet(
             if policy is None:
                 key_env = LLM_KEY_ENV if llm_api_key else None
                 policy = write_local_policy(devdir / "policy.yaml", devnet.llm_url, key_env)
+        api_args = ["api", "run", "--host", host, "--port", str(api_port)]
         devnet.processes["api"] = _spawn(
             "api",
-            ["api", "run", "--host", host, "--port", str(api_port)],
+            api_args,
             {**base_env, "HEPX_PRIVATE_KEY": requester.private_key},
             devnet.logs,
+            network.chain.command([sys.executable, "-m", "hepx", *api_args]) if network else None,
         )
         for i, worker in enumerate(devnet.workers, 1):
             args = ["agent", "run", "--state-dir", str(devdir / f"worker-{i}")]
             if policy:
                 args += ["--policy", str(policy)]
             env = {**base_env, **llm_env, "HEPX_PRIVATE_KEY": worker.private_key}
-            if docker and worker_image:
+            if network:
+                own = devdir / f"host-{i}"
+                env |= _own_host_env(own, deployment, api_url)
+                args[3] = str(own / "agent")
+                command = network.workers[i - 1].command([sys.executable, "-m", "hepx", *args])
+                devnet.processes[f"worker-{i}"] = _spawn(
+                    f"worker-{i}", args, env, devnet.logs, command
+                )
+            elif docker and worker_image:
                 name = f"hepx-devnet-{anvil_port}-worker-{i}"
                 command = worker_container_command(
                     docker, name, worker_image, home, args, env, policy
@@ -253,6 +301,19 @@ def start_devnet(
         else:
             anvil.stop()
         raise
+
+
+def _own_host_env(folder: Path, deployment: Deployment, api_url: str) -> dict[str, str]:
+    """A worker host's own home, store and copy of the deployment; data only by gateway."""
+    folder.mkdir(parents=True)
+    deployment.save(folder / "deployment.json")
+    return {
+        "HEPX_HOME": str(folder),
+        "HEPX_DEPLOYMENT": str(folder / "deployment.json"),
+        "HEPX_STORE_DIR": str(folder / "store"),
+        "HEPX_GATEWAY_URL": api_url,
+        "HEPX_PUBLISH_URL": api_url,
+    }
 
 
 def _say(line: str) -> None:

@@ -26,7 +26,9 @@ BUILD_LOCK = Path(sys.prefix) / "llm-build.lock"
 BUILD_LOG = Path(sys.prefix) / "llm-build.log"
 WHEELS = Path(os.environ.get("HEPX_WHEELS", Path.home() / ".cache" / "hepx" / "wheels"))
 _SOURCE_ONLY = "llama-cpp-python"
+# make prints "[ 45%]", ninja "[87/193]".
 _PERCENT = re.compile(rb"\[\s*(\d{1,3})%\]")
+_STEPS = re.compile(rb"\[(\d+)/(\d+)\]")
 
 
 def llm_requirements() -> list[str]:
@@ -63,6 +65,9 @@ def build_progress() -> str:
         return "not started"
     if found := _PERCENT.findall(tail):
         return f"compiling llama.cpp, {int(found[-1])} %"
+    if steps := _STEPS.findall(tail):
+        done, total = (int(n) for n in steps[-1])
+        return f"compiling llama.cpp, {100 * done // max(total, 1)} % ({done}/{total} steps)"
     lines = tail.decode("utf-8", "replace").strip().splitlines()
     return lines[-1][:120] if lines else "starting"
 

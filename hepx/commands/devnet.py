@@ -38,6 +38,13 @@ def up(
     worker_image: Annotated[
         str, typer.Option(help="Image of the containerised agents")
     ] = DEFAULT_WORKER_IMAGE,
+    separate_hosts: Annotated[
+        bool,
+        typer.Option(
+            help="Chain and API on one host, each worker on its own (network namespaces, own "
+            "store; data only through the gateway). Needs root; no LLM server"
+        ),
+    ] = False,
     llm: Annotated[
         bool | None,
         typer.Option(
@@ -62,7 +69,8 @@ def up(
             challenge_window,
             policy,
             worker_image=worker_image if workers_in_containers else None,
-            llm=llm_plan(llm),
+            llm="off" if separate_hosts and llm is None else llm_plan(llm),
+            separate_hosts=separate_hosts,
         )
     except HepxError as exc:
         typer.echo(f"error: {exc}", err=True)

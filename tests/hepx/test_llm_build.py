@@ -27,6 +27,8 @@ def test_progress_is_the_compilers_last_percentage(
     log.write_bytes(b"Collecting llama-cpp-python\n  [  7%] Building C object a.o\n")
     log.open("ab").write(b"  [ 63%] Building CXX object b.o\n  noise\n")
     assert llm_build.build_progress() == "compiling llama.cpp, 63 %"
+    log.write_bytes(b"  [87/193] /usr/bin/g++ -DGGML_SHARED -c a.cpp\n")
+    assert llm_build.build_progress() == "compiling llama.cpp, 45 % (87/193 steps)"
     log.write_bytes(b"installing the llm extra ...\n")
     assert llm_build.build_progress() == "installing the llm extra ..."
 
