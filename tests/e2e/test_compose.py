@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -76,6 +77,15 @@ def test_compose_workers_scale_with_their_own_keys_and_the_engine_socket(
     source, target = work.split(":")[:2]
     assert source == target
     assert "mkdir /data/workers/" in " ".join(worker["command"])  # one dev key per replica
+
+
+def test_compose_workers_keep_their_own_store_and_use_the_gateway(stack: dict[str, Any]) -> None:
+    # The --separate-hosts layout: a worker shares no store with the API, so a worker on another
+    # machine runs exactly as a replica here does.
+    worker = stack["services"]["worker"]
+    assert worker["environment"]["HEPX_GATEWAY_URL"] == "http://api:8000"
+    assert worker["environment"]["HEPX_PUBLISH_URL"] == "http://api:8000"
+    assert re.search(r"HEPX_STORE_DIR=\$+work/store", " ".join(worker["command"]))
 
 
 def test_dockerfile_installs_the_agent_and_api_with_container_support() -> None:
