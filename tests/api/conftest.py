@@ -6,15 +6,17 @@ never depend on absolute ids); a fresh store and app per test.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import uvicorn
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from hepx.anvil import Anvil, start_anvil
+from hepx.anvil import Anvil, free_port, start_anvil
 from hepx.chain import MarketClient, deploy_market
 from hepx.config import Settings
 from hepx.deployment import Deployment
@@ -85,3 +87,23 @@ def market_as(node: Anvil, deployment: Deployment) -> Callable[[int], MarketClie
         return MarketClient(node.url, deployment.job_market, node.accounts[i].private_key)
 
     return make
+
+
+@pytest.fixture
+def live_url(settings: Settings) -> Iterator[str]:
+    """The app served by a real uvicorn, for what only a real HTTP connection shows."""
+    port = free_port()
+    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="critical")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        for _ in range(200):
+            if server.started:
+                break
+            threading.Event().wait(0.05)
+        assert server.started, "uvicorn did not start"
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

@@ -4,19 +4,14 @@ from __future__ import annotations
 
 import io
 import random
-import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 from api_helpers import echo_spec
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from api.app import create_app
-from hepx.anvil import free_port
 from hepx.commands.store import app as store_cli
 from hepx.config import Settings
 from hepx.store import CHUNK_SIZE, CarReader, LocalStore, fetch_dag
@@ -31,25 +26,6 @@ def make_tree(root: Path) -> Path:
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         (root / rel).write_bytes(rng.randbytes(size))
     return root
-
-
-@pytest.fixture
-def live_url(settings: Settings) -> Iterator[str]:
-    port = free_port()
-    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="critical")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        for _ in range(200):
-            if server.started:
-                break
-            threading.Event().wait(0.05)
-        assert server.started, "uvicorn did not start"
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 @pytest.mark.parametrize("how", ["query", "accept"])

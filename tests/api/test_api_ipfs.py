@@ -3,18 +3,13 @@
 from __future__ import annotations
 
 import random
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 
-from api.app import create_app
 from hepx.anvil import free_port
-from hepx.config import Settings
 from hepx.errors import GatewayError
 from hepx.store import CAR_MEDIA, CHUNK_SIZE, LocalStore, push_dag
 
@@ -181,26 +176,6 @@ def test_tampered_block_is_an_error_naming_the_cid_not_wrong_bytes(
     assert reply.status_code == 502
     assert cid in reply.json()["detail"]
     assert "does not match its CID" in reply.json()["detail"]
-
-
-@pytest.fixture
-def live_url(settings: Settings) -> Iterator[str]:
-    """The app served by a real uvicorn, for what only a real HTTP connection shows."""
-    port = free_port()
-    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="critical")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        for _ in range(200):
-            if server.started:
-                break
-            threading.Event().wait(0.05)
-        assert server.started, "uvicorn did not start"
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 def test_block_corrupted_mid_stream_cuts_the_body_short(
