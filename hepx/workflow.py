@@ -44,6 +44,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from hepx.chain.enums import FINAL_STATE_LABELS
+from hepx.chain.types import lapsed
 from hepx.errors import ApiUnavailable, SpecError, WorkflowError
 from hepx.kinds import REGISTRY
 from hepx.spec import parse_spec
@@ -55,9 +56,6 @@ _PLACEHOLDER_CID = "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku"
 MAX_JOBS = 1000
 # Seconds a job may stay open before the runner says that no worker takes it.
 UNCLAIMED_WARNING = 60.0
-# Seconds past a job's deadline before the runner counts it as failed without a chain
-# transition: an unclaimed job after its claim window, a claimed one past its run window.
-OVERDUE_GRACE = 5.0
 # Rounds in a row the API may be unreachable before a run gives up.
 MAX_OUTAGE = 20
 
@@ -451,10 +449,10 @@ class Runner:
                 f"takes {kind} at max price {price} (or no worker is running); check the "
                 "workers' policy kinds and asks, or raise payment.max_price"
             )
-        overdue = state in ("open", "claimed") and self.clock() > job["deadline"] + OVERDUE_GRACE
+        overdue = lapsed(state, job["deadline"], self.clock())
         if state not in FINAL_STATE_LABELS and not overdue:
             return
-        why = f"job {job_id} {state}" + (" past its deadline" if overdue else "")
+        why = f"job {job_id} {state}" + (f": {overdue}" if overdue else "")
         if len(task.jobs) <= task.max_retries:
             self._say(f"{task.key} failed ({why}); resubmitting")
             self._submit(task)

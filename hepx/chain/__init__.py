@@ -49,6 +49,7 @@ from hepx.chain.types import (
     commitment_of,
     json_safe,
     kind_id,
+    lapsed,
 )
 
 __all__ = [
@@ -87,4 +88,5 @@ __all__ = [
     "deploy_market",
     "json_safe",
     "kind_id",
+    "lapsed",
 ]

@@ -19,6 +19,25 @@ DEVNET_CHAIN_ID = 31337  # anvil's
 DEVNET_STAKE_FREE_LIMIT = 10**16
 
 
+# States that end at the job's deadline without a transition of their own: past it nobody can
+# claim or submit any more, and only ``expire`` (anyone) moves the job and returns its escrow.
+_LAPSES = {
+    JobState.OPEN.label: "nobody claimed it before its claim deadline",
+    JobState.CLAIMED.label: "no result came before its run deadline",
+}
+
+
+# Seconds of wall time past a deadline before a job counts as lapsed: the chain's clock is the
+# next block's timestamp, which may trail the wall clock a little.
+LAPSE_GRACE = 5.0
+
+
+def lapsed(state: str, deadline: int, now: float, grace: float = LAPSE_GRACE) -> str | None:
+    """Why a job in ``state`` (a label) can no longer progress at ``now``, or None if it can."""
+    reason = _LAPSES.get(state)
+    return reason if reason is not None and now > deadline + grace else None
+
+
 def kind_id(kind: str) -> bytes:
     """The on-chain id of a job kind: ``keccak256(bytes(kind))``."""
     return bytes(keccak(text=kind))

@@ -1,0 +1,26 @@
+"""`hepx job submit --wait` against a real API: it ends when the job can no longer progress."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from api_helpers import echo_spec
+from typer.testing import CliRunner
+
+from hepx.commands.job import app as job_cli
+
+
+def test_wait_stops_with_a_reason_when_nobody_claims_before_the_deadline(
+    live_url: str, tmp_path: Path
+) -> None:
+    # No worker runs here: before, --wait sat out claim + run window + an hour on a job that
+    # could only be expired.
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps(echo_spec(claim_window=2)))
+    result = CliRunner().invoke(job_cli, ["submit", str(spec), "--wait", "--api", live_url])
+    assert result.exit_code == 3, result.output
+    assert "is open and will not end by itself" in result.output
+    assert "nobody claimed it before its claim deadline" in result.output
+    job_id = int(result.output.split("job ", 1)[1].split(" ", 1)[0])
+    assert f"hepx job expire {job_id}" in result.output
