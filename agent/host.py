@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -37,19 +38,23 @@ class JobBook:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.jobs: dict[int, dict[str, Any]] = {}
+        # Jobs in slots update their records from their own threads.
+        self._lock = threading.Lock()
         if path.exists():
             self.jobs = {int(k): v for k, v in json.loads(path.read_text()).items()}
 
     def set(self, job_id: int, **fields: Any) -> None:
-        self.jobs.setdefault(job_id, {}).update(fields)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".jobs-")
-        with os.fdopen(fd, "w") as out:
-            json.dump(self.jobs, out, indent=1)
-        os.replace(tmp, self.path)
+        with self._lock:
+            self.jobs.setdefault(job_id, {}).update(fields)
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".jobs-")
+            with os.fdopen(fd, "w") as out:
+                json.dump(self.jobs, out, indent=1)
+            os.replace(tmp, self.path)
 
     def in_phase(self, *phases: str) -> list[int]:
-        return [job_id for job_id, rec in self.jobs.items() if rec.get("phase") in phases]
+        with self._lock:
+            return [job_id for job_id, rec in self.jobs.items() if rec.get("phase") in phases]
 
 
 class FlowHost(Protocol):
@@ -62,10 +67,14 @@ class FlowHost(Protocol):
     address: str
 
     def run_job(self, job_id: int, spec_cid: str, spec: JobSpec | None = None) -> None:
-        """Run a single-replica job this worker holds and submit its result."""
+        """Run a single-replica job this worker holds and submit its result (in a slot: it
+        returns at once)."""
 
     def run_replica(self, job_id: int, spec_cid: str, spec: JobSpec | None = None) -> None:
         """Run one replica of a replicated job this worker holds and commit its digest."""
+
+    def running(self, job_id: int) -> bool:
+        """True while the job is queued for or running in one of this worker's slots."""
 
     def produce_result(
         self, job_id: int, spec_cid: str, spec: JobSpec | None = None

@@ -6,6 +6,8 @@ Example ``policy.yaml``::
       echo: {price: "1 gwei"}
       hep.pythia: {price: "0.001 ether"}
     max_runtime: 3600            # seconds; longer jobs are declined
+    slots: 8                     # CPUs the jobs share (each takes resources.cpus); default: all
+    memory_mb: 16000             # memory they share (each takes resources.memory_mb); default: all
     requesters: []               # if non-empty, only these requesters' jobs
     images: [hepx/busybox]       # images container/key4hep jobs may use (repo, repo:tag, digest)
     bidding: {strategy: ask, max_concurrent_bids: 4}   # auctions: ask = bid the kind's price;
@@ -74,6 +76,18 @@ class Policy(BaseModel):
     )
     max_runtime: int = Field(
         default=3600, gt=0, description="Seconds; jobs that may run longer are declined"
+    )
+    slots: int | None = Field(
+        default=None,
+        ge=1,
+        description="CPU cores shared by the jobs this agent runs at once (each takes its "
+        "resources.cpus); default: this machine's",
+    )
+    memory_mb: int | None = Field(
+        default=None,
+        ge=1,
+        description="Memory (MB) shared by those jobs (each takes its resources.memory_mb); "
+        "default: this machine's",
     )
     requesters: list[str] = Field(default_factory=list, description="Allowlist; empty = anyone")
     images: list[str] = Field(

@@ -76,6 +76,8 @@ class ReplicaFlow:
     def advance(self) -> None:
         """Move every replica we hold one step on, as far as the chain allows now."""
         for job_id in self.agent.book.in_phase(*PHASES):
+            if self.agent.running(job_id):
+                continue  # its slot's thread carries it to the commit
             try:
                 self._step(job_id)
             except TxReverted as exc:
@@ -94,7 +96,7 @@ class ReplicaFlow:
         phase = rec["phase"]
         if phase == "replica":
             log.info("event=resuming job=%d", job_id)
-            self.run(job_id, rec["spec_cid"])
+            agent.run_replica(job_id, rec["spec_cid"])
             return
         if job.state == JobState.OPEN:
             # Claim mode with fewer claimants than replicas: anyone awards after the window.

@@ -14,6 +14,7 @@ import platform
 import shutil
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,9 +32,19 @@ from agent.pins import DEFAULT_RETENTION, pin_job, pin_result, release_settled
 from agent.policy import Policy, decide
 from agent.provenance import result_facts
 from agent.replication import ReplicaFlow
+from agent.slots import Need, Slots, machine_cpus, machine_memory_mb
 from agent.stake import ensure_stake, withdraw_token_earnings
 from hepx import __version__
-from hepx.chain import Cursor, EventFollower, JobState, MarketClient, MarketEvent
+from hepx.chain import (
+    Cursor,
+    EventFollower,
+    Job,
+    JobState,
+    JobTerms,
+    MarketClient,
+    MarketEvent,
+    MatchMode,
+)
 from hepx.errors import ChainError, ExecutionError, SpecError, StoreError, TxReverted
 from hepx.kinds import PER_TOKEN_KINDS
 from hepx.spec import JobSpec, canonical_json, parse_spec
@@ -96,6 +107,10 @@ class WorkerAgent:
         self.waiting_for_llm: dict[int, str] = {}
         # Where results are pushed when this agent's store is not the API's (another host).
         self.publish_url: str | None = None
+        # Jobs run in threads of their own, as many at once as CPUs and memory allow.
+        self.slots = Slots(policy.slots or machine_cpus(), policy.memory_mb or machine_memory_mb())
+        # Claimable jobs seen while every slot was taken: considered again when one frees.
+        self.waiting_for_slot: dict[int, str] = {}
 
     # ------------------------------------------------------------ loop
 
@@ -107,6 +122,7 @@ class WorkerAgent:
             self.follower.cursor.block + 1,
             ",".join(self.policy.kinds),
         )
+        log.info("event=slots cpus=%d memory_mb=%d", self.slots.cpus, self.slots.memory_mb)
         remove_leftover_containers(self.policy, self.address)
         ensure_stake(self.client, self.policy)
         self.resume()
@@ -119,11 +135,18 @@ class WorkerAgent:
                 stop.wait(min(5.0, self.poll_interval * 8))
                 continue
             stop.wait(self.poll_interval)
+        if self.slots.running:
+            # A job cut short here would run again from the start after a restart.
+            log.info("event=draining running=%d", self.slots.running)
+        self.slots.join()
         log.info("event=agent_stopped worker=%s", self.address)
 
     def step(self) -> None:
+        """One round of the loop; jobs it starts run on in their threads (``slots.join()``)."""
         self.follower.poll(self.handle)
+        self.resume_held()
         self.reconsider_llm_jobs()
+        self.reconsider_slot_jobs()
         self.auctions.advance()
         self.replicas.advance()
         self.settle_submitted()
@@ -132,7 +155,16 @@ class WorkerAgent:
 
     def resume(self) -> None:
         """Finish jobs a previous run of this agent claimed but did not submit."""
+        self.resume_held()
+
+    def resume_held(self) -> None:
+        """Run again every claimed job no slot holds: after a restart, or when its thread died
+        (an RPC outage at submit, say) before the job left the phase."""
         for job_id in self.book.in_phase("claimed"):
+            # holds() first: a thread records the job's next phase before it lets go of the
+            # slot, so a job no slot holds shows its latest phase here.
+            if self.slots.holds(job_id) or self.book.jobs[job_id].get("phase") != "claimed":
+                continue
             job = self.client.job(job_id)
             if job.state == JobState.CLAIMED and job.worker == self.address:
                 log.info("event=resuming job=%d", job_id)
@@ -152,6 +184,16 @@ class WorkerAgent:
             for job_id, spec_cid in waiting.items():
                 log.info("event=llm_ready job=%d", job_id)
                 self.consider(job_id, spec_cid)
+
+    def reconsider_slot_jobs(self) -> None:
+        for job_id, spec_cid in list(self.waiting_for_slot.items()):
+            if self.slots.free.cpus == 0:
+                return
+            del self.waiting_for_slot[job_id]
+            self.consider(job_id, spec_cid)
+
+    def need_of(self, spec: JobSpec) -> Need:
+        return Need(spec.resources.cpus, spec.resources.memory_mb)
 
     def consider(self, job_id: int, spec_cid: str) -> None:
         if job_id in self.book.jobs:
@@ -184,27 +226,72 @@ class WorkerAgent:
                 "event=declined job=%d reason=inputs_unavailable inputs=%s", job_id, missing
             )
             return
-        stake_needed = self.client.stake_required(terms.min_stake, decision.price)
+        need = self.need_of(spec)
+        if (too_big := self.slots.never_fits(need)) is not None:
+            log.info("event=declined job=%d reason=%r", job_id, too_big)
+            return
+        # A claim is a promise to run now: take the slot first, or leave the job to others.
+        # An auction bid is not (the award may come later, or never): the won job waits for one.
+        bidding = terms.mode == MatchMode.AUCTION
+        if not bidding and not self.slots.reserve(job_id, need):
+            log.info(
+                "event=waiting job=%d reason='all slots busy' running=%d",
+                job_id,
+                self.slots.running,
+            )
+            self.waiting_for_slot[job_id] = spec_cid
+            return
+        try:
+            self._take(job_id, spec_cid, spec, job, terms, decision.price)
+        finally:
+            self.slots.release(job_id)  # a no-op once the job runs
+
+    def _take(
+        self, job_id: int, spec_cid: str, spec: JobSpec, job: Job, terms: JobTerms, price: int
+    ) -> None:
+        stake_needed = self.client.stake_required(terms.min_stake, price)
         if self.auctions.needs_terms(terms):
-            self.auctions.take(job_id, spec_cid, spec, job, terms, decision.price, stake_needed)
+            self.auctions.take(job_id, spec_cid, spec, job, terms, price, stake_needed)
             return
         if stake_needed and (short := stake_shortfall(self.client, stake_needed)) is not None:
             log.info("event=declined job=%d reason=%r", job_id, short)
             return
         try:
-            tx = self.client.claim(job_id, decision.price)
+            tx = self.client.claim(job_id, price)
         except TxReverted as exc:
             log.info("event=claim_refused job=%d error=%s", job_id, exc)
             return
-        self.book.set(
-            job_id, phase="claimed", spec_cid=spec_cid, claim_tx=tx.tx_hash, price=decision.price
-        )
-        log.info("event=claimed job=%d tx=%s price=%d", job_id, tx.tx_hash, decision.price)
+        self.book.set(job_id, phase="claimed", spec_cid=spec_cid, claim_tx=tx.tx_hash, price=price)
+        log.info("event=claimed job=%d tx=%s price=%d", job_id, tx.tx_hash, price)
         self.run_job(job_id, spec_cid, spec)
 
     # ------------------------------------------------------------ executor + publisher
 
     def run_job(self, job_id: int, spec_cid: str, spec: JobSpec | None = None) -> None:
+        """Run a job we hold in a slot (now, or when one frees) and submit its result."""
+        self._in_slot(job_id, spec_cid, spec, self._run_and_submit)
+
+    def run_replica(self, job_id: int, spec_cid: str, spec: JobSpec | None = None) -> None:
+        self._in_slot(job_id, spec_cid, spec, self.replicas.run)
+
+    def running(self, job_id: int) -> bool:
+        return self.slots.holds(job_id)
+
+    def _in_slot(
+        self,
+        job_id: int,
+        spec_cid: str,
+        spec: JobSpec | None,
+        work: Callable[[int, str, JobSpec | None], None],
+    ) -> None:
+        try:
+            spec = spec or parse_spec(self.store.read_bytes(spec_cid))
+            need = self.need_of(spec)
+        except (StoreError, SpecError):
+            need = Need()  # produce_result fails the job with the reason
+        self.slots.run(job_id, need, lambda: work(job_id, spec_cid, spec))
+
+    def _run_and_submit(self, job_id: int, spec_cid: str, spec: JobSpec | None) -> None:
         produced = self.produce_result(job_id, spec_cid, spec)
         if produced is None:
             return
@@ -225,9 +312,6 @@ class WorkerAgent:
             result_cid,
             produced.seconds,
         )
-
-    def run_replica(self, job_id: int, spec_cid: str, spec: JobSpec | None = None) -> None:
-        self.replicas.run(job_id, spec_cid, spec)
 
     def _checkpoint(self, job_id: int) -> Path:
         """A runner's scratch that, unlike the work folder, survives a rerun of the job."""

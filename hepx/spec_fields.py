@@ -19,6 +19,8 @@ MAX_PRICE_WEI = 2**96  # exclusive; the market stores prices as uint96
 MAX_TERMS_PRICE = 2**88  # exclusive; replicas' prices and stakes are uint88 on chain
 MAX_REPLICAS = 8  # the market takes 1..8 replicas
 MAX_ALLOWLIST = 1000
+MAX_CPUS = 4096  # a whole site as one worker (issue 15)
+MAX_MEMORY_MB = 2**24  # 16 TiB
 DEFAULT_REVEAL_WINDOW = 300
 
 _NAME_RE = re.compile(r"^[a-z0-9._-]{1,63}$")
@@ -102,6 +104,21 @@ class Resources(Strict):
 
     max_runtime: int = Field(
         gt=0, le=MAX_RUNTIME, description="Seconds the job may run before the worker kills it"
+    )
+    # Left out of the canonical JSON at their defaults, so older specs keep their CIDs.
+    cpus: int = Field(
+        1,
+        ge=1,
+        le=MAX_CPUS,
+        exclude_if=lambda v: v == 1,
+        description="CPU cores the job takes from the worker's slots while it runs",
+    )
+    memory_mb: int = Field(
+        0,
+        ge=0,
+        le=MAX_MEMORY_MB,
+        exclude_if=lambda v: v == 0,
+        description="Memory (MB) the job takes from the worker's slots; 0: no reservation",
     )
 
 

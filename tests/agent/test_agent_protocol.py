@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from agent_helpers import SteppedAgent
 from web3 import Web3
 
 from agent.bidding import AWARD_GAS
@@ -54,7 +55,7 @@ def _agent(
     account: int,
     policy: Policy | None = None,
 ) -> WorkerAgent:
-    return WorkerAgent(
+    return SteppedAgent(
         _client(anvil, deployment, account),
         store,
         policy or _policy(),

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from agent_helpers import SteppedAgent
 
 from agent.policy import Policy
 from agent.worker import WorkerAgent
@@ -32,7 +33,7 @@ def _client(anvil: Anvil, deployment: Deployment, account: int) -> MarketClient:
 def _agent(
     anvil: Anvil, deployment: Deployment, store: LocalStore, state: Path, account: int = 1
 ) -> WorkerAgent:
-    return WorkerAgent(
+    return SteppedAgent(
         _client(anvil, deployment, account),
         store,
         POLICY,
@@ -209,11 +210,13 @@ def test_rpc_outage_does_not_kill_the_agent(
     assert not runner.is_alive()
 
 
+@pytest.mark.parametrize("jobs", [1, 3], ids=["one-job", "three-slots-busy"])
 def test_agent_killed_mid_job_resumes_it_once_after_restart(
-    anvil: Anvil, deployment: Deployment, store: LocalStore, tmp_path: Path
+    anvil: Anvil, deployment: Deployment, store: LocalStore, tmp_path: Path, jobs: int
 ) -> None:
     requester = _client(anvil, deployment, 0)
-    job_id, _ = requester.post_job(_echo(store, sleep_seconds=3), 10**6, 60, 60)
+    spec = _echo(store, sleep_seconds=3)
+    job_ids = [requester.post_job(spec, 10**6, 60, 60)[0] for _ in range(jobs)]
     env = {
         **os.environ,
         "HEPX_DEPLOYMENT": str(tmp_path / "deployment.json"),
@@ -222,7 +225,7 @@ def test_agent_killed_mid_job_resumes_it_once_after_restart(
         "HEPX_POLL_INTERVAL": "0.05",
     }
     policy = tmp_path / "policy.yaml"
-    policy.write_text("kinds: {echo: {price: 1000}}\n")
+    policy.write_text(f"kinds: {{echo: {{price: 1000}}}}\nslots: {jobs}\n")
     cmd = [
         sys.executable,
         "-m",
@@ -234,31 +237,36 @@ def test_agent_killed_mid_job_resumes_it_once_after_restart(
         "--policy",
         str(policy),
     ]
+
+    def states() -> set[JobState]:
+        return {requester.job(j).state for j in job_ids}
+
     first = subprocess.Popen(
         cmd, env=env, stderr=subprocess.PIPE, text=True, start_new_session=True
     )
     deadline = time.monotonic() + 90  # a bound, not a timing: loaded CI machines are slow
-    while requester.job(job_id).state != JobState.CLAIMED and time.monotonic() < deadline:
+    while states() != {JobState.CLAIMED} and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert requester.job(job_id).state == JobState.CLAIMED
-    os.killpg(first.pid, signal.SIGKILL)  # mid-job: the echo sleeps 3 s
+    assert states() == {JobState.CLAIMED}
+    os.killpg(first.pid, signal.SIGKILL)  # mid-job: each echo sleeps 3 s
     first.wait()
-    assert requester.job(job_id).state == JobState.CLAIMED
+    assert states() == {JobState.CLAIMED}
 
     second = subprocess.Popen(
         cmd, env=env, stderr=subprocess.PIPE, text=True, start_new_session=True
     )
     try:
         deadline = time.monotonic() + 90  # a bound, not a timing: loaded CI machines are slow
-        while requester.job(job_id).state != JobState.SETTLED and time.monotonic() < deadline:
+        while states() != {JobState.SETTLED} and time.monotonic() < deadline:
             time.sleep(0.2)
     finally:
         os.killpg(second.pid, signal.SIGTERM)
         log = second.communicate(timeout=60)[1]
-    assert requester.job(job_id).state == JobState.SETTLED, log
-    names = _events(requester, deployment, job_id)
-    assert names.count("JobClaimed") == 1 and names.count("ResultSubmitted") == 1
-    assert "event=resuming" in log
+    assert states() == {JobState.SETTLED}, log
+    for job_id in job_ids:
+        names = _events(requester, deployment, job_id)
+        assert names.count("JobClaimed") == 1 and names.count("ResultSubmitted") == 1, job_id
+    assert log.count("event=resuming") == jobs
 
 
 def test_on_a_public_market_an_unstaked_agent_declines_paid_jobs_and_a_staked_one_claims(

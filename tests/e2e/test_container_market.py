@@ -119,11 +119,17 @@ def _result_cid(client: MarketClient, deployment: Deployment, job_id: int) -> st
     return next(e.args["resultCid"] for e in events if e.name == "ResultSubmitted")
 
 
+def _step(agent: WorkerAgent) -> None:
+    """One loop round, then wait for the jobs it started in their slots."""
+    _step(agent)
+    agent.slots.join(timeout=300)
+
+
 def _step_until(agent: WorkerAgent, client: MarketClient, job_id: int, state: JobState) -> None:
     deadline = time.monotonic() + 20
     while client.job(job_id).state != state and time.monotonic() < deadline:
         time.sleep(0.3)
-        agent.step()
+        _step(agent)
     assert client.job(job_id).state == state
 
 
@@ -141,7 +147,7 @@ def test_container_job_settles_and_its_result_records_image_logs_and_outputs(
         requester, store, "container", {"image": BUSYBOX, "command": ["sh", "-c", script]}
     )
     agent = _agent(anvil, deployment, store, tmp_path / "w")
-    agent.step()
+    _step(agent)
     assert requester.job(job_id).state == JobState.SUBMITTED
     result = _result_cid(requester, deployment, job_id)
     assert store.read_bytes(store.resolve(result, "outputs/summary.txt")) == b"jets: 42\n"
@@ -163,7 +169,7 @@ def test_container_job_that_times_out_is_failed_and_its_escrow_refunded(
     job_id = _post(requester, store, "container", params, max_runtime=2, run_window=5)
     agent = _agent(anvil, deployment, store, tmp_path / "w")
     started = time.monotonic()
-    agent.step()
+    _step(agent)
     assert time.monotonic() - started < 15
     assert agent.book.jobs[job_id]["phase"] == "failed"
     assert "timed out" in agent.book.jobs[job_id]["error"]
@@ -183,7 +189,7 @@ def test_job_whose_image_is_not_in_the_policy_is_declined_before_claiming(
     requester = _client(anvil, deployment, 0)
     job_id = _post(requester, store, "container", {"image": "alpine:3.20", "command": ["true"]})
     with caplog.at_level(logging.INFO):
-        _agent(anvil, deployment, store, tmp_path / "w").step()
+        _step(_agent(anvil, deployment, store, tmp_path / "w"))
     assert requester.job(job_id).state == JobState.OPEN
     assert "image alpine:3.20 not in policy images" in caplog.text
 
@@ -195,7 +201,7 @@ def test_pythia_job_runs_in_the_local_physics_image_when_the_policy_says_so(
     requester = _client(anvil, deployment, 0)
     job_id = _post(requester, store, "hep.pythia", {"seed": 7, "events": 50})
     agent = _agent(anvil, deployment, store, tmp_path / "w")
-    agent.step()
+    _step(agent)
     assert requester.job(job_id).state == JobState.SUBMITTED, agent.book.jobs.get(job_id)
     result = _result_cid(requester, deployment, job_id)
     summary = json.loads(store.read_bytes(store.resolve(result, "outputs/summary.json")))

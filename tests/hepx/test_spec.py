@@ -352,3 +352,19 @@ def test_pythia_example_is_the_documented_dijet_run() -> None:
     assert (spec.params.energy_gev, spec.params.pt_hat_min) == (13000, 20)
     assert (spec.params.events, spec.params.seed) == (1000, 42)
     assert spec.payment.max_price_wei == 10**16
+
+
+def test_resources_cpus_and_memory_stay_out_of_the_canonical_json_at_their_defaults() -> None:
+    # So a spec written before slots existed keeps its CID.
+    plain = canonical_json(parse_spec(good_spec()))
+    spelled = canonical_json(parse_spec(with_change("resources.cpus", 1)))
+    assert plain == spelled and b"cpus" not in plain and b"memory_mb" not in plain
+    sized = parse_spec(with_change("resources", {"max_runtime": 600, "cpus": 4, "memory_mb": 2048}))
+    assert b'"cpus":4' in canonical_json(sized) and b'"memory_mb":2048' in canonical_json(sized)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"), [("cpus", 0), ("cpus", 4097), ("memory_mb", -1), ("cpus", "two")]
+)
+def test_bad_resources_name_the_field(field: str, value: Any) -> None:
+    assert f"resources.{field}" in spec_error(with_change(f"resources.{field}", value))

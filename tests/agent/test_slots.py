@@ -1,0 +1,203 @@
+"""Job slots: one agent runs several jobs at once, claims only what it can start, and its loop
+goes on while they run. The accounting alone, then the agent on a real anvil."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from agent.policy import Policy
+from agent.slots import Need, Slots
+from agent.worker import WorkerAgent
+from hepx.anvil import Anvil
+from hepx.chain import JobState, MarketClient
+from hepx.deployment import Deployment
+from hepx.spec import canonical_json, parse_spec
+from hepx.store import LocalStore
+
+# ---------------------------------------------------------------- accounting
+
+
+def test_reserve_takes_capacity_and_release_gives_it_back() -> None:
+    slots = Slots(cpus=4, memory_mb=1000)
+    assert slots.reserve(1, Need(3, 600))
+    assert not slots.reserve(2, Need(2, 100))  # 1 CPU left
+    assert not slots.reserve(3, Need(1, 500))  # 400 MB left
+    assert slots.reserve(4, Need(1, 400))
+    assert slots.free == Need(0, 0)
+    slots.release(1)
+    assert slots.free == Need(3, 600)
+    assert slots.reserve(1, Need(1)) and slots.reserve(1, Need(1))  # twice: one reservation
+    assert slots.free == Need(2, 600)
+
+
+def test_a_job_larger_than_the_agent_never_fits() -> None:
+    slots = Slots(cpus=2, memory_mb=1000)
+    assert slots.never_fits(Need(2, 1000)) is None
+    assert "needs 3 CPUs, this agent has 2" in str(slots.never_fits(Need(3)))
+    assert "needs 2000 MB" in str(slots.never_fits(Need(1, 2000)))
+
+
+def test_held_jobs_queue_for_capacity_and_start_in_order() -> None:
+    slots = Slots(cpus=2, memory_mb=1000)
+    gates = {job: threading.Event() for job in (1, 2, 3)}
+    started: list[int] = []
+
+    def work(job: int) -> None:
+        started.append(job)
+        gates[job].wait(10)
+
+    slots.run(1, Need(2), lambda: work(1))
+    slots.run(2, Need(1), lambda: work(2))  # held: waits, no claim needed
+    slots.run(3, Need(1), lambda: work(3))
+    slots.run(2, Need(1), lambda: work(2))  # already queued: not twice
+    assert slots.holds(2) and slots.holds(3)
+    assert not slots.reserve(9, Need(1))  # held jobs come before new claims
+    gates[1].set()
+    assert _until(lambda: started == [1, 2, 3])
+    assert slots.running == 2
+    gates[2].set()
+    gates[3].set()
+    assert slots.join(timeout=10) == 0
+    assert slots.free == Need(2, 1000)
+
+
+def test_a_job_that_raises_frees_its_slot(caplog: pytest.LogCaptureFixture) -> None:
+    slots = Slots(cpus=1, memory_mb=10)
+
+    def boom() -> None:
+        raise RuntimeError("executor blew up")
+
+    with caplog.at_level(logging.ERROR):
+        slots.run(7, Need(1), boom)
+        assert slots.join(timeout=10) == 0
+    assert "event=job_thread_error job=7" in caplog.text
+    assert slots.free == Need(1, 10) and not slots.holds(7)
+
+
+def _until(check: object, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():  # type: ignore[operator]
+            return True
+        time.sleep(0.02)
+    return False
+
+
+# ---------------------------------------------------------------- the agent on a real chain
+
+
+def _client(anvil: Anvil, deployment: Deployment, account: int) -> MarketClient:
+    return MarketClient.from_deployment(deployment, private_key=anvil.accounts[account].private_key)
+
+
+def _echo(store: LocalStore, sleep: float, cpus: int = 1) -> str:
+    spec = parse_spec(
+        {
+            "apiVersion": "hepx/v1",
+            "kind": "echo",
+            "metadata": {"name": "slots"},
+            "params": {"message": "hi", "sleep_seconds": sleep},
+            "resources": {"max_runtime": 60, "cpus": cpus},
+            "payment": {"max_price": 10**6, "claim_window": 120, "run_window": 120},
+        }
+    )
+    return store.add_bytes(canonical_json(spec))
+
+
+@pytest.fixture
+def run_agent(
+    anvil: Anvil, deployment: Deployment, store: LocalStore, tmp_path: Path
+) -> Iterator[object]:
+    """Start a real agent loop (WorkerAgent.run in a thread) with ``slots`` CPUs."""
+    stops: list[tuple[threading.Event, threading.Thread]] = []
+
+    def start(slots: int) -> WorkerAgent:
+        policy = Policy.model_validate(
+            {"kinds": {"echo": {"price": 1000}}, "max_runtime": 60, "slots": slots}
+        )
+        agent = WorkerAgent(
+            _client(anvil, deployment, 1),
+            store,
+            policy,
+            tmp_path / "w",
+            start_block=deployment.deploy_block,
+            poll_interval=0.05,
+            submit_margin=1,
+        )
+        stop = threading.Event()
+        thread = threading.Thread(target=agent.run, args=(stop,), daemon=True)
+        thread.start()
+        stops.append((stop, thread))
+        return agent
+
+    yield start
+    for stop, thread in stops:
+        stop.set()
+        thread.join(timeout=60)
+
+
+def _wait_state(client: MarketClient, job_ids: list[int], state: JobState) -> bool:
+    return _until(lambda: all(client.job(j).state == state for j in job_ids), timeout=90)
+
+
+def test_one_agent_runs_as_many_jobs_at_once_as_it_has_slots(
+    anvil: Anvil,
+    deployment: Deployment,
+    store: LocalStore,
+    run_agent: object,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    requester = _client(anvil, deployment, 0)
+    spec = _echo(store, sleep=3)
+    job_ids = [requester.post_job(spec, 10**6, 120, 120)[0] for _ in range(4)]
+    with caplog.at_level(logging.INFO, logger="hepx.agent"):
+        agent = run_agent(4)  # type: ignore[operator]
+        # All four are running before any is done: they overlap, not queue.
+        assert _until(lambda: agent.slots.running == 4, timeout=60), caplog.text
+        assert all(requester.job(j).state == JobState.CLAIMED for j in job_ids)
+        assert _wait_state(requester, job_ids, JobState.SETTLED), caplog.text
+    running = [r.getMessage() for r in caplog.records if "event=running" in r.getMessage()]
+    first_submit = next(i for i, r in enumerate(caplog.records) if "event=submitted" in r.message)
+    assert len(running) == 4
+    assert sum("event=running" in r.message for r in caplog.records[:first_submit]) == 4
+
+
+def test_a_full_agent_leaves_jobs_open_and_takes_them_when_a_slot_frees(
+    anvil: Anvil,
+    deployment: Deployment,
+    store: LocalStore,
+    run_agent: object,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    requester = _client(anvil, deployment, 0)
+    with caplog.at_level(logging.INFO, logger="hepx.agent"):
+        agent = run_agent(1)  # type: ignore[operator]
+        first, _ = requester.post_job(_echo(store, sleep=3), 10**6, 120, 120)
+        assert _until(lambda: agent.slots.running == 1, timeout=60)
+        second, _ = requester.post_job(_echo(store, sleep=0), 10**6, 120, 120)
+        assert _until(lambda: f"event=waiting job={second} reason='all slots busy'" in caplog.text)
+        # Busy: no claim (another worker may take it), so no lost race and no gas spent.
+        assert requester.job(second).state == JobState.OPEN
+        assert _wait_state(requester, [first, second], JobState.SETTLED), caplog.text
+    assert "claim_refused" not in caplog.text
+
+
+def test_a_job_needing_more_cpus_than_the_agent_has_is_declined_with_the_reason(
+    anvil: Anvil,
+    deployment: Deployment,
+    store: LocalStore,
+    run_agent: object,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    requester = _client(anvil, deployment, 0)
+    with caplog.at_level(logging.INFO, logger="hepx.agent"):
+        run_agent(2)  # type: ignore[operator]
+        job_id, _ = requester.post_job(_echo(store, sleep=0, cpus=3), 10**6, 120, 120)
+        assert _until(lambda: "needs 3 CPUs, this agent has 2" in caplog.text, timeout=60)
+    assert requester.job(job_id).state == JobState.OPEN
