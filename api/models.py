@@ -51,6 +51,11 @@ class JobOut(BaseModel):
     max_price: int | None = Field(description="Max price in wei, as posted (from JobPosted)")
     escrow: int = Field(description="Wei the contract holds for this job")
     deadline: int = Field(description="Unix time at which the current phase ends")
+    lapsed: str | None = Field(
+        None,
+        description="Why the job can no longer progress (unclaimed or unsubmitted past its "
+        "deadline; only `expire` moves it now), or null",
+    )
     run_window: int
     spec_cid: str | None
     result_cid: str | None

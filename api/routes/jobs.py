@@ -16,13 +16,15 @@ from api.services import FreshIndex, Services, ServicesDep
 from hepx.chain import (
     FINAL_EVENTS,
     JobState,
+    MarketClient,
     MarketEvent,
     PaymentDirection,
     PaymentReason,
     json_safe,
+    lapsed,
 )
-from hepx.errors import EventIndexError, InvalidCid
-from hepx.index import STATES, MarketIndex
+from hepx.errors import ChainError, EventIndexError, InvalidCid
+from hepx.index import MAX_PAGE, MAX_PER_PAGE, STATES, MarketIndex
 from hepx.spec import canonical_json, json_schema, parse_spec
 from hepx.terms import post_spec
 
@@ -113,7 +115,20 @@ def job_schema() -> dict[str, Any]:
     return json_schema()
 
 
-def _job_events(services: Services, job_id: int) -> tuple[Any, list[MarketEvent]]:
+def _chain_now(client: MarketClient) -> float:
+    """The time the next block will carry, which is what the contract's deadlines see.
+
+    The pending block tells it where the node offers one (anvil does, clock warps included;
+    an idle devnet's latest block is older); the wall clock is the floor.
+    """
+    try:
+        return max(time.time(), client.timestamp("pending"))
+    except ChainError:
+        return max(time.time(), client.timestamp("latest"))
+
+
+def _job_events(services: Services, job_id: int) -> tuple[Any, list[MarketEvent], float]:
+    """The job, its events, and the chain's time now (for what the deadlines allow)."""
     client = services.client()
     job = client.job(job_id)
     if job.state is JobState.NONE:
@@ -122,7 +137,7 @@ def _job_events(services: Services, job_id: int) -> tuple[Any, list[MarketEvent]
         )
     head = client.block_number()
     start = services.index.posted_block(job_id) or services.deployment().deploy_block
-    return job, client.events(start, head, job_id=job_id)
+    return job, client.events(start, head, job_id=job_id), _chain_now(client)
 
 
 JobIdParam = Annotated[
@@ -137,7 +152,7 @@ JobIdParam = Annotated[
     responses=ERROR_RESPONSES,
 )
 def get_job(job_id: JobIdParam, services: ServicesDep) -> JobOut:
-    job, events = _job_events(services, job_id)
+    job, events, chain_now = _job_events(services, job_id)
     transitions: list[Transition] = []
     payments: list[PaymentOut] = []
     spec_cid = result_cid = settle_tx = None
@@ -181,6 +196,7 @@ def get_job(job_id: JobIdParam, services: ServicesDep) -> JobOut:
         max_price=max_price,
         escrow=job.escrow,
         deadline=job.deadline,
+        lapsed=lapsed(job.state.label, job.deadline, chain_now),
         run_window=job.run_window,
         spec_cid=spec_cid,
         result_cid=result_cid,
@@ -209,7 +225,7 @@ def _agreed_result(events: list[MarketEvent]) -> str | None:
     responses=ERROR_RESPONSES,
 )
 def get_result(job_id: JobIdParam, services: ServicesDep) -> ResultOut:
-    job, events = _job_events(services, job_id)
+    job, events, _ = _job_events(services, job_id)
     submitted = [ev for ev in events if ev.name == "ResultSubmitted"]
     agreed = _agreed_result(events)
     if not submitted and agreed is None:
@@ -266,7 +282,7 @@ def list_jobs(
     kind: Annotated[str | None, Query(description="Job kind, e.g. hep.pythia")] = None,
     requester: Annotated[str | None, Query(description="Requester address")] = None,
     worker: Annotated[str | None, Query(description="Worker address")] = None,
-    page: Annotated[int, Query(ge=1)] = 1,
-    per_page: Annotated[int, Query(ge=1, le=500)] = 25,
+    page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
+    per_page: Annotated[int, Query(ge=1, le=MAX_PER_PAGE)] = 25,
 ) -> dict[str, Any]:
     return job_page(index, state, kind, requester, worker, page, per_page)

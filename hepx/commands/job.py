@@ -11,7 +11,7 @@ import httpx
 import typer
 from rich.console import Console
 
-from hepx.chain import FINAL_STATE_LABELS, lapsed
+from hepx.chain import FINAL_STATE_LABELS
 from hepx.commands._chain import DeploymentOpt, KeyOpt, RpcOpt, chain_client, fail
 from hepx.config import load_settings
 from hepx.errors import HepxError, SpecError, TxReverted
@@ -114,7 +114,7 @@ def follow(base: str, job_id: int, timeout: float, quiet: bool = False) -> dict[
             seen = len(job["transitions"])
             if job["state"] in FINAL_STATE_LABELS:
                 return job
-            if why := lapsed(job["state"], job["deadline"], time.time()):
+            if why := job.get("lapsed"):
                 console.print(
                     f"[red]job {job_id} is {job['state']} and will not end by itself: {why}.[/] "
                     f"`hepx job expire {job_id}` returns its escrow of {format_wei(job['escrow'])} "

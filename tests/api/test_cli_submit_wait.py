@@ -4,18 +4,28 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
+import httpx
 from api_helpers import echo_spec
 from typer.testing import CliRunner
 
+from hepx.anvil import Anvil
 from hepx.commands.job import app as job_cli
 
 
+def _rpc(node: Anvil, method: str, params: list[Any]) -> None:
+    httpx.post(node.url, json={"jsonrpc": "2.0", "id": 1, "method": method, "params": params})
+
+
 def test_wait_stops_with_a_reason_when_nobody_claims_before_the_deadline(
-    live_url: str, tmp_path: Path
+    live_url: str, node: Anvil, tmp_path: Path
 ) -> None:
     # No worker runs here: before, --wait sat out claim + run window + an hour on a job that
-    # could only be expired.
+    # could only be expired. The devnet's clock runs 15 minutes ahead of the wall clock (as
+    # after other tests' time warps): the deadline is the chain's, so is the lapse.
+    _rpc(node, "evm_increaseTime", [900])
+    _rpc(node, "evm_mine", [])
     spec = tmp_path / "spec.json"
     spec.write_text(json.dumps(echo_spec(claim_window=2)))
     result = CliRunner().invoke(job_cli, ["submit", str(spec), "--wait", "--api", live_url])

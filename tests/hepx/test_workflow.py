@@ -14,6 +14,7 @@ import yaml
 from multiformats import CID as Cid
 from multiformats import multihash
 
+from hepx.chain import lapsed
 from hepx.errors import ApiUnavailable, WorkflowError
 from hepx.spec import parse_spec
 from hepx.workflow import (
@@ -73,7 +74,14 @@ class ScriptedApi:
     def get_job(self, job_id: int) -> dict[str, Any]:
         state = self.fates.get(job_id, "settled")
         result = result_of(job_id) if state == "settled" else None
-        return {"job_id": job_id, "state": state, "result_cid": result, "deadline": 1060}
+        deadline = 1060
+        return {
+            "job_id": job_id,
+            "state": state,
+            "result_cid": result,
+            "deadline": deadline,
+            "lapsed": lapsed(state, deadline, self.now),  # as the API computes it
+        }
 
 
 def drive(runner: Runner, rounds: int = 10) -> None:
