@@ -40,6 +40,9 @@ from hepx.indexed import (
 
 # The labels of hepx.chain.JobState without NONE, in the contract's order.
 STATES = tuple(state.label for state in JobState if state is not JobState.NONE)
+MAX_PER_PAGE = 500
+# Far beyond any market's job count, and (page - 1) * per_page stays inside SQLite's int64.
+MAX_PAGE = 10**9
 _STATE_AFTER = {
     name: state.label for name, state in STATE_AFTER_EVENT.items() if name != "JobPosted"
 }
@@ -373,8 +376,10 @@ class MarketIndex:
         """Jobs matching every filter given, newest first, one page of them."""
         if state is not None and state not in STATES:
             raise EventIndexError(f"unknown state {state!r}: choose one of {', '.join(STATES)}")
-        if page < 1 or not 1 <= per_page <= 500:
-            raise EventIndexError("page must be >= 1 and per_page between 1 and 500")
+        if not 1 <= page <= MAX_PAGE or not 1 <= per_page <= MAX_PER_PAGE:
+            raise EventIndexError(
+                f"page must be between 1 and {MAX_PAGE} and per_page between 1 and {MAX_PER_PAGE}"
+            )
         where: list[str] = []
         params: list[Any] = []
         for column, value in (("state", state), ("kind", kind), ("result_cid", result_cid)):
