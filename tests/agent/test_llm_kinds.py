@@ -19,10 +19,10 @@ import pytest
 from agent.llm_policy import runner_env
 from agent.policy import Policy
 from hepx.anvil import free_port
+from hepx.llm_build import llm_extra_missing
 from hepx.llm_server import (
     MODEL_ALIAS,
     LlmServer,
-    llm_extra_missing,
     local_policy_section,
     start_llm_server,
 )

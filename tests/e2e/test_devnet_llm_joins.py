@@ -19,8 +19,8 @@ import pytest
 
 from hepx.anvil import free_port
 from hepx.devnet import start_devnet
-from hepx.llm_build import BUILD_LOCK, build_running
-from hepx.llm_server import MODEL_ALIAS, llm_extra_missing, llm_plan
+from hepx.llm_build import BUILD_LOCK, build_running, llm_extra_missing
+from hepx.llm_server import MODEL_ALIAS, llm_plan
 
 pytestmark = [
     pytest.mark.e2e,

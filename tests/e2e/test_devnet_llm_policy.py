@@ -21,7 +21,7 @@ import pytest
 from agent.policy import Policy
 from hepx.anvil import free_port
 from hepx.kinds import REGISTRY
-from hepx.llm_server import llm_extra_missing
+from hepx.llm_build import llm_extra_missing
 from hepx.workflow import expand, load_workflow
 
 REPO = Path(__file__).resolve().parents[2]

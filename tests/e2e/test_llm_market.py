@@ -18,7 +18,8 @@ from hepx.anvil import free_port
 from hepx.chain import MarketClient
 from hepx.devnet import Devnet, start_devnet
 from hepx.llm import ChatMessage, estimate_prompt_tokens
-from hepx.llm_server import MODEL_ALIAS, llm_extra_missing
+from hepx.llm_build import llm_extra_missing
+from hepx.llm_server import MODEL_ALIAS
 
 pytestmark = [
     pytest.mark.e2e,
