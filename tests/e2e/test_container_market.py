@@ -121,7 +121,7 @@ def _result_cid(client: MarketClient, deployment: Deployment, job_id: int) -> st
 
 def _step(agent: WorkerAgent) -> None:
     """One loop round, then wait for the jobs it started in their slots."""
-    _step(agent)
+    agent.step()
     agent.slots.join(timeout=300)
 
 
