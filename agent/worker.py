@@ -125,7 +125,7 @@ class WorkerAgent:
         log.info("event=slots cpus=%d memory_mb=%d", self.slots.cpus, self.slots.memory_mb)
         remove_leftover_containers(self.policy, self.address)
         ensure_stake(self.client, self.policy)
-        self.resume()
+        self.resume_held()  # jobs a previous run claimed but did not submit
         while not stop.is_set():
             try:
                 self.step()
@@ -152,10 +152,6 @@ class WorkerAgent:
         self.settle_submitted()
         release_settled(self.store, self.book, self.pin_retention)
         self.withdraw_earnings()
-
-    def resume(self) -> None:
-        """Finish jobs a previous run of this agent claimed but did not submit."""
-        self.resume_held()
 
     def resume_held(self) -> None:
         """Run again every claimed job no slot holds: after a restart, or when its thread died
@@ -197,7 +193,7 @@ class WorkerAgent:
 
     def consider(self, job_id: int, spec_cid: str) -> None:
         if job_id in self.book.jobs:
-            return  # already ours: resume() or settle_submitted() carry it on
+            return  # already ours: resume_held() or settle_submitted() carry it on
         job = self.client.job(job_id)
         if job.state != JobState.OPEN or job.deadline < time.time():
             log.debug("event=skipped job=%d reason=%s", job_id, job.state.label)

@@ -127,8 +127,7 @@ def _chain_now(client: MarketClient) -> float:
         return max(time.time(), client.timestamp("latest"))
 
 
-def _job_events(services: Services, job_id: int) -> tuple[Any, list[MarketEvent], float]:
-    """The job, its events, and the chain's time now (for what the deadlines allow)."""
+def _job_events(services: Services, job_id: int) -> tuple[Any, list[MarketEvent]]:
     client = services.client()
     job = client.job(job_id)
     if job.state is JobState.NONE:
@@ -137,7 +136,7 @@ def _job_events(services: Services, job_id: int) -> tuple[Any, list[MarketEvent]
         )
     head = client.block_number()
     start = services.index.posted_block(job_id) or services.deployment().deploy_block
-    return job, client.events(start, head, job_id=job_id), _chain_now(client)
+    return job, client.events(start, head, job_id=job_id)
 
 
 JobIdParam = Annotated[
@@ -152,7 +151,7 @@ JobIdParam = Annotated[
     responses=ERROR_RESPONSES,
 )
 def get_job(job_id: JobIdParam, services: ServicesDep) -> JobOut:
-    job, events, chain_now = _job_events(services, job_id)
+    job, events = _job_events(services, job_id)
     transitions: list[Transition] = []
     payments: list[PaymentOut] = []
     spec_cid = result_cid = settle_tx = None
@@ -196,7 +195,10 @@ def get_job(job_id: JobIdParam, services: ServicesDep) -> JobOut:
         max_price=max_price,
         escrow=job.escrow,
         deadline=job.deadline,
-        lapsed=lapsed(job.state.label, job.deadline, chain_now),
+        # Only a job still open or claimed can lapse: the others need no extra RPC call.
+        lapsed=lapsed(job.state.label, job.deadline, _chain_now(services.client()))
+        if job.state in (JobState.OPEN, JobState.CLAIMED)
+        else None,
         run_window=job.run_window,
         spec_cid=spec_cid,
         result_cid=result_cid,
@@ -225,7 +227,7 @@ def _agreed_result(events: list[MarketEvent]) -> str | None:
     responses=ERROR_RESPONSES,
 )
 def get_result(job_id: JobIdParam, services: ServicesDep) -> ResultOut:
-    job, events, _ = _job_events(services, job_id)
+    job, events = _job_events(services, job_id)
     submitted = [ev for ev in events if ev.name == "ResultSubmitted"]
     agreed = _agreed_result(events)
     if not submitted and agreed is None:

@@ -27,8 +27,8 @@ _LAPSES = {
 }
 
 
-# Seconds of wall time past a deadline before a job counts as lapsed: the chain's clock is the
-# next block's timestamp, which may trail the wall clock a little.
+# Seconds past a deadline before a job counts as lapsed, for callers whose clock may differ a
+# little from the timestamp the next block will carry.
 LAPSE_GRACE = 5.0
 
 

@@ -111,6 +111,11 @@ def _echo(store: LocalStore, sleep: float, cpus: int = 1) -> str:
 
 
 @pytest.fixture
+def requester(anvil: Anvil, deployment: Deployment) -> MarketClient:
+    return _client(anvil, deployment, 0)
+
+
+@pytest.fixture
 def run_agent(
     anvil: Anvil, deployment: Deployment, store: LocalStore, tmp_path: Path
 ) -> Iterator[object]:
@@ -147,13 +152,8 @@ def _wait_state(client: MarketClient, job_ids: list[int], state: JobState) -> bo
 
 
 def test_one_agent_runs_as_many_jobs_at_once_as_it_has_slots(
-    anvil: Anvil,
-    deployment: Deployment,
-    store: LocalStore,
-    run_agent: object,
-    caplog: pytest.LogCaptureFixture,
+    requester: MarketClient, store: LocalStore, run_agent: object, caplog: pytest.LogCaptureFixture
 ) -> None:
-    requester = _client(anvil, deployment, 0)
     spec = _echo(store, sleep=3)
     job_ids = [requester.post_job(spec, 10**6, 120, 120)[0] for _ in range(4)]
     with caplog.at_level(logging.INFO, logger="hepx.agent"):
@@ -169,13 +169,8 @@ def test_one_agent_runs_as_many_jobs_at_once_as_it_has_slots(
 
 
 def test_a_full_agent_leaves_jobs_open_and_takes_them_when_a_slot_frees(
-    anvil: Anvil,
-    deployment: Deployment,
-    store: LocalStore,
-    run_agent: object,
-    caplog: pytest.LogCaptureFixture,
+    requester: MarketClient, store: LocalStore, run_agent: object, caplog: pytest.LogCaptureFixture
 ) -> None:
-    requester = _client(anvil, deployment, 0)
     with caplog.at_level(logging.INFO, logger="hepx.agent"):
         agent = run_agent(1)  # type: ignore[operator]
         first, _ = requester.post_job(_echo(store, sleep=3), 10**6, 120, 120)
@@ -189,13 +184,8 @@ def test_a_full_agent_leaves_jobs_open_and_takes_them_when_a_slot_frees(
 
 
 def test_a_job_needing_more_cpus_than_the_agent_has_is_declined_with_the_reason(
-    anvil: Anvil,
-    deployment: Deployment,
-    store: LocalStore,
-    run_agent: object,
-    caplog: pytest.LogCaptureFixture,
+    requester: MarketClient, store: LocalStore, run_agent: object, caplog: pytest.LogCaptureFixture
 ) -> None:
-    requester = _client(anvil, deployment, 0)
     with caplog.at_level(logging.INFO, logger="hepx.agent"):
         run_agent(2)  # type: ignore[operator]
         job_id, _ = requester.post_job(_echo(store, sleep=0, cpus=3), 10**6, 120, 120)
