@@ -8,8 +8,6 @@ nothing imports the worker back.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +15,7 @@ from typing import Any, Protocol
 
 from agent.policy import Policy
 from hepx.chain import MarketClient
+from hepx.files import write_atomic
 from hepx.spec import JobSpec
 from hepx.store import LocalStore
 
@@ -46,11 +45,7 @@ class JobBook:
     def set(self, job_id: int, **fields: Any) -> None:
         with self._lock:
             self.jobs.setdefault(job_id, {}).update(fields)
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".jobs-")
-            with os.fdopen(fd, "w") as out:
-                json.dump(self.jobs, out, indent=1)
-            os.replace(tmp, self.path)
+            write_atomic(self.path, json.dumps(self.jobs, indent=1))
 
     def in_phase(self, *phases: str) -> list[int]:
         with self._lock:

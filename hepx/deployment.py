@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from hepx.errors import ConfigError
+from hepx.files import write_atomic
 
 
 class Deployment(BaseModel):
@@ -30,11 +29,7 @@ class Deployment(BaseModel):
 
     def save(self, path: Path) -> None:
         """Write atomically, so a reader never sees half a file."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".deployment-")
-        with os.fdopen(fd, "w") as out:
-            out.write(self.model_dump_json(indent=2) + "\n")
-        os.replace(tmp, path)
+        write_atomic(path, self.model_dump_json(indent=2) + "\n")
 
     @classmethod
     def load(cls, path: Path) -> Deployment:

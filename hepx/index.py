@@ -370,6 +370,7 @@ class MarketIndex:
         requester: str | None = None,
         worker: str | None = None,
         result_cid: str | None = None,
+        spec_cid: str | None = None,
         page: int = 1,
         per_page: int = 25,
     ) -> JobPage:
@@ -382,7 +383,8 @@ class MarketIndex:
             )
         where: list[str] = []
         params: list[Any] = []
-        for column, value in (("state", state), ("kind", kind), ("result_cid", result_cid)):
+        exact = {"state": state, "kind": kind, "result_cid": result_cid, "spec_cid": spec_cid}
+        for column, value in exact.items():
             if value is not None:
                 where.append(f"{column} = ?")
                 params.append(value)

@@ -30,10 +30,12 @@ on chain, waited for) or ``{step: NAME}`` (the results of an earlier step's jobs
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import re
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,9 +47,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from hepx.chain.enums import FINAL_STATE_LABELS
 from hepx.errors import ApiUnavailable, SpecError, WorkflowError
+from hepx.files import write_atomic
 from hepx.kinds import REGISTRY
-from hepx.spec import parse_spec
+from hepx.spec import canonical_json, parse_spec
 from hepx.spec_fields import Metadata
+from hepx.store import cid_of_bytes
 
 _STEP_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,19}$")
 # A valid CID that stands in for a parent's result while the spec is only being checked.
@@ -55,8 +59,13 @@ _PLACEHOLDER_CID = "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku"
 MAX_JOBS = 1000
 # Seconds a job may stay open before the runner says that no worker takes it.
 UNCLAIMED_WARNING = 60.0
-# Rounds in a row the API may be unreachable before a run gives up.
-MAX_OUTAGE = 20
+# Seconds the API (or the chain behind it) may stay unreachable before a run gives up; the
+# run's state file lets a later `submit --wait` carry on from there.
+MAX_OUTAGE = 600.0
+# Seconds after which a POST /jobs the runner did not see answered can no longer land: the
+# HTTP timeout, plus the API's own margin to finish the transaction it had started.
+POST_GRACE = 90.0
+STATE_VERSION = 1
 
 
 class _Strict(BaseModel):
@@ -179,6 +188,10 @@ class Task:
     error: str | None = None
     posted_at: float = 0.0  # the runner's clock when the newest job was posted
     said_unclaimed: bool = False  # whether the newest job's "unclaimed" was said
+    # The spec CID of a POST /jobs sent but not answered yet, and when it was sent: after a
+    # restart the runner looks it up before it posts anything again.
+    posting: str | None = None
+    posting_since: float = 0.0
 
     @property
     def key(self) -> str:
@@ -292,6 +305,10 @@ class JobsApi(Protocol):
 
     def get_job(self, job_id: int) -> dict[str, Any]: ...
 
+    def find_job(self, spec_cid: str) -> int | None:
+        """The job posted with this spec, if the API's index has one."""
+        ...
+
 
 class HttpJobsApi:
     """The REST API's /jobs routes."""
@@ -322,6 +339,10 @@ class HttpJobsApi:
 
     def get_job(self, job_id: int) -> dict[str, Any]:
         return self._call("GET", f"/jobs/{job_id}")
+
+    def find_job(self, spec_cid: str) -> int | None:
+        found = self._call("GET", "/jobs", params={"spec_cid": spec_cid, "per_page": 1})
+        return int(found["items"][0]["job_id"]) if found["items"] else None
 
 
 @dataclass
@@ -362,8 +383,75 @@ class WorkflowRun:
         }
 
 
+def fingerprint(workflow: Workflow) -> str:
+    """What a state file must match to be resumed: the workflow as validated."""
+    text = json.dumps(workflow.model_dump(mode="json", by_alias=True), sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+class RunStateFile:
+    """The runner's record of one run of a workflow: every task's state and on-chain jobs,
+    and the POST /jobs in flight. Written after every change, so a runner killed at any point
+    and started again resumes the run without posting a job twice."""
+
+    def __init__(self, path: Path, workflow: Workflow) -> None:
+        self.path = path
+        self.fingerprint = fingerprint(workflow)
+
+    def load(self) -> dict[str, Any] | None:
+        """The unfinished run saved here, or None (no file, or its run has finished)."""
+        try:
+            saved: dict[str, Any] = json.loads(self.path.read_text())
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as exc:
+            raise WorkflowError(f"cannot read the run's state file {self.path}: {exc}") from exc
+        if saved.get("finished"):
+            return None
+        if saved.get("version") != STATE_VERSION or saved.get("fingerprint") != self.fingerprint:
+            raise WorkflowError(
+                f"{self.path} holds an unfinished run of another version of this workflow "
+                f"(run {saved.get('run_id')}, jobs {saved.get('jobs_posted', '?')} posted): "
+                "finish it with that file, or start anew with --fresh (its jobs go on)"
+            )
+        return saved
+
+    def save(self, run_id: str, run: WorkflowRun) -> None:
+        tasks = {
+            t.key: {
+                "state": t.state,
+                "jobs": t.jobs,
+                "result_cid": t.result_cid,
+                "error": t.error,
+                "resolved": not t.parents,
+                "inputs": t.spec["inputs"] if not t.parents else None,
+                "posting": t.posting,
+                "posting_since": t.posting_since,
+            }
+            for t in run.tasks
+        }
+        state = {
+            "version": STATE_VERSION,
+            "workflow": run.workflow.metadata.name,
+            "fingerprint": self.fingerprint,
+            "run_id": run_id,
+            "finished": run.done,
+            "jobs_posted": sum(len(t.jobs) for t in run.tasks),
+            "tasks": tasks,
+        }
+        try:
+            write_atomic(self.path, json.dumps(state, indent=1))
+        except OSError as exc:
+            raise WorkflowError(f"cannot write the run's state file {self.path}: {exc}") from exc
+
+
 class Runner:
-    """Drives a workflow's tasks through the API; ``step()`` does one round of work."""
+    """Drives a workflow's tasks through the API; ``step()`` does one round of work.
+
+    With a ``state`` file the run is resumed from it if it holds an unfinished run of the same
+    workflow. Every job is posted with labels ``run`` and ``attempt``, so each attempt's spec
+    (and so its CID) is unique: a POST whose answer was lost is found by its spec CID.
+    """
 
     def __init__(
         self,
@@ -371,23 +459,55 @@ class Runner:
         api: JobsApi,
         notify: Callable[[str], None] = lambda _: None,
         clock: Callable[[], float] = time.time,
+        state: Path | None = None,
     ) -> None:
         self.run = WorkflowRun(workflow, expand(workflow))
         self.api = api
         self.notify = notify
         self.clock = clock
         self._external: dict[int, dict[str, Any]] = {}
+        self.state = RunStateFile(state, workflow) if state else None
+        self.run_id = uuid.uuid4().hex[:16]
+        saved = self.state.load() if self.state else None
+        if saved is not None:
+            self._restore(saved)
+
+    def _restore(self, saved: dict[str, Any]) -> None:
+        self.run_id = str(saved["run_id"])
+        for task in self.run.tasks:
+            rec = saved["tasks"].get(task.key)
+            if rec is None:
+                continue
+            task.state, task.jobs = rec["state"], list(rec["jobs"])
+            task.result_cid, task.error = rec["result_cid"], rec["error"]
+            task.posting, task.posting_since = rec["posting"], float(rec["posting_since"])
+            if rec["resolved"]:
+                task.spec = {**task.spec, "inputs": rec["inputs"]}
+                task.parents = []
+            task.posted_at = self.clock()
+        settled = sum(t.state == "settled" for t in self.run.tasks)
+        self._say(
+            f"resuming run {self.run_id} from {self.state.path if self.state else '?'}: "
+            f"{saved['jobs_posted']} jobs posted, {settled}/{len(self.run.tasks)} settled"
+        )
 
     def _say(self, message: str) -> None:
         self.run.log.append(message)
         self.notify(message)
 
+    def _save(self) -> None:
+        if self.state:
+            self.state.save(self.run_id, self.run)
+
     def step(self, submit: bool = True) -> None:
         for task in self.run.tasks:
-            if task.state == "waiting" and submit:
+            if task.posting is not None:
+                self._find_posted(task)
+            elif task.state == "waiting" and submit:
                 self._try_start(task)
             elif task.state == "running":
                 self._check(task)
+        self._save()
 
     def _try_start(self, task: Task) -> None:
         resolved: dict[str, str] = {}
@@ -422,13 +542,46 @@ class Runner:
             return None, f"input job {parent.job_id} ended {job['state']}"
         return None, None
 
+    def _attempt_spec(self, task: Task) -> dict[str, Any]:
+        metadata = task.spec["metadata"]
+        labels = {**metadata["labels"], "run": self.run_id, "attempt": str(len(task.jobs))}
+        return {**task.spec, "metadata": {**metadata, "labels": labels}}
+
     def _submit(self, task: Task) -> None:
-        posted = self.api.post_job(task.spec)
-        task.jobs.append(int(posted["job_id"]))
-        task.state = "running"
+        spec = self._attempt_spec(task)
+        # Recorded before the request: if its answer is lost (a timeout, a kill), the job it
+        # may have posted is found by this CID instead of being posted again.
+        task.posting = cid_of_bytes(canonical_json(parse_spec(spec)))
+        task.posting_since = self.clock()
+        self._save()
+        try:
+            posted = self.api.post_job(spec)
+        except ApiUnavailable:
+            raise  # it may have landed: _find_posted() looks next round
+        except WorkflowError:
+            task.posting = None  # refused (4xx): nothing was posted
+            self._save()
+            raise
+        self._posted(task, int(posted["job_id"]))
+
+    def _find_posted(self, task: Task) -> None:
+        assert task.posting is not None
+        job_id = self.api.find_job(task.posting)
+        if job_id is not None:
+            self._posted(task, job_id, lost_answer=True)
+        elif self.clock() - task.posting_since >= POST_GRACE:
+            task.posting = None
+            self._say(f"{task.key}: its unanswered POST /jobs posted nothing; posting it again")
+            self._submit(task)
+
+    def _posted(self, task: Task, job_id: int, lost_answer: bool = False) -> None:
+        task.jobs.append(job_id)
+        task.state, task.posting = "running", None
         task.posted_at, task.said_unclaimed = self.clock(), False
+        self._save()
         attempt = f" (retry {len(task.jobs) - 1}/{task.max_retries})" if len(task.jobs) > 1 else ""
-        self._say(f"{task.key} posted as job {posted['job_id']}{attempt}")
+        found = " (found by its spec CID: the answer to its POST was lost)" if lost_answer else ""
+        self._say(f"{task.key} posted as job {job_id}{attempt}{found}")
 
     def _check(self, task: Task) -> None:
         job_id = task.jobs[-1]
@@ -468,22 +621,28 @@ def run_workflow(
     on_round: Callable[[WorkflowRun], None] = lambda _: None,
     poll: float = 0.5,
     timeout: float = 6 * 3600,
+    state: Path | None = None,
+    max_outage: float = MAX_OUTAGE,
 ) -> WorkflowRun:
-    """Run every task to settled, failed or skipped; raise WorkflowError on ``timeout``, on a
-    refused request, or when the API stays unreachable for ``MAX_OUTAGE`` rounds in a row."""
-    runner = Runner(workflow, api, notify)
+    """Run every task to settled, failed or skipped (resuming the run saved in ``state``);
+    raise WorkflowError on ``timeout``, on a refused request, or when the API stays
+    unreachable for ``max_outage`` seconds."""
+    runner = Runner(workflow, api, notify, state=state)
     started = time.monotonic()
-    outage = 0
+    outage_since: float | None = None
     while True:
         try:
             runner.step()
-            outage = 0
+            if outage_since is not None:
+                notify(f"API reachable again after {time.monotonic() - outage_since:.0f} s")
+                outage_since = None
         except ApiUnavailable as exc:
-            # A long workflow should ride out an API restart; its state lives on chain.
-            outage += 1
-            if outage >= MAX_OUTAGE:
+            # A long workflow rides out an API or chain restart; its state lives on chain.
+            if outage_since is None:
+                outage_since = time.monotonic()
+                notify(f"API unavailable ({exc}); retrying for up to {max_outage:.0f} s")
+            elif time.monotonic() - outage_since > max_outage:
                 raise
-            notify(f"API unavailable ({exc}); retrying")
         on_round(runner.run)
         if runner.run.done:
             return runner.run

@@ -255,6 +255,7 @@ def job_page(
     worker: str | None,
     page: int,
     per_page: int,
+    spec_cid: str | None = None,
 ) -> dict[str, Any]:
     try:
         found = index.jobs(
@@ -262,6 +263,7 @@ def job_page(
             kind=kind or None,
             requester=requester or None,
             worker=worker or None,
+            spec_cid=spec_cid or None,
             page=page,
             per_page=per_page,
         )
@@ -284,7 +286,10 @@ def list_jobs(
     kind: Annotated[str | None, Query(description="Job kind, e.g. hep.pythia")] = None,
     requester: Annotated[str | None, Query(description="Requester address")] = None,
     worker: Annotated[str | None, Query(description="Worker address")] = None,
+    spec_cid: Annotated[
+        str | None, Query(description="CID of the job's spec (as POST /jobs answered it)")
+    ] = None,
     page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
     per_page: Annotated[int, Query(ge=1, le=MAX_PER_PAGE)] = 25,
 ) -> dict[str, Any]:
-    return job_page(index, state, kind, requester, worker, page, per_page)
+    return job_page(index, state, kind, requester, worker, page, per_page, spec_cid)

@@ -9,14 +9,13 @@ are ``confirmations`` blocks deep.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 from hepx.chain.events import confirmed_ranges
 from hepx.chain.market import MarketClient
 from hepx.chain.types import MarketEvent
+from hepx.files import write_atomic
 
 
 class Cursor:
@@ -30,11 +29,7 @@ class Cursor:
 
     def save(self, block: int) -> None:
         self.block = block
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".cursor-")
-        with os.fdopen(fd, "w") as out:
-            json.dump({"block": block}, out)
-        os.replace(tmp, self.path)
+        write_atomic(self.path, json.dumps({"block": block}))
 
 
 class EventFollower:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -64,13 +65,32 @@ def submit(
     api: Annotated[str | None, typer.Option(help="API URL (default HEPX_API_URL)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the run as JSON")] = False,
     timeout: Annotated[float, typer.Option(help="Give up waiting after this many seconds")] = 21600,
+    state: Annotated[
+        Path | None,
+        typer.Option(
+            help="The run's state file: an unfinished run saved there is resumed "
+            "(default <HEPX_HOME>/workflows/<name>.json)",
+            dir_okay=False,
+        ),
+    ] = None,
+    fresh: Annotated[
+        bool, typer.Option("--fresh", help="Start a new run even if one is unfinished")
+    ] = False,
 ) -> None:
-    """Submit a workflow. Without --wait only jobs that need no other job's result are posted."""
+    """Submit a workflow. Without --wait only jobs that need no other job's result are posted.
+
+    The run is recorded in a state file as it goes: run the same command again after a crash
+    or Ctrl-C and it carries on where it was, posting no job twice."""
     workflow = _load(file)
-    jobs_api = HttpJobsApi(api or load_settings().api_url)
+    settings = load_settings()
+    jobs_api = HttpJobsApi(api or settings.api_url)
+    state = state or settings.home / "workflows" / f"{workflow.metadata.name}.json"
+    if fresh and state.exists():
+        state.replace(state.with_name(f"{state.stem}.{int(time.time())}.abandoned.json"))
+        console.print(f"started anew; the unfinished run's record was kept beside {state}")
     try:
         if not wait:
-            runner = Runner(workflow, jobs_api, notify=console.print)
+            runner = Runner(workflow, jobs_api, notify=console.print, state=state)
             runner.step()
             _finish(runner.run, as_json, complete=False)
             return
@@ -103,7 +123,12 @@ def submit(
                     )
 
             run = run_workflow(
-                workflow, jobs_api, notify=progress.console.print, on_round=show, timeout=timeout
+                workflow,
+                jobs_api,
+                notify=progress.console.print,
+                on_round=show,
+                timeout=timeout,
+                state=state,
             )
     except WorkflowError as exc:
         console.print(f"[red]error:[/] {exc}")

@@ -8,7 +8,7 @@ Get a store from settings with :func:`open_store`; every backend is a :class:`Co
 from hepx.store._api import ContentStore
 from hepx.store._car import CarReader
 from hepx.store._cid import parse_cid
-from hepx.store._importer import CHUNK_SIZE, MAX_LINKS
+from hepx.store._importer import CHUNK_SIZE, MAX_LINKS, cid_of_bytes
 from hepx.store._kubo import KuboStore
 from hepx.store._open import open_backend, open_store
 from hepx.store._pins import Pin
@@ -28,6 +28,7 @@ __all__ = [
     "KuboStore",
     "LocalStore",
     "Pin",
+    "cid_of_bytes",
     "fetch_dag",
     "open_backend",
     "open_store",

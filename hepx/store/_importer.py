@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import stat
 from collections.abc import Callable, Iterator
@@ -88,6 +89,11 @@ def add_stream(put: Put, stream: BinaryIO) -> Added:
             levels[k + 1].append(_parent(put, levels[k]))
             levels[k] = []
         k += 1
+
+
+def cid_of_bytes(data: bytes) -> str:
+    """The CID ``data`` gets when added (as ``LocalStore.add_bytes`` does), storing nothing."""
+    return str(add_stream(BlockId.of, io.BytesIO(data)).bid)
 
 
 def add_file(put: Put, path: Path) -> Added:

@@ -6,6 +6,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import yaml
 from api_helpers import echo_spec
@@ -19,7 +20,7 @@ from hepx.config import Settings
 from hepx.deployment import Deployment
 from hepx.errors import TxReverted
 from hepx.spec import canonical_json, parse_spec
-from hepx.store import LocalStore
+from hepx.store import LocalStore, cid_of_bytes
 
 ONE_CENT_ETH = 10**16
 
@@ -248,3 +249,21 @@ def test_four_posts_at_once_all_land_at_once(
     assert len(ids) == 4
     reader = market_as(0)
     assert {reader.job(i).state for i in ids} == {JobState.OPEN}
+
+
+def test_a_job_is_found_by_the_spec_cid_its_requester_computed_before_posting(
+    api: TestClient,
+) -> None:
+    # What a workflow runner does when the answer to its POST /jobs was lost.
+    spec = echo_spec()
+    spec["metadata"]["labels"] = {"run": f"found-{time.time_ns()}"}
+    expected = cid_of_bytes(canonical_json(parse_spec(spec)))
+    assert api.get("/jobs", params={"spec_cid": expected}).json()["items"] == []
+    posted = api.post("/jobs", json=spec).json()
+    assert posted["spec_cid"] == expected
+    found: list[dict[str, Any]] = []
+    deadline = time.monotonic() + 30  # the index is synced at most once a second
+    while not found and time.monotonic() < deadline:
+        found = api.get("/jobs", params={"spec_cid": expected}).json()["items"]
+        time.sleep(0.2)
+    assert [j["job_id"] for j in found] == [posted["job_id"]]

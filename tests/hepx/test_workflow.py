@@ -16,8 +16,10 @@ from multiformats import multihash
 
 from hepx.chain import lapsed
 from hepx.errors import ApiUnavailable, WorkflowError
-from hepx.spec import parse_spec
+from hepx.spec import canonical_json, parse_spec
+from hepx.store import cid_of_bytes
 from hepx.workflow import (
+    POST_GRACE,
     Runner,
     expand,
     load_workflow,
@@ -70,6 +72,12 @@ class ScriptedApi:
         parse_spec(spec)  # the runner only ever posts valid specs
         self.posted.append(spec)
         return {"job_id": len(self.posted), "tx_hash": "0x", "spec_cid": CID}
+
+    def find_job(self, spec_cid: str) -> int | None:
+        for job_id, spec in enumerate(self.posted, 1):
+            if cid_of_bytes(canonical_json(parse_spec(spec))) == spec_cid:
+                return job_id
+        return None
 
     def get_job(self, job_id: int) -> dict[str, Any]:
         state = self.fates.get(job_id, "settled")
@@ -263,6 +271,106 @@ def test_run_rides_out_a_short_api_outage_but_not_a_long_one(tmp_path: Path) -> 
     workflow = load_workflow(write(tmp_path, workflow_doc({**GEN, "sweep": {"seed": [1]}})))
     notes: list[str] = []
     run = run_workflow(workflow, FlakyApi(outages=3), notify=notes.append, poll=0)
-    assert run.ok and sum("API unavailable" in n for n in notes) == 3
+    # One line when the API is lost and one when it is back, not one per retry.
+    assert run.ok and sum("API unavailable" in n for n in notes) == 1
+    assert sum("API reachable again" in n for n in notes) == 1
     with pytest.raises(ApiUnavailable):
-        run_workflow(workflow, FlakyApi(outages=1000), poll=0)
+        run_workflow(workflow, FlakyApi(outages=10**9), poll=0, max_outage=0.2)
+
+
+# ---------------------------------------------------------------- the run's state file
+
+
+class LostAnswerApi(ScriptedApi):
+    """POST /jobs number ``lose`` (1-based) posts the job but its answer never arrives."""
+
+    def __init__(self, lose: int, lands: bool = True) -> None:
+        super().__init__()
+        self.lose, self.lands, self.calls = lose, lands, 0
+
+    def post_job(self, spec: dict[str, Any]) -> dict[str, Any]:
+        self.calls += 1
+        if self.calls == self.lose:
+            if self.lands:
+                super().post_job(spec)
+            raise ApiUnavailable("read timed out")
+        return super().post_job(spec)
+
+
+def test_runner_started_again_resumes_its_run_and_posts_no_job_twice(tmp_path: Path) -> None:
+    workflow = load_workflow(write(tmp_path, workflow_doc(GEN, ANA, MERGE)))
+    api = ScriptedApi(fates={1: "claimed", 2: "claimed"})
+    state = tmp_path / "run.json"
+    first = Runner(workflow, api, state=state)
+    first.step()  # both generate jobs posted; then the runner is "killed"
+    assert len(api.posted) == 2
+    api.fates = {}
+    notes: list[str] = []
+    second = Runner(workflow, api, notify=notes.append, state=state)
+    assert second.run_id == first.run_id and "2 jobs posted" in notes[0]
+    drive(second)
+    assert second.run.ok
+    assert len(api.posted) == 5  # 2 generate, 2 analyze, 1 merge: each once
+    # The merge got the analyze results, which the second runner saw settle.
+    merge = api.posted[-1]
+    assert {i["name"] for i in merge["inputs"]} == {"ana-0", "ana-1"}
+    # A finished run is not resumed: the same command later starts a new one.
+    third = Runner(workflow, api, state=state)
+    assert third.run_id != first.run_id and not any(t.jobs for t in third.run.tasks)
+
+
+def test_resumed_runner_keeps_the_inputs_its_started_tasks_were_posted_with(
+    tmp_path: Path,
+) -> None:
+    workflow = load_workflow(write(tmp_path, workflow_doc(GEN, ANA)))
+    api = ScriptedApi(fates={3: "claimed", 4: "claimed"})
+    state = tmp_path / "run.json"
+    drive(Runner(workflow, api, state=state), rounds=3)  # analyze jobs posted, not settled
+    assert len(api.posted) == 4
+    api.fates = {}
+    resumed = Runner(workflow, api, state=state)
+    analyze = resumed.run.step_tasks("ana")
+    assert [t.jobs for t in analyze] == [[3], [4]] and not analyze[0].parents
+    assert analyze[0].spec["inputs"] == api.posted[2]["inputs"]
+    drive(resumed)
+    assert resumed.run.ok and len(api.posted) == 4
+
+
+def test_a_post_whose_answer_was_lost_is_found_by_its_spec_cid_not_posted_again(
+    tmp_path: Path,
+) -> None:
+    workflow = load_workflow(write(tmp_path, workflow_doc(GEN)))
+    api = LostAnswerApi(lose=1)
+    notes: list[str] = []
+    run = run_workflow(workflow, api, notify=notes.append, poll=0, state=tmp_path / "s.json")
+    assert run.ok and len(api.posted) == 2
+    assert any("found by its spec CID" in n for n in notes)
+    # Each attempt's spec is its own: run and attempt labels make the CIDs differ.
+    labels = [p["metadata"]["labels"] for p in api.posted]
+    assert {lab["run"] for lab in labels} == {run_labels := labels[0]["run"]} and run_labels
+
+
+def test_a_post_that_never_landed_is_sent_again_once_it_can_no_longer_land(
+    tmp_path: Path,
+) -> None:
+    workflow = load_workflow(write(tmp_path, workflow_doc({**GEN, "sweep": {"seed": [1]}})))
+    api = LostAnswerApi(lose=1, lands=False)
+    clock = [1000.0]
+    runner = Runner(workflow, api, clock=lambda: clock[0], state=tmp_path / "s.json")
+    with pytest.raises(ApiUnavailable):
+        runner.step()
+    runner.step()
+    runner.step()
+    assert api.posted == []  # not yet: the lost request might still land
+    clock[0] += POST_GRACE
+    drive(runner)
+    assert runner.run.ok and len(api.posted) == 1
+
+
+def test_state_file_of_another_version_of_the_workflow_is_refused(tmp_path: Path) -> None:
+    state = tmp_path / "run.json"
+    old = load_workflow(write(tmp_path, workflow_doc(GEN)))
+    Runner(old, ScriptedApi(fates={1: "claimed"}), state=state).step()
+    new = load_workflow(write(tmp_path, workflow_doc({**GEN, "params": {"events": 20}})))
+    with pytest.raises(WorkflowError, match="another version of this workflow.*--fresh"):
+        Runner(new, ScriptedApi(), state=state)
