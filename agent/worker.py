@@ -36,6 +36,7 @@ from agent.slots import Need, Slots, machine_cpus, machine_memory_mb
 from agent.stake import ensure_stake, withdraw_token_earnings
 from hepx import __version__
 from hepx.chain import (
+    SETTLE_GAS,
     Cursor,
     EventFollower,
     Job,
@@ -54,9 +55,6 @@ log = logging.getLogger("hepx.agent")
 
 # Seconds kept free before the run deadline for storing outputs and the submit tx.
 SUBMIT_MARGIN = 10
-# Gas for finalize/expire, sent unsimulated: anvil simulates at the last block's timestamp,
-# which on an idle automine chain is older than the deadline the wall clock has passed.
-SETTLE_GAS = 200_000
 
 
 @dataclass
@@ -126,14 +124,23 @@ class WorkerAgent:
         remove_leftover_containers(self.policy, self.address)
         ensure_stake(self.client, self.policy)
         self.resume_held()  # jobs a previous run claimed but did not submit
+        lost_since: float | None = None
         while not stop.is_set():
             try:
                 self.step()
             except ChainError as exc:
                 # An outage must not kill the agent: the cursor has not moved, so retry later.
-                log.warning("event=chain_error error=%s", exc)
+                # Said once when the node is lost and once when it is back, not every retry.
+                if lost_since is None:
+                    lost_since = time.monotonic()
+                    log.warning("event=chain_lost rpc=%s error=%s", self.client.rpc_url, exc)
+                else:
+                    log.debug("event=chain_error error=%s", exc)
                 stop.wait(min(5.0, self.poll_interval * 8))
                 continue
+            if lost_since is not None:
+                log.warning("event=chain_back after=%.0fs", time.monotonic() - lost_since)
+                lost_since = None
             stop.wait(self.poll_interval)
         if self.slots.running:
             # A job cut short here would run again from the start after a restart.

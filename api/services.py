@@ -20,11 +20,11 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from api.chainview import ChainView
-from hepx.chain import MarketClient
+from hepx.chain import SETTLE_GAS, JobState, MarketClient, lapsed
 from hepx.config import Settings
 from hepx.deployment import Deployment
-from hepx.errors import ConfigError, EventIndexError, HepxError, StoreError
-from hepx.index import MarketIndex
+from hepx.errors import ConfigError, EventIndexError, HepxError, StoreError, TxReverted
+from hepx.index import MAX_PER_PAGE, MarketIndex
 from hepx.store import LocalStore, open_backend
 
 log = logging.getLogger("hepx.api")
@@ -33,6 +33,8 @@ log = logging.getLogger("hepx.api")
 _RPC_RETRIES = 3
 _RPC_BACKOFF = 0.2
 _REFRESH_AGE = 0.5
+# Seconds between the API's rounds of refunding its own lapsed jobs (expire_lapsed).
+_KEEPER_INTERVAL = 5.0
 
 
 class Services:
@@ -119,6 +121,8 @@ class IndexService:
         self._view: ChainView | None = None
         self.last_sync = 0.0
         self.last_error: str | None = None
+        self.lost_since: float | None = None  # when the index last lost the chain
+        self.last_keeper = 0.0
         self.head: int | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -200,9 +204,18 @@ class IndexService:
         interval = self.services.settings.poll_interval
         while not self._stop.is_set():
             try:
-                self.refresh(max_age=interval / 2, inline=True)
+                index = self.refresh(max_age=interval / 2, inline=True)
+                if time.monotonic() - self.last_keeper >= _KEEPER_INTERVAL:
+                    self.last_keeper = time.monotonic()
+                    self.expire_lapsed(index)
+                if self.lost_since is not None:
+                    after = time.monotonic() - self.lost_since
+                    log.warning("event=index_sync_restored after=%.0fs", after)
+                    self.lost_since = None
             except HepxError as exc:
-                if str(exc) != self.last_error:
+                # One line when the chain is lost and one when it is back, not every retry.
+                if self.lost_since is None:
+                    self.lost_since = time.monotonic()
                     log.warning("event=index_sync_failed error=%s", exc)
                 self.last_error = str(exc)
                 self._stop.wait(min(5.0, interval * 8))
@@ -212,6 +225,45 @@ class IndexService:
                 self._stop.wait(min(5.0, interval * 8))
                 continue
             self._stop.wait(interval)
+
+    def expire_lapsed(self, index: MarketIndex) -> list[int]:
+        """Refund the API's own jobs that nobody can finish any more: unclaimed past the claim
+        deadline, or claimed and unsubmitted past the run deadline (a worker that vanished).
+        The API's key paid their escrow; anyone may call expire, but nobody else has a reason.
+        Returns the jobs expired."""
+        settings = self.services.settings
+        if settings.private_key is None or not settings.expire_lapsed:
+            return []
+        client = self.services.client()
+        now = client.chain_now()
+        expired: list[int] = []
+        for state in (JobState.OPEN.label, JobState.CLAIMED.label):
+            page = 1
+            while True:
+                found = index.jobs(
+                    state=state, requester=client.sender, page=page, per_page=MAX_PER_PAGE
+                )
+                for item in found.items:
+                    job = client.job(item.job_id)
+                    if lapsed(job.state.label, job.deadline, now) is None:
+                        continue
+                    try:
+                        tx = client.expire(item.job_id, gas=SETTLE_GAS)
+                    except TxReverted as exc:  # someone else expired it first, say
+                        log.info("event=expire_refused job=%d error=%s", item.job_id, exc)
+                        continue
+                    log.info(
+                        "event=expired job=%d was=%s reason=%r tx=%s",
+                        item.job_id,
+                        job.state.label,
+                        lapsed(job.state.label, job.deadline, now),
+                        tx.tx_hash,
+                    )
+                    expired.append(item.job_id)
+                if page >= found.pages:
+                    break
+                page += 1
+        return expired
 
     def start(self) -> None:
         if self._thread is None:

@@ -70,6 +70,8 @@ class Anvil:
     accounts: list[DevAccount]
     workdir: Path
     _owns_workdir: bool = field(default=False, repr=False)
+    # How it was started, for restart(): the command, its environment and log file.
+    _launch: tuple[list[str], dict[str, str], Path | None] | None = field(default=None, repr=False)
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -81,6 +83,17 @@ class Anvil:
                 self.process.wait()
         if self._owns_workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def restart(self, down: float) -> None:
+        """Stop anvil, wait ``down`` seconds and start it again from the state it saved on
+        the way down (an anvil started with ``state``): an outage of the chain's node."""
+        if self._launch is None or "--state" not in self._launch[0]:
+            raise ConfigError("restart needs an anvil started with a state file (state=...)")
+        cmd, env, log_path = self._launch
+        self.process.terminate()  # SIGTERM: anvil writes its state file, then exits
+        self.process.wait(timeout=30)
+        time.sleep(down)
+        self.process = _launch_and_wait(cmd, env, log_path, self.url, 20.0)[0]
 
     def __enter__(self) -> Anvil:
         return self
@@ -98,12 +111,14 @@ def start_anvil(
     log_path: Path | None = None,
     timeout: float = 20.0,
     wrap: Callable[[list[str]], list[str]] | None = None,
+    state: Path | None = None,
 ) -> Anvil:
     """Start anvil and wait until it answers JSON-RPC.
 
     Its snapshot cache goes into ``workdir`` (a fresh temp dir unless given), not ``$HOME``.
     ``wrap`` turns the command into the one to run (e.g. inside a network namespace:
-    hepx/hosts.py); it must exec anvil, so the process stays anvil's.
+    hepx/hosts.py); it must exec anvil, so the process stays anvil's. With ``state`` anvil
+    starts from that state file if it exists and writes it on exit (``restart()``).
     """
     port = port or free_port()
     owns = workdir is None
@@ -126,12 +141,32 @@ def start_anvil(
     ]
     if block_time:
         cmd += ["--block-time", str(block_time)]
-    log = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115
+    if state:
+        cmd += ["--state", str(state)]
     env = {**os.environ, "HOME": str(workdir)}
-    process = subprocess.Popen(
-        wrap(cmd) if wrap else cmd, stdout=log, stderr=subprocess.STDOUT, env=env
-    )
+    cmd = wrap(cmd) if wrap else cmd
+    process, chain_id = _launch_and_wait(cmd, env, log_path, f"http://{host}:{port}", timeout)
     url = f"http://{host}:{port}"
+    deadline = time.monotonic() + timeout
+    while not config_out.exists():
+        if time.monotonic() > deadline:
+            process.kill()
+            raise ChainUnavailable(f"anvil wrote no {config_out} within {timeout:.0f} s")
+        time.sleep(0.05)
+    config = json.loads(config_out.read_text())
+    dev_accounts = [
+        DevAccount(address=addr, private_key=key)
+        for addr, key in zip(config["available_accounts"], config["private_keys"], strict=True)
+    ]
+    return Anvil(process, url, chain_id, dev_accounts, workdir, owns, (cmd, env, log_path))
+
+
+def _launch_and_wait(
+    cmd: list[str], env: dict[str, str], log_path: Path | None, url: str, timeout: float
+) -> tuple[subprocess.Popen[bytes], int]:
+    """Start anvil and wait until it answers eth_chainId; the process and the chain id."""
+    log = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115
+    process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
     deadline = time.monotonic() + timeout
     while True:
         if process.poll() is not None:
@@ -142,18 +177,10 @@ def start_anvil(
                 json={"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []},
                 timeout=1.0,
             )
-            chain_id = int(reply.json()["result"], 16)
-            if config_out.exists():
-                break
+            return process, int(reply.json()["result"], 16)
         except (httpx.HTTPError, KeyError, ValueError):
             pass
         if time.monotonic() > deadline:
             process.kill()
             raise ChainUnavailable(f"anvil did not answer on {url} within {timeout:.0f} s")
         time.sleep(0.05)
-    config = json.loads(config_out.read_text())
-    dev_accounts = [
-        DevAccount(address=addr, private_key=key)
-        for addr, key in zip(config["available_accounts"], config["private_keys"], strict=True)
-    ]
-    return Anvil(process, url, chain_id, dev_accounts, workdir, owns)

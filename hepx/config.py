@@ -53,6 +53,11 @@ class Settings(BaseSettings):
         None, description="Key that signs transactions (requester for the API, worker for agents)"
     )
     api_url: str = Field("http://127.0.0.1:8000", description="URL of the hepx REST API")
+    expire_lapsed: bool = Field(
+        True,
+        description="The API refunds its own jobs that lapsed (unclaimed past the claim "
+        "deadline, or claimed and unsubmitted past the run deadline: a vanished worker)",
+    )
     confirmations: int = Field(0, ge=0, description="Blocks an event must be buried under")
     poll_interval: float = Field(0.25, gt=0, description="Seconds between chain polls")
     index_path: Path | None = Field(

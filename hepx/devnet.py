@@ -7,6 +7,7 @@ is left orphaned.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -50,6 +51,10 @@ class Devnet:
     llm_joins_later: bool = False  # its llama.cpp build is still running
     stopping: threading.Event = field(default_factory=threading.Event)
     network: HostNetwork | None = None  # separate hosts (network namespaces), if any
+    # How each child was started, so a fault-injection run can start it again (restart()).
+    launches: dict[str, tuple[list[str], dict[str, str], list[str] | None]] = field(
+        default_factory=dict
+    )
 
     @property
     def logs(self) -> Path:
@@ -64,7 +69,8 @@ class Devnet:
             try:
                 proc.wait(timeout=15)
             except subprocess.TimeoutExpired:
-                proc.kill()
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)  # its job processes too
                 proc.wait()
         self.anvil.stop()
         if self.network:
@@ -79,6 +85,27 @@ class Devnet:
         self.network.remove(self.network.workers[worker - 1])
         proc.wait()
         shutil.rmtree(self.home / "devnet" / f"host-{worker}", ignore_errors=True)
+
+    def spawn(
+        self, name: str, args: list[str], env: dict[str, str], command: list[str] | None = None
+    ) -> subprocess.Popen[bytes]:
+        self.launches[name] = (args, env, command)
+        self.processes[name] = _spawn(name, args, env, self.logs, command)
+        return self.processes[name]
+
+    def kill(self, name: str) -> None:
+        """SIGKILL child ``name`` and everything it started (its job processes too), as a
+        crash or an out-of-memory kill would."""
+        proc = self.processes[name]
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+    def restart(self, name: str) -> subprocess.Popen[bytes]:
+        """Start child ``name`` again as it was first started (same state folder)."""
+        if (proc := self.processes.get(name)) is not None and proc.poll() is None:
+            raise ConfigError(f"{name} is still running (pid {proc.pid})")
+        return self.spawn(name, *self.launches[name])
 
     def dead_child(self) -> str | None:
         for name, proc in list(self.processes.items()):  # the LLM joiner may add one
@@ -140,6 +167,7 @@ def _spawn(
         stdout=log_file,
         stderr=subprocess.STDOUT,
         env={**os.environ, **env},
+        start_new_session=True,  # its own process group: kill() takes its job processes too
     )
 
 
@@ -180,6 +208,7 @@ def start_devnet(
     llm_port: int | None = None,
     llm_api_key: str | None = None,
     separate_hosts: bool = False,
+    chain_state: bool = False,
 ) -> Devnet:
     """Start a fresh devnet under ``home``; the caller must call ``stop()``.
 
@@ -188,6 +217,8 @@ def start_devnet(
     reaching the chain by RPC and data only through the API's trustless gateway (and
     publishing its results there).
     With ``worker_image`` the agents run in containers from that image (devnet_containers).
+    With ``chain_state`` anvil keeps its state in a file, so ``devnet.anvil.restart()`` brings
+    the same chain back (an outage of its node).
     With ``llm`` "now" a local LLM server runs too (hepx/llm_server.py), with "when_built"
     it joins once the background build of the llm extra ends; unless ``policy`` is given,
     the workers' policy points at it (they keep llm.* jobs waiting while it does not
@@ -217,6 +248,7 @@ def start_devnet(
         anvil = start_anvil(
             port=anvil_port, host=host, workdir=devdir / "anvil",
             log_path=devdir / "logs" / "anvil.log", wrap=network.chain.command if network else None,
+            state=devdir / "anvil" / "state.json" if chain_state else None,
         )  # fmt: skip
     except BaseException:
         if network:
@@ -262,11 +294,10 @@ def start_devnet(
                 key_env = LLM_KEY_ENV if llm_api_key else None
                 policy = write_local_policy(devdir / "policy.yaml", devnet.llm_url, key_env)
         api_args = ["api", "run", "--host", host, "--port", str(api_port)]
-        devnet.processes["api"] = _spawn(
+        devnet.spawn(
             "api",
             api_args,
             {**base_env, "HEPX_PRIVATE_KEY": requester.private_key},
-            devnet.logs,
             network.chain.command([sys.executable, "-m", "hepx", *api_args]) if network else None,
         )
         for i, worker in enumerate(devnet.workers, 1):
@@ -279,19 +310,15 @@ def start_devnet(
                 env |= _own_host_env(own, deployment, api_url)
                 args[3] = str(own / "agent")
                 command = network.workers[i - 1].command([sys.executable, "-m", "hepx", *args])
-                devnet.processes[f"worker-{i}"] = _spawn(
-                    f"worker-{i}", args, env, devnet.logs, command
-                )
+                devnet.spawn(f"worker-{i}", args, env, command)
             elif docker and worker_image:
                 name = f"hepx-devnet-{anvil_port}-worker-{i}"
                 command = worker_container_command(
                     docker, name, worker_image, home, args, env, policy
                 )
-                devnet.processes[f"worker-{i}"] = _spawn(
-                    f"worker-{i}", args, env, devnet.logs, command
-                )
+                devnet.spawn(f"worker-{i}", args, env, command)
             else:
-                devnet.processes[f"worker-{i}"] = _spawn(f"worker-{i}", args, env, devnet.logs)
+                devnet.spawn(f"worker-{i}", args, env)
         _wait_healthy(api_url, devnet.processes["api"])
         return devnet
     except BaseException:

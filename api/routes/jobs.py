@@ -16,14 +16,13 @@ from api.services import FreshIndex, Services, ServicesDep
 from hepx.chain import (
     FINAL_EVENTS,
     JobState,
-    MarketClient,
     MarketEvent,
     PaymentDirection,
     PaymentReason,
     json_safe,
     lapsed,
 )
-from hepx.errors import ChainError, EventIndexError, InvalidCid
+from hepx.errors import EventIndexError, InvalidCid
 from hepx.index import MAX_PAGE, MAX_PER_PAGE, STATES, MarketIndex
 from hepx.spec import canonical_json, json_schema, parse_spec
 from hepx.terms import post_spec
@@ -115,18 +114,6 @@ def job_schema() -> dict[str, Any]:
     return json_schema()
 
 
-def _chain_now(client: MarketClient) -> float:
-    """The time the next block will carry, which is what the contract's deadlines see.
-
-    The pending block tells it where the node offers one (anvil does, clock warps included;
-    an idle devnet's latest block is older); the wall clock is the floor.
-    """
-    try:
-        return max(time.time(), client.timestamp("pending"))
-    except ChainError:
-        return max(time.time(), client.timestamp("latest"))
-
-
 def _job_events(services: Services, job_id: int) -> tuple[Any, list[MarketEvent]]:
     client = services.client()
     job = client.job(job_id)
@@ -196,7 +183,7 @@ def get_job(job_id: JobIdParam, services: ServicesDep) -> JobOut:
         escrow=job.escrow,
         deadline=job.deadline,
         # Only a job still open or claimed can lapse: the others need no extra RPC call.
-        lapsed=lapsed(job.state.label, job.deadline, _chain_now(services.client()))
+        lapsed=lapsed(job.state.label, job.deadline, services.client().chain_now())
         if job.state in (JobState.OPEN, JobState.CLAIMED)
         else None,
         run_window=job.run_window,

@@ -37,6 +37,7 @@ from hepx.chain.token import TokenClient
 from hepx.chain.types import (
     DEVNET_CHAIN_ID,
     DEVNET_STAKE_FREE_LIMIT,
+    SETTLE_GAS,
     ZERO_ADDRESS,
     ZERO_BYTES32,
     Assignment,
@@ -58,6 +59,7 @@ __all__ = [
     "FINAL_EVENTS",
     "FINAL_STATES",
     "FINAL_STATE_LABELS",
+    "SETTLE_GAS",
     "STATE_AFTER_EVENT",
     "ZERO_ADDRESS",
     "ZERO_BYTES32",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -85,6 +86,17 @@ class ContractClient:
 
     def timestamp(self, block: int | str = "latest") -> int:
         return self.rpc.timestamp(block)
+
+    def chain_now(self) -> float:
+        """The time the next block will carry, which is what the contract's deadlines see.
+
+        The pending block tells it where the node offers one (anvil does, clock warps included;
+        an idle devnet's latest block is older); the wall clock is the floor.
+        """
+        try:
+            return max(time.time(), self.timestamp("pending"))
+        except ChainError:
+            return max(time.time(), self.timestamp("latest"))
 
     def balance(self, address: str) -> int:
         return self.rpc.balance(address)

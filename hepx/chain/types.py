@@ -27,6 +27,10 @@ _LAPSES = {
 }
 
 
+# Gas for finalize/expire, sent unsimulated: anvil simulates at the last block's timestamp,
+# which on an idle automine chain is older than the deadline the wall clock has passed.
+SETTLE_GAS = 200_000
+
 # Seconds past a deadline before a job counts as lapsed, for callers whose clock may differ a
 # little from the timestamp the next block will carry.
 LAPSE_GRACE = 5.0

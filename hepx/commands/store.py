@@ -196,6 +196,32 @@ def pins(store: StoreOption = None) -> None:
             typer.echo(f"{p.name}\t{p.cid}\t{when}")
 
 
+@app.command("verify")
+def verify(store: StoreOption = None) -> None:
+    """Check every block against its CID, every pinned DAG for completeness and the folders
+    for leftovers of interrupted writes; exit 1 if anything is wrong. Run it while nothing
+    writes to the store (an add in progress shows as a temporary file)."""
+    with _errors():
+        opened = _open(store)
+        if not isinstance(opened, LocalStore):
+            raise StoreError("verify checks a local store: pass --store or use the local backend")
+        report = opened.verify()
+    mib = report.bytes / 2**20
+    typer.echo(f"checked {report.blocks} blocks ({mib:.1f} MiB) under {opened.root}")
+    for title, items, fix in (
+        ("damaged", report.damaged, "add the file again or fetch it from a gateway to heal it"),
+        ("missing", report.missing, "fetch the pinned DAG again (hepx store import a CAR)"),
+        ("debris", report.debris, "`hepx store gc` removes it once it is an hour old"),
+    ):
+        if items:
+            typer.echo(f"{len(items)} {title} ({fix}):", err=True)
+            for item in items:
+                typer.echo(f"  {item}", err=True)
+    if not report.ok:
+        raise typer.Exit(1)
+    typer.echo("store is clean")
+
+
 @app.command("gc")
 def gc(store: StoreOption = None) -> None:
     """Drop expired pins and delete every block that no pin reaches."""

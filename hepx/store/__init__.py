@@ -13,13 +13,14 @@ from hepx.store._kubo import KuboStore
 from hepx.store._open import open_backend, open_store
 from hepx.store._pins import Pin
 from hepx.store._remote import CAR_MEDIA, RAW_MEDIA, GatewayFallback, fetch_dag, push_dag
-from hepx.store._store import Entry, GcReport, LocalStore
+from hepx.store._store import Entry, GcReport, LocalStore, VerifyReport
 
 __all__ = [
     "CAR_MEDIA",
     "CHUNK_SIZE",
     "MAX_LINKS",
     "RAW_MEDIA",
+    "VerifyReport",
     "CarReader",
     "ContentStore",
     "Entry",

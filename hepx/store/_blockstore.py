@@ -353,6 +353,31 @@ class Blockstore:
             rows = db.execute("SELECT cid, pack, offset, length FROM blocks").fetchall()
         return [(block_id_from_binary(bytes(r[0])), str(r[1]), int(r[2]), int(r[3])) for r in rows]
 
+    def verify(self) -> tuple[int, int, list[str], list[str]]:
+        """Read and hash every stored block. Returns (blocks, bytes, damaged, debris): damaged
+        blocks with what is wrong, and leftovers of interrupted writes (temporary block files,
+        temporary packs, packs no index row points to)."""
+        blocks = size = 0
+        damaged: list[str] = []
+        for bid, _length in self.iter_blocks():
+            try:
+                size += len(self.get(bid))
+            except StoreError as exc:
+                damaged.append(str(exc))
+            blocks += 1
+        debris: list[str] = []
+        if self._blocks.is_dir():
+            for shard in os.scandir(self._blocks):
+                if shard.is_dir():
+                    debris += [e.path for e in os.scandir(shard.path) if e.name.startswith(".")]
+        if self.packs.is_dir():
+            referenced = {pack for _, pack, _, _ in self._rows()}
+            for entry in os.scandir(self.packs):
+                orphan = entry.name.endswith(".pack") and entry.name[:-5] not in referenced
+                if orphan or entry.name.endswith(".pack.tmp"):
+                    debris.append(entry.path)
+        return blocks, size, damaged, debris
+
     def iter_blocks(self) -> Iterator[tuple[BlockId, int]]:
         """(id, size) of every stored block, loose and packed."""
         yield from self._loose()
@@ -412,10 +437,18 @@ class Blockstore:
             writer.finish(commit=ok)
 
     def _remove_debris(self, referenced: set[str]) -> None:
-        """Packs no index row points to (a crash before indexing) and stale temp packs."""
+        """Packs no index row points to (a crash before indexing), stale temp packs and
+        stale temp block files (a crash mid-write)."""
+        now = time.time()
+        if self._blocks.is_dir():
+            for shard in os.scandir(self._blocks):
+                if not shard.is_dir():
+                    continue
+                for entry in os.scandir(shard.path):
+                    if entry.name.startswith(".") and now - entry.stat().st_mtime > _STALE_SECONDS:
+                        os.unlink(entry.path)
         if not self.packs.is_dir():
             return
-        now = time.time()
         for entry in os.scandir(self.packs):
             orphan = entry.name.endswith(".pack") and entry.name[:-5] not in referenced
             old = now - entry.stat().st_mtime > _STALE_SECONDS

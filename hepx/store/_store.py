@@ -430,6 +430,24 @@ class LocalStore:
     def unpin(self, name: str) -> bool:
         return self.pins.remove(name)
 
+    def verify(self) -> VerifyReport:
+        """Check every block against its CID, every pin's DAG for completeness, and the
+        folders for leftovers of interrupted writes."""
+        assert isinstance(self._blocks, Blockstore)
+        blocks, size, damaged, debris = self._blocks.verify()
+        missing: list[str] = []
+        for pin in self.pins.list():
+            try:
+                absent = self._first_missing(block_id(pin.cid))
+            except StoreError:
+                continue  # a damaged node on the way: listed as damaged already
+            if absent is not None:
+                missing.append(f"{absent} (needed by pin {pin.name}, {pin.cid})")
+        staging = self.root / "staging"
+        if staging.is_dir():
+            debris += [str(p) for p in staging.iterdir()]
+        return VerifyReport(blocks, size, damaged, missing, debris)
+
     def gc(self, now: float | None = None) -> GcReport:
         """Drop expired pins, then delete every block no live pin reaches.
 
@@ -455,6 +473,21 @@ class LocalStore:
         removed, freed = self._blocks.collect(live)
         shutil.rmtree(self.root / "staging", ignore_errors=True)
         return GcReport(kept=len(live), removed=removed, bytes_freed=freed, expired=expired)
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyReport:
+    """What ``LocalStore.verify`` found; ``ok`` when there is nothing to report."""
+
+    blocks: int
+    bytes: int
+    damaged: list[str]  # blocks whose bytes do not hash to their CID, or cannot be read
+    missing: list[str]  # blocks a pinned DAG needs that the store does not have
+    debris: list[str]  # files an interrupted write left behind (`hepx store gc` removes them)
+
+    @property
+    def ok(self) -> bool:
+        return not (self.damaged or self.missing or self.debris)
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 import yaml
 from api_helpers import echo_spec
 from fastapi.testclient import TestClient
@@ -267,3 +268,32 @@ def test_a_job_is_found_by_the_spec_cid_its_requester_computed_before_posting(
         found = api.get("/jobs", params={"spec_cid": expected}).json()["items"]
         time.sleep(0.2)
     assert [j["job_id"] for j in found] == [posted["job_id"]]
+
+
+def test_the_api_refunds_its_own_lapsed_jobs_and_the_explorer_says_from_where(
+    api: TestClient, market_as: Callable[[int], MarketClient], node: Anvil
+) -> None:
+    # A worker that claims and vanishes (its host died) must not lock the escrow for good:
+    # nobody else has a reason to call expire, so the API, whose key paid, does.
+    unclaimed = api.post("/jobs", json=echo_spec(claim_window=2)).json()["job_id"]
+    vanished = api.post("/jobs", json=echo_spec(run_window=60)).json()["job_id"]
+    running = api.post("/jobs", json=echo_spec()).json()["job_id"]
+    worker = market_as(1)
+    worker.claim(vanished, ONE_CENT_ETH)
+    worker.claim(running, ONE_CENT_ETH)
+    requester = market_as(0)
+    before = requester.withdrawable(requester.sender)
+    for method, params in (("evm_increaseTime", [120]), ("evm_mine", [])):
+        httpx.post(node.url, json={"jsonrpc": "2.0", "id": 1, "method": method, "params": params})
+    services = api.app.state.services  # type: ignore[attr-defined]
+    expired = services.index.expire_lapsed(services.index.refresh(inline=True, max_age=0))
+    assert {unclaimed, vanished} <= set(expired) and running not in expired
+    assert requester.job(unclaimed).state is JobState.EXPIRED
+    assert requester.job(vanished).state is JobState.EXPIRED
+    assert requester.job(running).state is JobState.CLAIMED
+    assert requester.withdrawable(requester.sender) - before >= 2 * ONE_CENT_ETH
+    services.index.refresh(inline=True, max_age=0)
+    page = api.get(f"/job/{vanished}").text
+    assert "expired from" in page and "claimed" in page
+    # A second round finds nothing left to do (and sends no reverting transaction).
+    assert services.index.expire_lapsed(services.index.refresh(inline=True, max_age=0)) == []
