@@ -47,6 +47,7 @@ from hepx.chain import (
     MatchMode,
 )
 from hepx.errors import ChainError, ExecutionError, SpecError, StoreError, TxReverted
+from hepx.files import write_atomic
 from hepx.kinds import PER_TOKEN_KINDS
 from hepx.spec import JobSpec, canonical_json, parse_spec
 from hepx.store import LocalStore, push_dag
@@ -72,6 +73,10 @@ class AgentPaths:
     @property
     def work(self) -> Path:
         return self.state_dir / "work"
+
+    @property
+    def waiting(self) -> Path:
+        return self.state_dir / "waiting.json"
 
 
 class WorkerAgent:
@@ -109,6 +114,9 @@ class WorkerAgent:
         self.slots = Slots(policy.slots or machine_cpus(), policy.memory_mb or machine_memory_mb())
         # Claimable jobs seen while every slot was taken: considered again when one frees.
         self.waiting_for_slot: dict[int, str] = {}
+        # Both waits are saved before the cursor moves past the JobPosted that put a job
+        # there: an agent killed while jobs waited takes them up again after a restart.
+        self._load_waiting()
 
     # ------------------------------------------------------------ loop
 
@@ -183,10 +191,12 @@ class WorkerAgent:
 
     def reconsider_llm_jobs(self) -> None:
         if self.waiting_for_llm and self.llm_probe and self.llm_probe.unavailable() is None:
-            waiting, self.waiting_for_llm = self.waiting_for_llm, {}
-            for job_id, spec_cid in waiting.items():
+            for job_id in list(self.waiting_for_llm):
+                # Dropped from the saved list only once considered (claimed, or waiting again).
+                spec_cid = self.waiting_for_llm.pop(job_id)
                 log.info("event=llm_ready job=%d", job_id)
                 self.consider(job_id, spec_cid)
+                self._save_waiting()
 
     def reconsider_slot_jobs(self) -> None:
         for job_id, spec_cid in list(self.waiting_for_slot.items()):
@@ -194,6 +204,18 @@ class WorkerAgent:
                 return
             del self.waiting_for_slot[job_id]
             self.consider(job_id, spec_cid)
+            self._save_waiting()
+
+    def _load_waiting(self) -> None:
+        if not self.paths.waiting.exists():
+            return
+        saved = json.loads(self.paths.waiting.read_text())
+        self.waiting_for_slot = {int(k): v for k, v in saved.get("slot", {}).items()}
+        self.waiting_for_llm = {int(k): v for k, v in saved.get("llm", {}).items()}
+
+    def _save_waiting(self) -> None:
+        waits = {"slot": self.waiting_for_slot, "llm": self.waiting_for_llm}
+        write_atomic(self.paths.waiting, json.dumps(waits))
 
     def need_of(self, spec: JobSpec) -> Need:
         return Need(spec.resources.cpus, spec.resources.memory_mb)
@@ -222,6 +244,7 @@ class WorkerAgent:
         if probe and (llm_down := probe.unavailable()) is not None:
             log.info("event=waiting job=%d reason=%r", job_id, f"LLM endpoint: {llm_down}")
             self.waiting_for_llm[job_id] = spec_cid
+            self._save_waiting()
             return
         missing = [ref.name for ref in spec.inputs if not self.store.has(ref.cid)]
         if missing:
@@ -243,6 +266,7 @@ class WorkerAgent:
                 self.slots.running,
             )
             self.waiting_for_slot[job_id] = spec_cid
+            self._save_waiting()
             return
         try:
             self._take(job_id, spec_cid, spec, job, terms, decision.price)

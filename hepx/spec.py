@@ -62,6 +62,32 @@ _UniqueKeyLoader.add_constructor(
 )
 
 
+# Brackets deeper than this are refused before YAML reads them: PyYAML takes minutes on a
+# body of 100,000 nested brackets (a request that ties up an API thread), and no spec needs it.
+MAX_NESTING = 64
+_TOO_DEEP = f"spec nests deeper than {MAX_NESTING} levels: flatten it"
+
+
+def _nesting(text: str) -> int:
+    depth = deepest = 0
+    for char in text:
+        if char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest
+
+
+def _json_without_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise SpecError(f"duplicate key {key!r}: remove one (the last would silently win)")
+        seen[key] = value
+    return seen
+
+
 def parse_spec(data: dict[str, Any] | str | bytes) -> JobSpec:
     """Validate a spec given as a dict or as YAML/JSON text; raise SpecError listing problems."""
     if isinstance(data, bytes):
@@ -70,14 +96,24 @@ def parse_spec(data: dict[str, Any] | str | bytes) -> JobSpec:
         except UnicodeDecodeError as exc:
             raise SpecError(f"spec is not UTF-8 text: {exc}") from exc
     if isinstance(data, str):
+        text = data
+        # Counted over the text, strings included: a spec with 64 brackets open in a string
+        # is refused too, which no real spec is.
+        if _nesting(text) > MAX_NESTING:
+            raise SpecError(_TOO_DEEP)
         try:
-            data = yaml.load(data, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
-        except yaml.YAMLError as exc:
-            raise SpecError(f"spec is not valid YAML or JSON: {exc}") from exc
+            data = json.loads(text, object_pairs_hook=_json_without_duplicates)
+        except ValueError:  # not JSON: YAML (a superset) reads it or says what is wrong
+            try:
+                data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - SafeLoader's kin
+            except yaml.YAMLError as exc:
+                raise SpecError(f"spec is not valid YAML or JSON: {exc}") from exc
     if not isinstance(data, dict):
         raise SpecError(f"a spec must be a mapping of fields, not {type(data).__name__}")
     try:
         return _ADAPTER.validate_python(data)
+    except RecursionError:  # a dict nested in Python, which no text bounded
+        raise SpecError(_TOO_DEEP) from None
     except ValidationError as exc:
         problems = [_describe(err, data) for err in exc.errors()]
         raise SpecError("invalid job spec:\n" + "\n".join(f"  {p}" for p in problems)) from exc

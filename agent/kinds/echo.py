@@ -30,7 +30,10 @@ def run(
         (outputs_dir / "message.txt").write_text(params.message, encoding="utf-8")
     for i, ref in enumerate(spec.inputs, start=1):
         source = inputs_dir / ref.name
-        if not source.is_file():
+        if source.is_dir():  # a folder input (another job's result, in a workflow)
+            shutil.copytree(source, outputs_dir / ref.name)
+        elif source.is_file():
+            shutil.copyfile(source, outputs_dir / ref.name)
+        else:
             raise ExecutionError(f"input {ref.name!r} ({ref.cid}) is missing from {inputs_dir}")
-        shutil.copyfile(source, outputs_dir / ref.name)
         progress(f"copied {ref.name} ({i}/{len(spec.inputs)})")

@@ -217,6 +217,8 @@ def verify(store: StoreOption = None) -> None:
             typer.echo(f"{len(items)} {title} ({fix}):", err=True)
             for item in items:
                 typer.echo(f"  {item}", err=True)
+    if report.unreferenced:
+        typer.echo(f"{len(report.unreferenced)} unreferenced packs (`hepx store gc` reclaims them)")
     if not report.ok:
         raise typer.Exit(1)
     typer.echo("store is clean")

@@ -353,10 +353,11 @@ class Blockstore:
             rows = db.execute("SELECT cid, pack, offset, length FROM blocks").fetchall()
         return [(block_id_from_binary(bytes(r[0])), str(r[1]), int(r[2]), int(r[3])) for r in rows]
 
-    def verify(self) -> tuple[int, int, list[str], list[str]]:
-        """Read and hash every stored block. Returns (blocks, bytes, damaged, debris): damaged
-        blocks with what is wrong, and leftovers of interrupted writes (temporary block files,
-        temporary packs, packs no index row points to)."""
+    def verify(self) -> tuple[int, int, list[str], list[str], list[str]]:
+        """Read and hash every stored block. Returns (blocks, bytes, damaged, debris,
+        unreferenced): damaged blocks with what is wrong; leftovers of interrupted writes
+        (temporary block files and packs); packs no index row points to any more (a crash
+        before indexing, or blocks healed into a newer pack), which gc reclaims."""
         blocks = size = 0
         damaged: list[str] = []
         for bid, _length in self.iter_blocks():
@@ -366,6 +367,7 @@ class Blockstore:
                 damaged.append(str(exc))
             blocks += 1
         debris: list[str] = []
+        unreferenced: list[str] = []
         if self._blocks.is_dir():
             for shard in os.scandir(self._blocks):
                 if shard.is_dir():
@@ -373,10 +375,11 @@ class Blockstore:
         if self.packs.is_dir():
             referenced = {pack for _, pack, _, _ in self._rows()}
             for entry in os.scandir(self.packs):
-                orphan = entry.name.endswith(".pack") and entry.name[:-5] not in referenced
-                if orphan or entry.name.endswith(".pack.tmp"):
+                if entry.name.endswith(".pack.tmp"):
                     debris.append(entry.path)
-        return blocks, size, damaged, debris
+                elif entry.name.endswith(".pack") and entry.name[:-5] not in referenced:
+                    unreferenced.append(entry.path)
+        return blocks, size, damaged, debris, unreferenced
 
     def iter_blocks(self) -> Iterator[tuple[BlockId, int]]:
         """(id, size) of every stored block, loose and packed."""

@@ -434,7 +434,7 @@ class LocalStore:
         """Check every block against its CID, every pin's DAG for completeness, and the
         folders for leftovers of interrupted writes."""
         assert isinstance(self._blocks, Blockstore)
-        blocks, size, damaged, debris = self._blocks.verify()
+        blocks, size, damaged, debris, unreferenced = self._blocks.verify()
         missing: list[str] = []
         for pin in self.pins.list():
             try:
@@ -446,7 +446,7 @@ class LocalStore:
         staging = self.root / "staging"
         if staging.is_dir():
             debris += [str(p) for p in staging.iterdir()]
-        return VerifyReport(blocks, size, damaged, missing, debris)
+        return VerifyReport(blocks, size, damaged, missing, debris, unreferenced)
 
     def gc(self, now: float | None = None) -> GcReport:
         """Drop expired pins, then delete every block no live pin reaches.
@@ -484,6 +484,7 @@ class VerifyReport:
     damaged: list[str]  # blocks whose bytes do not hash to their CID, or cannot be read
     missing: list[str]  # blocks a pinned DAG needs that the store does not have
     debris: list[str]  # files an interrupted write left behind (`hepx store gc` removes them)
+    unreferenced: list[str]  # packs nothing points to any more: harmless, gc reclaims them
 
     @property
     def ok(self) -> bool:

@@ -85,6 +85,15 @@ def test_echo_without_message_writes_only_the_inputs(tmp_path: Path) -> None:
     assert sorted(p.name for p in outputs.iterdir()) == ["a.txt"]
 
 
+def test_echo_copies_a_folder_input_such_as_another_job_s_result(tmp_path: Path) -> None:
+    part = tmp_path / "inputs" / "part-0" / "outputs"
+    part.mkdir(parents=True)
+    (part / "message.txt").write_text("part 0")
+    done, outputs = run_job(tmp_path, echo_spec({}, ["part-0"]))
+    assert done.returncode == 0, done.stderr
+    assert (outputs / "part-0" / "outputs" / "message.txt").read_text() == "part 0"
+
+
 def test_echo_with_missing_input_fails_with_one_clear_line(tmp_path: Path) -> None:
     done, outputs = run_job(tmp_path, echo_spec({}, ["absent.txt"]))
     assert done.returncode == 1

@@ -183,6 +183,33 @@ def test_a_full_agent_leaves_jobs_open_and_takes_them_when_a_slot_frees(
     assert "claim_refused" not in caplog.text
 
 
+def test_jobs_waiting_for_a_slot_are_taken_up_again_by_an_agent_restarted_from_its_state(
+    anvil: Anvil, deployment: Deployment, requester: MarketClient, store: LocalStore, tmp_path: Path
+) -> None:
+    # Found by bench/chaos.py: a killed agent forgot the jobs it had left waiting while every
+    # slot was busy; its cursor had moved past their JobPosted, so nobody took them again.
+    policy = Policy.model_validate({"kinds": {"echo": {"price": 1000}}, "slots": 1})
+
+    def agent() -> WorkerAgent:
+        return WorkerAgent(
+            _client(anvil, deployment, 1), store, policy, tmp_path / "w",
+            start_block=deployment.deploy_block, poll_interval=0.05, submit_margin=1,
+        )  # fmt: skip
+
+    first = agent()
+    busy, _ = requester.post_job(_echo(store, sleep=3), 10**6, 120, 120)
+    waiting, _ = requester.post_job(_echo(store, sleep=0), 10**6, 120, 120)
+    first.step()  # claims the first, leaves the second waiting, moves its cursor past both
+    assert list(first.waiting_for_slot) == [waiting]
+    first.slots.join()  # (the "killed" agent's job ends; a restart would run it again)
+    restarted = agent()
+    assert list(restarted.waiting_for_slot) == [waiting]
+    restarted.step()
+    restarted.slots.join()
+    restarted.step()
+    assert _wait_state(requester, [busy, waiting], JobState.SUBMITTED)
+
+
 def test_a_job_needing_more_cpus_than_the_agent_has_is_declined_with_the_reason(
     requester: MarketClient, store: LocalStore, run_agent: object, caplog: pytest.LogCaptureFixture
 ) -> None:

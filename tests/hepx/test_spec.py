@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import copy
 import json
 import random
@@ -368,3 +370,25 @@ def test_resources_cpus_and_memory_stay_out_of_the_canonical_json_at_their_defau
 )
 def test_bad_resources_name_the_field(field: str, value: Any) -> None:
     assert f"resources.{field}" in spec_error(with_change(f"resources.{field}", value))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"params": ' * 100_000 + "{}" + "}" * 100_000,
+        '{"kind": "echo", "params": ' + "[" * 100_000 + "]" * 100_000 + "}",
+        "params:\n  a: " + "[" * 100_000 + "]" * 100_000,
+    ],
+    ids=["json-objects", "json-lists", "yaml-flow"],
+)
+def test_deeply_nested_spec_is_refused_at_once_not_parsed_for_minutes(text: str) -> None:
+    # PyYAML needed 92 s for 100,000 nested brackets: one request held an API thread.
+    started = time.monotonic()
+    with pytest.raises(SpecError, match="nests deeper than 64 levels"):
+        parse_spec(text)
+    assert time.monotonic() - started < 30  # a bound, not a timing
+
+
+def test_duplicate_key_in_a_json_spec_is_refused() -> None:
+    with pytest.raises(SpecError, match="duplicate key 'kind'"):
+        parse_spec('{"kind": "echo", "kind": "hep.pythia"}')
