@@ -58,6 +58,7 @@ kinds:
 slots: 2
 """
 REFUNDED = {JobState.CANCELLED, JobState.EXPIRED}
+RUN_RECORDS = {"provenance.json", "job.log"}
 
 
 @dataclass
@@ -79,14 +80,20 @@ class Row:
         return self.lost == 0 and self.twice == 0 and self.wei_lost == 0 and self.books
 
 
-def echo_spec(i: int, sleep: float = 0.0, run_window: int = 600) -> dict[str, Any]:
+def echo_spec(
+    i: int, sleep: float = 0.0, run_window: int = 600, claim_window: int = 600
+) -> dict[str, Any]:
     return {
         "apiVersion": "hepx/v1",
         "kind": "echo",
         "metadata": {"name": f"chaos-{i}"},
         "params": {"message": f"job {i}", "sleep_seconds": sleep},
         "resources": {"max_runtime": 60},
-        "payment": {"max_price": "1000 gwei", "claim_window": 600, "run_window": run_window},
+        "payment": {
+            "max_price": "1000 gwei",
+            "claim_window": claim_window,
+            "run_window": run_window,
+        },
     }
 
 
@@ -277,7 +284,8 @@ def kills(jobs: int, kills_total: int, workers: int = 3, seed: int = 1) -> Row:
 
 
 def _gathered(store: LocalStore, result_cid: str) -> dict[str, bytes]:
-    """The output files of an echo result folder, by path (what a merge produced)."""
+    """The output files of an echo result folder, by path (what a merge produced), without
+    the records of each run (which job, when, how long), which differ from run to run."""
     files: dict[str, bytes] = {}
 
     def walk(cid: str, prefix: str) -> None:
@@ -285,7 +293,7 @@ def _gathered(store: LocalStore, result_cid: str) -> dict[str, bytes]:
             path = f"{prefix}{entry.name}"
             if entry.is_dir:
                 walk(entry.cid, f"{path}/")
-            else:
+            elif entry.name not in RUN_RECORDS:
                 files[path] = store.read_bytes(entry.cid)
 
     outputs = store.resolve(result_cid, "outputs")
@@ -418,7 +426,7 @@ def dead_host(jobs: int) -> Row:
     with market(1) as m:
         d = m.devnet
         for i in range(jobs):
-            m.post(echo_spec(i, sleep=6, run_window=60))
+            m.post(echo_spec(i, sleep=6, run_window=60, claim_window=30))
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             if any(m.client.job(j).state is JobState.CLAIMED for j in m.job_ids):
