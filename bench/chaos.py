@@ -48,7 +48,8 @@ from hepx.chain import FINAL_STATES, JobState, MarketClient
 from hepx.devnet import Devnet, start_devnet
 from hepx.errors import ApiUnavailable, HepxError, StoreError
 from hepx.store import LocalStore
-from hepx.workflow import HttpJobsApi, load_workflow, run_workflow
+from hepx.workflow import load_workflow, run_workflow
+from hepx.workflow_api import HttpJobsApi
 
 REPO = Path(__file__).resolve().parent.parent
 POLICY = """\

@@ -39,19 +39,19 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
-import httpx
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from hepx.chain.enums import FINAL_STATE_LABELS
 from hepx.errors import ApiUnavailable, SpecError, WorkflowError
-from hepx.files import write_atomic
 from hepx.kinds import REGISTRY
 from hepx.spec import canonical_json, parse_spec
 from hepx.spec_fields import Metadata
 from hepx.store import cid_of_bytes
+from hepx.workflow_api import JobsApi
+from hepx.workflow_state import RunStateFile
 
 _STEP_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,19}$")
 # A valid CID that stands in for a parent's result while the spec is only being checked.
@@ -65,7 +65,6 @@ MAX_OUTAGE = 600.0
 # Seconds after which a POST /jobs the runner did not see answered can no longer land: the
 # HTTP timeout, plus the API's own margin to finish the transaction it had started.
 POST_GRACE = 90.0
-STATE_VERSION = 1
 
 
 class _Strict(BaseModel):
@@ -300,51 +299,6 @@ def _with_inputs(task: Task, resolved: dict[str, str]) -> dict[str, Any]:
 # ---------------------------------------------------------------- running
 
 
-class JobsApi(Protocol):
-    def post_job(self, spec: dict[str, Any]) -> dict[str, Any]: ...
-
-    def get_job(self, job_id: int) -> dict[str, Any]: ...
-
-    def find_job(self, spec_cid: str) -> int | None:
-        """The job posted with this spec, if the API's index has one."""
-        ...
-
-
-class HttpJobsApi:
-    """The REST API's /jobs routes."""
-
-    def __init__(self, base_url: str, timeout: float = 60.0) -> None:
-        self.base = base_url.rstrip("/")
-        self.timeout = timeout
-
-    def _call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
-        url = f"{self.base}{path}"
-        try:
-            reply = httpx.request(method, url, timeout=self.timeout, **kwargs)
-        except httpx.HTTPError as exc:
-            raise ApiUnavailable(f"the API at {url} is unreachable: {exc}") from exc
-        if reply.status_code >= 500:
-            raise ApiUnavailable(f"{method} {path} failed ({reply.status_code}): {reply.text}")
-        if reply.status_code >= 400:
-            try:
-                detail = reply.json().get("detail", reply.text)
-            except ValueError:
-                detail = reply.text
-            raise WorkflowError(f"{method} {path} failed ({reply.status_code}): {detail}")
-        result: dict[str, Any] = reply.json()
-        return result
-
-    def post_job(self, spec: dict[str, Any]) -> dict[str, Any]:
-        return self._call("POST", "/jobs", json=spec)
-
-    def get_job(self, job_id: int) -> dict[str, Any]:
-        return self._call("GET", f"/jobs/{job_id}")
-
-    def find_job(self, spec_cid: str) -> int | None:
-        found = self._call("GET", "/jobs", params={"spec_cid": spec_cid, "per_page": 1})
-        return int(found["items"][0]["job_id"]) if found["items"] else None
-
-
 @dataclass
 class WorkflowRun:
     workflow: Workflow
@@ -389,62 +343,6 @@ def fingerprint(workflow: Workflow) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-class RunStateFile:
-    """The runner's record of one run of a workflow: every task's state and on-chain jobs,
-    and the POST /jobs in flight. Written after every change, so a runner killed at any point
-    and started again resumes the run without posting a job twice."""
-
-    def __init__(self, path: Path, workflow: Workflow) -> None:
-        self.path = path
-        self.fingerprint = fingerprint(workflow)
-
-    def load(self) -> dict[str, Any] | None:
-        """The unfinished run saved here, or None (no file, or its run has finished)."""
-        try:
-            saved: dict[str, Any] = json.loads(self.path.read_text())
-        except FileNotFoundError:
-            return None
-        except (OSError, ValueError) as exc:
-            raise WorkflowError(f"cannot read the run's state file {self.path}: {exc}") from exc
-        if saved.get("finished"):
-            return None
-        if saved.get("version") != STATE_VERSION or saved.get("fingerprint") != self.fingerprint:
-            raise WorkflowError(
-                f"{self.path} holds an unfinished run of another version of this workflow "
-                f"(run {saved.get('run_id')}, jobs {saved.get('jobs_posted', '?')} posted): "
-                "finish it with that file, or start anew with --fresh (its jobs go on)"
-            )
-        return saved
-
-    def save(self, run_id: str, run: WorkflowRun) -> None:
-        tasks = {
-            t.key: {
-                "state": t.state,
-                "jobs": t.jobs,
-                "result_cid": t.result_cid,
-                "error": t.error,
-                "resolved": not t.parents,
-                "inputs": t.spec["inputs"] if not t.parents else None,
-                "posting": t.posting,
-                "posting_since": t.posting_since,
-            }
-            for t in run.tasks
-        }
-        state = {
-            "version": STATE_VERSION,
-            "workflow": run.workflow.metadata.name,
-            "fingerprint": self.fingerprint,
-            "run_id": run_id,
-            "finished": run.done,
-            "jobs_posted": sum(len(t.jobs) for t in run.tasks),
-            "tasks": tasks,
-        }
-        try:
-            write_atomic(self.path, json.dumps(state, indent=1))
-        except OSError as exc:
-            raise WorkflowError(f"cannot write the run's state file {self.path}: {exc}") from exc
-
-
 class Runner:
     """Drives a workflow's tasks through the API; ``step()`` does one round of work.
 
@@ -466,7 +364,7 @@ class Runner:
         self.notify = notify
         self.clock = clock
         self._external: dict[int, dict[str, Any]] = {}
-        self.state = RunStateFile(state, workflow) if state else None
+        self.state = RunStateFile(state, fingerprint(workflow)) if state else None
         self.run_id = uuid.uuid4().hex[:16]
         saved = self.state.load() if self.state else None
         if saved is not None:
@@ -496,8 +394,24 @@ class Runner:
         self.notify(message)
 
     def _save(self) -> None:
-        if self.state:
-            self.state.save(self.run_id, self.run)
+        if self.state is None:
+            return
+        tasks = {
+            t.key: {
+                "state": t.state,
+                "jobs": t.jobs,
+                "result_cid": t.result_cid,
+                "error": t.error,
+                "resolved": not t.parents,
+                "inputs": t.spec["inputs"] if not t.parents else None,
+                "posting": t.posting,
+                "posting_since": t.posting_since,
+            }
+            for t in self.run.tasks
+        }
+        jobs_posted = sum(len(t.jobs) for t in self.run.tasks)
+        name = self.run.workflow.metadata.name
+        self.state.save(self.run_id, name, self.run.done, jobs_posted, tasks)
 
     def step(self, submit: bool = True) -> None:
         for task in self.run.tasks:

@@ -15,7 +15,6 @@ from rich.table import Table
 from hepx.config import load_settings
 from hepx.errors import WorkflowError
 from hepx.workflow import (
-    HttpJobsApi,
     Runner,
     Workflow,
     WorkflowRun,
@@ -23,6 +22,7 @@ from hepx.workflow import (
     load_workflow,
     run_workflow,
 )
+from hepx.workflow_api import HttpJobsApi
 
 app = typer.Typer(
     help="Run workflows: steps of jobs chained by their results.", no_args_is_help=True

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import time
-
 import copy
 import json
 import random
+import time
 from pathlib import Path
 from typing import Any
 
