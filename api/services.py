@@ -245,7 +245,8 @@ class IndexService:
                 )
                 for item in found.items:
                     job = client.job(item.job_id)
-                    if lapsed(job.state.label, job.deadline, now) is None:
+                    reason = lapsed(job.state.label, job.deadline, now)
+                    if reason is None:
                         continue
                     try:
                         tx = client.expire(item.job_id, gas=SETTLE_GAS)
@@ -256,7 +257,7 @@ class IndexService:
                         "event=expired job=%d was=%s reason=%r tx=%s",
                         item.job_id,
                         job.state.label,
-                        lapsed(job.state.label, job.deadline, now),
+                        reason,
                         tx.tx_hash,
                     )
                     expired.append(item.job_id)

@@ -145,8 +145,8 @@ def start_anvil(
         cmd += ["--state", str(state)]
     env = {**os.environ, "HOME": str(workdir)}
     cmd = wrap(cmd) if wrap else cmd
-    process, chain_id = _launch_and_wait(cmd, env, log_path, f"http://{host}:{port}", timeout)
     url = f"http://{host}:{port}"
+    process, chain_id = _launch_and_wait(cmd, env, log_path, url, timeout)
     deadline = time.monotonic() + timeout
     while not config_out.exists():
         if time.monotonic() > deadline:
