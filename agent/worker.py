@@ -192,19 +192,26 @@ class WorkerAgent:
     def reconsider_llm_jobs(self) -> None:
         if self.waiting_for_llm and self.llm_probe and self.llm_probe.unavailable() is None:
             for job_id in list(self.waiting_for_llm):
-                # Dropped from the saved list only once considered (claimed, or waiting again).
-                spec_cid = self.waiting_for_llm.pop(job_id)
                 log.info("event=llm_ready job=%d", job_id)
-                self.consider(job_id, spec_cid)
-                self._save_waiting()
+                self._reconsider(self.waiting_for_llm, job_id)
 
     def reconsider_slot_jobs(self) -> None:
-        for job_id, spec_cid in list(self.waiting_for_slot.items()):
+        for job_id in list(self.waiting_for_slot):
             if self.slots.free.cpus == 0:
                 return
-            del self.waiting_for_slot[job_id]
+            self._reconsider(self.waiting_for_slot, job_id)
+
+    def _reconsider(self, waits: dict[int, str], job_id: int) -> None:
+        """Consider a waiting job again; it leaves the saved list only once considered
+        (claimed, declined, or waiting again). If the chain fails meanwhile (an outage), it
+        stays waiting: dropping it then lost the job for good (found by bench/chaos.py)."""
+        spec_cid = waits.pop(job_id)
+        try:
             self.consider(job_id, spec_cid)
-            self._save_waiting()
+        except BaseException:
+            waits.setdefault(job_id, spec_cid)
+            raise
+        self._save_waiting()
 
     def _load_waiting(self) -> None:
         if not self.paths.waiting.exists():

@@ -20,9 +20,11 @@ from agent.worker import WorkerAgent
 from hepx.anvil import Anvil
 from hepx.chain import JobState, MarketClient, deploy_market
 from hepx.deployment import Deployment
+from hepx.errors import ChainError
 from hepx.spec import canonical_json, parse_spec
 from hepx.store import LocalStore
 
+CID_OF_SPEC = "bafkreid3yvacrpfyy4vl5imho46qghn5c3clq5vxhrqqvpzfxkdjm3i4g4"
 POLICY = Policy.model_validate({"kinds": {"echo": {"price": 1000}}, "max_runtime": 60})
 
 
@@ -208,6 +210,24 @@ def test_rpc_outage_does_not_kill_the_agent(
     stop.set()
     runner.join(timeout=10)
     assert not runner.is_alive()
+
+
+def test_a_waiting_job_stays_waiting_when_the_chain_fails_while_it_is_considered_again(
+    store: LocalStore, tmp_path: Path, anvil: Anvil, deployment: Deployment
+) -> None:
+    # Found by bench/chaos.py's outage row: the job left the waiting list before it was
+    # considered, the RPC failed mid-way, and nobody ever took the job.
+    down = MarketClient(
+        "http://127.0.0.1:9", deployment.job_market, anvil.accounts[1].private_key, retries=1
+    )
+    agent = WorkerAgent(down, store, POLICY, tmp_path / "w", start_block=1)
+    agent.waiting_for_slot[7] = CID_OF_SPEC
+    agent._save_waiting()
+    with pytest.raises(ChainError):
+        agent.reconsider_slot_jobs()
+    assert agent.waiting_for_slot == {7: CID_OF_SPEC}
+    restarted = WorkerAgent(down, store, POLICY, tmp_path / "w", start_block=1)
+    assert restarted.waiting_for_slot == {7: CID_OF_SPEC}
 
 
 @pytest.mark.parametrize("jobs", [1, 3], ids=["one-job", "three-slots-busy"])
