@@ -145,21 +145,21 @@ class AuctionFlow:
         if terms.mode == MatchMode.AUCTION:
             self._bid(job_id, spec_cid, job, terms, ask, proof)
             return
-        try:
-            tx = client.claim_with_proof(job_id, ask, proof)
-        except TxReverted as exc:
-            log.info("event=claim_refused job=%d error=%s", job_id, exc)
+        tx = agent.send_claim(
+            job_id,
+            "claim",
+            lambda: client.claim_with_proof(job_id, ask, proof),
+            spec_cid=spec_cid,
+            price=ask,
+        )
+        if tx is None:
             return
         log.info("event=claimed job=%d tx=%s price=%d", job_id, tx.tx_hash, ask)
         if terms.replicas == 1:
-            agent.book.set(
-                job_id, phase="claimed", spec_cid=spec_cid, claim_tx=tx.tx_hash, price=ask
-            )
+            agent.book.set(job_id, phase="claimed", claim_tx=tx.tx_hash)
             agent.run_job(job_id, spec_cid, spec)
         else:
-            agent.book.set(
-                job_id, phase="replica", spec_cid=spec_cid, claim_tx=tx.tx_hash, price=ask
-            )
+            agent.book.set(job_id, phase="replica", claim_tx=tx.tx_hash)
             agent.run_replica(job_id, spec_cid, spec)
 
     def _proof(self, spec: JobSpec, terms: JobTerms) -> list[bytes]:
@@ -191,21 +191,19 @@ class AuctionFlow:
         if full and price >= worst:
             log.info("event=declined job=%d reason='held bids beat %d'", job_id, price)
             return
-        try:
-            tx = client.bid(job_id, price, proof)
-        except TxReverted as exc:
-            log.info("event=bid_refused job=%d error=%s", job_id, exc)
-            return
-        agent.book.set(
+        tx = agent.send_claim(
             job_id,
-            phase="bid",
+            "bid",
+            lambda: client.bid(job_id, price, proof),
             spec_cid=spec_cid,
-            bid_tx=tx.tx_hash,
             price=price,
             ask=ask,
             replicas=terms.replicas,
             bid_deadline=job.deadline,
         )
+        if tx is None:
+            return
+        agent.book.set(job_id, phase="bid", bid_tx=tx.tx_hash)
         log.info("event=bid job=%d tx=%s price=%d", job_id, tx.tx_hash, price)
 
     # ------------------------------------------------------------ after bidding

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 from agent.policy import Policy
-from hepx.chain import MarketClient
+from hepx.chain import MarketClient, TxResult
 from hepx.files import write_atomic
 from hepx.spec import JobSpec
 from hepx.store import LocalStore
@@ -32,7 +33,9 @@ class Produced:
 
 class JobBook:
     """Phase of every job this agent took: claimed -> submitted -> done | failed; auctions
-    start at bid (or outbid); replicas go replica -> digested -> committed -> revealed."""
+    start at bid (or outbid); replicas go replica -> digested -> committed -> revealed.
+    Each starts at claiming, booked before its claim or bid is sent: an agent killed before
+    the answer came asks the chain what the transaction did (``WorkerAgent.resolve_claim``)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -47,6 +50,11 @@ class JobBook:
             self.jobs.setdefault(job_id, {}).update(fields)
             write_atomic(self.path, json.dumps(self.jobs, indent=1))
 
+    def forget(self, job_id: int) -> None:
+        with self._lock:
+            if self.jobs.pop(job_id, None) is not None:
+                write_atomic(self.path, json.dumps(self.jobs, indent=1))
+
     def in_phase(self, *phases: str) -> list[int]:
         with self._lock:
             return [job_id for job_id, rec in self.jobs.items() if rec.get("phase") in phases]
@@ -60,6 +68,11 @@ class FlowHost(Protocol):
     policy: Policy
     book: JobBook
     address: str
+
+    def send_claim(
+        self, job_id: int, sent: str, send: Callable[[], TxResult], **record: Any
+    ) -> TxResult | None:
+        """Book the job as claiming, then send its claim or bid (``sent``); None if refused."""
 
     def run_job(self, job_id: int, spec_cid: str, spec: JobSpec | None = None) -> None:
         """Run a single-replica job this worker holds and submit its result (in a slot: it

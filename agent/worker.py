@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from agent.bidding import AuctionFlow, per_replica, stake_shortfall
 from agent.container_jobs import (
@@ -37,6 +38,7 @@ from agent.stake import ensure_stake, withdraw_token_earnings
 from hepx import __version__
 from hepx.chain import (
     SETTLE_GAS,
+    AssignmentStatus,
     Cursor,
     EventFollower,
     Job,
@@ -45,6 +47,7 @@ from hepx.chain import (
     MarketClient,
     MarketEvent,
     MatchMode,
+    TxResult,
 )
 from hepx.errors import ChainError, ExecutionError, SpecError, StoreError, TxReverted
 from hepx.files import write_atomic
@@ -171,6 +174,8 @@ class WorkerAgent:
     def resume_held(self) -> None:
         """Run again every claimed job no slot holds: after a restart, or when its thread died
         (an RPC outage at submit, say) before the job left the phase."""
+        for job_id in self.book.in_phase("claiming"):
+            self.resolve_claim(job_id)
         for job_id in self.book.in_phase("claimed"):
             # holds() first: a thread records the job's next phase before it lets go of the
             # slot, so a job no slot holds shows its latest phase here.
@@ -229,6 +234,8 @@ class WorkerAgent:
 
     def consider(self, job_id: int, spec_cid: str) -> None:
         if job_id in self.book.jobs:
+            if self.book.jobs[job_id].get("phase") == "claiming":
+                self.resolve_claim(job_id)  # an outage took the claim's answer
             return  # already ours: resume_held() or settle_submitted() carry it on
         job = self.client.job(job_id)
         if job.state != JobState.OPEN or job.deadline < time.time():
@@ -290,14 +297,53 @@ class WorkerAgent:
         if stake_needed and (short := stake_shortfall(self.client, stake_needed)) is not None:
             log.info("event=declined job=%d reason=%r", job_id, short)
             return
-        try:
-            tx = self.client.claim(job_id, price)
-        except TxReverted as exc:
-            log.info("event=claim_refused job=%d error=%s", job_id, exc)
+        claim = lambda: self.client.claim(job_id, price)  # noqa: E731
+        tx = self.send_claim(job_id, "claim", claim, spec_cid=spec_cid, price=price)
+        if tx is None:
             return
-        self.book.set(job_id, phase="claimed", spec_cid=spec_cid, claim_tx=tx.tx_hash, price=price)
+        self.book.set(job_id, phase="claimed", claim_tx=tx.tx_hash)
         log.info("event=claimed job=%d tx=%s price=%d", job_id, tx.tx_hash, price)
         self.run_job(job_id, spec_cid, spec)
+
+    def send_claim(
+        self, job_id: int, sent: str, send: Callable[[], TxResult], **record: Any
+    ) -> TxResult | None:
+        before = self.book.jobs.get(job_id, {}).get("phase")  # outbid, when bidding again
+        self.book.set(job_id, phase="claiming", sent=sent, **record)
+        try:
+            return send()
+        except TxReverted as exc:
+            if before is None:
+                self.book.forget(job_id)
+            else:
+                self.book.set(job_id, phase=before)
+            log.info("event=%s_refused job=%d error=%s", sent, job_id, exc)
+            return None
+
+    def resolve_claim(self, job_id: int) -> None:
+        """A claim or bid was sent and its answer lost (a kill, an RPC that dropped): carry on
+        with what the chain says it did. Run from the loop, so the answer is not still due."""
+        rec = self.book.jobs[job_id]
+        if self.client.sends_pending():
+            return  # it may still be mined: ask again next round
+        job = self.client.job(job_id)
+        mine = self.client.assignment_of(job_id, self.address)
+        if job.state == JobState.CLAIMED and job.worker == self.address:
+            phase = "claimed"
+        elif mine is not None and job.state == JobState.OPEN and rec.get("sent") == "bid":
+            phase = "bid"
+        elif mine is not None and mine.status == AssignmentStatus.ASSIGNED:
+            phase = "replica"
+        elif job.state == JobState.OPEN:
+            log.info("event=claim_not_made job=%d", job_id)
+            self.book.forget(job_id)
+            self.consider(job_id, str(rec["spec_cid"]))
+            return
+        else:
+            self.book.set(job_id, phase="done", note=f"claim not made ({job.state.label})")
+            return
+        log.info("event=claim_found job=%d phase=%s", job_id, phase)
+        self.book.set(job_id, phase=phase)
 
     # ------------------------------------------------------------ executor + publisher
 

@@ -101,6 +101,10 @@ class ContractClient:
     def balance(self, address: str) -> int:
         return self.rpc.balance(address)
 
+    def sends_pending(self) -> bool:
+        """True while a transaction of this client's sender waits in the node's pool."""
+        return self.rpc.nonce(self.sender, "pending") > self.rpc.nonce(self.sender, "latest")
+
     def decode_log(self, raw: Any) -> MarketEvent | None:
         return self.decoder.decode(raw)
 

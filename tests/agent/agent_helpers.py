@@ -1,8 +1,10 @@
-"""A worker agent for tests that drive its loop by hand."""
+"""A worker agent for tests that drive its loop by hand, and a client that loses answers."""
 
 from __future__ import annotations
 
 from agent.worker import WorkerAgent
+from hepx.chain import MarketClient, TxResult
+from hepx.errors import ChainError
 
 
 class SteppedAgent(WorkerAgent):
@@ -12,3 +14,16 @@ class SteppedAgent(WorkerAgent):
     def step(self) -> None:
         super().step()
         self.slots.join(timeout=120)
+
+
+class AnswerLost(MarketClient):
+    """Its claims and bids reach the chain, but the answer is lost (the agent is killed or
+    the RPC drops the connection between sending the transaction and writing its book)."""
+
+    def claim(self, job_id: int, price: int) -> TxResult:
+        super().claim(job_id, price)
+        raise ChainError("connection reset after the claim was sent")
+
+    def bid(self, job_id: int, price: int, proof: list[bytes] | None = None) -> TxResult:
+        super().bid(job_id, price, proof)
+        raise ChainError("connection reset after the bid was sent")

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from agent_helpers import SteppedAgent
+from agent_helpers import AnswerLost, SteppedAgent
 from web3 import Web3
 
 from agent.bidding import AWARD_GAS
@@ -30,6 +30,7 @@ from hepx.chain import (
     TokenClient,
 )
 from hepx.deployment import Deployment
+from hepx.errors import ChainError
 from hepx.spec import JobSpec, canonical_json, parse_spec
 from hepx.store import LocalStore
 from hepx.terms import post_spec
@@ -150,6 +151,26 @@ def test_auction_bidder_awards_the_closed_auction_itself(
     _wait_past(requester, job_id)
     _until(lambda: requester.job(job_id).state == JobState.SETTLED, [agent])
     assert "JobClaimed" in [e.name for e in _events(requester, deployment, job_id)]
+
+
+def test_a_bid_whose_answer_was_lost_is_found_on_chain_and_the_auction_carried_on(
+    anvil: Anvil, deployment: Deployment, store: LocalStore, tmp_path: Path
+) -> None:
+    requester = _client(anvil, deployment, 0)
+    cid, spec = _spec(store, mode="auction", claim_window=2)
+    job_id, _ = post_spec(requester, cid, spec)
+    lossy = AnswerLost.from_deployment(deployment, private_key=anvil.accounts[1].private_key)
+    first = SteppedAgent(lossy, store, _policy(), tmp_path / "worker-1", deployment.deploy_block)
+    with pytest.raises(ChainError):
+        first.step()
+    assert first.book.jobs[job_id]["phase"] == "claiming"
+    agent = _agent(anvil, deployment, store, tmp_path, 1)
+    agent.step()
+    assert agent.book.jobs[job_id]["phase"] == "bid"
+    _wait_past(requester, job_id)
+    _until(lambda: requester.job(job_id).state == JobState.SETTLED, [agent])
+    names = [e.name for e in _events(requester, deployment, job_id)]
+    assert names.count("BidPlaced") == 1 and names.count("JobClaimed") == 1
 
 
 # ---------------------------------------------------------------- replicas

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from agent_helpers import SteppedAgent
+from agent_helpers import AnswerLost, SteppedAgent
 
 from agent.policy import Policy
 from agent.worker import WorkerAgent
@@ -228,6 +228,42 @@ def test_a_waiting_job_stays_waiting_when_the_chain_fails_while_it_is_considered
     assert agent.waiting_for_slot == {7: CID_OF_SPEC}
     restarted = WorkerAgent(down, store, POLICY, tmp_path / "w", start_block=1)
     assert restarted.waiting_for_slot == {7: CID_OF_SPEC}
+
+
+def test_a_claim_whose_answer_was_lost_is_found_on_chain_and_run(
+    anvil: Anvil, deployment: Deployment, store: LocalStore, tmp_path: Path
+) -> None:
+    # Found by CI (three-slots-busy below): the agent was killed after its claim was mined
+    # and before its book said so; after the restart nobody ran the job, which stayed claimed.
+    requester = _client(anvil, deployment, 0)
+    job_id, _ = requester.post_job(_echo(store), 10**6, 60, 60)
+    lossy = AnswerLost.from_deployment(deployment, private_key=anvil.accounts[1].private_key)
+    first = SteppedAgent(lossy, store, POLICY, tmp_path / "w", start_block=deployment.deploy_block)
+    with pytest.raises(ChainError):
+        first.step()
+    assert requester.job(job_id).state == JobState.CLAIMED
+    restarted = _agent(anvil, deployment, store, tmp_path / "w")
+    restarted.step()
+    assert requester.job(job_id).state == JobState.SUBMITTED
+    names = _events(requester, deployment, job_id)
+    assert names.count("JobClaimed") == 1 and names.count("ResultSubmitted") == 1
+
+
+def test_a_claim_that_never_reached_the_chain_leaves_the_job_to_be_claimed_again(
+    anvil: Anvil, deployment: Deployment, store: LocalStore, tmp_path: Path
+) -> None:
+    requester = _client(anvil, deployment, 0)
+    spec_cid = _echo(store)
+    job_id, _ = requester.post_job(spec_cid, 10**6, 60, 60)
+    down = MarketClient(
+        "http://127.0.0.1:9", deployment.job_market, anvil.accounts[1].private_key, retries=1
+    )
+    first = WorkerAgent(down, store, POLICY, tmp_path / "w", start_block=deployment.deploy_block)
+    first.book.set(job_id, phase="claiming", spec_cid=spec_cid, price=1000)
+    restarted = _agent(anvil, deployment, store, tmp_path / "w")
+    restarted.follower.cursor.block = requester.block_number()  # the JobPosted is behind it
+    restarted.step()
+    assert requester.job(job_id).state == JobState.SUBMITTED
 
 
 @pytest.mark.parametrize("jobs", [1, 3], ids=["one-job", "three-slots-busy"])
