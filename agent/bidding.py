@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import time
 
 from agent.host import FlowHost
 from agent.policy import Policy
@@ -222,7 +221,7 @@ class AuctionFlow:
         job = client.job(job_id)
         mine = client.assignment_of(job_id, agent.address)
         if job.state == JobState.OPEN:
-            if time.time() > job.deadline + 1:
+            if client.chain_now() > job.deadline + 1:
                 # Anyone may award; whoever comes first, the job moves on.
                 tx = close_matching(client, job_id)
                 log.info("event=matching_closed job=%d tx=%s", job_id, tx.tx_hash)

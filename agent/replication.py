@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import secrets
 import shutil
-import time
 from pathlib import Path
 from typing import Any
 
@@ -92,7 +91,7 @@ class ReplicaFlow:
             return
         mine = client.assignment_of(job_id, agent.address)
         status = mine.status if mine else AssignmentStatus.NONE
-        now = time.time()
+        now = client.chain_now()
         phase = rec["phase"]
         if phase == "replica":
             log.info("event=resuming job=%d", job_id)
@@ -154,7 +153,7 @@ class ReplicaFlow:
         terms = client.terms(job_id)
         everyone = terms.revealed >= terms.assigned
         reveal_end = job.deadline + (terms.reveal_window if job.state == JobState.COMMITTING else 0)
-        if not everyone and time.time() <= reveal_end + 1:
+        if not everyone and client.chain_now() <= reveal_end + 1:
             return
         tx = client.finalize(job_id, gas=TALLY_GAS)
         log.info("event=tallied job=%d tx=%s", job_id, tx.tx_hash)

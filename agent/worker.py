@@ -32,6 +32,7 @@ from agent.llm_policy import runner_env
 from agent.pins import DEFAULT_RETENTION, pin_job, pin_result, release_settled
 from agent.policy import Policy, decide
 from agent.provenance import result_facts
+from agent.replication import PHASES as REPLICA_PHASES
 from agent.replication import ReplicaFlow
 from agent.slots import Need, Slots, machine_cpus, machine_memory_mb
 from agent.stake import ensure_stake, withdraw_token_earnings
@@ -57,6 +58,8 @@ from hepx.store import LocalStore, push_dag
 
 log = logging.getLogger("hepx.agent")
 
+# How far before our claim a job's post is looked for when a reorg may have renumbered it.
+REORG_SEARCH_BLOCKS = 256
 # Seconds kept free before the run deadline for storing outputs and the submit tx.
 SUBMIT_MARGIN = 10
 
@@ -99,7 +102,12 @@ class WorkerAgent:
         self.policy = policy
         self.paths = AgentPaths(state_dir)
         self.book = JobBook(self.paths.jobs)
-        self.follower = EventFollower(client, Cursor(self.paths.cursor, start_block), confirmations)
+        self.follower = EventFollower(
+            client,
+            Cursor(self.paths.cursor, start_block),
+            confirmations,
+            on_reorg=self.recheck_after_reorg,
+        )
         self.poll_interval = poll_interval
         self.submit_margin = submit_margin
         self.address = client.sender
@@ -185,6 +193,9 @@ class WorkerAgent:
             if job.state == JobState.CLAIMED and job.worker == self.address:
                 log.info("event=resuming job=%d", job_id)
                 self.run_job(job_id, self.book.jobs[job_id]["spec_cid"])
+            elif job.state == JobState.OPEN:  # a reorg took our claim away
+                log.warning("event=claim_orphaned job=%d state=open", job_id)
+                self.consider_again(job_id)
             else:
                 self.book.set(job_id, phase="done", note=f"found {job.state.label} on restart")
 
@@ -238,7 +249,7 @@ class WorkerAgent:
                 self.resolve_claim(job_id)  # an outage took the claim's answer
             return  # already ours: resume_held() or settle_submitted() carry it on
         job = self.client.job(job_id)
-        if job.state != JobState.OPEN or job.deadline < time.time():
+        if job.state != JobState.OPEN or job.deadline < self.client.chain_now():
             log.debug("event=skipped job=%d reason=%s", job_id, job.state.label)
             return
         try:
@@ -311,7 +322,7 @@ class WorkerAgent:
         before = self.book.jobs.get(job_id, {}).get("phase")  # outbid, when bidding again
         self.book.set(job_id, phase="claiming", sent=sent, **record)
         try:
-            return send()
+            tx = send()
         except TxReverted as exc:
             if before is None:
                 self.book.forget(job_id)
@@ -319,6 +330,17 @@ class WorkerAgent:
                 self.book.set(job_id, phase=before)
             log.info("event=%s_refused job=%d error=%s", sent, job_id, exc)
             return None
+        self.book.set(job_id, claim_block=tx.block_number)
+        return tx
+
+    def consider_again(self, job_id: int) -> None:
+        """Our claim of an open job is gone (never made, or orphaned by a reorg): forget it
+        and consider the job afresh, under the spec its post names now."""
+        rec = self.book.jobs[job_id]
+        since = int(rec.get("claim_block", 0)) - REORG_SEARCH_BLOCKS
+        spec_cid = self.client.posted_spec_cid(job_id, since) or str(rec["spec_cid"])
+        self.book.forget(job_id)
+        self.consider(job_id, spec_cid)
 
     def resolve_claim(self, job_id: int) -> None:
         """A claim or bid was sent and its answer lost (a kill, an RPC that dropped): carry on
@@ -336,8 +358,7 @@ class WorkerAgent:
             phase = "replica"
         elif job.state == JobState.OPEN:
             log.info("event=claim_not_made job=%d", job_id)
-            self.book.forget(job_id)
-            self.consider(job_id, str(rec["spec_cid"]))
+            self.consider_again(job_id)
             return
         else:
             self.book.set(job_id, phase="done", note=f"claim not made ({job.state.label})")
@@ -376,6 +397,11 @@ class WorkerAgent:
         if produced is None:
             return
         result_cid = produced.result_cid
+        if (lost := self._no_longer_held(job_id, spec_cid)) is not None:
+            log.warning("event=claim_orphaned job=%d reason=%r result_not_sent", job_id, lost)
+            shutil.rmtree(produced.workdir, ignore_errors=True)
+            shutil.rmtree(self._checkpoint(job_id), ignore_errors=True)
+            return
         try:
             tx = self.client.submit_result(job_id, result_cid)
         except TxReverted as exc:
@@ -392,6 +418,79 @@ class WorkerAgent:
             result_cid,
             produced.seconds,
         )
+
+    def _no_longer_held(self, job_id: int, spec_cid: str) -> str | None:
+        """Why a result for ``job_id`` must not be sent, or None: a reorg took the claim away
+        (the job is another worker's, open again, or, its post gone, another job's number)."""
+        rec = self.book.jobs.get(job_id, {})
+        if rec.get("phase") != "claimed" or rec.get("spec_cid") != spec_cid:
+            return f"the book now has {rec.get('phase')} for spec {rec.get('spec_cid')}"
+        job = self.client.job(job_id)
+        if job.state != JobState.CLAIMED or job.worker != self.address:
+            return f"on chain it is {job.state.label}, worker {job.worker}"
+        return None
+
+    # ------------------------------------------------------------ reorgs
+
+    def recheck_after_reorg(self, fork: int) -> None:
+        """Blocks after ``fork`` were replaced, and a claim, result or settlement of ours may
+        have gone with them: put every job we track back in the phase the chain says. The
+        follower then reads the new blocks' events again (a JobPosted may be another job's
+        now: job numbers are handed out again after an orphaned post)."""
+        for job_id, rec in list(self.book.jobs.items()):
+            phase = rec.get("phase")
+            if phase == "done" and int(rec.get("done_block", fork + 1)) <= fork:
+                continue  # settled before the fork: untouched
+            if phase in REPLICA_PHASES or phase in ("bid", "outbid"):
+                continue  # those flows read the chain again at each step
+            if phase == "claiming":
+                self.resolve_claim(job_id)
+                continue
+            job = self.client.job(job_id)
+            ours = job.worker == self.address
+            if job.state == JobState.NONE:
+                # The post is gone too; if its number is handed out again, the follower reads
+                # that JobPosted in the new blocks.
+                log.warning("event=claim_orphaned job=%d state=none", job_id)
+                self.book.forget(job_id)
+            elif job.state == JobState.OPEN:
+                # One running in a slot sends no result, then resume_held() considers it again.
+                if not self.slots.holds(job_id):
+                    log.warning("event=claim_orphaned job=%d state=open", job_id)
+                    self.consider_again(job_id)
+            elif job.state == JobState.CLAIMED and ours and phase in ("submitted", "done"):
+                self._submit_again(job_id, rec)
+            elif job.state == JobState.SUBMITTED and ours and phase == "done":
+                self.book.set(job_id, phase="submitted")  # settle_submitted finalizes it again
+            elif not ours and phase in ("claimed", "submitted"):
+                log.warning("event=claim_orphaned job=%d worker=%s", job_id, job.worker)
+                self.book.set(job_id, phase="done", note="claim orphaned by a reorg")
+
+    def _reorged(self, job: Job) -> bool:
+        """For a job we submitted: if a reorg took the submission (or the claim) away, act on
+        what the chain says now and return True."""
+        if job.state == JobState.SUBMITTED or job.state.final:
+            return False
+        if job.state == JobState.CLAIMED and job.worker == self.address:
+            self._submit_again(job.job_id, self.book.jobs[job.job_id])
+        elif job.state == JobState.OPEN:
+            log.warning("event=claim_orphaned job=%d state=open", job.job_id)
+            self.consider_again(job.job_id)
+        else:
+            log.warning("event=claim_orphaned job=%d state=%s", job.job_id, job.state.label)
+            self.book.set(job.job_id, phase="done", note="claim orphaned by a reorg")
+        return True
+
+    def _submit_again(self, job_id: int, rec: dict[str, Any]) -> None:
+        """Our result's submission was orphaned: send the stored result again (or run again)."""
+        try:
+            tx = self.client.submit_result(job_id, str(rec["result_cid"]))
+        except TxReverted as exc:
+            log.warning("event=resubmit_refused job=%d error=%s", job_id, exc)
+            self.book.set(job_id, phase="claimed")  # resume_held runs it again
+            return
+        self.book.set(job_id, phase="submitted", submit_tx=tx.tx_hash)
+        log.info("event=resubmitted job=%d tx=%s", job_id, tx.tx_hash)
 
     def _checkpoint(self, job_id: int) -> Path:
         """A runner's scratch that, unlike the work folder, survives a rerun of the job."""
@@ -483,10 +582,12 @@ class WorkerAgent:
         pending = self.book.in_phase("submitted", "failed")
         if not pending:
             return
-        now = time.time()  # block time only advances with new blocks; wall time does
+        now = self.client.chain_now()  # the next block's time, not the last one's
         for job_id in pending:
             job = self.client.job(job_id)
             try:
+                if self.book.jobs[job_id].get("phase") == "submitted" and self._reorged(job):
+                    continue
                 if job.state == JobState.SUBMITTED and now > job.deadline + 1:
                     tx = self.client.finalize(job_id, gas=SETTLE_GAS)
                     log.info("event=finalized job=%d tx=%s", job_id, tx.tx_hash)
@@ -498,7 +599,12 @@ class WorkerAgent:
             except TxReverted as exc:
                 log.info("event=settle_refused job=%d error=%s", job_id, exc)
                 continue
-            self.book.set(job_id, phase="done", final_state=self.client.job(job_id).state.label)
+            self.book.set(
+                job_id,
+                phase="done",
+                final_state=self.client.job(job_id).state.label,
+                done_block=self.client.block_number(),
+            )
 
     def withdraw_earnings(self) -> None:
         withdraw_token_earnings(self.client, self.policy)

@@ -12,7 +12,8 @@ load through the REST API, injects its fault, waits until every job has ended, a
 Scenarios: kills (agents SIGKILLed with their job processes, restarted), runner (a workflow
 runner killed mid-run and started again), outage (anvil stopped and restarted from its saved
 state), host (a worker's host dies mid-job: processes killed, state folder deleted), bad-data
-(hostile specs, unknown and tampered CIDs, truncated CARs, a corrupt block, a full disk).
+(hostile specs, unknown and tampered CIDs, truncated CARs, a corrupt block, a full disk),
+reorgs (the chain's last 1-3 blocks replaced while agents follow it with 0 and 2 confirmations).
 
     python bench/chaos.py                  # the full table (a few minutes)
     python bench/chaos.py --short          # what tests/chaos runs in CI
@@ -443,6 +444,74 @@ def dead_host(jobs: int) -> Row:
         return audited
 
 
+def reorgs(count: int, jobs: int, seed: int = 3) -> Row:
+    """Reorgs of depth 1 to 3 (``anvil_reorg``: the last blocks replaced by empty ones, their
+    transactions orphaned) while two agents follow, with confirmations 0 and 2."""
+    rnd = random.Random(seed)
+    row = Row("reorgs, depth 1-3", count, f"{jobs} echo, 2 agents (confirmations 0 and 2)")
+    with market(2) as m:
+        d = m.devnet
+        args, env, command = d.launches["worker-2"]
+        d.launches["worker-2"] = (args, {**env, "HEPX_CONFIRMATIONS": "2"}, command)
+        d.kill("worker-2")
+        d.restart("worker-2")
+        time.sleep(3)
+        # Blocks no reorg reaches (at most 3 deep) between the setup and the audited run.
+        m.client.rpc.request("anvil_mine", [hex(3)])
+        m.first_block, m.holdings_before = m.client.block_number(), m._holdings()
+        depths: list[int] = []
+        posted = 0
+        while posted < jobs or len(depths) < count:
+            if posted < jobs:
+                m.post(echo_spec(posted, sleep=rnd.choice([0, 1, 2])))
+                posted += 1
+            if len(depths) < count and rnd.random() < count / max(jobs, count):
+                time.sleep(rnd.uniform(0.2, 1.5))
+                depths.append(rnd.randint(1, 3))
+                d.anvil.reorg(depths[-1])
+        # An orphaned post's number was handed out again: the chain's jobs are what is audited.
+        m.job_ids = list(range(1, m.client.job_count() + 1))  # numbered from 1
+        orphaned_posts = posted - len(m.job_ids)
+        audited = m.audit(row, timeout=300)
+        wrong = _wrong_actions(m)
+        audited.lost += len(wrong)
+        status = httpx.get(f"{d.api_url}/explorer/status").json()
+        audited.notes += (
+            f"; depths {','.join(map(str, depths))}; {orphaned_posts} posts orphaned "
+            f"(requester refunded by the chain); index rolled back {status['reorgs']}x; "
+            f"wrong actions {len(wrong)}"
+        )
+        audited.details = wrong
+        return audited
+
+
+def _wrong_actions(m: Market) -> list[str]:
+    """What an agent did that it should not have: a result on chain that is not its job's
+    (run under another job's spec), a result refused (sent for a job it did not hold), a
+    reverted transaction (gas paid for nothing)."""
+    wrong: list[str] = []
+    store = LocalStore(m.devnet.home / "store")
+    events = m.client.events(m.first_block, m.client.block_number())
+    specs = {e.job_id: str(e.args["specCid"]) for e in events if e.name == "JobPosted"}
+    for ev in events:
+        if ev.name != "ResultSubmitted" or ev.job_id is None:
+            continue
+        spec = yaml.safe_load(store.read_bytes(specs[ev.job_id]))
+        outputs = store.resolve(str(ev.args["resultCid"]), "outputs/message.txt")
+        if store.read_bytes(outputs).decode() != spec["params"]["message"]:
+            wrong.append(f"job {ev.job_id}: result of another spec")
+    for log in m.devnet.logs.glob("worker-*.log"):
+        refused = log.read_text(errors="replace").count("event=submit_refused")
+        if refused:
+            wrong.append(f"{log.stem}: {refused} results refused")
+    workers = {a.lower() for a in m.accounts[1:]}
+    for number in range(m.first_block + 1, m.client.block_number() + 1):
+        for r in m.client.rpc.request("eth_getBlockReceipts", [hex(number)]) or []:
+            if r["from"].lower() in workers and int(r["status"], 16) == 0:
+                wrong.append(f"reverted tx {r['transactionHash']} from {r['from']}")
+    return wrong
+
+
 def _expired_from(api_url: str) -> dict[int, str]:
     """The state each expired job expired from, as the explorer shows it (one request)."""
     found = httpx.get(f"{api_url}/jobs", params={"state": "expired", "per_page": 500}).json()
@@ -575,6 +644,7 @@ SCENARIOS: dict[str, Callable[[bool], Row]] = {
     "outage": lambda short: outage(down=30, jobs=6 if short else 20),
     "host": lambda short: dead_host(jobs=2 if short else 4),
     "bad-data": lambda short: bad_data(),
+    "reorgs": lambda short: reorgs(count=6 if short else 15, jobs=10 if short else 30),
 }
 
 

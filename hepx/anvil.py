@@ -20,7 +20,7 @@ from pathlib import Path
 
 import httpx
 
-from hepx.errors import ChainUnavailable, ConfigError
+from hepx.errors import ChainError, ChainUnavailable, ConfigError
 
 _REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -94,6 +94,14 @@ class Anvil:
         self.process.wait(timeout=30)
         time.sleep(down)
         self.process = _launch_and_wait(cmd, env, log_path, self.url, 20.0)[0]
+
+    def reorg(self, depth: int) -> None:
+        """Replace the last ``depth`` blocks with as many empty ones (``anvil_reorg``): their
+        transactions are gone, as a chain reorganisation orphans them."""
+        body = {"jsonrpc": "2.0", "id": 1, "method": "anvil_reorg", "params": [depth, []]}
+        answer = httpx.post(self.url, json=body, timeout=30).json()
+        if "error" in answer:
+            raise ChainError(f"anvil_reorg {depth}: {answer['error']}")
 
     def __enter__(self) -> Anvil:
         return self

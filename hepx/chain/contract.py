@@ -90,11 +90,14 @@ class ContractClient:
     def chain_now(self) -> float:
         """The time the next block will carry, which is what the contract's deadlines see.
 
-        The pending block tells it where the node offers one (anvil does, clock warps included;
-        an idle devnet's latest block is older); the wall clock is the floor.
+        The pending block tells it where the node offers one (anvil does, clock warps and
+        reorgs included: its clock may run ahead of the wall clock or behind it, and a
+        transaction sent on the wall clock's word then reverts and costs gas). Where it
+        does not, the latest block's time, with the wall clock as the floor (an idle chain's
+        latest block is old).
         """
         try:
-            return max(time.time(), self.timestamp("pending"))
+            return float(self.timestamp("pending"))
         except ChainError:
             return max(time.time(), self.timestamp("latest"))
 

@@ -85,6 +85,16 @@ class MarketClient(ContractClient):
                 if (ev := self.decode_log(raw)) is not None:
                     yield ev
 
+    def posted_spec_cid(self, job_id: int, from_block: int) -> str | None:
+        """The spec CID the chain's JobPosted for ``job_id`` names now, if it is at or after
+        ``from_block`` (after a reorg a job number may name another job than it did)."""
+        posts = [
+            e
+            for e in self.iter_events(max(0, from_block), self.block_number(), job_id=job_id)
+            if e.name == "JobPosted"
+        ]
+        return str(posts[-1].args["specCid"]) if posts else None
+
     # ------------------------------------------------------------ writes
 
     def post_job(

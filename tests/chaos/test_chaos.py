@@ -70,3 +70,13 @@ def test_bad_data_gets_its_specific_error_and_leaves_the_store_clean() -> None:
     row = _run("bad-data")
     _assert_clean(row)
     assert "store verify clean" in row.notes
+
+
+@pytest.mark.timeout(900)
+def test_reorgs_under_followers_with_0_and_2_confirmations_cause_no_wrong_action() -> None:
+    row = _run("reorgs")
+    assert row.injected >= 6
+    _assert_clean(row)
+    assert "wrong actions 0" in row.notes, row.details
+    rolled_back = re.search(r"index rolled back (\d+)x", row.notes)
+    assert rolled_back is not None and int(rolled_back.group(1)) >= 1
