@@ -13,6 +13,7 @@ import dataclasses
 import logging
 
 from agent.host import FlowHost
+from agent.phases import Phase
 from agent.policy import Policy
 from hepx.allowlist import merkle_proof, merkle_root
 from hepx.chain import (
@@ -155,10 +156,10 @@ class AuctionFlow:
             return
         log.info("event=claimed job=%d tx=%s price=%d", job_id, tx.tx_hash, ask)
         if terms.replicas == 1:
-            agent.book.set(job_id, phase="claimed", claim_tx=tx.tx_hash)
+            agent.book.set(job_id, phase=Phase.CLAIMED, claim_tx=tx.tx_hash)
             agent.run_job(job_id, spec_cid, spec)
         else:
-            agent.book.set(job_id, phase="replica", claim_tx=tx.tx_hash)
+            agent.book.set(job_id, phase=Phase.REPLICA, claim_tx=tx.tx_hash)
             agent.run_replica(job_id, spec_cid, spec)
 
     def _proof(self, spec: JobSpec, terms: JobTerms) -> list[bytes]:
@@ -179,7 +180,7 @@ class AuctionFlow:
         proof: list[bytes],
     ) -> None:
         agent, client = self.agent, self.agent.client
-        bids = agent.book.in_phase("bid")
+        bids = agent.book.in_phase(Phase.BID)
         if len(bids) >= agent.policy.bidding.max_concurrent_bids:
             log.info("event=declined job=%d reason='%d bids open already'", job_id, len(bids))
             return
@@ -202,14 +203,14 @@ class AuctionFlow:
         )
         if tx is None:
             return
-        agent.book.set(job_id, phase="bid", bid_tx=tx.tx_hash)
+        agent.book.set(job_id, phase=Phase.BID, bid_tx=tx.tx_hash)
         log.info("event=bid job=%d tx=%s price=%d", job_id, tx.tx_hash, price)
 
     # ------------------------------------------------------------ after bidding
 
     def advance(self) -> None:
         """Award closed auctions we bid on, re-bid when outbid, run what we won."""
-        for job_id in self.agent.book.in_phase("bid"):
+        for job_id in self.agent.book.in_phase(Phase.BID):
             try:
                 self._advance_one(job_id)
             except TxReverted as exc:
@@ -233,7 +234,7 @@ class AuctionFlow:
             else:
                 return
         if job.state == JobState.CLAIMED and job.worker == agent.address:
-            agent.book.set(job_id, phase="claimed", claim_tx=rec.get("bid_tx"))
+            agent.book.set(job_id, phase=Phase.CLAIMED, claim_tx=rec.get("bid_tx"))
             log.info("event=won job=%d price=%d", job_id, job.price)
             agent.run_job(job_id, rec["spec_cid"])
         elif (
@@ -241,18 +242,18 @@ class AuctionFlow:
             and mine is not None
             and mine.status == AssignmentStatus.ASSIGNED
         ):
-            agent.book.set(job_id, phase="replica", claim_tx=rec.get("bid_tx"))
+            agent.book.set(job_id, phase=Phase.REPLICA, claim_tx=rec.get("bid_tx"))
             log.info("event=won job=%d price=%d replica=1", job_id, mine.price)
             agent.run_replica(job_id, rec["spec_cid"])
         elif job.state != JobState.OPEN:
-            agent.book.set(job_id, phase="done", note=f"auction lost ({job.state.label})")
+            agent.book.set(job_id, phase=Phase.DONE, note=f"auction lost ({job.state.label})")
             log.info("event=auction_lost job=%d state=%s", job_id, job.state.label)
 
     def _outbid(self, job_id: int, rec: dict[str, object]) -> None:
         """Our bid was pushed out: undercut once more if the policy says so, else give up."""
         agent = self.agent
         log.info("event=outbid job=%d", job_id)
-        agent.book.set(job_id, phase="outbid")
+        agent.book.set(job_id, phase=Phase.OUTBID)
         if agent.policy.bidding.strategy != "undercut":
             return
         job = agent.client.job(job_id)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from agent.phases import Phase, check_step
 from agent.policy import Policy
 from hepx.chain import MarketClient, TxResult
 from hepx.files import write_atomic
@@ -32,10 +33,9 @@ class Produced:
 
 
 class JobBook:
-    """Phase of every job this agent took: claimed -> submitted -> done | failed; auctions
-    start at bid (or outbid); replicas go replica -> digested -> committed -> revealed.
+    """The phase (``agent.phases``) of every job this agent took, and what it knows of it.
     Each starts at claiming, booked before its claim or bid is sent: an agent killed before
-    the answer came asks the chain what the transaction did (``WorkerAgent.resolve_claim``)."""
+    the answer came asks the chain what the transaction did (``agent.recovery``)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -47,6 +47,9 @@ class JobBook:
 
     def set(self, job_id: int, **fields: Any) -> None:
         with self._lock:
+            if "phase" in fields:
+                old = self.jobs.get(job_id, {}).get("phase")
+                fields["phase"] = check_step(job_id, old, fields["phase"])
             self.jobs.setdefault(job_id, {}).update(fields)
             write_atomic(self.path, json.dumps(self.jobs, indent=1))
 
@@ -55,7 +58,11 @@ class JobBook:
             if self.jobs.pop(job_id, None) is not None:
                 write_atomic(self.path, json.dumps(self.jobs, indent=1))
 
-    def in_phase(self, *phases: str) -> list[int]:
+    def phase(self, job_id: int) -> Phase | None:
+        phase = self.jobs.get(job_id, {}).get("phase")
+        return None if phase is None else Phase(phase)
+
+    def in_phase(self, *phases: Phase) -> list[int]:
         with self._lock:
             return [job_id for job_id, rec in self.jobs.items() if rec.get("phase") in phases]
 
@@ -73,6 +80,9 @@ class FlowHost(Protocol):
         self, job_id: int, sent: str, send: Callable[[], TxResult], **record: Any
     ) -> TxResult | None:
         """Book the job as claiming, then send its claim or bid (``sent``); None if refused."""
+
+    def consider(self, job_id: int, spec_cid: str) -> None:
+        """Decide on an open job as when its JobPosted is read: claim, bid, wait or decline."""
 
     def run_job(self, job_id: int, spec_cid: str, spec: JobSpec | None = None) -> None:
         """Run a single-replica job this worker holds and submit its result (in a slot: it

@@ -19,6 +19,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from agent.phases import Phase
 from hepx.chain import MarketClient, TxResult
 from hepx.diskusage import dir_bytes
 from hepx.errors import HepxError
@@ -141,8 +142,8 @@ class AgentMetrics(Collector):
             for record in list(self.agent.book.jobs.values()):
                 phase = str(record.get("phase", "unknown"))
                 counts[phase] = counts.get(phase, 0) + 1
-            for phase in ("claimed", "submitted", "done", "failed"):
-                phases.add_metric([phase], counts.pop(phase, 0))
+            for phase in Phase:
+                phases.add_metric([phase.value], counts.pop(phase.value, 0))
             for phase, count in counts.items():
                 phases.add_metric([phase], count)
             yield phases

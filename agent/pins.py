@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterable
 from typing import Any, Protocol
 
+from agent.phases import Phase
 from hepx.errors import StoreError
 from hepx.store import LocalStore
 
@@ -57,7 +58,7 @@ def release_settled(
     done = [
         job_id
         for job_id, rec in book.jobs.items()
-        if rec.get("phase") == "done" and not rec.get("pins_released")
+        if rec.get("phase") == Phase.DONE and not rec.get("pins_released")
     ]
     if not done:
         return []

@@ -17,6 +17,7 @@ from typing import Any
 
 from agent.bidding import close_matching
 from agent.host import FlowHost
+from agent.phases import REPLICA_PHASES, Phase
 from hepx.chain import AssignmentStatus, JobState
 from hepx.digest import canonical_digest
 from hepx.errors import DigestError, TxReverted
@@ -29,8 +30,6 @@ log = logging.getLogger("hepx.agent")
 # Measured with 8 replicas: reveal 68k, tally with 3 slashed 317k.
 REVEAL_GAS = 300_000
 TALLY_GAS = 900_000
-
-PHASES = ("replica", "digested", "committed", "revealed", "replica_failed")
 
 
 class ReplicaFlow:
@@ -49,20 +48,20 @@ class ReplicaFlow:
         produced = agent.produce_result(job_id, spec_cid, spec)
         if produced is None:
             # We will be slashed as a no-show; we still see to it that the job ends.
-            agent.book.set(job_id, phase="replica_failed")
+            agent.book.set(job_id, phase=Phase.REPLICA_FAILED)
             return
         spec = spec or parse_spec(agent.store.read_bytes(spec_cid))
         try:
             digest = self.digest(spec, produced.outputs)
         except DigestError as exc:
             log.error("event=failed job=%d error=%s", job_id, exc)
-            agent.book.set(job_id, phase="replica_failed", error=str(exc))
+            agent.book.set(job_id, phase=Phase.REPLICA_FAILED, error=str(exc))
             return
         finally:
             shutil.rmtree(produced.workdir, ignore_errors=True)
         agent.book.set(
             job_id,
-            phase="digested",
+            phase=Phase.DIGESTED,
             result_cid=produced.result_cid,
             digest="0x" + digest.hex(),
             salt="0x" + secrets.token_bytes(32).hex(),
@@ -74,7 +73,7 @@ class ReplicaFlow:
 
     def advance(self) -> None:
         """Move every replica we hold one step on, as far as the chain allows now."""
-        for job_id in self.agent.book.in_phase(*PHASES):
+        for job_id in self.agent.book.in_phase(*REPLICA_PHASES):
             if self.agent.running(job_id):
                 continue  # its slot's thread carries it to the commit
             try:
@@ -93,7 +92,7 @@ class ReplicaFlow:
         status = mine.status if mine else AssignmentStatus.NONE
         now = client.chain_now()
         phase = rec["phase"]
-        if phase == "replica":
+        if phase == Phase.REPLICA:
             log.info("event=resuming job=%d", job_id)
             agent.run_replica(job_id, rec["spec_cid"])
             return
@@ -103,12 +102,14 @@ class ReplicaFlow:
                 tx = close_matching(client, job_id)
                 log.info("event=matching_closed job=%d tx=%s", job_id, tx.tx_hash)
             return
-        if phase == "replica_failed":
+        if phase == Phase.REPLICA_FAILED:
             self._tally(job_id)  # we have nothing to reveal, but the job must still end
             return
-        if phase == "digested":
+        if phase == Phase.DIGESTED:
             if status == AssignmentStatus.ASSIGNED and now > job.deadline:
-                agent.book.set(job_id, phase="replica_failed", error="missed the commit deadline")
+                agent.book.set(
+                    job_id, phase=Phase.REPLICA_FAILED, error="missed the commit deadline"
+                )
                 log.error("event=failed job=%d error=missed the commit deadline", job_id)
                 return
             if status == AssignmentStatus.ASSIGNED and job.state == JobState.COMMITTING:
@@ -117,10 +118,10 @@ class ReplicaFlow:
                 log.info("event=committed job=%d tx=%s", job_id, tx.tx_hash)
                 status = AssignmentStatus.COMMITTED
             if status >= AssignmentStatus.COMMITTED:
-                agent.book.set(job_id, phase="committed")
-                phase = "committed"
+                agent.book.set(job_id, phase=Phase.COMMITTED)
+                phase = Phase.COMMITTED
                 job = client.job(job_id)
-        if phase == "committed":
+        if phase == Phase.COMMITTED:
             if status == AssignmentStatus.COMMITTED and self._reveal_open(job, now):
                 # After the commit deadline the node's view of time may lag: send unsimulated.
                 gas = REVEAL_GAS if job.state == JobState.COMMITTING else None
@@ -130,9 +131,9 @@ class ReplicaFlow:
                 log.info("event=revealed job=%d tx=%s", job_id, tx.tx_hash)
                 status = AssignmentStatus.REVEALED
             if status >= AssignmentStatus.REVEALED:
-                agent.book.set(job_id, phase="revealed")
-                phase = "revealed"
-        if phase == "revealed":
+                agent.book.set(job_id, phase=Phase.REVEALED)
+                phase = Phase.REVEALED
+        if phase == Phase.REVEALED:
             self._tally(job_id)
 
     @staticmethod
@@ -163,7 +164,7 @@ class ReplicaFlow:
         agent = self.agent
         mine = agent.client.assignment_of(job_id, agent.address)
         outcome = mine.status.label if mine else "none"
-        agent.book.set(job_id, phase="done", final_state=state.label, replica=outcome)
+        agent.book.set(job_id, phase=Phase.DONE, final_state=state.label, replica=outcome)
         log.info("event=replica_done job=%d state=%s replica=%s", job_id, state.label, outcome)
 
 

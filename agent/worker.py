@@ -29,17 +29,17 @@ from agent.executor import Execution, execute
 from agent.host import JobBook, Produced
 from agent.llm_client import EndpointProbe
 from agent.llm_policy import runner_env
+from agent.phases import Phase
 from agent.pins import DEFAULT_RETENTION, pin_job, pin_result, release_settled
 from agent.policy import Policy, decide
 from agent.provenance import result_facts
-from agent.replication import PHASES as REPLICA_PHASES
+from agent.recovery import Recovery
 from agent.replication import ReplicaFlow
 from agent.slots import Need, Slots, machine_cpus, machine_memory_mb
 from agent.stake import ensure_stake, withdraw_token_earnings
 from hepx import __version__
 from hepx.chain import (
     SETTLE_GAS,
-    AssignmentStatus,
     Cursor,
     EventFollower,
     Job,
@@ -58,8 +58,6 @@ from hepx.store import LocalStore, push_dag
 
 log = logging.getLogger("hepx.agent")
 
-# How far before our claim a job's post is looked for when a reorg may have renumbered it.
-REORG_SEARCH_BLOCKS = 256
 # Seconds kept free before the run deadline for storing outputs and the submit tx.
 SUBMIT_MARGIN = 10
 
@@ -102,11 +100,12 @@ class WorkerAgent:
         self.policy = policy
         self.paths = AgentPaths(state_dir)
         self.book = JobBook(self.paths.jobs)
+        self.recovery = Recovery(self)  # lost answers, orphaned claims and results
         self.follower = EventFollower(
             client,
             Cursor(self.paths.cursor, start_block),
             confirmations,
-            on_reorg=self.recheck_after_reorg,
+            on_reorg=self.recovery.after_reorg,
         )
         self.poll_interval = poll_interval
         self.submit_margin = submit_margin
@@ -182,12 +181,12 @@ class WorkerAgent:
     def resume_held(self) -> None:
         """Run again every claimed job no slot holds: after a restart, or when its thread died
         (an RPC outage at submit, say) before the job left the phase."""
-        for job_id in self.book.in_phase("claiming"):
-            self.resolve_claim(job_id)
-        for job_id in self.book.in_phase("claimed"):
+        for job_id in self.book.in_phase(Phase.CLAIMING):
+            self.recovery.resolve_claim(job_id)
+        for job_id in self.book.in_phase(Phase.CLAIMED):
             # holds() first: a thread records the job's next phase before it lets go of the
             # slot, so a job no slot holds shows its latest phase here.
-            if self.slots.holds(job_id) or self.book.jobs[job_id].get("phase") != "claimed":
+            if self.slots.holds(job_id) or self.book.phase(job_id) != Phase.CLAIMED:
                 continue
             job = self.client.job(job_id)
             if job.state == JobState.CLAIMED and job.worker == self.address:
@@ -195,9 +194,9 @@ class WorkerAgent:
                 self.run_job(job_id, self.book.jobs[job_id]["spec_cid"])
             elif job.state == JobState.OPEN:  # a reorg took our claim away
                 log.warning("event=claim_orphaned job=%d state=open", job_id)
-                self.consider_again(job_id)
+                self.recovery.consider_again(job_id)
             else:
-                self.book.set(job_id, phase="done", note=f"found {job.state.label} on restart")
+                self.book.set(job_id, phase=Phase.DONE, note=f"found {job.state.label} on restart")
 
     # ------------------------------------------------------------ listener + guardian
 
@@ -245,8 +244,8 @@ class WorkerAgent:
 
     def consider(self, job_id: int, spec_cid: str) -> None:
         if job_id in self.book.jobs:
-            if self.book.jobs[job_id].get("phase") == "claiming":
-                self.resolve_claim(job_id)  # an outage took the claim's answer
+            if self.book.phase(job_id) == Phase.CLAIMING:
+                self.recovery.resolve_claim(job_id)  # an outage took the claim's answer
             return  # already ours: resume_held() or settle_submitted() carry it on
         job = self.client.job(job_id)
         if job.state != JobState.OPEN or job.deadline < self.client.chain_now():
@@ -312,15 +311,15 @@ class WorkerAgent:
         tx = self.send_claim(job_id, "claim", claim, spec_cid=spec_cid, price=price)
         if tx is None:
             return
-        self.book.set(job_id, phase="claimed", claim_tx=tx.tx_hash)
+        self.book.set(job_id, phase=Phase.CLAIMED, claim_tx=tx.tx_hash)
         log.info("event=claimed job=%d tx=%s price=%d", job_id, tx.tx_hash, price)
         self.run_job(job_id, spec_cid, spec)
 
     def send_claim(
         self, job_id: int, sent: str, send: Callable[[], TxResult], **record: Any
     ) -> TxResult | None:
-        before = self.book.jobs.get(job_id, {}).get("phase")  # outbid, when bidding again
-        self.book.set(job_id, phase="claiming", sent=sent, **record)
+        before = self.book.phase(job_id)  # outbid, when bidding again
+        self.book.set(job_id, phase=Phase.CLAIMING, sent=sent, **record)
         try:
             tx = send()
         except TxReverted as exc:
@@ -332,39 +331,6 @@ class WorkerAgent:
             return None
         self.book.set(job_id, claim_block=tx.block_number)
         return tx
-
-    def consider_again(self, job_id: int) -> None:
-        """Our claim of an open job is gone (never made, or orphaned by a reorg): forget it
-        and consider the job afresh, under the spec its post names now."""
-        rec = self.book.jobs[job_id]
-        since = int(rec.get("claim_block", 0)) - REORG_SEARCH_BLOCKS
-        spec_cid = self.client.posted_spec_cid(job_id, since) or str(rec["spec_cid"])
-        self.book.forget(job_id)
-        self.consider(job_id, spec_cid)
-
-    def resolve_claim(self, job_id: int) -> None:
-        """A claim or bid was sent and its answer lost (a kill, an RPC that dropped): carry on
-        with what the chain says it did. Run from the loop, so the answer is not still due."""
-        rec = self.book.jobs[job_id]
-        if self.client.sends_pending():
-            return  # it may still be mined: ask again next round
-        job = self.client.job(job_id)
-        mine = self.client.assignment_of(job_id, self.address)
-        if job.state == JobState.CLAIMED and job.worker == self.address:
-            phase = "claimed"
-        elif mine is not None and job.state == JobState.OPEN and rec.get("sent") == "bid":
-            phase = "bid"
-        elif mine is not None and mine.status == AssignmentStatus.ASSIGNED:
-            phase = "replica"
-        elif job.state == JobState.OPEN:
-            log.info("event=claim_not_made job=%d", job_id)
-            self.consider_again(job_id)
-            return
-        else:
-            self.book.set(job_id, phase="done", note=f"claim not made ({job.state.label})")
-            return
-        log.info("event=claim_found job=%d phase=%s", job_id, phase)
-        self.book.set(job_id, phase=phase)
 
     # ------------------------------------------------------------ executor + publisher
 
@@ -406,9 +372,9 @@ class WorkerAgent:
             tx = self.client.submit_result(job_id, result_cid)
         except TxReverted as exc:
             log.error("event=submit_refused job=%d error=%s", job_id, exc)
-            self.book.set(job_id, phase="failed", error=str(exc))
+            self.book.set(job_id, phase=Phase.FAILED, error=str(exc))
             return
-        self.book.set(job_id, phase="submitted", result_cid=result_cid, submit_tx=tx.tx_hash)
+        self.book.set(job_id, phase=Phase.SUBMITTED, result_cid=result_cid, submit_tx=tx.tx_hash)
         shutil.rmtree(produced.workdir, ignore_errors=True)
         shutil.rmtree(self._checkpoint(job_id), ignore_errors=True)
         log.info(
@@ -423,74 +389,12 @@ class WorkerAgent:
         """Why a result for ``job_id`` must not be sent, or None: a reorg took the claim away
         (the job is another worker's, open again, or, its post gone, another job's number)."""
         rec = self.book.jobs.get(job_id, {})
-        if rec.get("phase") != "claimed" or rec.get("spec_cid") != spec_cid:
+        if rec.get("phase") != Phase.CLAIMED or rec.get("spec_cid") != spec_cid:
             return f"the book now has {rec.get('phase')} for spec {rec.get('spec_cid')}"
         job = self.client.job(job_id)
         if job.state != JobState.CLAIMED or job.worker != self.address:
             return f"on chain it is {job.state.label}, worker {job.worker}"
         return None
-
-    # ------------------------------------------------------------ reorgs
-
-    def recheck_after_reorg(self, fork: int) -> None:
-        """Blocks after ``fork`` were replaced, and a claim, result or settlement of ours may
-        have gone with them: put every job we track back in the phase the chain says. The
-        follower then reads the new blocks' events again (a JobPosted may be another job's
-        now: job numbers are handed out again after an orphaned post)."""
-        for job_id, rec in list(self.book.jobs.items()):
-            phase = rec.get("phase")
-            if phase == "done" and int(rec.get("done_block", fork + 1)) <= fork:
-                continue  # settled before the fork: untouched
-            if phase in REPLICA_PHASES or phase in ("bid", "outbid"):
-                continue  # those flows read the chain again at each step
-            if phase == "claiming":
-                self.resolve_claim(job_id)
-                continue
-            job = self.client.job(job_id)
-            ours = job.worker == self.address
-            if job.state == JobState.NONE:
-                # The post is gone too; if its number is handed out again, the follower reads
-                # that JobPosted in the new blocks.
-                log.warning("event=claim_orphaned job=%d state=none", job_id)
-                self.book.forget(job_id)
-            elif job.state == JobState.OPEN:
-                # One running in a slot sends no result, then resume_held() considers it again.
-                if not self.slots.holds(job_id):
-                    log.warning("event=claim_orphaned job=%d state=open", job_id)
-                    self.consider_again(job_id)
-            elif job.state == JobState.CLAIMED and ours and phase in ("submitted", "done"):
-                self._submit_again(job_id, rec)
-            elif job.state == JobState.SUBMITTED and ours and phase == "done":
-                self.book.set(job_id, phase="submitted")  # settle_submitted finalizes it again
-            elif not ours and phase in ("claimed", "submitted"):
-                log.warning("event=claim_orphaned job=%d worker=%s", job_id, job.worker)
-                self.book.set(job_id, phase="done", note="claim orphaned by a reorg")
-
-    def _reorged(self, job: Job) -> bool:
-        """For a job we submitted: if a reorg took the submission (or the claim) away, act on
-        what the chain says now and return True."""
-        if job.state == JobState.SUBMITTED or job.state.final:
-            return False
-        if job.state == JobState.CLAIMED and job.worker == self.address:
-            self._submit_again(job.job_id, self.book.jobs[job.job_id])
-        elif job.state == JobState.OPEN:
-            log.warning("event=claim_orphaned job=%d state=open", job.job_id)
-            self.consider_again(job.job_id)
-        else:
-            log.warning("event=claim_orphaned job=%d state=%s", job.job_id, job.state.label)
-            self.book.set(job.job_id, phase="done", note="claim orphaned by a reorg")
-        return True
-
-    def _submit_again(self, job_id: int, rec: dict[str, Any]) -> None:
-        """Our result's submission was orphaned: send the stored result again (or run again)."""
-        try:
-            tx = self.client.submit_result(job_id, str(rec["result_cid"]))
-        except TxReverted as exc:
-            log.warning("event=resubmit_refused job=%d error=%s", job_id, exc)
-            self.book.set(job_id, phase="claimed")  # resume_held runs it again
-            return
-        self.book.set(job_id, phase="submitted", submit_tx=tx.tx_hash)
-        log.info("event=resubmitted job=%d tx=%s", job_id, tx.tx_hash)
 
     def _checkpoint(self, job_id: int) -> Path:
         """A runner's scratch that, unlike the work folder, survives a rerun of the job."""
@@ -543,7 +447,7 @@ class WorkerAgent:
             # No result to submit: the run deadline passes and the escrow is refunded
             # (settle_submitted() expires it), so nothing is lost.
             log.error("event=failed job=%d error=%s", job_id, exc)
-            self.book.set(job_id, phase="failed", error=str(exc))
+            self.book.set(job_id, phase=Phase.FAILED, error=str(exc))
             return None
         provenance = {
             "job_id": job_id,
@@ -570,7 +474,7 @@ class WorkerAgent:
             except StoreError as exc:
                 # Not on chain yet, so nothing is lost: the run deadline refunds the requester.
                 log.error("event=failed job=%d error=%s", job_id, exc)
-                self.book.set(job_id, phase="failed", error=str(exc))
+                self.book.set(job_id, phase=Phase.FAILED, error=str(exc))
                 return None
             log.info("event=published job=%d result=%s to=%s", job_id, result_cid, self.publish_url)
         return Produced(result_cid, outputs, workdir, run.seconds)
@@ -579,14 +483,14 @@ class WorkerAgent:
 
     def settle_submitted(self) -> None:
         """Finalize our results whose challenge window passed; expire our failed jobs."""
-        pending = self.book.in_phase("submitted", "failed")
+        pending = self.book.in_phase(Phase.SUBMITTED, Phase.FAILED)
         if not pending:
             return
         now = self.client.chain_now()  # the next block's time, not the last one's
         for job_id in pending:
             job = self.client.job(job_id)
             try:
-                if self.book.jobs[job_id].get("phase") == "submitted" and self._reorged(job):
+                if self.book.phase(job_id) == Phase.SUBMITTED and self.recovery.reorged(job):
                     continue
                 if job.state == JobState.SUBMITTED and now > job.deadline + 1:
                     tx = self.client.finalize(job_id, gas=SETTLE_GAS)
@@ -601,7 +505,7 @@ class WorkerAgent:
                 continue
             self.book.set(
                 job_id,
-                phase="done",
+                phase=Phase.DONE,
                 final_state=self.client.job(job_id).state.label,
                 done_block=self.client.block_number(),
             )

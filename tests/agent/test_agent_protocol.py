@@ -258,6 +258,7 @@ def test_agent_killed_between_commit_and_reveal_reveals_after_restart(
         first.communicate()
     assert requester.job(job_id).state == JobState.COMMITTING
 
+    other.book.set(job_id, phase="claiming")  # claimed by hand above
     other.book.set(job_id, phase="replica", spec_cid=cid)
     other.step()  # runs, commits (all committed: reveals open) and reveals
     assert _statuses(requester, job_id)[other.address] == AssignmentStatus.REVEALED

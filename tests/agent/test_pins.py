@@ -26,7 +26,9 @@ def test_open_jobs_data_survives_gc_and_settled_jobs_data_goes_after_retention(
     pin_job(store, 1, spec, [data])
     pin_result(store, 1, result)
     pin_job(store, 2, other_spec, [])
-    book.set(1, phase="submitted")
+    for phase in ("claiming", "claimed", "submitted"):
+        book.set(1, phase=phase)
+    book.set(2, phase="claiming")
     book.set(2, phase="claimed")
 
     assert release_settled(store, book, retention=100.0, now=1000.0) == []
@@ -56,6 +58,7 @@ def test_job_ten_is_not_released_with_job_one(store: LocalStore, tmp_path: Path)
     pin_result(store, 1, one)
     pin_result(store, 10, ten)
     book = JobBook(tmp_path / "jobs.json")
+    book.set(1, phase="claiming")
     book.set(1, phase="done")
     release_settled(store, book, retention=0.0, now=50.0)
     assert {p.name: p.expires_at for p in store.pins.list()} == {

@@ -73,6 +73,7 @@ def test_replica_commits_then_reveals_its_digest_and_tallies_once_all_revealed(
     other = _client(anvil, deployment, 3)
     host.client.claim(job_id, PRICE)
     other.claim(job_id, PRICE)
+    host.book.set(job_id, phase="claiming")  # claimed by hand above
     host.book.set(job_id, phase="replica", spec_cid=spec_cid)
     flow = ReplicaFlow(host)
 
@@ -111,6 +112,7 @@ def test_replica_whose_run_failed_is_marked_and_commits_nothing(
     host.produce_result = lambda *args, **kwargs: None  # type: ignore[assignment,method-assign]
     host.client.claim(job_id, PRICE)
     _client(anvil, deployment, 5).claim(job_id, PRICE)
+    host.book.set(job_id, phase="claiming")  # claimed by hand above
     host.book.set(job_id, phase="replica", spec_cid=spec_cid)
     ReplicaFlow(host).run(job_id, spec_cid)
     assert host.book.jobs[job_id]["phase"] == "replica_failed"
