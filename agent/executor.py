@@ -24,13 +24,14 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Execution:
-    """How a job's run ended; ``container`` records the container it ran in, if any (the
-    provenance carries it)."""
+    """How a job's run ended; ``container`` records the container it ran in and ``batch``
+    the batch job, if any (the provenance carries both)."""
 
     exit_code: int
     seconds: float
     log_path: Path
     container: dict[str, Any] | None = None
+    batch: dict[str, Any] | None = None
 
 
 def execute(

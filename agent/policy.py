@@ -14,6 +14,7 @@ Example ``policy.yaml``::
                                  # undercut = just below the best held bid, down to min_price
     stake: "1 ether"             # register (or top up) to this stake at startup, kinds declared
     tokens: []                   # ERC-20s accepted besides ETH; prices are then in token units
+    slurm: {partition: hepx}     # run jobs on this Slurm cluster (see agent/slurm.py)
 """
 
 from __future__ import annotations
@@ -47,6 +48,21 @@ class KindPolicy(BaseModel):
     memory_mb: int = Field(
         default=2048, ge=16, description="Memory limit in MiB when run in `image`"
     )
+
+
+class SlurmPolicy(BaseModel):
+    """``executor: slurm`` in a worker's policy, and where its jobs go."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    partition: str | None = Field(
+        default=None, description="sbatch --partition (default: the cluster's)"
+    )
+    sbatch_args: list[str] = Field(
+        default_factory=list,
+        description="More sbatch options, e.g. ['--account=hep', '--qos=short']",
+    )
+    poll_seconds: float = Field(default=1.0, gt=0, description="Seconds between scontrol calls")
 
 
 class Bidding(BaseModel):
@@ -103,6 +119,11 @@ class Policy(BaseModel):
     tokens: list[str] = Field(
         default_factory=list,
         description="ERC-20 addresses whose jobs are taken (prices in token units); ETH always",
+    )
+    slurm: SlurmPolicy | None = Field(
+        default=None,
+        description="Run jobs (all but container kinds) on this Slurm cluster; the slots are "
+        "its partition's CPUs and memory unless slots/memory_mb say otherwise",
     )
     llm: LlmPolicy | None = Field(
         default=None, description="OpenAI-compatible endpoint and token prices for llm.* kinds"

@@ -36,6 +36,7 @@ from agent.provenance import result_facts
 from agent.recovery import Recovery
 from agent.replication import ReplicaFlow
 from agent.slots import Need, Slots, machine_cpus, machine_memory_mb
+from agent.slurm import BatchSystem, Slurm, run_batch_job
 from agent.stake import ensure_stake, withdraw_token_earnings
 from hepx import __version__
 from hepx.chain import (
@@ -120,8 +121,13 @@ class WorkerAgent:
         self.waiting_for_llm: dict[int, str] = {}
         # Where results are pushed when this agent's store is not the API's (another host).
         self.publish_url: str | None = None
-        # Jobs run in threads of their own, as many at once as CPUs and memory allow.
-        self.slots = Slots(policy.slots or machine_cpus(), policy.memory_mb or machine_memory_mb())
+        # Jobs run in threads of their own, as many at once as CPUs and memory allow: this
+        # machine's, or a whole cluster's when jobs go to its batch system.
+        self.batch: BatchSystem | None = Slurm(policy.slurm) if policy.slurm else None
+        cpus, memory_mb = (
+            self.batch.capacity() if self.batch else (machine_cpus(), machine_memory_mb())
+        )
+        self.slots = Slots(policy.slots or cpus, policy.memory_mb or memory_mb)
         # Claimable jobs seen while every slot was taken: considered again when one frees.
         self.waiting_for_slot: dict[int, str] = {}
         # Both waits are saved before the cursor moves past the JobPosted that put a job
@@ -396,6 +402,18 @@ class WorkerAgent:
             return f"on chain it is {job.state.label}, worker {job.worker}"
         return None
 
+    def _batch_job_to_follow(self, job_id: int) -> str | None:
+        """The batch job an earlier run of this agent queued for ``job_id``, if it is still
+        queued, running, or completed well (its outputs are then in the work folder)."""
+        batch_id = self.book.jobs.get(job_id, {}).get("batch_id")
+        if self.batch is None or batch_id is None:
+            return None
+        state = self.batch.state(batch_id)
+        if state is None or (state.ended and (state.state, state.exit_code) != ("COMPLETED", 0)):
+            log.info("event=batch_not_followed job=%d batch=%s state=%s", job_id, batch_id, state)
+            return None
+        return str(batch_id)
+
     def _checkpoint(self, job_id: int) -> Path:
         """A runner's scratch that, unlike the work folder, survives a rerun of the job."""
         return self.paths.state_dir / "checkpoints" / str(job_id)
@@ -413,27 +431,32 @@ class WorkerAgent:
             int(job.deadline - time.time()) - self.submit_margin,
         )
         workdir = self.paths.work / str(job_id)
-        shutil.rmtree(workdir, ignore_errors=True)
         inputs, result = workdir / "inputs", workdir / "result"
         outputs = result / "outputs"
-        for folder in (inputs, outputs):
-            folder.mkdir(parents=True)
         spec_path = workdir / "spec.json"
-        spec_path.write_bytes(canonical_json(spec))
+        followed = self._batch_job_to_follow(job_id)  # queued before a restart, still good
+        if followed is None:
+            shutil.rmtree(workdir, ignore_errors=True)
+            for folder in (inputs, outputs):
+                folder.mkdir(parents=True)
+            spec_path.write_bytes(canonical_json(spec))
         started = time.time()
         try:
             if budget <= 0:
                 raise ExecutionError(f"job {job_id}: no time left before the run deadline")
-            for ref in spec.inputs:
-                self.store.get(ref.cid, inputs / ref.name)
+            if followed is None:
+                for ref in spec.inputs:
+                    self.store.get(ref.cid, inputs / ref.name)
             log.info("event=running job=%d kind=%s timeout=%ds", job_id, spec.kind, budget)
             run: Execution
+            env = runner_env(self.policy.llm, self._checkpoint(job_id), time.time() + budget)
             if runs_in_container(spec, self.policy):
                 run = run_container_job(
                     spec, self.policy, self.store, workdir, budget, job_id, self.address
                 )
-            else:
-                run = execute(
+            elif self.batch is not None and self.policy.slurm is not None:
+                run = run_batch_job(
+                    self.batch,
                     spec.kind,
                     spec_path,
                     inputs,
@@ -441,7 +464,16 @@ class WorkerAgent:
                     result / "job.log",
                     budget,
                     job_id,
-                    env=runner_env(self.policy.llm, self._checkpoint(job_id), time.time() + budget),
+                    spec.resources.cpus,
+                    spec.resources.memory_mb,
+                    env,
+                    followed,
+                    lambda batch_id: self.book.set(job_id, batch_id=batch_id),
+                    poll=self.policy.slurm.poll_seconds,
+                )
+            else:
+                run = execute(
+                    spec.kind, spec_path, inputs, outputs, result / "job.log", budget, job_id, env
                 )
         except (ExecutionError, StoreError) as exc:
             # No result to submit: the run deadline passes and the escrow is refunded
@@ -462,6 +494,7 @@ class WorkerAgent:
             "seconds": round(run.seconds, 3),
             "exit_code": run.exit_code,
             "container": run.container,
+            "batch": run.batch,
             "software": {"hepx": __version__, "python": platform.python_version()},
             **result_facts(spec, outputs),
         }
