@@ -51,7 +51,14 @@ from hepx.chain import (
     MatchMode,
     TxResult,
 )
-from hepx.errors import ChainError, ExecutionError, SpecError, StoreError, TxReverted
+from hepx.errors import (
+    ChainError,
+    ExecutionError,
+    SpecError,
+    StoreError,
+    TxDropped,
+    TxReverted,
+)
 from hepx.files import write_atomic
 from hepx.kinds import PER_TOKEN_KINDS
 from hepx.spec import JobSpec, canonical_json, parse_spec
@@ -369,20 +376,27 @@ class WorkerAgent:
         if produced is None:
             return
         result_cid = produced.result_cid
-        if (lost := self._no_longer_held(job_id, spec_cid)) is not None:
-            log.warning("event=claim_orphaned job=%d reason=%r result_not_sent", job_id, lost)
+        try:
+            if (lost := self._no_longer_held(job_id, spec_cid)) is not None:
+                # The phase stays claimed: resume_held() acts on what the chain says now.
+                log.warning("event=claim_orphaned job=%d reason=%r result_not_sent", job_id, lost)
+                return
+            try:
+                tx = self._send_result(job_id, result_cid)
+            except TxReverted as exc:
+                # A reorg between the check and the send refuses it too (in the simulation:
+                # no gas spent); that is not this job failing.
+                if (lost := self._no_longer_held(job_id, spec_cid)) is not None:
+                    log.warning("event=claim_orphaned job=%d reason=%r", job_id, lost)
+                    return
+                log.error("event=submit_refused job=%d error=%s", job_id, exc)
+                self.book.set(job_id, phase=Phase.FAILED, error=str(exc))
+                return
+        finally:
+            # Sent, failed or not ours: a run of this job number starts afresh from here.
             shutil.rmtree(produced.workdir, ignore_errors=True)
             shutil.rmtree(self._checkpoint(job_id), ignore_errors=True)
-            return
-        try:
-            tx = self.client.submit_result(job_id, result_cid)
-        except TxReverted as exc:
-            log.error("event=submit_refused job=%d error=%s", job_id, exc)
-            self.book.set(job_id, phase=Phase.FAILED, error=str(exc))
-            return
         self.book.set(job_id, phase=Phase.SUBMITTED, result_cid=result_cid, submit_tx=tx.tx_hash)
-        shutil.rmtree(produced.workdir, ignore_errors=True)
-        shutil.rmtree(self._checkpoint(job_id), ignore_errors=True)
         log.info(
             "event=submitted job=%d tx=%s result=%s seconds=%.1f",
             job_id,
@@ -390,6 +404,18 @@ class WorkerAgent:
             result_cid,
             produced.seconds,
         )
+
+    def _send_result(self, job_id: int, result_cid: str) -> TxResult:
+        """Submit the result; once more if the node dropped the transaction (a reorg took
+        its block) while the job is still ours."""
+        try:
+            return self.client.submit_result(job_id, result_cid)
+        except TxDropped:
+            job = self.client.job(job_id)
+            if job.state != JobState.CLAIMED or job.worker != self.address:
+                raise
+            log.warning("event=submit_dropped job=%d sending_again", job_id)
+            return self.client.submit_result(job_id, result_cid)
 
     def _no_longer_held(self, job_id: int, spec_cid: str) -> str | None:
         """Why a result for ``job_id`` must not be sent, or None: a reorg took the claim away

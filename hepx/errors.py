@@ -31,6 +31,10 @@ class NotMined(ChainError):
     """A transaction was sent but no receipt came within the time allowed."""
 
 
+class TxDropped(ChainError):
+    """A sent transaction vanished from the node unmined (dropped, or orphaned by a reorg)."""
+
+
 class TxNotFound(ChainError):
     """The node knows no transaction (or receipt) by this hash."""
 

@@ -25,7 +25,7 @@ from hepx.chain.events import LogDecoder
 from hepx.chain.nonces import sequence_for
 from hepx.chain.rpc import Rpc
 from hepx.chain.types import MarketEvent, TxResult
-from hepx.errors import ChainError, ConfigError, HepxError, NotMined, TxReverted
+from hepx.errors import ChainError, ConfigError, HepxError, NotMined, TxDropped, TxReverted
 
 log = logging.getLogger(__name__)
 
@@ -133,17 +133,7 @@ class ContractClient:
 
         tx = self.rpc.call(what, build)  # simulates: a refusal raises before a nonce is taken
         tx_hash = self._sign_and_send(what, tx)
-        try:
-            receipt = self.rpc.call(
-                what,
-                lambda: self.w3.eth.wait_for_transaction_receipt(
-                    tx_hash, timeout=self.receipt_timeout, poll_latency=0.05
-                ),
-            )
-        except NotMined as exc:
-            raise ChainError(
-                f"{what}: tx {tx_hash.hex()} not mined in {self.receipt_timeout:.0f} s"
-            ) from exc
+        receipt = self._await_receipt(what, "0x" + bytes(tx_hash).hex())
         if receipt["status"] != 1:
             raise TxReverted(f"{what}: tx 0x{tx_hash.hex()} reverted on chain")
         result = TxResult(
@@ -159,6 +149,25 @@ class ContractClient:
             except Exception:  # an observer must never fail a tx that went through
                 log.exception("tx observer failed what=%s tx=%s", what, result.tx_hash)
         return result
+
+    def _await_receipt(self, what: str, tx_hash: str) -> Any:
+        """The receipt of ``tx_hash``, once mined. A transaction the node stops knowing (a
+        reorg orphaned its block and the node did not take it back, or the pool dropped it)
+        fails at once with TxDropped, its nonce free again, instead of after the timeout."""
+        deadline = time.monotonic() + self.receipt_timeout
+        next_check, unknown = time.monotonic() + 1.0, 0
+        while time.monotonic() < deadline:
+            receipt = self.rpc.receipt(tx_hash)
+            if receipt is not None:
+                return receipt
+            if time.monotonic() >= next_check:
+                unknown = unknown + 1 if self.rpc.transaction(tx_hash) is None else 0
+                if unknown >= 2:  # twice, a second apart: not a node that is still indexing it
+                    sequence_for(self.rpc_url, self.chain_id(), self.sender).resync()
+                    raise TxDropped(f"{what}: tx {tx_hash} is not known to the node any more")
+                next_check = time.monotonic() + 1.0
+            time.sleep(0.05)
+        raise NotMined(f"{what}: tx {tx_hash} not mined in {self.receipt_timeout:.0f} s")
 
     def _sign_and_send(self, what: str, tx: dict[str, Any]) -> HexBytes:
         """Give ``tx`` the sender's next nonce, sign and send it; its hash once the node has it.

@@ -13,6 +13,7 @@ from chain_helpers import client_of
 from hepx.anvil import Anvil
 from hepx.chain import MarketClient
 from hepx.deployment import Deployment
+from hepx.errors import TxDropped
 
 WEI = 10**15
 
@@ -93,3 +94,41 @@ def test_a_chain_that_forgot_our_transactions_gets_the_nonce_it_expects(
     job_id, _ = client.post_job("after the revert", WEI, 600, 600)
     assert time.monotonic() - started < 10
     assert client.job(job_id).requester == client.sender
+
+
+def test_a_transaction_the_node_drops_fails_at_once_and_its_nonce_is_used_again(
+    node: Anvil, deployment: Deployment
+) -> None:
+    # Found by bench/chaos.py's reorg row: a transaction whose block a reorg orphaned is gone
+    # from anvil, and the sender waited the whole receipt timeout (120 s) for it.
+    client = client_of(node, deployment, 8)
+    client.receipt_timeout = 60
+    rpc = client.rpc
+    rpc.request("evm_setAutomine", [False])
+    failure: list[BaseException] = []
+
+    def post() -> None:
+        try:
+            client.post_job("spec-dropped", WEI, 600, 600)
+        except BaseException as exc:  # the test checks which error
+            failure.append(exc)
+
+    try:
+        sender = threading.Thread(target=post)
+        started = time.monotonic()
+        sender.start()
+        while not rpc.request("txpool_content", [])["pending"]:
+            time.sleep(0.05)
+        pending = rpc.request("txpool_content", [])["pending"]
+        ((dropped, nonce),) = [
+            (tx["hash"], int(tx["nonce"], 16)) for txs in pending.values() for tx in txs.values()
+        ]
+        rpc.request("anvil_dropTransaction", [dropped])
+        sender.join(timeout=30)
+        elapsed = time.monotonic() - started
+    finally:
+        rpc.request("evm_setAutomine", [True])
+    assert [type(e) for e in failure] == [TxDropped], failure
+    assert elapsed < 10  # not the receipt timeout
+    _, tx = client.post_job("spec-after", WEI, 600, 600)  # the freed nonce, not a gap
+    assert client.rpc.transaction(tx.tx_hash)["nonce"] == nonce
