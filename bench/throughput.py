@@ -1,0 +1,157 @@
+"""Throughput of the whole market: no-op jobs posted through the REST API, run by W agents with
+S slots each, until every one is settled on chain.
+
+For each agents x slots configuration a fresh devnet (anvil automine, the API, W agents) gets
+--jobs echo jobs posted by --posters threads at once, and the table shows:
+
+  jobs/s          jobs / (last settlement - first post)
+  p50, p95        post -> result on chain, per job
+  gas/job         every transaction's gas in the run (posts, claims, results, settlements,
+                  withdrawals, refused ones too) over the jobs
+  reverted        transactions the agents sent that reverted on chain (a lost claim race
+                  that cost gas)
+
+    python bench/throughput.py --jobs 100 --agents 1,2,4 --slots 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from hepx.anvil import free_port
+from hepx.chain import JobState, MarketClient
+from hepx.devnet import start_devnet
+from hepx.workflow_api import HttpJobsApi
+
+
+def noop_spec(i: int) -> dict[str, object]:
+    return {
+        "apiVersion": "hepx/v1",
+        "kind": "echo",
+        "metadata": {"name": f"throughput-{i}"},
+        "params": {"message": f"job {i}"},
+        "resources": {"max_runtime": 60},
+        "payment": {"max_price": "1000 gwei", "claim_window": 600, "run_window": 600},
+    }
+
+
+@dataclass
+class Run:
+    agents: int
+    slots: int
+    jobs: int
+    seconds: float
+    p50: float
+    p95: float
+    gas_per_job: float
+    reverted: int
+
+
+def run_once(agents: int, slots: int, jobs: int, posters: int) -> Run:
+    home = Path(tempfile.mkdtemp(prefix="hepx-bench-throughput-"))
+    policy = home / "policy.yaml"
+    policy.write_text(f"kinds: {{echo: {{price: '1 gwei'}}}}\nslots: {slots}\n")
+    devnet = start_devnet(
+        home,
+        workers=agents,
+        anvil_port=free_port(),
+        api_port=free_port(),
+        challenge_window=1,
+        policy=policy,
+    )
+    try:
+        client = MarketClient(devnet.anvil.url, devnet.deployment.job_market, None)
+        api = HttpJobsApi(devnet.api_url)
+        first_block = client.block_number() + 1
+        posted_at: dict[int, float] = {}
+        lock = threading.Lock()
+        numbers = iter(range(jobs))
+
+        def poster() -> None:
+            for i in numbers:  # one shared iterator: each number is taken once
+                t0 = time.perf_counter()
+                job_id = int(api.post_job(noop_spec(i))["job_id"])
+                with lock:
+                    posted_at[job_id] = t0
+
+        started = time.perf_counter()
+        threads = [threading.Thread(target=poster) for _ in range(posters)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        result_at: dict[int, float] = {}
+        settled: set[int] = set()
+        cursor = first_block
+        deadline = time.monotonic() + 900
+        while len(settled) < jobs and time.monotonic() < deadline:
+            head = client.block_number()
+            now = time.perf_counter()
+            for ev in client.events(cursor, head):
+                if ev.job_id is None:
+                    continue
+                if ev.name == "ResultSubmitted":
+                    result_at.setdefault(ev.job_id, now)
+                elif ev.name == "JobSettled":
+                    settled.add(ev.job_id)
+            cursor = head + 1
+            time.sleep(0.05)
+        ended = time.perf_counter()
+        if len(settled) < jobs:
+            raise SystemExit(f"{agents}x{slots}: only {len(settled)}/{jobs} settled in 900 s")
+        latencies = sorted(result_at[j] - posted_at[j] for j in posted_at)
+        gas, reverted = 0, 0
+        workers = {w.address.lower() for w in devnet.workers}
+        for number in range(first_block, client.block_number() + 1):
+            for r in client.rpc.request("eth_getBlockReceipts", [hex(number)]) or []:
+                gas += int(r["gasUsed"], 16)
+                if r["from"].lower() in workers and int(r["status"], 16) == 0:
+                    reverted += 1
+        assert all(client.job(j).state == JobState.SETTLED for j in posted_at)
+    finally:
+        devnet.stop()
+    return Run(
+        agents,
+        slots,
+        jobs,
+        ended - started,
+        statistics.median(latencies),
+        latencies[min(len(latencies) - 1, round(0.95 * (len(latencies) - 1)))],
+        gas / jobs,
+        reverted,
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--jobs", type=int, default=100)
+    parser.add_argument("--agents", default="1,2,4", help="comma-separated agent counts")
+    parser.add_argument("--slots", default="2", help="comma-separated slots per agent")
+    parser.add_argument("--posters", type=int, default=4, help="threads posting at once")
+    args = parser.parse_args()
+    runs = [
+        run_once(int(a), int(s), args.jobs, args.posters)
+        for a in args.agents.split(",")
+        for s in args.slots.split(",")
+    ]
+    posting = f"POST /jobs ({args.posters} posters)"
+    print(f"\n{args.jobs} no-op echo jobs through {posting}, anvil automine\n")
+    print("| agents x slots | jobs/s | p50 post -> result | p95 | gas/job | reverted txs |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for r in runs:
+        print(
+            f"| {r.agents} x {r.slots} | {r.jobs / r.seconds:.2f} | {r.p50 * 1000:.0f} ms | "
+            f"{r.p95 * 1000:.0f} ms | {r.gas_per_job:,.0f} | {r.reverted} |"
+        )
+
+
+if __name__ == "__main__":
+    main()
