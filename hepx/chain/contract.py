@@ -142,6 +142,7 @@ class ContractClient:
             gas_used=int(receipt["gasUsed"]),
             events=[ev for raw in receipt["logs"] if (ev := self.decode_log(raw)) is not None],
             gas_price=int(receipt.get("effectiveGasPrice", 0)),
+            block_hash="0x" + bytes(receipt["blockHash"]).hex(),
         )
         for observe in self.tx_observers:
             try:
@@ -155,19 +156,50 @@ class ContractClient:
         reorg orphaned its block and the node did not take it back, or the pool dropped it)
         fails at once with TxDropped, its nonce free again, instead of after the timeout."""
         deadline = time.monotonic() + self.receipt_timeout
-        next_check, unknown = time.monotonic() + 1.0, 0
+        next_check, unknown, gapped = time.monotonic() + 1.0, 0, 0
         while time.monotonic() < deadline:
             receipt = self.rpc.receipt(tx_hash)
             if receipt is not None:
                 return receipt
             if time.monotonic() >= next_check:
-                unknown = unknown + 1 if self.rpc.transaction(tx_hash) is None else 0
+                known = self.rpc.transaction(tx_hash)
+                unknown = unknown + 1 if known is None else 0
                 if unknown >= 2:  # twice, a second apart: not a node that is still indexing it
                     sequence_for(self.rpc_url, self.chain_id(), self.sender).resync()
                     raise TxDropped(f"{what}: tx {tx_hash} is not known to the node any more")
+                # Queued behind a nonce nobody holds any more (an earlier transaction of ours
+                # was dropped after this one was signed): it would wait forever.
+                ready = self.rpc.nonce(self.sender, "pending")
+                gapped = gapped + 1 if known is not None and int(known["nonce"]) > ready else 0
+                if gapped >= 2:
+                    self._fill_nonce_gap(ready, int(known["nonce"]))  # type: ignore[index]
+                    gapped = 0
                 next_check = time.monotonic() + 1.0
             time.sleep(0.05)
         raise NotMined(f"{what}: tx {tx_hash} not mined in {self.receipt_timeout:.0f} s")
+
+    def _fill_nonce_gap(self, first: int, end: int) -> None:
+        """Send empty transfers to ourselves with nonces ``first`` .. ``end - 1``, so that the
+        transaction queued behind them is mined (21,000 gas each; only after a reorg)."""
+        account = self.account
+        assert account is not None
+        sequence = sequence_for(self.rpc_url, self.chain_id(), account.address)
+        with sequence.lock:
+            for nonce in range(first, end):
+                if self.rpc.nonce(account.address, "pending") > nonce:
+                    continue  # another thread of ours filled it meanwhile
+                filler: dict[str, Any] = {
+                    "to": account.address,
+                    "value": 0,
+                    "gas": 21_000,
+                    "gasPrice": self.rpc.call("eth_gasPrice", lambda: self.w3.eth.gas_price),
+                    "nonce": nonce,
+                    "chainId": self.chain_id(),
+                }
+                raw = account.sign_transaction(filler).raw_transaction
+                self.rpc.call("fill nonce gap", functools.partial(self._send_raw, raw))
+                log.warning("event=nonce_gap_filled sender=%s nonce=%d", account.address, nonce)
+            sequence.resync()
 
     def _sign_and_send(self, what: str, tx: dict[str, Any]) -> HexBytes:
         """Give ``tx`` the sender's next nonce, sign and send it; its hash once the node has it.

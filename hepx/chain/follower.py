@@ -5,16 +5,19 @@ handler returns, so a process killed mid-block sees that block again on restart 
 idempotent: they check the job's state on chain before acting). Events are read only once they
 are ``confirmations`` blocks deep.
 
-A reorg deeper than that replaces blocks whose events were handled. The cursor keeps the hash
-of each block it stopped at (the last ``KEPT_HASHES``), so the next poll sees its block under
-another hash, goes back to the newest one still on the chain and reads on from there; the
-handlers hear of the reorg first (``on_reorg``), since some of what they did may be gone.
+A reorg deeper than that replaces blocks whose events were handled, or that hold the client's
+own transactions (a claim, a result). The cursor keeps the hash of each block it stopped at
+and of each block one of its client's transactions was mined in (the last ``KEPT_HASHES``),
+so the next poll sees one of them under another hash, goes back to the newest block still on
+the chain and reads on from there; the handlers hear of the reorg first (``on_reorg``), since
+some of what they did may be gone.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -31,31 +34,75 @@ KEPT_HASHES = 128
 
 
 class Cursor:
-    """The last handled block and the hashes of the blocks it stopped at, in a small JSON file."""
+    """The last handled block and the hashes of blocks known to be on the chain when last seen:
+    those the follower stopped at, and those that hold the owner's own transactions (which
+    may lie beyond the cursor, where the follower alone would never see them replaced)."""
 
     def __init__(self, path: Path, start_block: int) -> None:
         self.path = path
         self.block = start_block - 1
         self.floor = start_block - 1  # where a reorg deeper than every kept hash goes back to
         self.hashes: dict[int, str] = {}
+        self._lock = threading.Lock()  # transactions are mined on other threads too
         if path.exists():
             saved = json.loads(path.read_text())
             self.block = int(saved["block"])
             self.hashes = {int(k): v for k, v in saved.get("hashes", {}).items()}
+        # Hashes not compared with the chain since they were learnt (all, after a restart),
+        # and the newest one that was: a reorg since then replaced that one, or left it be.
+        self._unchecked: set[int] = set(self.hashes)
+        self._newest_checked: int | None = None
 
     def save(
         self, block: int, block_hash: str | None = None, parent_hash: str | None = None
     ) -> None:
-        self.block = block
-        for kept in [b for b in self.hashes if b >= block]:
-            del self.hashes[kept]  # a rewind: what was above is not on the chain any more
-        if parent_hash is not None:
-            self.hashes[block - 1] = parent_hash  # free with the block: a reorg of one finds it
-        if block_hash is not None:
+        with self._lock:
+            self.block = block
+            if parent_hash is not None:
+                self.hashes[block - 1] = parent_hash  # free with the block: a reorg of one finds it
+                self._unchecked.add(block - 1)
+            if block_hash is not None:
+                self.hashes[block] = block_hash
+                self._unchecked.add(block)
+            self._write()
+
+    def watch(self, block: int, block_hash: str) -> None:
+        with self._lock:
             self.hashes[block] = block_hash
-            for old in sorted(self.hashes)[:-KEPT_HASHES]:
-                del self.hashes[old]
-        write_atomic(self.path, json.dumps({"block": block, "hashes": self.hashes}))
+            self._unchecked.add(block)
+            self._write()
+
+    def to_check(self) -> dict[int, str]:
+        """The hashes a poll compares with the chain to see whether a reorg happened."""
+        with self._lock:
+            blocks = set(self._unchecked)
+            if self._newest_checked is not None:
+                blocks.add(self._newest_checked)
+            return {b: self.hashes[b] for b in blocks if b in self.hashes}
+
+    def checked(self, blocks: set[int]) -> None:
+        with self._lock:
+            self._unchecked -= blocks
+            if blocks:
+                self._newest_checked = max(blocks | {self._newest_checked or -1})
+
+    def rewind(self, fork: int) -> None:
+        """Go back to ``fork``: nothing above it is known to be on the chain any more."""
+        with self._lock:
+            self.hashes = {b: h for b, h in self.hashes.items() if b <= fork}
+            self._unchecked = {b for b in self._unchecked if b <= fork}
+            self._newest_checked = fork if fork in self.hashes else None
+            self.block = min(self.block, fork)
+            self._write()
+
+    def newest_first(self) -> list[tuple[int, str]]:
+        with self._lock:
+            return sorted(self.hashes.items(), reverse=True)
+
+    def _write(self) -> None:  # lock held
+        for old in sorted(self.hashes)[:-KEPT_HASHES]:
+            del self.hashes[old]
+        write_atomic(self.path, json.dumps({"block": self.block, "hashes": self.hashes}))
 
 
 class EventFollower:
@@ -75,6 +122,8 @@ class EventFollower:
         self.max_range = max_range
         self.on_reorg = on_reorg
         self.reorgs = 0
+        # The blocks of this client's own transactions are watched too.
+        client.tx_observers.append(lambda _what, tx: cursor.watch(tx.block_number, tx.block_hash))
 
     def poll(self, handle: Callable[[MarketEvent], None]) -> int:
         """Handle the events of every new confirmed block; return how many were handled."""
@@ -91,29 +140,32 @@ class EventFollower:
         return handled
 
     def _rewind_past_reorg(self) -> None:
-        """If the cursor's block is not on the chain any more, go back to the newest one that
-        is (every block below a canonical one is canonical too)."""
-        kept = self.cursor.hashes
-        if self.cursor.block not in kept:
+        """If a block the cursor knows is not on the chain any more, go back to the newest one
+        below it that is (every block below a canonical one is canonical too)."""
+        check = self.cursor.to_check()
+        if not check:
             return  # a cursor saved before hashes were kept: nothing to compare
         head = self.client.block_number()
+        rpc = self.client.rpc
+        stale = sorted(b for b, h in check.items() if b > head or rpc.block_hash(b) != h)
+        if not stale:
+            self.cursor.checked(set(check))
+            return
         fork = self.cursor.floor
-        for block in sorted(kept, reverse=True):
-            if block <= head and self.client.rpc.block_hash(block) == kept[block]:
+        for block, block_hash in self.cursor.newest_first():
+            if block < stale[0] and rpc.block_hash(block) == block_hash:
                 fork = block
                 break
-        if fork == self.cursor.block:
-            return
         self.reorgs += 1
         log.warning(
-            "event=reorg cursor=%d back_to=%d depth_at_least=%d",
-            self.cursor.block,
+            "event=reorg replaced=%d back_to=%d depth_at_least=%d",
+            stale[0],
             fork,
-            self.cursor.block - fork,
+            stale[0] - fork,
         )
         if self.on_reorg is not None:
             self.on_reorg(fork)
-        self.cursor.save(fork, kept.get(fork))
+        self.cursor.rewind(fork)
 
 
 def _hex(value: bytes) -> str:

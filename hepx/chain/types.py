@@ -185,6 +185,7 @@ class TxResult:
     gas_used: int
     events: list[MarketEvent] = field(default_factory=list)
     gas_price: int = 0  # effective wei per gas, so gas spent = gas_used * gas_price
+    block_hash: str = ""  # which block: a reorg may replace it
 
     def event(self, name: str) -> MarketEvent:
         for ev in self.events:

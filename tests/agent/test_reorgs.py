@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -70,6 +71,14 @@ def _message(store: LocalStore, client: MarketClient, deployment: Deployment, jo
     submitted = [e for e in _events(client, deployment, job_id) if e.name == "ResultSubmitted"]
     result = str(submitted[-1].args["resultCid"])
     return store.read_bytes(store.resolve(result, "outputs/message.txt")).decode()
+
+
+def _step_until(agent: WorkerAgent, done: Callable[[], bool], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout  # a bound, not a timing
+    while not done():
+        assert time.monotonic() < deadline, "not reached in time"
+        agent.step()
+        time.sleep(0.3)
 
 
 def test_the_follower_goes_back_to_the_fork_and_reads_the_blocks_that_replaced_it(
@@ -164,3 +173,24 @@ def test_a_job_number_reused_after_an_orphaned_post_is_run_under_its_new_spec(
     assert _message(store, requester, deployment, job_id) == "new"
     names = [e.name for e in _events(requester, deployment, job_id)]
     assert names.count("ResultSubmitted") == 1
+
+
+def test_a_settlement_orphaned_beyond_the_followers_cursor_is_made_again(
+    anvil: Anvil, deployment: Deployment, store: LocalStore, tmp_path: Path
+) -> None:
+    # Found by bench/chaos.py's full reorg row: the agent's finalize and withdrawal lay in
+    # blocks its follower had not read yet, so a reorg of those blocks went unseen and the
+    # job stayed submitted, its payment unclaimed.
+    requester = _client(anvil, deployment, 0)
+    job_id, _ = requester.post_job(_echo(store, "z"), 10**6, 60, 60)
+    agent = _agent(SteppedAgent, anvil, deployment, store, tmp_path / "w", 1)
+    _step_until(agent, lambda: requester.job(job_id).state == JobState.SETTLED)
+    # The last step finalized and withdrew, in blocks after its follower's cursor.
+    assert agent.follower.cursor.block < requester.block_number()
+    anvil.reorg(2)  # the finalize and the withdrawal are orphaned
+    assert requester.job(job_id).state == JobState.SUBMITTED
+    _step_until(agent, lambda: requester.job(job_id).state == JobState.SETTLED)
+    assert agent.follower.reorgs == 1
+    assert requester.withdrawable(agent.address) == 0  # paid out again, nothing left behind
+    settled = [e for e in _events(requester, deployment, job_id) if e.name == "JobSettled"]
+    assert len(settled) == 1

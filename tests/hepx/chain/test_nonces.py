@@ -12,6 +12,7 @@ from chain_helpers import client_of
 
 from hepx.anvil import Anvil
 from hepx.chain import MarketClient
+from hepx.chain.nonces import sequence_for
 from hepx.deployment import Deployment
 from hepx.errors import TxDropped
 
@@ -132,3 +133,25 @@ def test_a_transaction_the_node_drops_fails_at_once_and_its_nonce_is_used_again(
     assert elapsed < 10  # not the receipt timeout
     _, tx = client.post_job("spec-after", WEI, 600, 600)  # the freed nonce, not a gap
     assert client.rpc.transaction(tx.tx_hash)["nonce"] == nonce
+
+
+def test_a_transaction_queued_behind_an_orphaned_nonce_is_mined_once_the_gap_is_filled(
+    node: Anvil, deployment: Deployment
+) -> None:
+    # Found by bench/chaos.py's full reorg row: an agent's finalize, given its nonce just
+    # before a reorg orphaned the transaction before it, waited behind the vanished nonce for
+    # the whole receipt timeout (120 s).
+    client = client_of(node, deployment, 9)
+    client.receipt_timeout = 60
+    _, kept = client.post_job("spec-kept", WEI, 600, 600)
+    _, orphaned = client.post_job("spec-orphaned", WEI, 600, 600)
+    node.reorg(1)  # the second post's block goes: its nonce is free again
+    # The race: this process handed out the next nonce before the reorg was seen.
+    sequence = sequence_for(client.rpc_url, client.chain_id(), client.sender)
+    gap_nonce = client.rpc.transaction(kept.tx_hash)["nonce"] + 2
+    sequence._next, sequence._last_sent = gap_nonce, kept.tx_hash
+    started = time.monotonic()
+    job_id, queued = client.post_job("spec-queued", WEI, 600, 600)
+    assert time.monotonic() - started < 15  # not the receipt timeout
+    assert client.rpc.transaction(queued.tx_hash)["nonce"] == gap_nonce
+    assert client.job(job_id).requester == client.sender
