@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from agent.worker import WorkerAgent
+from hepx.anvil import Anvil
 from hepx.chain import MarketClient, TxResult
+from hepx.deployment import Deployment
 from hepx.errors import ChainError
 
 
@@ -27,3 +29,8 @@ class AnswerLost(MarketClient):
     def bid(self, job_id: int, price: int, proof: list[bytes] | None = None) -> TxResult:
         super().bid(job_id, price, proof)
         raise ChainError("connection reset after the bid was sent")
+
+
+def client_of(anvil: Anvil, deployment: Deployment, account: int) -> MarketClient:
+    """A client of the market signing as anvil's dev account ``account``."""
+    return MarketClient.from_deployment(deployment, private_key=anvil.accounts[account].private_key)

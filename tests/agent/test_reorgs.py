@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from agent_helpers import SteppedAgent
+from agent_helpers import SteppedAgent, client_of
 
 from agent.policy import Policy
 from agent.worker import WorkerAgent
@@ -21,10 +21,6 @@ from hepx.spec import canonical_json, parse_spec
 from hepx.store import LocalStore
 
 POLICY = Policy.model_validate({"kinds": {"echo": {"price": 1000}}, "max_runtime": 60})
-
-
-def _client(anvil: Anvil, deployment: Deployment, account: int) -> MarketClient:
-    return MarketClient.from_deployment(deployment, private_key=anvil.accounts[account].private_key)
 
 
 def _echo(store: LocalStore, message: str, sleep_seconds: int = 0) -> str:
@@ -53,7 +49,7 @@ def _agent(
     account: int,
 ) -> WorkerAgent:
     return cls(
-        _client(anvil, deployment, account),
+        client_of(anvil, deployment, account),
         store,
         POLICY,
         state,
@@ -84,7 +80,7 @@ def _step_until(agent: WorkerAgent, done: Callable[[], bool], timeout: float = 3
 def test_the_follower_goes_back_to_the_fork_and_reads_the_blocks_that_replaced_it(
     anvil: Anvil, deployment: Deployment, store: LocalStore, tmp_path: Path
 ) -> None:
-    requester = _client(anvil, deployment, 0)
+    requester = client_of(anvil, deployment, 0)
     forks: list[int] = []
     seen: list[tuple[str, int, str]] = []
     follower = EventFollower(
@@ -118,7 +114,7 @@ def test_a_claim_orphaned_while_the_job_runs_sends_no_result_and_the_job_goes_to
     tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    requester = _client(anvil, deployment, 0)
+    requester = client_of(anvil, deployment, 0)
     job_id, _ = requester.post_job(_echo(store, "x", sleep_seconds=3), 10**6, 60, 60)
     first = _agent(WorkerAgent, anvil, deployment, store, tmp_path / "w1", 1)
     with caplog.at_level(logging.INFO, logger="hepx.agent"):
@@ -139,7 +135,7 @@ def test_a_claim_orphaned_while_the_job_runs_sends_no_result_and_the_job_goes_to
 def test_a_result_orphaned_by_a_reorg_is_sent_again_and_paid(
     anvil: Anvil, deployment: Deployment, store: LocalStore, tmp_path: Path
 ) -> None:
-    requester = _client(anvil, deployment, 0)
+    requester = client_of(anvil, deployment, 0)
     job_id, _ = requester.post_job(_echo(store, "y"), 10**6, 60, 60)
     agent = _agent(SteppedAgent, anvil, deployment, store, tmp_path / "w", 1)
     agent.step()
@@ -158,7 +154,7 @@ def test_a_result_orphaned_by_a_reorg_is_sent_again_and_paid(
 def test_a_job_number_reused_after_an_orphaned_post_is_run_under_its_new_spec(
     anvil: Anvil, deployment: Deployment, store: LocalStore, tmp_path: Path
 ) -> None:
-    requester = _client(anvil, deployment, 0)
+    requester = client_of(anvil, deployment, 0)
     job_id, _ = requester.post_job(_echo(store, "old", sleep_seconds=2), 10**6, 60, 60)
     agent = _agent(WorkerAgent, anvil, deployment, store, tmp_path / "w", 1)
     agent.step()  # claims "old" and runs it
@@ -181,7 +177,7 @@ def test_a_settlement_orphaned_beyond_the_followers_cursor_is_made_again(
     # Found by bench/chaos.py's full reorg row: the agent's finalize and withdrawal lay in
     # blocks its follower had not read yet, so a reorg of those blocks went unseen and the
     # job stayed submitted, its payment unclaimed.
-    requester = _client(anvil, deployment, 0)
+    requester = client_of(anvil, deployment, 0)
     job_id, _ = requester.post_job(_echo(store, "z"), 10**6, 60, 60)
     agent = _agent(SteppedAgent, anvil, deployment, store, tmp_path / "w", 1)
     _step_until(agent, lambda: requester.job(job_id).state == JobState.SETTLED)

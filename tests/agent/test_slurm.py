@@ -18,12 +18,12 @@ import time
 from pathlib import Path
 
 import pytest
-from agent_helpers import SteppedAgent
+from agent_helpers import SteppedAgent, client_of
 
 from agent.policy import Policy
 from agent.slurm import Slurm
 from hepx.anvil import Anvil
-from hepx.chain import JobState, MarketClient
+from hepx.chain import JobState
 from hepx.deployment import Deployment
 from hepx.spec import canonical_json, parse_spec
 from hepx.store import LocalStore
@@ -57,10 +57,6 @@ def _policy(**slurm: object) -> Policy:
     )
 
 
-def _client(anvil: Anvil, deployment: Deployment, account: int) -> MarketClient:
-    return MarketClient.from_deployment(deployment, private_key=anvil.accounts[account].private_key)
-
-
 def _echo(store: LocalStore, sleep_seconds: float = 0, max_runtime: int = 60) -> str:
     spec = parse_spec(
         {
@@ -91,11 +87,11 @@ def _batch_jobs_in(folder: Path) -> dict[str, str]:
 def test_a_job_runs_as_a_slurm_job_and_its_result_records_which(
     anvil: Anvil, deployment: Deployment, store: LocalStore, tmp_path: Path
 ) -> None:
-    requester = _client(anvil, deployment, 0)
+    requester = client_of(anvil, deployment, 0)
     job_id, _ = requester.post_job(_echo(store), 10**6, 60, 120)
     policy = _policy()
     agent = SteppedAgent(
-        _client(anvil, deployment, 1), store, policy, tmp_path / "w", deployment.deploy_block
+        client_of(anvil, deployment, 1), store, policy, tmp_path / "w", deployment.deploy_block
     )
     assert policy.slurm is not None
     assert (agent.slots.cpus, agent.slots.memory_mb) == Slurm(policy.slurm).capacity()
@@ -113,10 +109,10 @@ def test_a_job_runs_as_a_slurm_job_and_its_result_records_which(
 def test_a_job_past_its_budget_is_cancelled_on_the_cluster_and_fails(
     anvil: Anvil, deployment: Deployment, store: LocalStore, tmp_path: Path
 ) -> None:
-    requester = _client(anvil, deployment, 0)
+    requester = client_of(anvil, deployment, 0)
     job_id, _ = requester.post_job(_echo(store, sleep_seconds=60, max_runtime=3), 10**6, 60, 120)
     agent = SteppedAgent(
-        _client(anvil, deployment, 1), store, _policy(), tmp_path / "w", deployment.deploy_block
+        client_of(anvil, deployment, 1), store, _policy(), tmp_path / "w", deployment.deploy_block
     )
     agent.step()
     record = agent.book.jobs[job_id]
@@ -133,7 +129,7 @@ def test_a_job_past_its_budget_is_cancelled_on_the_cluster_and_fails(
 def test_a_restarted_agent_follows_the_slurm_job_it_queued_instead_of_queueing_again(
     anvil: Anvil, deployment: Deployment, store: LocalStore, tmp_path: Path
 ) -> None:
-    requester = _client(anvil, deployment, 0)
+    requester = client_of(anvil, deployment, 0)
     job_id, _ = requester.post_job(_echo(store, sleep_seconds=4), 10**6, 60, 120)
     policy = tmp_path / "policy.yaml"
     policy.write_text("kinds: {echo: {price: 1000}}\nslurm: {poll_seconds: 0.2}\n")
