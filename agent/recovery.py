@@ -101,7 +101,8 @@ class Recovery:
         """For a job we submitted: if a reorg took the submission (or the claim) away, act on
         what the chain says now and return True."""
         agent = self.agent
-        if job.state == JobState.SUBMITTED or job.state.final:
+        # Disputed: our submission stands and a panel re-runs it; the verdict settles it.
+        if job.state in (JobState.SUBMITTED, JobState.DISPUTED) or job.state.final:
             return False
         if job.state == JobState.CLAIMED and job.worker == agent.address:
             self.submit_again(job.job_id, agent.book.jobs[job.job_id])
@@ -117,7 +118,8 @@ class Recovery:
         """Our result's submission was orphaned: send the stored result again (or run again)."""
         agent = self.agent
         try:
-            tx = agent.client.submit_result(job_id, str(rec["result_cid"]))
+            digest = bytes.fromhex(str(rec.get("digest", "0x" + "00" * 32)).removeprefix("0x"))
+            tx = agent.client.submit_result(job_id, str(rec["result_cid"]), digest)
         except TxReverted as exc:
             log.warning("event=resubmit_refused job=%d error=%s", job_id, exc)
             agent.book.set(job_id, phase=Phase.CLAIMED)  # resume_held runs it again

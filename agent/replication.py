@@ -12,14 +12,13 @@ from __future__ import annotations
 import logging
 import secrets
 import shutil
-from pathlib import Path
 from typing import Any
 
 from agent.bidding import close_matching
 from agent.host import FlowHost
 from agent.phases import REPLICA_PHASES, Phase
 from hepx.chain import AssignmentStatus, JobState
-from hepx.digest import canonical_digest
+from hepx.digest import digest_bytes32
 from hepx.errors import DigestError, TxReverted
 from hepx.spec import JobSpec, parse_spec
 
@@ -38,10 +37,6 @@ class ReplicaFlow:
     def __init__(self, agent: FlowHost) -> None:
         self.agent = agent
 
-    def digest(self, spec: JobSpec, outputs: Path) -> bytes:
-        """The job kind's canonical digest of our outputs (what the replicas compare)."""
-        return bytes.fromhex(canonical_digest(spec.kind, outputs).value.removeprefix("0x"))
-
     def run(self, job_id: int, spec_cid: str, spec: JobSpec | None = None) -> None:
         """Run an assigned replica, store its result and save digest + salt; then commit."""
         agent = self.agent
@@ -52,7 +47,7 @@ class ReplicaFlow:
             return
         spec = spec or parse_spec(agent.store.read_bytes(spec_cid))
         try:
-            digest = self.digest(spec, produced.outputs)
+            digest = digest_bytes32(spec.kind, produced.outputs)
         except DigestError as exc:
             log.error("event=failed job=%d error=%s", job_id, exc)
             agent.book.set(job_id, phase=Phase.REPLICA_FAILED, error=str(exc))

@@ -51,8 +51,10 @@ from hepx.chain import (
     MatchMode,
     TxResult,
 )
+from hepx.digest import digest_bytes32
 from hepx.errors import (
     ChainError,
+    DigestError,
     ExecutionError,
     SpecError,
     StoreError,
@@ -377,12 +379,13 @@ class WorkerAgent:
             return
         result_cid = produced.result_cid
         try:
+            digest = self._result_digest(job_id, spec_cid, spec, produced.outputs)
             if (lost := self._no_longer_held(job_id, spec_cid)) is not None:
                 # The phase stays claimed: resume_held() acts on what the chain says now.
                 log.warning("event=claim_orphaned job=%d reason=%r result_not_sent", job_id, lost)
                 return
             try:
-                tx = self._send_result(job_id, result_cid)
+                tx = self._send_result(job_id, result_cid, digest)
             except TxReverted as exc:
                 # A reorg between the check and the send refuses it too (in the simulation:
                 # no gas spent); that is not this job failing.
@@ -396,7 +399,13 @@ class WorkerAgent:
             # Sent, failed or not ours: a run of this job number starts afresh from here.
             shutil.rmtree(produced.workdir, ignore_errors=True)
             shutil.rmtree(self._checkpoint(job_id), ignore_errors=True)
-        self.book.set(job_id, phase=Phase.SUBMITTED, result_cid=result_cid, submit_tx=tx.tx_hash)
+        self.book.set(
+            job_id,
+            phase=Phase.SUBMITTED,
+            result_cid=result_cid,
+            digest="0x" + digest.hex(),
+            submit_tx=tx.tx_hash,
+        )
         log.info(
             "event=submitted job=%d tx=%s result=%s seconds=%.1f",
             job_id,
@@ -405,17 +414,30 @@ class WorkerAgent:
             produced.seconds,
         )
 
-    def _send_result(self, job_id: int, result_cid: str) -> TxResult:
+    def _result_digest(
+        self, job_id: int, spec_cid: str, spec: JobSpec | None, outputs: Path
+    ) -> bytes:
+        """The kind's canonical digest of the outputs, submitted beside the CID so that a
+        dispute's verifiers can check it; zeros (a claim nobody can uphold) if none can be
+        made."""
+        try:
+            spec = spec or parse_spec(self.store.read_bytes(spec_cid))
+            return digest_bytes32(spec.kind, outputs)
+        except (DigestError, StoreError, SpecError) as exc:
+            log.warning("event=no_digest job=%d error=%s", job_id, exc)
+            return bytes(32)
+
+    def _send_result(self, job_id: int, result_cid: str, digest: bytes) -> TxResult:
         """Submit the result; once more if the node dropped the transaction (a reorg took
         its block) while the job is still ours."""
         try:
-            return self.client.submit_result(job_id, result_cid)
+            return self.client.submit_result(job_id, result_cid, digest)
         except TxDropped:
             job = self.client.job(job_id)
             if job.state != JobState.CLAIMED or job.worker != self.address:
                 raise
             log.warning("event=submit_dropped job=%d sending_again", job_id)
-            return self.client.submit_result(job_id, result_cid)
+            return self.client.submit_result(job_id, result_cid, digest)
 
     def _no_longer_held(self, job_id: int, spec_cid: str) -> str | None:
         """Why a result for ``job_id`` must not be sent, or None: a reorg took the claim away

@@ -10,7 +10,8 @@ requester and a new worker (each gets its account slot), job 2 settles by finali
 parties, job 3 by accept after both withdrew all their credit; the same job through
 postJobWithTerms; an auction with 3 bids; a 3-of-3 replicated job with commit-reveal and staked
 workers; and the fast path twice more on a market deployed as on a public chain (stake-free
-limit 0), where the worker locks a stake of its price at the claim.
+limit 0), where the worker locks a stake of its price at the claim; then on that market two
+disputed jobs (a panel of 3 verifiers: one upholds the worker, one refutes it).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from hepx.artifacts import load_artifact
 CHALLENGE_WINDOW = 3600
 SPEC_CID = "bafkreid3yvacrpfyy4vl5imho46qghn5c3clq5vxhrqqvpzfxkdjm3i4g4"  # CIDv1 raw sha2-256
 RESULT_CID = "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku"
+RESULT_DIGEST = Web3.keccak(text="hepx bench result")  # a digest has no zero bytes to spare
 ESCROW = 10**18
 PRICE = 6 * 10**17
 STAKE = 10**17
@@ -97,7 +99,9 @@ def run() -> list[tuple[str, int]]:
             mine(f"{label} postJob", fns.postJob(SPEC_CID, 600, 1800), requester, ESCROW)
             job_id = count()
             mine(f"{label} claim", fns.claim(job_id, PRICE), worker)
-            mine(f"{label} submitResult", fns.submitResult(job_id, RESULT_CID), worker)
+            mine(
+                f"{label} submitResult", fns.submitResult(job_id, RESULT_CID, RESULT_DIGEST), worker
+            )
             if settle == "accept":
                 mine(f"{label} accept", fns.accept(job_id), requester)
             else:
@@ -109,7 +113,7 @@ def run() -> list[tuple[str, int]]:
              ESCROW)  # fmt: skip
         job_id = count()
         mine(f"{label} claim", fns.claim(job_id, PRICE), worker)
-        mine(f"{label} submitResult", fns.submitResult(job_id, RESULT_CID), worker)
+        mine(f"{label} submitResult", fns.submitResult(job_id, RESULT_CID, RESULT_DIGEST), worker)
         mine(f"{label} accept", fns.accept(job_id), requester)
 
         for who in bidders:
@@ -124,7 +128,9 @@ def run() -> list[tuple[str, int]]:
             mine(f"{label} bid {i + 1}", fns.bid(job_id, price, []), who)
         wait(601)
         mine(f"{label} award", fns.award(job_id), keeper)
-        mine(f"{label} submitResult", fns.submitResult(job_id, RESULT_CID), bidders[2])
+        mine(
+            f"{label} submitResult", fns.submitResult(job_id, RESULT_CID, RESULT_DIGEST), bidders[2]
+        )
         mine(f"{label} accept", fns.accept(job_id), requester)
 
         label = "replicated 3-of-3 job"
@@ -156,9 +162,41 @@ def run() -> list[tuple[str, int]]:
             mine(f"{label} postJob", fns.postJob(SPEC_CID, 600, 1800), requester, ESCROW)
             job_id = count()
             mine(f"{label} claim", fns.claim(job_id, PRICE), worker)
-            mine(f"{label} submitResult", fns.submitResult(job_id, RESULT_CID), worker)
+            mine(
+                f"{label} submitResult", fns.submitResult(job_id, RESULT_CID, RESULT_DIGEST), worker
+            )
             wait(CHALLENGE_WINDOW + 1)
             mine(f"{label} finalize", fns.finalize(job_id), keeper)
+
+        # Disputes on the public market: a panel of 3 staked verifiers re-runs the job and
+        # upholds the worker (the bond pays them) or refutes it (its stake pays them).
+        court_artifact = load_artifact("DisputeCourt")
+        court = w3.eth.contract(address=fns.disputeCourt().call(), abi=court_artifact.abi).functions
+        for who in bidders:
+            mine(f"verifier register {who[:6]}", fns.register([]), who, 3 * PRICE)
+        wait(1)  # stake counts for disputes opened after it
+        for label, verdict in (
+            ("disputed job, upheld", RESULT_DIGEST),
+            ("disputed job, refuted", Web3.keccak(text="x")),
+        ):
+            mine(f"{label} postJob", fns.postJob(SPEC_CID, 600, 1800), requester, ESCROW)
+            job_id = count()
+            mine(f"{label} claim", fns.claim(job_id, PRICE), worker)
+            mine(
+                f"{label} submitResult", fns.submitResult(job_id, RESULT_CID, RESULT_DIGEST), worker
+            )
+            mine(f"{label} dispute", court.dispute(job_id, 3), requester, 3 * PRICE)
+            wait(1)  # the seed is a later block's randomness (gas is estimated at the latest)
+            for i, who in enumerate(bidders):
+                mine(f"{label} volunteer {i + 1}", court.volunteer(job_id), who)
+            wait(CHALLENGE_WINDOW + 1)
+            salt = b"\x01" * 32
+            for i, who in enumerate(bidders):
+                commitment = court.commitmentOf(job_id, who, verdict, salt).call()
+                mine(f"{label} commitVote {i + 1}", court.commitVote(job_id, commitment), who)
+            for i, who in enumerate(bidders):
+                mine(f"{label} revealVote {i + 1}", court.revealVote(job_id, verdict, salt), who)
+            mine(f"{label} resolve", court.resolve(job_id), keeper)
 
         return rows
 
@@ -172,6 +210,8 @@ JOBS = (
     "replicated 3-of-3 job",
     "staked fast job 1",
     "staked fast job 2",
+    "disputed job, upheld",
+    "disputed job, refuted",
 )
 
 
@@ -182,8 +222,15 @@ def totals(rows: list[tuple[str, int]]) -> dict[str, int]:
     }
 
 
-def render(rows: list[tuple[str, int]]) -> str:
+def seeded(label: str) -> bool:
+    """Whether a row's gas depends on the dispute draw's random seed."""
+    return "volunteer" in label or label.startswith("disputed job") and "post -> settled" in label
+
+
+def render(rows: list[tuple[str, int]], exact_only: bool = False) -> str:
     lines = [*rows, *totals(rows).items()]
+    if exact_only:
+        lines = [(label, used) for label, used in lines if not seeded(label)]
     width = max(len(label) for label, _ in lines)
     out = [f"{'step':<{width}} | gas used", f"{'-' * width}-+----------"]
     out += [f"{label:<{width}} | {used:>9,}" for label, used in lines]
@@ -204,8 +251,9 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps({"steps": dict(rows), "totals": totals(rows)}, indent=2))
         return 0
     # Deploy gas moves with the metadata hash in the bytecode (any source edit, even a
-    # comment), so the snapshot holds only the calls.
-    table = render([row for row in rows if not row[0].startswith("deploy")])
+    # comment), and a volunteer's with the draw's seed (a block's prevrandao: its key's log2
+    # and whether it displaces a seat), so the snapshot holds only the calls that are exact.
+    table = render([row for row in rows if not row[0].startswith("deploy")], exact_only=True)
     if args.write:
         SNAPSHOT.write_text(table, encoding="utf-8")
         print(f"wrote {SNAPSHOT}")

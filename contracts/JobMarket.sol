@@ -6,7 +6,9 @@ import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol
 import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 
+import {DisputeCourt} from "./DisputeCourt.sol";
 import {IJobMarket} from "./interfaces/IJobMarket.sol";
+import {tagOf} from "./libraries/DigestTag.sol";
 import {WorkerRegistry} from "./WorkerRegistry.sol";
 
 /// @title hepx job market: claim or auction, one replica or k-of-n, ETH or ERC-20
@@ -32,7 +34,9 @@ contract JobMarket is WorkerRegistry, ReentrancyGuardTransient {
         uint32 worker; // account id of a single-replica job's worker; 0 until assigned
         JobState state;
         uint40 deadline;
-        uint32 runWindow;
+        // The run window until a single worker submits; then the tag of its result's digest
+        // (tagOf), which a dispute needs and the run window no longer is.
+        uint32 runWindowOrTag;
         bool hasTerms;
         // What the job holds: the whole escrow, until a single worker is assigned at its price
         // (the rest is refunded then); from that moment on the price.
@@ -51,6 +55,9 @@ contract JobMarket is WorkerRegistry, ReentrancyGuardTransient {
         uint128 nextJobId;
         uint128 nextAccountId;
     }
+
+    /// @inheritdoc IJobMarket
+    address public immutable disputeCourt;
 
     uint256 private immutable _challengeWindow;
     uint256 private immutable _stakeFreeLimit;
@@ -81,6 +88,12 @@ contract JobMarket is WorkerRegistry, ReentrancyGuardTransient {
         _checkWindow(challengeWindow_);
         _challengeWindow = challengeWindow_;
         _stakeFreeLimit = stakeFreeLimit_;
+        disputeCourt = address(new DisputeCourt(challengeWindow_));
+    }
+
+    modifier onlyCourt() {
+        if (msg.sender != disputeCourt) revert JobMarketOnlyCourt(msg.sender);
+        _;
     }
 
     // ---------------------------------------------------------------- posting
@@ -244,7 +257,7 @@ contract JobMarket is WorkerRegistry, ReentrancyGuardTransient {
     // ---------------------------------------------------------------- results
 
     /// @inheritdoc IJobMarket
-    function submitResult(uint256 jobId, string calldata resultCid) external {
+    function submitResult(uint256 jobId, string calldata resultCid, bytes32 digest) external {
         JobRecord storage job = _existingJob(jobId);
         if (msg.sender != _accounts[job.worker].holder) {
             revert JobMarketNotWorker(jobId, msg.sender);
@@ -256,7 +269,8 @@ contract JobMarket is WorkerRegistry, ReentrancyGuardTransient {
         uint256 challengeEnd = block.timestamp + _challengeWindow;
         job.state = JobState.Submitted;
         job.deadline = uint40(challengeEnd);
-        emit ResultSubmitted(jobId, msg.sender, resultCid, challengeEnd);
+        job.runWindowOrTag = tagOf(digest);
+        emit ResultSubmitted(jobId, msg.sender, resultCid, digest, challengeEnd);
     }
 
     /// @inheritdoc IJobMarket
@@ -381,7 +395,7 @@ contract JobMarket is WorkerRegistry, ReentrancyGuardTransient {
             uint256 count = t.assigned;
             // Enough bids are in: award is due until a run window past the match deadline;
             // after that nobody can keep the held bidders' stakes locked by not awarding.
-            uint256 awardEnd = job.deadline + job.runWindow;
+            uint256 awardEnd = job.deadline + job.runWindowOrTag;
             if (count != 0 && count >= t.quorum && block.timestamp <= awardEnd) {
                 revert JobMarketAwardDue(jobId, awardEnd);
             }
@@ -437,12 +451,16 @@ contract JobMarket is WorkerRegistry, ReentrancyGuardTransient {
         JobRecord storage job = _jobs[jobId];
         JobState state = job.state;
         bool isFinal = state == JobState.Settled || state == JobState.Cancelled
-            || state == JobState.Expired || state == JobState.NoQuorum;
+            || state == JobState.Expired || state == JobState.NoQuorum
+            || state == JobState.Overturned;
+        // A single worker's submission replaced the run window with its digest's tag.
+        bool submitted = job.worker != 0 && state != JobState.Claimed
+            && state != JobState.Expired;
         return Job(
             _accounts[job.requester].holder,
             state,
             job.deadline,
-            job.runWindow,
+            submitted ? 0 : job.runWindowOrTag,
             _accounts[job.worker].holder,
             job.worker == 0 ? 0 : job.escrow,
             isFinal ? 0 : job.escrow
@@ -506,6 +524,84 @@ contract JobMarket is WorkerRegistry, ReentrancyGuardTransient {
         returns (bytes32)
     {
         return _commitment(jobId, worker, digest, salt);
+    }
+
+    // ---------------------------------------------------------------- dispute court hooks
+
+    /// @inheritdoc IJobMarket
+    function openDispute(uint256 jobId)
+        external
+        onlyCourt
+        returns (
+            address worker,
+            address requester,
+            uint256 price,
+            uint256 stake,
+            bytes32 kind,
+            uint32 digestTag
+        )
+    {
+        JobRecord storage job = _existingJob(jobId);
+        _checkState(jobId, job.state, JobState.Submitted);
+        if (block.timestamp > job.deadline) revert JobMarketDeadlinePassed(jobId, job.deadline);
+        uint256 minStake;
+        if (job.hasTerms) {
+            JobTerms storage t = _terms[jobId];
+            if (t.token != address(0)) revert JobMarketNotDisputable(jobId);
+            (minStake, kind) = (t.minStake, t.kind);
+        }
+        job.state = JobState.Disputed;
+        price = job.escrow;
+        return (
+            _accounts[job.worker].holder,
+            _accounts[job.requester].holder,
+            price,
+            _stakeFor(minStake, price),
+            kind,
+            job.runWindowOrTag
+        );
+    }
+
+    /// @inheritdoc IJobMarket
+    function lockVerifierStake(address verifier, uint256 amount, bytes32 kind)
+        external
+        onlyCourt
+    {
+        _lockStake(verifier, amount, kind);
+    }
+
+    /// @inheritdoc IJobMarket
+    function releaseVerifierStake(uint256 jobId, address verifier, uint256 amount)
+        external
+        onlyCourt
+    {
+        _unlockStake(jobId, verifier, amount);
+    }
+
+    /// @inheritdoc IJobMarket
+    function closeDispute(
+        uint256 jobId,
+        bool refuted,
+        address disputer,
+        address[] calldata majority,
+        address[] calldata slashed,
+        address[] calldata released,
+        uint256 verifierStake
+    ) external payable onlyCourt {
+        JobRecord storage job = _existingJob(jobId);
+        _checkState(jobId, job.state, JobState.Disputed);
+        if (msg.value != 0) {
+            // The court held the bond until now, so the market's books stay whole meanwhile.
+            emit Payment(jobId, disputer, msg.value, PaymentReason.DisputeBond, PaymentDirection.In);
+        }
+        uint256 pool = _closeDisputedJob(jobId, job, refuted);
+        // The bond pays the verifiers who upheld honest work; otherwise it goes back.
+        if (!refuted && majority.length != 0) {
+            pool += msg.value;
+        } else if (msg.value != 0) {
+            _creditTo(jobId, address(0), disputer, msg.value, PaymentReason.DisputeBond);
+        }
+        _payVerifiers(jobId, pool, majority, slashed, released, verifierStake);
     }
 
     // ---------------------------------------------------------------- internals
@@ -596,7 +692,7 @@ contract JobMarket is WorkerRegistry, ReentrancyGuardTransient {
         address token
     ) private {
         uint256 escrow = job.escrow;
-        uint256 runDeadline = block.timestamp + job.runWindow;
+        uint256 runDeadline = block.timestamp + job.runWindowOrTag;
         job.state = JobState.Claimed;
         job.deadline = uint40(runDeadline);
         job.worker = _accountId(worker);
@@ -608,7 +704,7 @@ contract JobMarket is WorkerRegistry, ReentrancyGuardTransient {
     }
 
     function _startCommitPhase(uint256 jobId, JobRecord storage job, uint256 workers) private {
-        uint256 commitDeadline = block.timestamp + job.runWindow;
+        uint256 commitDeadline = block.timestamp + job.runWindowOrTag;
         job.state = JobState.Committing;
         job.deadline = uint40(commitDeadline);
         emit CommitPhaseStarted(jobId, workers, commitDeadline);
@@ -628,6 +724,51 @@ contract JobMarket is WorkerRegistry, ReentrancyGuardTransient {
         address worker = _credit(jobId, token, job.worker, payment, PaymentReason.WorkerPayment);
         _unlockStake(jobId, worker, _stakeFor(minStake, payment));
         emit JobSettled(jobId, worker, payment);
+    }
+
+    /// @dev A disputed job's end: the worker paid (upheld, or no majority) or slashed and the
+    /// requester refunded (refuted). Returns the half of the slash the verifiers share.
+    function _closeDisputedJob(uint256 jobId, JobRecord storage job, bool refuted)
+        private
+        returns (uint256 verifiersShare)
+    {
+        if (!refuted) {
+            _settle(jobId, job);
+            return 0;
+        }
+        uint256 price = job.escrow;
+        uint256 stake = _stakeFor(job.hasTerms ? _terms[jobId].minStake : 0, price);
+        job.state = JobState.Overturned;
+        uint256 taken = _slashStake(jobId, _accounts[job.worker].holder, stake);
+        verifiersShare = taken / 2;
+        _burn(jobId, taken - verifiersShare);
+        _credit(jobId, address(0), job.requester, price, PaymentReason.Refund);
+    }
+
+    /// @dev The panel's side of a verdict: the slashed verifiers' stakes join `pool`, which is
+    /// split evenly among the majority (the remainder, or all with no majority, burned).
+    function _payVerifiers(
+        uint256 jobId,
+        uint256 pool,
+        address[] calldata majority,
+        address[] calldata slashed,
+        address[] calldata released,
+        uint256 verifierStake
+    ) private {
+        for (uint256 i; i < slashed.length; ++i) {
+            pool += _slashStake(jobId, slashed[i], verifierStake);
+        }
+        for (uint256 i; i < released.length; ++i) {
+            _unlockStake(jobId, released[i], verifierStake);
+        }
+        uint256 share = majority.length == 0 ? 0 : pool / majority.length;
+        for (uint256 i; i < majority.length; ++i) {
+            _unlockStake(jobId, majority[i], verifierStake);
+            if (share != 0) {
+                _creditTo(jobId, address(0), majority[i], share, PaymentReason.VerifierReward);
+            }
+        }
+        _burn(jobId, pool - share * majority.length);
     }
 
     /// @dev Replicated jobs: pays the replicas that revealed the quorum digest, slashes the

@@ -30,6 +30,7 @@ abstract contract WorkerRegistry is IWorkerRegistry, IJobMarket {
         if (msg.value > type(uint96).max) revert RegistryInvalidAmount(msg.value);
         w.registered = true;
         w.stake = uint96(msg.value);
+        if (msg.value > 0) w.stakeSince = uint40(block.timestamp);
         _accountId(msg.sender); // paid once here, not by the worker's first job
         _setKinds(kinds, true);
         emit WorkerRegistered(msg.sender, msg.value, kinds);
@@ -44,6 +45,7 @@ abstract contract WorkerRegistry is IWorkerRegistry, IJobMarket {
         uint256 stake = w.stake + msg.value;
         if (msg.value == 0 || stake > type(uint96).max) revert RegistryInvalidAmount(msg.value);
         w.stake = uint96(stake);
+        w.stakeSince = uint40(block.timestamp);
         emit StakeAdded(msg.sender, msg.value, stake);
         emit Payment(0, msg.sender, msg.value, PaymentReason.StakeDeposit, PaymentDirection.In);
     }

@@ -82,6 +82,11 @@ def canonical_digest(kind: str, outputs: Path) -> Digest:
     return Digest(method, "0x" + h.hexdigest())
 
 
+def digest_bytes32(kind: str, outputs: Path) -> bytes:
+    """The canonical digest as the 32 bytes a submission, commitment or vote carries."""
+    return bytes.fromhex(canonical_digest(kind, outputs).value.removeprefix("0x"))
+
+
 def canonical_number(value: float) -> str:
     """A number as text, rounded to SIGNIFICANT_DIGITS, with one spelling for each value."""
     if isinstance(value, bool):

@@ -61,7 +61,8 @@ def read_sources(contracts: Path = CONTRACTS) -> dict[str, str]:
     """
     # Skip dot-folders: Ape caches its dependencies' sources in contracts/.cache.
     files = sorted(
-        f for f in contracts.rglob("*.sol")
+        f
+        for f in contracts.rglob("*.sol")
         if not any(part.startswith(".") for part in f.relative_to(contracts).parts)
     )
     if not files:

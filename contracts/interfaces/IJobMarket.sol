@@ -24,7 +24,9 @@ interface IJobMarket {
         Expired, // final: a deadline passed with nobody to pay; escrow refunded
         Committing, // replicas assigned; each commits keccak256(abi.encode(digest, salt))
         Revealing, // replicas reveal digest, salt and result CID
-        NoQuorum // final: no digest reached the quorum; escrow refunded
+        NoQuorum, // final: no digest reached the quorum; escrow refunded
+        Disputed, // a submitted result is being re-executed by a panel (see IDisputeCourt)
+        Overturned // final: a dispute refuted the result; worker slashed, requester refunded
     }
 
     /// @notice How workers get a job.
@@ -53,7 +55,9 @@ interface IJobMarket {
         Withdrawal, // an account's credit sent to it
         Slash, // a worker's slashed stake: split among the honest replicas, or burned (payee 0)
         StakeDeposit, // a worker bonded stake (register, addStake)
-        StakeWithdrawal // a worker's unbonded stake sent to it
+        StakeWithdrawal, // a worker's unbonded stake sent to it
+        VerifierReward, // a dispute's majority verifier: its share of the bond and the slashes
+        DisputeBond // a dispute's bond paid in, or credited back to the disputer
     }
 
     /// @notice Which way money moved relative to the market.
@@ -68,7 +72,7 @@ interface IJobMarket {
         address requester;
         JobState state;
         uint40 deadline; // the current phase's deadline: claim, run or challenge end
-        uint32 runWindow; // seconds a worker has from its claim to submit a result
+        uint32 runWindow; // seconds a worker has from its claim to submit; 0 once submitted
         address worker; // single-replica jobs, once a worker is assigned
         uint96 price; // that worker's ask; 0 before
         // What the market holds for the job now: the whole escrow while Open (and for
@@ -133,9 +137,14 @@ interface IJobMarket {
     /// escrow is credited back to the requester at once (a Payment with reason Refund).
     event JobClaimed(uint256 indexed jobId, address indexed worker, uint256 price, uint256 runDeadline);
 
-    /// @notice The worker submitted the CID of the job's result.
+    /// @notice The worker submitted the CID of the job's result and its canonical digest (the
+    /// job kind's digest of the result, which a dispute's verifiers recompute).
     event ResultSubmitted(
-        uint256 indexed jobId, address indexed worker, string resultCid, uint256 challengeEnd
+        uint256 indexed jobId,
+        address indexed worker,
+        string resultCid,
+        bytes32 digest,
+        uint256 challengeEnd
     );
 
     /// @notice The job was settled (accepted by its requester or finalized after the challenge
@@ -266,6 +275,10 @@ interface IJobMarket {
     error JobMarketTokenShortfall(address token, uint256 expected, uint256 received);
     /// @notice All 2**32 - 1 account ids are taken: no new address can post, work or be paid.
     error JobMarketTooManyAccounts();
+    /// @notice Only the market's dispute court may call this.
+    error JobMarketOnlyCourt(address caller);
+    /// @notice Only single-replica ETH jobs can be disputed (replicated jobs have their quorum).
+    error JobMarketNotDisputable(uint256 jobId);
 
     // ---------------------------------------------------------------- calls
 
@@ -283,8 +296,9 @@ interface IJobMarket {
     /// The requester is credited the max price minus `price` at once.
     function claim(uint256 jobId, uint256 price) external;
 
-    /// @notice The claiming worker submits the CID of the result before the run deadline.
-    function submitResult(uint256 jobId, string calldata resultCid) external;
+    /// @notice The claiming worker submits the CID of the result and its canonical digest
+    /// before the run deadline; the challenge window starts (see IDisputeCourt).
+    function submitResult(uint256 jobId, string calldata resultCid, bytes32 digest) external;
 
     /// @notice The requester accepts a submitted result: settles at once.
     function accept(uint256 jobId) external;
@@ -386,4 +400,45 @@ interface IJobMarket {
     /// @notice The stake a worker locks to take a job with `minStake` at `price`:
     /// `price > stakeFreeLimit() ? max(minStake, price) : minStake`.
     function stakeRequired(uint256 minStake, uint256 price) external view returns (uint256);
+
+    // ---------------------------------------------------------------- dispute court hooks
+
+    /// @notice The dispute court this market deployed (see IDisputeCourt); only it may call
+    /// the hooks below.
+    function disputeCourt() external view returns (address);
+
+    /// @notice A dispute opens: job `jobId` must be Submitted within its challenge window;
+    /// it becomes Disputed. Returns what the court needs of it.
+    function openDispute(uint256 jobId)
+        external
+        returns (
+            address worker,
+            address requester,
+            uint256 price,
+            uint256 stake,
+            bytes32 kind,
+            uint32 digestTag
+        );
+
+    /// @notice Locks `amount` of a verifier's stake (it must have declared `kind`, 0 = any).
+    function lockVerifierStake(address verifier, uint256 amount, bytes32 kind) external;
+
+    /// @notice Unlocks `amount` of a verifier's stake locked for job `jobId`.
+    function releaseVerifierStake(uint256 jobId, address verifier, uint256 amount) external;
+
+    /// @notice Applies a verdict (msg.value is the bond). Upheld or without a majority
+    /// (`refuted` false): the worker is paid and settled. Refuted: the worker's stake is
+    /// slashed (half to the `majority`, half burned), the requester refunded, the job
+    /// Overturned. The bond pays the majority when the worker was upheld, else it goes back to
+    /// `disputer`; `slashed` verifiers lose `verifierStake` to the majority (burned if none);
+    /// `majority` and `released` verifiers get theirs unlocked.
+    function closeDispute(
+        uint256 jobId,
+        bool refuted,
+        address disputer,
+        address[] calldata majority,
+        address[] calldata slashed,
+        address[] calldata released,
+        uint256 verifierStake
+    ) external payable;
 }

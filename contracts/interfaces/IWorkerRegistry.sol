@@ -4,7 +4,8 @@ pragma solidity ^0.8.24;
 /// @title hepx worker registry
 /// @notice Workers register with an ETH stake and the job kinds they run. A job may demand a
 /// minimum stake: taking it locks that much of the worker's stake until the job ends; a missed
-/// deadline or a losing replica result slashes the locked amount to the job's requester.
+/// deadline, a losing replica result or a result a dispute refuted slashes the locked amount
+/// (to the honest replicas or verifiers, or burned; never to the requester).
 /// Unlocked stake can be unbonded and withdrawn after `unbondDelay()` seconds.
 /// @dev Implemented by the JobMarket itself (it inherits WorkerRegistry), so locking and
 /// slashing are internal calls: only the market can slash, and no cross-contract trust exists.
@@ -17,6 +18,7 @@ interface IWorkerRegistry {
         uint96 locked; // part of `stake` held by jobs the worker took
         uint40 unbondEnd; // when `unbonding` becomes withdrawable
         uint96 unbonding; // wei on its way out
+        uint40 stakeSince; // when stake was last added: a dispute counts only older stake
     }
 
     /// @notice A worker registered with `stake` wei and the job kinds it runs.

@@ -57,6 +57,8 @@ class JobState(ProtocolEnum):
     COMMITTING = 7  # replicas assigned; each commits keccak256(abi.encode(digest, salt))
     REVEALING = 8  # replicas reveal digest, salt and result CID
     NO_QUORUM = 9  # final: no digest reached the quorum; escrow refunded
+    DISPUTED = 10  # a submitted result is being re-executed by a panel (see IDisputeCourt)
+    OVERTURNED = 11  # final: a dispute refuted the result; worker slashed, requester refunded
 
     @property
     def final(self) -> bool:
@@ -88,6 +90,8 @@ class PaymentReason(ProtocolEnum):
     SLASH = 4  # a worker's slashed stake: split among the honest replicas, or burned (payee 0)
     STAKE_DEPOSIT = 5  # a worker bonded stake (register, addStake)
     STAKE_WITHDRAWAL = 6  # a worker's unbonded stake sent to it
+    VERIFIER_REWARD = 7  # a dispute's majority verifier: its share of the bond and the slashes
+    DISPUTE_BOND = 8  # a dispute's bond paid in, or credited back to the disputer
 
 
 # States a job never leaves: the members whose source comment starts with 'final:'.
@@ -97,6 +101,7 @@ FINAL_STATES: frozenset[JobState] = frozenset(
         JobState.CANCELLED,
         JobState.EXPIRED,
         JobState.NO_QUORUM,
+        JobState.OVERTURNED,
     }
 )
 FINAL_STATE_LABELS: frozenset[str] = frozenset(state.label for state in FINAL_STATES)

@@ -107,10 +107,10 @@ class MarketClient(ContractClient):
     def claim(self, job_id: int, price: int) -> TxResult:
         return self.transact(f"claim job {job_id}", self.contract.functions.claim(job_id, price))
 
-    def submit_result(self, job_id: int, result_cid: str) -> TxResult:
-        return self.transact(
-            f"submitResult job {job_id}", self.contract.functions.submitResult(job_id, result_cid)
-        )
+    def submit_result(self, job_id: int, result_cid: str, digest: bytes) -> TxResult:
+        """Submit the result's CID and canonical digest (what a dispute's verifiers check)."""
+        fn = self.contract.functions.submitResult(job_id, result_cid, digest)
+        return self.transact(f"submitResult job {job_id}", fn)
 
     def accept(self, job_id: int) -> TxResult:
         return self.transact(f"accept job {job_id}", self.contract.functions.accept(job_id))
@@ -239,7 +239,9 @@ class MarketClient(ContractClient):
 
     def worker(self, address: str) -> WorkerRecord:
         checksum = to_checksum_address(address)
-        registered, stake, locked, unbond_end, unbonding = self.read("getWorker", checksum)
+        registered, stake, locked, unbond_end, unbonding, stake_since = self.read(
+            "getWorker", checksum
+        )
         return WorkerRecord(
             address=checksum,
             registered=bool(registered),
@@ -247,6 +249,7 @@ class MarketClient(ContractClient):
             locked=int(locked),
             unbond_end=int(unbond_end),
             unbonding=int(unbonding),
+            stake_since=int(stake_since),
         )
 
     def has_kind(self, address: str, kind: str) -> bool:

@@ -137,6 +137,7 @@ class WorkerRecord:
     locked: int
     unbond_end: int
     unbonding: int
+    stake_since: int  # when stake was last added: a dispute counts only stake older than it
 
     @property
     def available(self) -> int:

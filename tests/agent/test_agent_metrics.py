@@ -46,7 +46,7 @@ def test_agent_metrics_count_gas_earnings_withdrawals_and_latencies(
 
     job_id, _ = requester.post_job("bafyspec", 10**15, 600, 600)
     claim = worker.claim(job_id, PRICE)
-    submit = worker.submit_result(job_id, "bafyresult")
+    submit = worker.submit_result(job_id, "bafyresult", bytes(32))
     worker.w3.provider.make_request("evm_increaseTime", [5])  # type: ignore[arg-type]
     worker.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
     final = worker.finalize(job_id, gas=200_000)

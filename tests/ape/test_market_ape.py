@@ -25,7 +25,7 @@ def test_fast_path_job_pays_worker_its_price_and_refunds_the_rest(
     receipt = market.postJob(CID, 600, 1800, sender=requester, value=ETHER)
     job_id = receipt.events[0].jobId
     market.claim(job_id, 6 * ETHER // 10, sender=worker)
-    market.submitResult(job_id, RESULT_CID, sender=worker)
+    market.submitResult(job_id, RESULT_CID, bytes(32), sender=worker)
     market.accept(job_id, sender=requester)
     assert market.getJob(job_id).state == 4  # Settled
     assert market.withdrawable(worker) == 6 * ETHER // 10

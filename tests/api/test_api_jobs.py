@@ -180,7 +180,7 @@ def test_job_shows_every_transition_payment_and_result_after_claim_submit_accept
     worker, requester = market_as(2), market_as(0)
     price = ONE_CENT_ETH // 4
     claim_tx = worker.claim(job_id, price).tx_hash
-    submit_tx = worker.submit_result(job_id, result_cid).tx_hash
+    submit_tx = worker.submit_result(job_id, result_cid, bytes(32)).tx_hash
     accept_tx = requester.accept(job_id).tx_hash
 
     job = api.get(f"/jobs/{job_id}").json()

@@ -92,7 +92,7 @@ def test_explorer_and_cast_decode_every_market_tx_of_a_job_alike(
     requester = MarketClient.from_deployment(deployment, private_key=node.accounts[0].private_key)
     claim = worker.claim(job_id, 12345)
     submit = worker.submit_result(
-        job_id, "bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi"
+        job_id, "bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi", bytes(32)
     )
     accept = requester.accept(job_id)
 

@@ -26,6 +26,8 @@ MAX_WINDOW = 365 * 24 * 3600
 GAS_LIMIT = 1_000_000
 CID = "bafkreid3yvacrpfyy4vl5imho46qghn5c3clq5vxhrqqvpzfxkdjm3i4g4"
 RESULT_CID = "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku"
+# The canonical digest submitted beside RESULT_CID (any 32 bytes do for the market).
+RESULT_DIGEST = Web3.keccak(text="hepx test result")
 ETHER = 10**18
 
 
@@ -40,6 +42,8 @@ class State(IntEnum):
     COMMITTING = 7
     REVEALING = 8
     NO_QUORUM = 9
+    DISPUTED = 10
+    OVERTURNED = 11
 
 
 class Reason(IntEnum):
@@ -50,6 +54,8 @@ class Reason(IntEnum):
     SLASH = 4
     STAKE_DEPOSIT = 5
     STAKE_WITHDRAWAL = 6
+    VERIFIER_REWARD = 7
+    DISPUTE_BOND = 8
 
 
 class Direction(IntEnum):
@@ -224,7 +230,7 @@ class Market:
 
     def submitted(self, requester: str, worker: str, **kwargs: Any) -> int:
         job_id = self.claimed(requester, worker, **kwargs)
-        self.send(worker, "submitResult", job_id, RESULT_CID)
+        self.send(worker, "submitResult", job_id, RESULT_CID, RESULT_DIGEST)
         return job_id
 
 

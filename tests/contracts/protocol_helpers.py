@@ -167,15 +167,16 @@ def slots_of(market: Market, job_id: int) -> list[dict[str, Any]]:
 
 
 def worker_of(market: Market, worker: str) -> dict[str, Any]:
-    registered, stake, locked, unbond_end, unbonding = market.contract.functions.getWorker(
-        worker
-    ).call()
+    registered, stake, locked, unbond_end, unbonding, stake_since = (
+        market.contract.functions.getWorker(worker).call()
+    )
     return {
         "registered": registered,
         "stake": stake,
         "locked": locked,
         "unbondEnd": unbond_end,
         "unbonding": unbonding,
+        "stakeSince": stake_since,
     }
 
 

@@ -5,7 +5,7 @@ the copier was paid, the honest committer slashed, the requester credited the sl
 
 from __future__ import annotations
 
-from market_helpers import ETHER, RESULT_CID, Market, State
+from market_helpers import ETHER, RESULT_CID, RESULT_DIGEST, Market, State
 from protocol_helpers import (
     SALT,
     STAKE,
@@ -233,7 +233,7 @@ def test_an_honest_staked_worker_gets_its_stake_back_with_its_pay(
     register(market, worker, stake=ETHER)
     job_id = market.post(requester)
     market.send(worker, "claim", job_id, ETHER // 2)
-    market.send(worker, "submitResult", job_id, RESULT_CID)
+    market.send(worker, "submitResult", job_id, RESULT_CID, RESULT_DIGEST)
     market.send(requester, "accept", job_id)
     assert worker_of(market, worker) == {**worker_of(market, worker), "stake": ETHER, "locked": 0}
     assert market.withdrawable(worker) == ETHER // 2

@@ -32,4 +32,5 @@ def test_fast_path_gas_stays_within_its_budget() -> None:
     # (jobs 2 and 3). Job 1 also pays, once per address, for two new accounts.
     assert totals["fast job 2: post -> settled"] <= 180_000
     assert totals["fast job 3: post -> settled"] <= 180_000
-    assert totals["fast job 1: post -> settled"] <= 267_000
+    # Issue 13's digest beside the result CID: +~1.3k on every submission.
+    assert totals["fast job 1: post -> settled"] <= 270_000

@@ -9,6 +9,7 @@ from market_helpers import (
     ETHER,
     MAX_WINDOW,
     RESULT_CID,
+    RESULT_DIGEST,
     Direction,
     Market,
     Reason,
@@ -206,15 +207,16 @@ def test_submit_result_starts_challenge_window(market: Market, requester: str, w
     job_id = market.claimed(requester, worker)
     submitted_at = market.now() + 11
     market.at(submitted_at)
-    receipt = market.send(worker, "submitResult", job_id, RESULT_CID)
+    receipt = market.send(worker, "submitResult", job_id, RESULT_CID, RESULT_DIGEST)
 
     end = submitted_at + CHALLENGE_WINDOW
     assert market.events(receipt) == [
         ("ResultSubmitted", {"jobId": job_id, "worker": worker, "resultCid": RESULT_CID,
-                             "challengeEnd": end}),
+                             "digest": RESULT_DIGEST, "challengeEnd": end}),
     ]  # fmt: skip
     job = market.job(job_id)
-    assert (job["state"], job["deadline"]) == (State.SUBMITTED, end)
+    # The run window's bits now hold the digest's tag: getJob reports it as spent.
+    assert (job["state"], job["deadline"], job["runWindow"]) == (State.SUBMITTED, end, 0)
 
 
 def test_submit_result_reverts_for_anyone_but_the_worker(
@@ -223,7 +225,13 @@ def test_submit_result_reverts_for_anyone_but_the_worker(
     job_id = market.claimed(requester, worker)
     for caller in (stranger, requester):
         market.assert_reverts(
-            "JobMarketNotWorker", (job_id, caller), caller, "submitResult", job_id, RESULT_CID
+            "JobMarketNotWorker",
+            (job_id, caller),
+            caller,
+            "submitResult",
+            job_id,
+            RESULT_CID,
+            RESULT_DIGEST,
         )
 
 
@@ -232,10 +240,22 @@ def test_submit_result_reverts_on_unclaimed_job(
 ) -> None:
     job_id = market.post(requester)
     market.assert_reverts(
-        "JobMarketNotWorker", (job_id, stranger), stranger, "submitResult", job_id, RESULT_CID
+        "JobMarketNotWorker",
+        (job_id, stranger),
+        stranger,
+        "submitResult",
+        job_id,
+        RESULT_CID,
+        RESULT_DIGEST,
     )
     market.assert_reverts(
-        "JobMarketUnknownJob", (job_id + 1,), stranger, "submitResult", job_id + 1, RESULT_CID
+        "JobMarketUnknownJob",
+        (job_id + 1,),
+        stranger,
+        "submitResult",
+        job_id + 1,
+        RESULT_CID,
+        RESULT_DIGEST,
     )
 
 
@@ -244,13 +264,21 @@ def test_submit_result_twice_reverts_with_wrong_state(
 ) -> None:
     job_id = market.submitted(requester, worker)
     market.assert_reverts(
-        "JobMarketWrongState", (job_id, State.SUBMITTED), worker, "submitResult", job_id, CID
+        "JobMarketWrongState",
+        (job_id, State.SUBMITTED),
+        worker,
+        "submitResult",
+        job_id,
+        CID,
+        RESULT_DIGEST,
     )
 
 
 def test_submit_result_reverts_on_empty_cid(market: Market, requester: str, worker: str) -> None:
     job_id = market.claimed(requester, worker)
-    market.assert_reverts("JobMarketEmptyCid", (), worker, "submitResult", job_id, "")
+    market.assert_reverts(
+        "JobMarketEmptyCid", (), worker, "submitResult", job_id, "", RESULT_DIGEST
+    )
 
 
 def test_submit_result_run_deadline_is_inclusive(
@@ -265,7 +293,7 @@ def test_submit_result_run_deadline_is_inclusive(
     market.send(worker, "claim", second, 1)
 
     market.at(claimed_at + 900)
-    market.send(worker, "submitResult", first, RESULT_CID)
+    market.send(worker, "submitResult", first, RESULT_CID, RESULT_DIGEST)
     market.at(claimed_at + 1 + 901)
     market.assert_reverts(
         "JobMarketDeadlinePassed",
@@ -274,6 +302,7 @@ def test_submit_result_run_deadline_is_inclusive(
         "submitResult",
         second,
         RESULT_CID,
+        RESULT_DIGEST,
     )
 
 
@@ -319,7 +348,7 @@ def test_accept_reverts_before_a_result_and_after_settlement(
     market.assert_reverts(
         "JobMarketWrongState", (job_id, State.CLAIMED), requester, "accept", job_id
     )
-    market.send(worker, "submitResult", job_id, RESULT_CID)
+    market.send(worker, "submitResult", job_id, RESULT_CID, RESULT_DIGEST)
     market.send(requester, "accept", job_id)
     market.assert_reverts(
         "JobMarketWrongState", (job_id, State.SETTLED), requester, "accept", job_id
@@ -342,7 +371,7 @@ def test_finalize_by_anyone_only_after_challenge_window(
     job_id = market.claimed(requester, worker, escrow=ETHER, price=ETHER // 4)
     submitted_at = market.now() + 1
     market.at(submitted_at)
-    market.send(worker, "submitResult", job_id, RESULT_CID)
+    market.send(worker, "submitResult", job_id, RESULT_CID, RESULT_DIGEST)
     end = submitted_at + CHALLENGE_WINDOW
 
     market.at(end)
@@ -449,7 +478,13 @@ def test_expire_claimed_job_after_run_deadline_refunds_requester(
     assert (market.withdrawable(requester), market.withdrawable(worker)) == (ETHER, 0)
     assert market.job(job_id)["escrow"] == 0
     market.assert_reverts(
-        "JobMarketWrongState", (job_id, State.EXPIRED), worker, "submitResult", job_id, RESULT_CID
+        "JobMarketWrongState",
+        (job_id, State.EXPIRED),
+        worker,
+        "submitResult",
+        job_id,
+        RESULT_CID,
+        RESULT_DIGEST,
     )
 
 
@@ -544,7 +579,7 @@ def test_full_lifecycle_conserves_every_wei(market: Market, requester: str, work
     requester_start, worker_start = market.balance(requester), market.balance(worker)
     receipts = [market.send(requester, "postJob", CID, 600, 600, value=ETHER)]
     receipts.append(market.send(worker, "claim", 1, ETHER * 2 // 3))
-    receipts.append(market.send(worker, "submitResult", 1, RESULT_CID))
+    receipts.append(market.send(worker, "submitResult", 1, RESULT_CID, RESULT_DIGEST))
     receipts.append(market.send(requester, "accept", 1))
     receipts.append(market.send(worker, "withdraw"))
     receipts.append(market.send(requester, "withdraw"))

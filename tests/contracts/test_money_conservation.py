@@ -14,7 +14,7 @@ from typing import Any
 
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
-from market_helpers import CHALLENGE_WINDOW, CID, ETHER, RESULT_CID, Market, State
+from market_helpers import CHALLENGE_WINDOW, CID, ETHER, RESULT_CID, RESULT_DIGEST, Market, State
 from web3.types import TxReceipt
 
 CLAIM_WINDOW, RUN_WINDOW = 600, 1800
@@ -77,7 +77,7 @@ class Walk:
         calls: dict[str, tuple[str, str, tuple[Any, ...]]] = {
             "claim": (worker, "claim", (job_id, escrow * percent // 100)),
             "claim_over": (worker, "claim", (job_id, escrow + 1)),
-            "submit": (worker, "submitResult", (job_id, RESULT_CID)),
+            "submit": (worker, "submitResult", (job_id, RESULT_CID, RESULT_DIGEST)),
             "accept": (requester, "accept", (job_id,)),
             "finalize": (self.accounts[3], "finalize", (job_id,)),
             "cancel": (requester, "cancel", (job_id,)),

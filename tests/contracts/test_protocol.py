@@ -8,7 +8,15 @@ from __future__ import annotations
 
 import pytest
 from eth_utils.abi import function_signature_to_4byte_selector
-from market_helpers import CHALLENGE_WINDOW, ETHER, MAX_WINDOW, RESULT_CID, Market, State
+from market_helpers import (
+    CHALLENGE_WINDOW,
+    ETHER,
+    MAX_WINDOW,
+    RESULT_CID,
+    RESULT_DIGEST,
+    Market,
+    State,
+)
 from protocol_helpers import (
     SALT,
     STAKE,
@@ -42,8 +50,10 @@ def workers(market: Market, n: int) -> list[str]:
 
 def test_register_records_stake_kinds_and_deposit_payment(market: Market, worker: str) -> None:
     receipt = market.send(worker, "register", [kind_id("echo")], value=STAKE)
+    registered_at = market.w3.eth.get_block(receipt["blockNumber"])["timestamp"]
     assert worker_of(market, worker) == {
         "registered": True, "stake": STAKE, "locked": 0, "unbondEnd": 0, "unbonding": 0,
+        "stakeSince": registered_at,
     }  # fmt: skip
     assert market.contract.functions.hasKind(worker, kind_id("echo")).call()
     assert not market.contract.functions.hasKind(worker, kind_id("hep.pythia")).call()
@@ -207,7 +217,7 @@ def test_settled_job_unlocks_stake_and_pays_in_full(
     register(market, worker, stake=STAKE)
     job_id = post_terms(market, requester, Terms(min_stake=STAKE))
     market.send(worker, "claim", job_id, ETHER // 4)
-    market.send(worker, "submitResult", job_id, RESULT_CID)
+    market.send(worker, "submitResult", job_id, RESULT_CID, RESULT_DIGEST)
     market.send(requester, "accept", job_id)
     assert worker_of(market, worker)["locked"] == 0
     assert market.withdrawable(worker) == ETHER // 4
@@ -301,7 +311,7 @@ def test_auction_holds_lowest_bid_and_award_after_deadline_assigns_it(
     job = market.job(job_id)
     assert (job["state"], job["worker"], job["price"]) == (State.CLAIMED, b, ETHER // 2)
     assert market.withdrawable(requester) == ETHER - ETHER // 2  # refunded at the award
-    market.send(b, "submitResult", job_id, RESULT_CID)
+    market.send(b, "submitResult", job_id, RESULT_CID, RESULT_DIGEST)
     market.send(requester, "accept", job_id)
     assert market.withdrawable(b) == ETHER // 2
     assert worker_of(market, b)["locked"] == 0
@@ -585,7 +595,7 @@ def test_token_job_escrows_pays_and_withdraws_in_tokens(
     market.send(worker, "claim", job_id, ETHER // 3)
     credit = market.contract.functions.tokenWithdrawable
     assert credit(token.address, requester).call() == ETHER - ETHER // 3  # refund in tokens
-    market.send(worker, "submitResult", job_id, RESULT_CID)
+    market.send(worker, "submitResult", job_id, RESULT_CID, RESULT_DIGEST)
     market.send(requester, "accept", job_id)
     assert credit(token.address, worker).call() == ETHER // 3
     assert credit(token.address, requester).call() == ETHER - ETHER // 3

@@ -27,7 +27,7 @@ from eth_utils.address import to_checksum_address
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, rule, run_state_machine_as_test
-from market_helpers import CID, ETHER, RESULT_CID, Market, State
+from market_helpers import CID, ETHER, RESULT_CID, RESULT_DIGEST, Market, State
 from protocol_helpers import (
     ZERO_ADDRESS,
     Terms,
@@ -134,10 +134,15 @@ class ProtocolMachine(RuleBasedStateMachine):
         self.job_token: dict[int, str] = {}
         self.eth_credits = dict.fromkeys(self.actors, 0)
         self.token_credits = dict.fromkeys(self.actors, 0)
-        self.workers: dict[str, tuple[Any, ...]] = {
-            a: (a in self.staked, 3 * STAKE if a in self.staked else 0, 0, 0, 0)
-            for a in self.actors
-        }
+        # As the registry holds them (stakeSince is the registration's block time).
+        self.workers: dict[str, tuple[Any, ...]] = dict(
+            zip(
+                self.actors,
+                self.reader.many([("getWorker", (a,)) for a in self.actors]),
+                strict=True,
+            )
+        )
+        assert all(self.workers[a][:2] == (True, 3 * STAKE) for a in self.staked)
         self.credited: dict[int, int] = {}
         self.posted: dict[int, int] = {}  # job id -> escrow paid in (JobPosted maxPrice)
         self.paid: set[tuple[int, str]] = set()
@@ -376,7 +381,7 @@ class ProtocolMachine(RuleBasedStateMachine):
     def submit(self, who: int, pick: int, aim: bool) -> None:
         job_id = self.job_id(pick, *([State.CLAIMED] if aim else []))
         worker = self.party(job_id, 4, who) if aim else self.actors[who]
-        self.send(worker, "submitResult", job_id, RESULT_CID)
+        self.send(worker, "submitResult", job_id, RESULT_CID, RESULT_DIGEST)
 
     @rule(who=st.integers(0, 6), pick=st.integers(0, 50), aim=st.booleans())
     def accept(self, who: int, pick: int, aim: bool) -> None:

@@ -7,7 +7,7 @@ once and the market still holds exactly what it owes.
 
 from __future__ import annotations
 
-from market_helpers import CID, ETHER, GAS_LIMIT, RESULT_CID, Market
+from market_helpers import CID, ETHER, GAS_LIMIT, RESULT_CID, RESULT_DIGEST, Market
 from protocol_helpers import (
     Terms,
     calldata,
@@ -48,7 +48,7 @@ def test_receiver_refusing_ether_blocks_only_its_own_withdrawal(
     hostile = deploy_contract(market, "HostileReceiver", requester)
     job_id = market.post(requester, escrow=ETHER)
     act(market, hostile, requester, "claim", job_id, ETHER // 4)
-    act(market, hostile, requester, "submitResult", job_id, RESULT_CID)
+    act(market, hostile, requester, "submitResult", job_id, RESULT_CID, RESULT_DIGEST)
     transact(hostile, requester, "setRefuse", True)
     market.send(requester, "accept", job_id)  # pull payments: settling sends nothing
     market.send(requester, "withdraw")

@@ -46,7 +46,7 @@ def test_sync_follows_each_job_to_its_state_and_filters_combine(
     posted = [requester.post_job(f"echo-{i}", WEI, 600, 600)[0] for i in range(3)]
     posted.append(other.post_job("pythia-1", 2 * WEI, 600, 600)[0])
     worker.claim(posted[0], WEI // 2)
-    worker.submit_result(posted[0], "bafyresult")
+    worker.submit_result(posted[0], "bafyresult", bytes(32))
     requester.accept(posted[0])
     worker.claim(posted[3], WEI)
     requester.cancel(posted[1])

@@ -75,7 +75,7 @@ def test_python_members_match_the_source_names_and_values() -> None:
 def test_final_states_are_the_ones_the_source_calls_final() -> None:
     final = {_python_name(m) for m, doc in _source_enums()["JobState"] if doc.startswith("final:")}
     assert {s.name for s in FINAL_STATES} == final
-    assert {"settled", "cancelled", "expired", "no_quorum"} == FINAL_STATE_LABELS
+    assert {"settled", "cancelled", "expired", "no_quorum", "overturned"} == FINAL_STATE_LABELS
     assert JobState.NO_QUORUM.final and not JobState.REVEALING.final
 
 

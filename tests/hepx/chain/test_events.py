@@ -45,7 +45,11 @@ def test_decoder_matches_web3_on_every_market_event_in_logs_and_receipts(
     requester, worker = client_of(node, deployment, 1), client_of(node, deployment, 3)
     start = requester.block_number() + 1
     job, posted = requester.post_job("echo-a", WEI, 600, 600)
-    receipts = [posted, worker.claim(job, WEI // 3), worker.submit_result(job, "bafyresult")]
+    receipts = [
+        posted,
+        worker.claim(job, WEI // 3),
+        worker.submit_result(job, "bafyresult", bytes(32)),
+    ]
     receipts.append(requester.accept(job))
     receipts.append(requester.cancel(requester.post_job("echo-b", WEI, 600, 600)[0]))
     receipts.append(worker.withdraw())

@@ -145,7 +145,7 @@ def test_job_accept_settles_a_submitted_result_at_once(
     requester, worker = _client(anvil, deployment, 0), _client(anvil, deployment, 5)
     job_id, _ = requester.post_job(CID, 5000, 60, 60)
     worker.claim(job_id, 1200)
-    worker.submit_result(job_id, RESULT)
+    worker.submit_result(job_id, RESULT, bytes(32))
     result = _cli(tmp_path, anvil, 0, "job", "accept", str(job_id))
     assert result.exit_code == 0, result.output
     assert "1200" in result.stdout
