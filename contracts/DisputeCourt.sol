@@ -48,7 +48,7 @@ contract DisputeCourt is IDisputeCourt {
             uint256 stake,
             bytes32 kind,
             uint32 tag
-        ) = IJobMarket(market).openDispute(jobId);
+        ) = IJobMarket(market).openDispute(jobId, msg.sender);
         uint256 bond = panel * price;
         if (msg.value != bond) revert CourtInvalidBond(msg.value, bond);
 
@@ -112,13 +112,13 @@ contract DisputeCourt is IDisputeCourt {
             if (key >= out.key) revert CourtNotDrawn(jobId, msg.sender, key, out.key);
             address displaced = out.verifier;
             delete _seatOf[jobId][displaced];
-            IJobMarket(market).releaseVerifierStake(jobId, displaced, d.verifierStake);
+            IJobMarket(market).lockVerifierStake(jobId, displaced, d.verifierStake, 0, false);
             emit VerifierDisplaced(jobId, displaced);
             index = worst;
         }
         _seats[jobId][index] = Seat(msg.sender, VerifierStatus.Drawn, key, 0, 0);
         _seatOf[jobId][msg.sender] = index + 1;
-        IJobMarket(market).lockVerifierStake(msg.sender, d.verifierStake, d.kind);
+        IJobMarket(market).lockVerifierStake(jobId, msg.sender, d.verifierStake, d.kind, true);
         emit VerifierDrawn(jobId, msg.sender, key);
     }
 

@@ -529,7 +529,7 @@ contract JobMarket is WorkerRegistry, ReentrancyGuardTransient {
     // ---------------------------------------------------------------- dispute court hooks
 
     /// @inheritdoc IJobMarket
-    function openDispute(uint256 jobId)
+    function openDispute(uint256 jobId, address disputer)
         external
         onlyCourt
         returns (
@@ -551,6 +551,7 @@ contract JobMarket is WorkerRegistry, ReentrancyGuardTransient {
             (minStake, kind) = (t.minStake, t.kind);
         }
         job.state = JobState.Disputed;
+        emit JobDisputed(jobId, disputer);
         price = job.escrow;
         return (
             _accounts[job.worker].holder,
@@ -563,19 +564,15 @@ contract JobMarket is WorkerRegistry, ReentrancyGuardTransient {
     }
 
     /// @inheritdoc IJobMarket
-    function lockVerifierStake(address verifier, uint256 amount, bytes32 kind)
-        external
-        onlyCourt
-    {
-        _lockStake(verifier, amount, kind);
-    }
-
-    /// @inheritdoc IJobMarket
-    function releaseVerifierStake(uint256 jobId, address verifier, uint256 amount)
-        external
-        onlyCourt
-    {
-        _unlockStake(jobId, verifier, amount);
+    function lockVerifierStake(
+        uint256 jobId,
+        address verifier,
+        uint256 amount,
+        bytes32 kind,
+        bool lock
+    ) external onlyCourt {
+        if (lock) _lockStake(verifier, amount, kind);
+        else _unlockStake(jobId, verifier, amount);
     }
 
     /// @inheritdoc IJobMarket
@@ -743,6 +740,7 @@ contract JobMarket is WorkerRegistry, ReentrancyGuardTransient {
         verifiersShare = taken / 2;
         _burn(jobId, taken - verifiersShare);
         _credit(jobId, address(0), job.requester, price, PaymentReason.Refund);
+        emit JobOverturned(jobId, price);
     }
 
     /// @dev The panel's side of a verdict: the slashed verifiers' stakes join `pool`, which is

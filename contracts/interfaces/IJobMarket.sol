@@ -218,6 +218,13 @@ interface IJobMarket {
     /// @notice No digest reached the quorum: the escrow is refunded (no-shows were slashed).
     event JobNoQuorum(uint256 indexed jobId, uint256 refund);
 
+    /// @notice `disputer` disputed the job's result; the market's dispute court decides.
+    event JobDisputed(uint256 indexed jobId, address indexed disputer);
+
+    /// @notice A dispute refuted the job's result: the worker's stake was slashed and the
+    /// requester refunded `refund` (the Payments say where the stake went).
+    event JobOverturned(uint256 indexed jobId, uint256 refund);
+
     /// @notice `amount` of ERC-20 `token` sent to `account` (with a Payment Withdrawal event).
     event TokenWithdrawn(address indexed token, address indexed account, uint256 amount);
 
@@ -409,7 +416,7 @@ interface IJobMarket {
 
     /// @notice A dispute opens: job `jobId` must be Submitted within its challenge window;
     /// it becomes Disputed. Returns what the court needs of it.
-    function openDispute(uint256 jobId)
+    function openDispute(uint256 jobId, address disputer)
         external
         returns (
             address worker,
@@ -420,11 +427,15 @@ interface IJobMarket {
             uint32 digestTag
         );
 
-    /// @notice Locks `amount` of a verifier's stake (it must have declared `kind`, 0 = any).
-    function lockVerifierStake(address verifier, uint256 amount, bytes32 kind) external;
-
-    /// @notice Unlocks `amount` of a verifier's stake locked for job `jobId`.
-    function releaseVerifierStake(uint256 jobId, address verifier, uint256 amount) external;
+    /// @notice Locks `amount` of a verifier's stake for job `jobId` (it must have declared
+    /// `kind`, 0 = any), or unlocks it (`lock` false: a better key took its seat).
+    function lockVerifierStake(
+        uint256 jobId,
+        address verifier,
+        uint256 amount,
+        bytes32 kind,
+        bool lock
+    ) external;
 
     /// @notice Applies a verdict (msg.value is the bond). Upheld or without a majority
     /// (`refuted` false): the worker is paid and settled. Refuted: the worker's stake is

@@ -35,6 +35,8 @@ STATE_AFTER_EVENT: dict[str, JobState] = {
     "RevealPhaseStarted": JobState.REVEALING,
     "ReplicasSettled": JobState.SETTLED,
     "JobNoQuorum": JobState.NO_QUORUM,
+    "JobDisputed": JobState.DISPUTED,
+    "JobOverturned": JobState.OVERTURNED,
 }
 # Events after which a job never changes (the contract emits a settlement's Payments first).
 FINAL_EVENTS = frozenset(name for name, state in STATE_AFTER_EVENT.items() if state.final)

@@ -26,7 +26,15 @@ from dispute_helpers import (
 )
 from eth_abi.abi import encode as abi_encode
 from market_helpers import ETHER, RESULT_CID, Market, State
-from protocol_helpers import Terms, deploy_contract, post_terms, register, transact, worker_of
+from protocol_helpers import (
+    Terms,
+    deploy_contract,
+    market_events,
+    post_terms,
+    register,
+    transact,
+    worker_of,
+)
 from web3 import Web3
 
 PRICE = ETHER // 2  # Market.claimed's price: the rest of the escrow is refunded at the claim
@@ -55,8 +63,9 @@ def test_a_made_up_result_is_refuted_the_worker_slashed_and_the_requester_refund
     court, requester, worker, job = _submitted(m, GARBAGE)
     credit_before = m.withdrawable(requester)
     m.at(m.now() + 10)
-    dispute(court, requester, job, 3, PRICE)
+    receipt = dispute(court, requester, job, 3, PRICE)
     assert m.job(job)["state"] == State.DISPUTED
+    assert market_events(m, receipt, "JobDisputed") == [{"jobId": job, "disputer": requester}]
     # The challenge window passes while the panel works: finalize no longer pays the worker.
     m.at(m.job(job)["deadline"] + 1)  # the challenge end; the draw runs a little longer
     m.assert_reverts("JobMarketWrongState", (job, State.DISPUTED), m.accounts[3], "finalize", job)
@@ -68,6 +77,7 @@ def test_a_made_up_result_is_refuted_the_worker_slashed_and_the_requester_refund
 
     [resolved] = court_events(court, receipt, "DisputeResolved")
     assert (resolved["verdict"], resolved["majority"]) == (REFUTED, 3)
+    assert market_events(m, receipt, "JobOverturned") == [{"jobId": job, "refund": PRICE}]
     assert m.job(job)["state"] == State.OVERTURNED
     assert m.withdrawable(requester) == credit_before + PRICE + 3 * PRICE  # price and bond back
     assert m.withdrawable(worker) == 0
@@ -348,11 +358,10 @@ def test_only_the_court_may_call_the_markets_dispute_hooks(public_market: Market
     m = public_market
     court, requester, worker, job = _submitted(m, GARBAGE)
     outsider = m.accounts[3]
-    m.assert_reverts("JobMarketOnlyCourt", (outsider,), outsider, "openDispute", job)
-    m.assert_reverts("JobMarketOnlyCourt", (outsider,), outsider, "lockVerifierStake", worker,
-                     1, b"\0" * 32)  # fmt: skip
-    m.assert_reverts("JobMarketOnlyCourt", (outsider,), outsider, "releaseVerifierStake", job,
-                     worker, 1)  # fmt: skip
+    m.assert_reverts("JobMarketOnlyCourt", (outsider,), outsider, "openDispute", job, outsider)
+    for lock in (True, False):  # nobody else may lock (or unlock) a worker's stake
+        m.assert_reverts("JobMarketOnlyCourt", (outsider,), outsider, "lockVerifierStake", job,
+                         worker, 1, b"\0" * 32, lock)  # fmt: skip
     m.assert_reverts("JobMarketOnlyCourt", (outsider,), outsider, "closeDispute", job, True,
                      outsider, [outsider], [], [], 0)  # fmt: skip
     assert court.contract.functions.market().call() == m.address

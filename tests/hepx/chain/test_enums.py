@@ -15,15 +15,16 @@ from hepx.chain import enums
 from hepx.chain.enums import FINAL_STATE_LABELS, FINAL_STATES, JobState, PaymentReason
 
 REPO = Path(__file__).resolve().parents[3]
-SOURCE = REPO / "contracts" / "interfaces" / "IJobMarket.sol"
-ARTIFACT = REPO / "hepx" / "artifacts" / "JobMarket.json"
+SOURCES = [REPO / "contracts" / "interfaces" / f"{n}.sol" for n in ("IJobMarket", "IDisputeCourt")]
+ARTIFACTS = REPO / "hepx" / "artifacts"
 _ENUM_RE = re.compile(r"enum\s+(\w+)\s*\{(.*?)\}", re.S)
 
 
 def _source_enums() -> dict[str, list[tuple[str, str]]]:
     """Enum -> [(member, its line comment)] read from the Solidity text itself."""
     found = {}
-    for name, body in _ENUM_RE.findall(SOURCE.read_text()):
+    text = "\n".join(source.read_text() for source in SOURCES)
+    for name, body in _ENUM_RE.findall(text):
         members = []
         for line in body.splitlines():
             code, _, comment = line.partition("//")
@@ -48,19 +49,19 @@ def _python_name(member: str) -> str:
 
 
 def test_artifact_enums_are_the_sources_members_in_order_with_their_comments() -> None:
-    artifact = json.loads(ARTIFACT.read_text())
-    from_artifact = {
-        name: [(m["name"], m["doc"]) for m in members]
-        for name, members in artifact["enums"].items()
-    }
-    assert from_artifact == _source_enums()
+    from_artifacts = {}
+    for name in ("JobMarket", "DisputeCourt"):
+        artifact = json.loads((ARTIFACTS / f"{name}.json").read_text())
+        for enum, members in artifact["enums"].items():
+            from_artifacts[enum] = [(m["name"], m["doc"]) for m in members]
+    assert from_artifacts == _source_enums()
 
 
 def test_generated_module_is_what_compile_renders_from_the_artifact(
     compile_script: ModuleType,
 ) -> None:
-    artifact = ARTIFACT.read_text()
-    assert compile_script.render_enums_module(artifact) == Path(enums.__file__).read_text(), (
+    artifacts = {p.name: p.read_text() for p in ARTIFACTS.glob("*.json")}
+    assert compile_script.render_enums_module(artifacts) == Path(enums.__file__).read_text(), (
         "hepx/chain/enums.py is stale: run `make compile`"
     )
 
