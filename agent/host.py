@@ -1,4 +1,5 @@
-"""What the agent's flows (auctions in agent/bidding.py, replicas in agent/replication.py)
+"""What the agent's flows (auctions in agent/bidding.py, replicas in agent/replication.py,
+dispute panels in agent/verification.py)
 need from the agent that runs them, and the book of every job it took.
 
 The flows depend on ``FlowHost``, not on ``WorkerAgent``, so the worker imports them and
@@ -30,6 +31,29 @@ class Produced:
     outputs: Path
     workdir: Path
     seconds: float
+
+
+@dataclass
+class AgentPaths:
+    """Where an agent keeps its state: cursor, job book, saved waits, work folders."""
+
+    state_dir: Path
+
+    @property
+    def cursor(self) -> Path:
+        return self.state_dir / "cursor.json"
+
+    @property
+    def jobs(self) -> Path:
+        return self.state_dir / "jobs.json"
+
+    @property
+    def work(self) -> Path:
+        return self.state_dir / "work"
+
+    @property
+    def waiting(self) -> Path:
+        return self.state_dir / "waiting.json"
 
 
 class JobBook:

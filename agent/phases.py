@@ -22,13 +22,19 @@ class Phase(StrEnum):
     COMMITTED = "committed"  # commitment on chain, to reveal
     REVEALED = "revealed"  # revealed, waiting for the tally
     REPLICA_FAILED = "replica_failed"  # nothing to reveal; still sees the job end
+    # Seats on dispute panels (agent/verification.py; a book of their own).
+    VOLUNTEERING = "volunteering"  # to volunteer, or sent; after a crash the court says
+    SEATED = "seated"  # holds a seat: re-running the job
+    VOTED = "voted"  # vote and salt saved, to commit once the draw closes
+    VOTE_COMMITTED = "vote_committed"  # to reveal once every seat committed or the deadline
+    VOTE_REVEALED = "vote_revealed"  # waiting for (or calling) the verdict
     DONE = "done"  # final on chain (or never ours); its pins are released later
 
 
 # The phases a job may move to from each (staying in one's phase is always allowed: a
 # record gains fields). A reorg can undo what a transaction did, hence the ways back.
 NEXT: dict[Phase | None, frozenset[Phase]] = {
-    None: frozenset({Phase.CLAIMING}),
+    None: frozenset({Phase.CLAIMING, Phase.VOLUNTEERING}),
     Phase.CLAIMING: frozenset({Phase.CLAIMED, Phase.BID, Phase.REPLICA, Phase.OUTBID, Phase.DONE}),
     Phase.CLAIMED: frozenset({Phase.SUBMITTED, Phase.FAILED, Phase.DONE}),
     Phase.SUBMITTED: frozenset({Phase.DONE, Phase.CLAIMED}),
@@ -41,6 +47,11 @@ NEXT: dict[Phase | None, frozenset[Phase]] = {
     Phase.COMMITTED: frozenset({Phase.REVEALED, Phase.DONE}),
     Phase.REVEALED: frozenset({Phase.DONE}),
     Phase.REPLICA_FAILED: frozenset({Phase.DONE}),
+    Phase.VOLUNTEERING: frozenset({Phase.SEATED, Phase.DONE}),
+    Phase.SEATED: frozenset({Phase.VOTED, Phase.DONE}),
+    Phase.VOTED: frozenset({Phase.VOTE_COMMITTED, Phase.DONE}),
+    Phase.VOTE_COMMITTED: frozenset({Phase.VOTE_REVEALED, Phase.DONE}),
+    Phase.VOTE_REVEALED: frozenset({Phase.DONE}),
     Phase.DONE: frozenset({Phase.SUBMITTED, Phase.CLAIMED}),
 }
 
@@ -48,6 +59,9 @@ REPLICA_PHASES = frozenset(
     {Phase.REPLICA, Phase.DIGESTED, Phase.COMMITTED, Phase.REVEALED, Phase.REPLICA_FAILED}
 )
 AUCTION_PHASES = frozenset({Phase.BID, Phase.OUTBID})
+VERIFY_PHASES = frozenset(
+    {Phase.VOLUNTEERING, Phase.SEATED, Phase.VOTED, Phase.VOTE_COMMITTED, Phase.VOTE_REVEALED}
+)
 
 
 class PhaseError(RuntimeError):

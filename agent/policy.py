@@ -112,6 +112,11 @@ class Policy(BaseModel):
         "repo:tag or repo (any tag); empty = none",
     )
     bidding: Bidding = Field(default=Bidding())
+    verify: bool = Field(
+        default=True,
+        description="Volunteer for dispute panels on results of the kinds this policy takes "
+        "(needs a stake bonded before the dispute; a seat locks the job's price of it)",
+    )
     stake: Wei | None = Field(
         default=None,
         description="Register with (or top up to) this stake at startup, declaring the kinds",

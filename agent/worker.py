@@ -15,7 +15,6 @@ import shutil
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +25,7 @@ from agent.container_jobs import (
     runs_in_container,
 )
 from agent.executor import Execution, execute
-from agent.host import JobBook, Produced
+from agent.host import AgentPaths, JobBook, Produced
 from agent.llm_client import EndpointProbe
 from agent.llm_policy import runner_env
 from agent.phases import Phase
@@ -38,6 +37,7 @@ from agent.replication import ReplicaFlow
 from agent.slots import Need, Slots, machine_cpus, machine_memory_mb
 from agent.slurm import BatchSystem, Slurm, run_batch_job
 from agent.stake import ensure_stake, withdraw_token_earnings
+from agent.verification import VerifierFlow
 from hepx import __version__
 from hepx.chain import (
     SETTLE_GAS,
@@ -70,27 +70,6 @@ log = logging.getLogger("hepx.agent")
 
 # Seconds kept free before the run deadline for storing outputs and the submit tx.
 SUBMIT_MARGIN = 10
-
-
-@dataclass
-class AgentPaths:
-    state_dir: Path
-
-    @property
-    def cursor(self) -> Path:
-        return self.state_dir / "cursor.json"
-
-    @property
-    def jobs(self) -> Path:
-        return self.state_dir / "jobs.json"
-
-    @property
-    def work(self) -> Path:
-        return self.state_dir / "work"
-
-    @property
-    def waiting(self) -> Path:
-        return self.state_dir / "waiting.json"
 
 
 class WorkerAgent:
@@ -137,6 +116,7 @@ class WorkerAgent:
             self.batch.capacity() if self.batch else (machine_cpus(), machine_memory_mb())
         )
         self.slots = Slots(policy.slots or cpus, policy.memory_mb or memory_mb)
+        self.verifier = VerifierFlow(self, self.slots, state_dir, start_block)  # dispute panels
         # Claimable jobs seen while every slot was taken: considered again when one frees.
         self.waiting_for_slot: dict[int, str] = {}
         # Both waits are saved before the cursor moves past the JobPosted that put a job
@@ -189,6 +169,7 @@ class WorkerAgent:
         self.reconsider_slot_jobs()
         self.auctions.advance()
         self.replicas.advance()
+        self.verifier.advance()
         self.settle_submitted()
         release_settled(self.store, self.book, self.pin_retention)
         self.withdraw_earnings()
@@ -218,6 +199,8 @@ class WorkerAgent:
     def handle(self, event: MarketEvent) -> None:
         if event.name == "JobPosted":
             self.consider(int(event.args["jobId"]), str(event.args["specCid"]))
+        elif event.name == "JobDisputed":
+            self.verifier.on_dispute(int(event.args["jobId"]))
 
     def reconsider_llm_jobs(self) -> None:
         if self.waiting_for_llm and self.llm_probe and self.llm_probe.unavailable() is None:

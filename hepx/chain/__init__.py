@@ -6,21 +6,26 @@ events     the one log decoder and the one walk over (confirmed) block ranges
 contract   the transaction pipeline every contract client shares
 nonces     one nonce sequence per sender: one key's transactions in flight together
 market     JobMarket (and its worker registry); token: ERC-20; deploy: deploy_market
+court      the DisputeCourt the market deployed, and the rule of a verifier's vote
 follower   handing market events to an agent from a saved cursor
 types      records the calls take and return; enums: generated from the contracts
 """
 
 from hepx.chain.contract import ContractClient
+from hepx.chain.court import DEFAULT_PANEL, CourtClient, mismatch_vote, vote_for
 from hepx.chain.deploy import deploy_market
 from hepx.chain.enums import (
     FINAL_STATE_LABELS,
     FINAL_STATES,
     AssignmentStatus,
+    DisputeState,
     JobState,
     MatchMode,
     PaymentDirection,
     PaymentReason,
     ProtocolEnum,
+    Verdict,
+    VerifierStatus,
 )
 from hepx.chain.events import (
     FINAL_EVENTS,
@@ -41,9 +46,11 @@ from hepx.chain.types import (
     ZERO_ADDRESS,
     ZERO_BYTES32,
     Assignment,
+    Dispute,
     Job,
     JobTerms,
     MarketEvent,
+    Seat,
     Terms,
     TxResult,
     WorkerRecord,
@@ -54,6 +61,7 @@ from hepx.chain.types import (
 )
 
 __all__ = [
+    "DEFAULT_PANEL",
     "DEVNET_CHAIN_ID",
     "DEVNET_STAKE_FREE_LIMIT",
     "FINAL_EVENTS",
@@ -66,7 +74,10 @@ __all__ = [
     "Assignment",
     "AssignmentStatus",
     "ContractClient",
+    "CourtClient",
     "Cursor",
+    "Dispute",
+    "DisputeState",
     "EventFollower",
     "Job",
     "JobState",
@@ -79,9 +90,12 @@ __all__ = [
     "PaymentReason",
     "ProtocolEnum",
     "Rpc",
+    "Seat",
     "Terms",
     "TokenClient",
     "TxResult",
+    "Verdict",
+    "VerifierStatus",
     "WorkerRecord",
     "block_ranges",
     "commitment_of",
@@ -91,4 +105,6 @@ __all__ = [
     "json_safe",
     "kind_id",
     "lapsed",
+    "mismatch_vote",
+    "vote_for",
 ]

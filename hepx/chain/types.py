@@ -9,7 +9,14 @@ from eth_abi.abi import encode as abi_encode
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 
-from hepx.chain.enums import AssignmentStatus, JobState, MatchMode
+from hepx.chain.enums import (
+    AssignmentStatus,
+    DisputeState,
+    JobState,
+    MatchMode,
+    Verdict,
+    VerifierStatus,
+)
 from hepx.errors import ChainError
 
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
@@ -208,3 +215,45 @@ def json_safe(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [json_safe(v) for v in value]
     return str(value)
+
+
+@dataclass(frozen=True)
+class Dispute:
+    """A dispute as the court's ``getDispute`` reports it."""
+
+    job_id: int
+    disputer: str
+    bond: int
+    requester: str
+    worker: str
+    price: int
+    state: DisputeState
+    verdict: Verdict
+    panel: int
+    drawn: int
+    committed: int
+    revealed: int
+    digest_tag: int
+    opened_at: int
+    draw_deadline: int
+    commit_deadline: int
+    reveal_deadline: int
+    opened_block: int
+    verifier_stake: int
+    kind: bytes
+    seed: bytes
+
+    @property
+    def majority(self) -> int:
+        return self.panel // 2 + 1
+
+
+@dataclass(frozen=True)
+class Seat:
+    """One verifier drawn for a dispute (``getSeats``)."""
+
+    verifier: str
+    status: VerifierStatus
+    key: int
+    commitment: bytes
+    vote: bytes
