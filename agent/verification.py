@@ -24,13 +24,16 @@ from pathlib import Path
 from agent.container_jobs import run_container_job, runs_in_container
 from agent.executor import execute
 from agent.host import FlowHost, JobBook
+from agent.images import job_image
 from agent.llm_policy import runner_env
 from agent.phases import VERIFY_PHASES, Phase
+from agent.policy import Policy
 from agent.slots import Need, Slots
 from hepx.chain import CourtClient, Dispute, DisputeState, VerifierStatus, vote_for
 from hepx.digest import digest_bytes32
 from hepx.errors import ChainError, DigestError, ExecutionError, SpecError, StoreError, TxReverted
 from hepx.spec import JobSpec, canonical_json, parse_spec
+from hepx.store import LocalStore
 
 log = logging.getLogger("hepx.agent")
 
@@ -198,40 +201,19 @@ class VerifierFlow:
         """In a slot: run the spec, digest ours and the worker's published result, save."""
         agent = self.agent
         workdir = self.work / str(job_id)
-        shutil.rmtree(workdir, ignore_errors=True)
-        inputs, outputs, published = (
-            workdir / "inputs",
-            workdir / "result" / "outputs",
-            workdir / "published",
-        )
-        for folder in (inputs, outputs):
-            folder.mkdir(parents=True)
-        spec_path = workdir / "spec.json"
-        spec_path.write_bytes(canonical_json(spec))
         budget = min(spec.resources.max_runtime, dispute.commit_deadline - agent.client.chain_now())
+        result_cid = str(self.book.jobs[job_id]["result_cid"])
+        log.info("event=verifying job=%d kind=%s timeout=%ds", job_id, spec.kind, budget)
         try:
-            if budget <= 0:
-                raise ExecutionError(f"job {job_id}: no time left before the commit deadline")
-            for ref in spec.inputs:
-                agent.store.get(ref.cid, inputs / ref.name)
-            log.info("event=verifying job=%d kind=%s timeout=%ds", job_id, spec.kind, budget)
-            if runs_in_container(spec, agent.policy):
-                run_container_job(spec, agent.policy, agent.store, workdir, budget, -job_id,
-                                  agent.address)  # fmt: skip
-            else:
-                env = runner_env(agent.policy.llm, workdir / "checkpoint", time.time() + budget)
-                execute(spec.kind, spec_path, inputs, outputs, workdir / "job.log", budget,
-                        job_id, env)  # fmt: skip
-            own = digest_bytes32(spec.kind, outputs)
-            theirs = self._published_digest(job_id, spec.kind, published)
+            own, theirs = recheck(
+                spec, agent.store, agent.policy, result_cid, workdir, budget, -job_id, agent.address
+            )
         except (ExecutionError, StoreError, DigestError, ChainError) as exc:
             log.error("event=verify_failed job=%d error=%s", job_id, exc)
             self._done(job_id, f"re-run failed: {exc}")
             return
-        finally:
-            shutil.rmtree(workdir, ignore_errors=True)
         vote = vote_for(own, theirs)
-        agreed = vote == own and theirs == own
+        agreed = theirs == own
         self.book.set(
             job_id,
             phase=Phase.VOTED,
@@ -240,17 +222,6 @@ class VerifierFlow:
             agrees=agreed,
         )
         log.info("event=voted job=%d agrees=%s digest=0x%s", job_id, agreed, own.hex())
-
-    def _published_digest(self, job_id: int, kind: str, into: Path) -> bytes | None:
-        """The digest of the worker's published outputs; None if they cannot be had."""
-        result_cid = str(self.book.jobs[job_id]["result_cid"])
-        try:
-            self.agent.store.get(result_cid, into)
-            return digest_bytes32(kind, into / "outputs")
-        except (StoreError, DigestError) as exc:
-            log.warning("event=published_unreadable job=%d result=%s error=%s", job_id,
-                        result_cid, exc)  # fmt: skip
-            return None
 
     def _commit(self, job_id: int) -> None:
         rec = self.book.jobs[job_id]
@@ -280,4 +251,59 @@ class VerifierFlow:
         self.book.set(job_id, phase=Phase.DONE, note=note)
 
 
-__all__ = ["VerifierFlow"]
+def recheck(
+    spec: JobSpec,
+    store: LocalStore,
+    policy: Policy,
+    result_cid: str,
+    workdir: Path,
+    budget: float,
+    label: int,
+    runner: str,
+) -> tuple[bytes, bytes | None]:
+    """Run ``spec`` afresh in ``workdir`` (removed after) and return (our canonical digest,
+    the digest of the published result ``result_cid``, None if it cannot be had or digested).
+
+    What a verifier votes by and what ``hepx job dispute --recheck`` checks before disputing.
+    ``label`` names the run's container (job number, negative for a verification) and
+    ``runner`` the address it runs for. Raises ExecutionError/StoreError/DigestError."""
+    shutil.rmtree(workdir, ignore_errors=True)
+    inputs, outputs = workdir / "inputs", workdir / "result" / "outputs"
+    for folder in (inputs, outputs):
+        folder.mkdir(parents=True)
+    spec_path = workdir / "spec.json"
+    spec_path.write_bytes(canonical_json(spec))
+    try:
+        if budget <= 0:
+            raise ExecutionError("no time left to re-run the job before the deadline")
+        for ref in spec.inputs:
+            store.get(ref.cid, inputs / ref.name)
+        if runs_in_container(spec, policy):
+            run_container_job(spec, policy, store, workdir, budget, label, runner)
+        else:
+            env = runner_env(policy.llm, workdir / "checkpoint", time.time() + budget)
+            execute(spec.kind, spec_path, inputs, outputs, workdir / "job.log", budget, label, env)
+        own = digest_bytes32(spec.kind, outputs)
+        published = workdir / "published"
+        try:
+            store.get(result_cid, published)
+            theirs: bytes | None = digest_bytes32(spec.kind, published / "outputs")
+        except (StoreError, DigestError) as exc:
+            log.warning("event=published_unreadable result=%s error=%s", result_cid, exc)
+            theirs = None
+        return own, theirs
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def recheck_as_requester(
+    spec: JobSpec, store: LocalStore, result_cid: str, workdir: Path
+) -> tuple[bytes, bytes | None]:
+    """``recheck`` for a requester on its own machine (``hepx job dispute --recheck``): the
+    spec's own image is allowed, the spec's max runtime is the budget."""
+    image = job_image(spec)
+    policy = Policy(images=[image] if image else [])
+    return recheck(spec, store, policy, result_cid, workdir, spec.resources.max_runtime, 0, "local")
+
+
+__all__ = ["VerifierFlow", "recheck", "recheck_as_requester"]

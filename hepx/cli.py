@@ -8,6 +8,7 @@ from __future__ import annotations
 import typer
 
 from agent.cli import app as agent_app
+from agent.verification import recheck_as_requester
 from api.cli import app as api_app
 from hepx import __version__
 from hepx.commands import (
@@ -42,6 +43,8 @@ job.app.command("watch")(jobview.watch)
 job.app.command("logs")(jobview.logs)
 job.app.command("result")(jobview.result)
 worker.app.command("list")(workerview.list_workers)
+# `hepx job dispute --recheck` re-runs the spec with the agent's executors.
+job.RECHECK = recheck_as_requester
 
 
 @app.command("version")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -11,11 +12,13 @@ import httpx
 import typer
 from rich.console import Console
 
-from hepx.chain import FINAL_STATE_LABELS
+from hepx.chain import DEFAULT_PANEL, FINAL_STATE_LABELS, CourtClient, JobState, MarketClient
 from hepx.commands._chain import DeploymentOpt, KeyOpt, RpcOpt, chain_client, fail
 from hepx.config import load_settings
+from hepx.deployment import Deployment
 from hepx.errors import HepxError, SpecError, TxReverted
-from hepx.spec import json_schema, load_spec_file
+from hepx.spec import JobSpec, json_schema, load_spec_file, parse_spec
+from hepx.store import LocalStore, open_store
 from hepx.units import format_wei
 
 app = typer.Typer(help="Submit jobs and follow them.", no_args_is_help=True)
@@ -23,6 +26,11 @@ console = Console(stderr=True, soft_wrap=True)
 
 # expire releases up to 8 replicas' stakes: a fixed limit when sent unsimulated.
 EXPIRE_GAS = 400_000
+
+# Re-runs a spec here and returns (our digest, the published result's digest or None): the
+# agent's executors do it, so the entry module (hepx/cli.py) plugs it in; the core has none.
+Recheck = Callable[[JobSpec, LocalStore, str, Path], tuple[bytes, bytes | None]]
+RECHECK: Recheck | None = None
 
 
 def api_url(api: str | None) -> str:
@@ -193,3 +201,76 @@ def expire(
         raise fail(exc) from exc
     expired = tx.event("JobExpired").args
     typer.echo(f"job {job_id} expired: {expired['refund']} refunded (tx {tx.tx_hash})")
+
+
+@app.command("dispute")
+def dispute(
+    job_id: int,
+    panel: Annotated[
+        int, typer.Option(help="Verifiers to draw (odd, 3-9); the bond is panel x the price")
+    ] = DEFAULT_PANEL,
+    recheck: Annotated[
+        bool,
+        typer.Option(
+            help="Re-run the spec here first and dispute only if the result differs from "
+            "what we get"
+        ),
+    ] = False,
+    key: KeyOpt = None,
+    rpc: RpcOpt = None,
+    deployment: DeploymentOpt = None,
+) -> None:
+    """Dispute a submitted result within its challenge window (you or anyone, with a bond):
+    verifiers drawn by stake re-run the job; a refuted worker is slashed and you refunded, an
+    upheld one is paid and your bond pays the verifiers."""
+    client = chain_client(key, rpc, deployment)
+    try:
+        job = client.job(job_id)
+        if job.state != JobState.SUBMITTED:
+            typer.echo(f"error: job {job_id} is {job.state.label}: only a submitted result can "
+                       "be disputed", err=True)  # fmt: skip
+            raise typer.Exit(1)
+        if recheck and _recheck_agrees(client, job_id, deployment):
+            typer.echo(f"job {job_id}: the result checks out here; not disputed")
+            return
+        court = CourtClient.of_market(client)
+        tx = court.open_dispute(job_id, job.price, panel)
+        opened = court.dispute(job_id)
+    except HepxError as exc:
+        raise fail(exc) from exc
+    assert opened is not None
+    typer.echo(
+        f"job {job_id} disputed (tx {tx.tx_hash}): bond {format_wei(opened.bond)}, "
+        f"{panel} verifiers drawn until {opened.draw_deadline}, verdict after "
+        f"{opened.reveal_deadline} at the latest; follow it with `hepx job get {job_id}`"
+    )
+
+
+def _recheck_agrees(client: MarketClient, job_id: int, deployment: Path | None) -> bool:
+    """Re-run the job's spec here: True if our digest, the submitted one and the published
+    result's all agree. Says what it found either way."""
+    if RECHECK is None:
+        typer.echo("error: --recheck needs the hepx agent package (its executors)", err=True)
+        raise typer.Exit(2)
+    settings = load_settings(deployment=deployment)
+    since = Deployment.load(settings.deployment_path).deploy_block
+    found = {
+        e.name: e.args
+        for e in client.iter_events(since, client.block_number(), job_id)
+        if e.name in ("JobPosted", "ResultSubmitted")
+    }
+    if len(found) < 2:
+        typer.echo(f"error: job {job_id}'s post or result is not on chain since block {since}",
+                   err=True)  # fmt: skip
+        raise typer.Exit(1)
+    store = open_store(settings)
+    spec = parse_spec(store.read_bytes(str(found["JobPosted"]["specCid"])))
+    result_cid = str(found["ResultSubmitted"]["resultCid"])
+    submitted = bytes(found["ResultSubmitted"]["digest"])
+    console.print(f"re-running job {job_id} ({spec.kind}) here to check result {result_cid} ...")
+    own, published = RECHECK(spec, store, result_cid, settings.home / "recheck" / str(job_id))
+    console.print(
+        f"our digest 0x{own.hex()}; submitted 0x{submitted.hex()}; the published result's "
+        f"{'0x' + published.hex() if published else 'unreadable'}"
+    )
+    return own == submitted == published
