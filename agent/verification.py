@@ -32,6 +32,7 @@ from agent.slots import Need, Slots
 from hepx.chain import CourtClient, Dispute, DisputeState, VerifierStatus, vote_for
 from hepx.digest import digest_bytes32
 from hepx.errors import ChainError, DigestError, ExecutionError, SpecError, StoreError, TxReverted
+from hepx.kinds import why_not_disputable
 from hepx.spec import JobSpec, canonical_json, parse_spec
 from hepx.store import LocalStore
 
@@ -103,6 +104,8 @@ class VerifierFlow:
             return f"spec unreadable: {exc}"
         if spec.kind not in agent.policy.kinds:
             return f"kind {spec.kind} not in policy"
+        if (why := why_not_disputable(spec.kind)) is not None:
+            return f"kind {spec.kind} is not disputable: {why}"
         record = agent.client.worker(me)
         if not record.registered or record.stake == 0:
             return "no stake"

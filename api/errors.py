@@ -34,6 +34,8 @@ _INPUT_ERRORS = (
     "JobMarketInvalidEscrow",
     "JobMarketEmptyCid",
     "JobMarketPriceAboveMax",
+    "CourtInvalidPanel",
+    "CourtInvalidBond",
 )
 # The error answers routes declare in the OpenAPI document.
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {

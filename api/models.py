@@ -6,7 +6,16 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from hepx.chain import JobState, PaymentReason
+from hepx.chain import (
+    DEFAULT_PANEL,
+    Dispute,
+    DisputeState,
+    JobState,
+    PaymentReason,
+    Seat,
+    Verdict,
+    VerifierStatus,
+)
 
 
 class ErrorOut(BaseModel):
@@ -40,6 +49,68 @@ class PaymentOut(BaseModel):
     tx_hash: str
 
 
+class SeatOut(BaseModel):
+    verifier: str
+    status: str = Field(description="One of: " + ", ".join(s.label for s in VerifierStatus))
+    vote: str | None = Field(description="The revealed vote (0x-hex), or null before")
+
+
+class DisputeOut(BaseModel):
+    """A dispute of the job's result (IDisputeCourt): who, the bond, the panel, the verdict."""
+
+    disputer: str
+    bond: int = Field(description="Wei: panel x price")
+    panel: int
+    state: str = Field(description="One of: " + ", ".join(s.label for s in DisputeState))
+    verdict: str = Field(description="One of: " + ", ".join(v.label for v in Verdict))
+    drawn: int
+    committed: int
+    revealed: int
+    draw_deadline: int
+    commit_deadline: int
+    reveal_deadline: int
+    seats: list[SeatOut]
+
+    @classmethod
+    def of(cls, dispute: Dispute, seats: list[Seat]) -> DisputeOut:
+        return cls(
+            disputer=dispute.disputer,
+            bond=dispute.bond,
+            panel=dispute.panel,
+            state=dispute.state.label,
+            verdict=dispute.verdict.label,
+            drawn=dispute.drawn,
+            committed=dispute.committed,
+            revealed=dispute.revealed,
+            draw_deadline=dispute.draw_deadline,
+            commit_deadline=dispute.commit_deadline,
+            reveal_deadline=dispute.reveal_deadline,
+            seats=[
+                SeatOut(
+                    verifier=s.verifier,
+                    status=s.status.label,
+                    vote="0x" + s.vote.hex() if any(s.vote) else None,
+                )
+                for s in seats
+            ],
+        )
+
+
+class DisputeIn(BaseModel):
+    panel: int = Field(
+        default=DEFAULT_PANEL,
+        ge=3,
+        le=9,
+        description="Verifiers to draw (odd); bond: panel x price",
+    )
+
+
+class DisputeOpenedOut(BaseModel):
+    job_id: int
+    tx_hash: str
+    dispute: DisputeOut
+
+
 class JobOut(BaseModel):
     job_id: int
     state: str = Field(
@@ -62,6 +133,10 @@ class JobOut(BaseModel):
     settle_tx: str | None = Field(description="Tx that settled, cancelled or expired the job")
     transitions: list[Transition]
     payments: list[PaymentOut]
+    not_disputable: str | None = Field(
+        None, description="Why the job's kind cannot be disputed, or null if it can (or is unknown)"
+    )
+    dispute: DisputeOut | None = Field(None, description="Its result's dispute, if any")
 
 
 class ResultOut(BaseModel):

@@ -20,7 +20,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from api.chainview import ChainView
-from hepx.chain import SETTLE_GAS, JobState, MarketClient, lapsed
+from hepx.chain import SETTLE_GAS, CourtClient, JobState, MarketClient, lapsed
 from hepx.config import Settings
 from hepx.deployment import Deployment
 from hepx.errors import ConfigError, EventIndexError, HepxError, StoreError, TxReverted
@@ -50,6 +50,7 @@ class Services:
         self._deployment: Deployment | None = None
         self._deployment_mtime: int | None = None
         self._client: MarketClient | None = None
+        self._court: CourtClient | None = None
         self._chain_checked = False
         self._store: LocalStore | None = None
         self.index = IndexService(self)
@@ -65,6 +66,7 @@ class Services:
                 self._deployment = Deployment.load(path)  # ConfigError says what to do
                 self._deployment_mtime = mtime
                 self._client = None
+                self._court = None
                 self._chain_checked = False
             return self._deployment
 
@@ -102,6 +104,14 @@ class Services:
             self._chain_checked = True
         return client
 
+    def court(self) -> CourtClient:
+        """The market's dispute court, signing with the API's key (if it has one)."""
+        client = self.client()
+        with self._lock:
+            if self._court is None:
+                self._court = CourtClient.of_market(client)
+            return self._court
+
     def store(self) -> LocalStore:
         with self._lock:
             if self._store is None:
@@ -127,7 +137,8 @@ class IndexService:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def _kind_of(self, spec_cid: str) -> str | None:
+    def kind_of(self, spec_cid: str) -> str | None:
+        """The kind a spec in this store names (None: not here, or not a spec)."""
         try:
             spec = json.loads(self.services.store().read_bytes(spec_cid))
         except (StoreError, ValueError):
@@ -146,7 +157,7 @@ class IndexService:
                         path,
                         client,
                         deployment.deploy_block,
-                        kind_of=self._kind_of,
+                        kind_of=self.kind_of,
                         confirmations=self.services.settings.confirmations,
                     )
                 except EventIndexError as exc:
@@ -158,7 +169,7 @@ class IndexService:
                         path,
                         client,
                         deployment.deploy_block,
-                        kind_of=self._kind_of,
+                        kind_of=self.kind_of,
                         confirmations=self.services.settings.confirmations,
                     )
                 self._index, self._market = index, deployment.job_market

@@ -11,7 +11,16 @@ from fastapi import Path as PathParam
 from starlette.concurrency import run_in_threadpool
 
 from api.errors import ERROR_RESPONSES
-from api.models import JobOut, JobPostedOut, PaymentOut, ResultOut, Transition
+from api.models import (
+    DisputeIn,
+    DisputeOpenedOut,
+    DisputeOut,
+    JobOut,
+    JobPostedOut,
+    PaymentOut,
+    ResultOut,
+    Transition,
+)
 from api.services import FreshIndex, Services, ServicesDep
 from hepx.chain import (
     FINAL_EVENTS,
@@ -24,6 +33,7 @@ from hepx.chain import (
 )
 from hepx.errors import EventIndexError, InvalidCid
 from hepx.index import MAX_PAGE, MAX_PER_PAGE, STATES, MarketIndex
+from hepx.kinds import why_not_disputable
 from hepx.spec import canonical_json, json_schema, parse_spec
 from hepx.terms import post_spec
 
@@ -192,7 +202,57 @@ def get_job(job_id: JobIdParam, services: ServicesDep) -> JobOut:
         settle_tx=settle_tx,
         transitions=transitions,
         payments=payments,
+        not_disputable=_not_disputable(services, spec_cid),
+        dispute=dispute_of(services, job_id)
+        if any(t.event == "JobDisputed" for t in transitions)
+        else None,
     )
+
+
+def _not_disputable(services: Services, spec_cid: str | None) -> str | None:
+    return why_not_disputable(services.index.kind_of(spec_cid) if spec_cid else None)
+
+
+def dispute_of(services: Services, job_id: int) -> DisputeOut | None:
+    court = services.court()
+    dispute = court.dispute(job_id)
+    return None if dispute is None else DisputeOut.of(dispute, court.seats(job_id))
+
+
+def _dispute(services: Services, job_id: int, panel: int) -> DisputeOpenedOut:
+    if services.settings.private_key is None:
+        raise HTTPException(503, "no key configured to pay the bond (HEPX_PRIVATE_KEY)")
+    services.checked_client()
+    job, events = _job_events(services, job_id)
+    if job.state is not JobState.SUBMITTED:
+        raise HTTPException(
+            409, f"job {job_id} is {job.state.label}: only a submitted result can be disputed"
+        )
+    posts = [str(ev.args["specCid"]) for ev in events if ev.name == "JobPosted"]
+    why = _not_disputable(services, posts[-1] if posts else None)
+    if why is not None:
+        raise HTTPException(409, f"job {job_id} is not disputable: {why}")
+    court = services.court()
+    tx = court.open_dispute(job_id, job.price, panel)
+    log.info("job disputed job_id=%d tx=%s panel=%d bond=%d", job_id, tx.tx_hash, panel,
+             panel * job.price)  # fmt: skip
+    opened = dispute_of(services, job_id)
+    assert opened is not None
+    return DisputeOpenedOut(job_id=job_id, tx_hash=tx.tx_hash, dispute=opened)
+
+
+@router.post(
+    "/jobs/{job_id}/dispute",
+    status_code=201,
+    summary="Dispute a submitted result: the API's key pays the bond (panel x price); "
+    "verifiers drawn by stake re-run the job",
+    response_model=DisputeOpenedOut,
+    responses=ERROR_RESPONSES,
+)
+def dispute_job(
+    job_id: JobIdParam, services: ServicesDep, body: DisputeIn | None = None
+) -> DisputeOpenedOut:
+    return _dispute(services, job_id, (body or DisputeIn()).panel)
 
 
 def _agreed_result(events: list[MarketEvent]) -> str | None:

@@ -16,11 +16,12 @@ from web3 import Web3
 from api.errors import NoSuchHistogram
 from api.preview import histogram_png, preview, walk
 from api.routes.explorer import tx_hash_of, workers_with_stake
-from api.routes.jobs import job_page
+from api.routes.jobs import dispute_of, job_page
 from api.services import fresh_index, index_service
 from hepx.chain import PaymentDirection, PaymentReason
 from hepx.errors import BlockNotFound, HepxError, InvalidCid
 from hepx.index import STATES
+from hepx.kinds import why_not_disputable
 from hepx.units import format_wei
 
 _TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parents[1] / "templates"))
@@ -105,7 +106,17 @@ def page_job(request: Request, job_id: int) -> HTMLResponse:
             payments.append(row)
         else:
             timeline.append(row)
-    return _render(request, "job.html", job=job, timeline=timeline, payments=payments)
+    services = index_service(request).services
+    disputed = any(row["event"].name == "JobDisputed" for row in timeline)
+    return _render(
+        request,
+        "job.html",
+        job=job,
+        timeline=timeline,
+        payments=payments,
+        not_disputable=why_not_disputable(job.kind),
+        dispute=dispute_of(services, job_id) if disputed else None,
+    )
 
 
 @router.get("/tx/{tx_hash}", response_class=HTMLResponse, include_in_schema=False)

@@ -12,11 +12,12 @@ import httpx
 import typer
 from rich.console import Console
 
-from hepx.chain import DEFAULT_PANEL, FINAL_STATE_LABELS, CourtClient, JobState, MarketClient
+from hepx.chain import DEFAULT_PANEL, FINAL_STATE_LABELS, CourtClient, JobState
 from hepx.commands._chain import DeploymentOpt, KeyOpt, RpcOpt, chain_client, fail
 from hepx.config import load_settings
 from hepx.deployment import Deployment
-from hepx.errors import HepxError, SpecError, TxReverted
+from hepx.errors import HepxError, SpecError, StoreError, TxReverted
+from hepx.kinds import why_not_disputable
 from hepx.spec import JobSpec, json_schema, load_spec_file, parse_spec
 from hepx.store import LocalStore, open_store
 from hepx.units import format_wei
@@ -224,15 +225,34 @@ def dispute(
     verifiers drawn by stake re-run the job; a refuted worker is slashed and you refunded, an
     upheld one is paid and your bond pays the verifiers."""
     client = chain_client(key, rpc, deployment)
+    settings = load_settings(deployment=deployment)
     try:
         job = client.job(job_id)
         if job.state != JobState.SUBMITTED:
             typer.echo(f"error: job {job_id} is {job.state.label}: only a submitted result can "
                        "be disputed", err=True)  # fmt: skip
             raise typer.Exit(1)
-        if recheck and _recheck_agrees(client, job_id, deployment):
-            typer.echo(f"job {job_id}: the result checks out here; not disputed")
-            return
+        since = Deployment.load(settings.deployment_path).deploy_block
+        found = {
+            e.name: e.args
+            for e in client.iter_events(since, client.block_number(), job_id)
+            if e.name in ("JobPosted", "ResultSubmitted")
+        }
+        store = open_store(settings)
+        spec = _readable_spec(store, str(found.get("JobPosted", {}).get("specCid", "")))
+        if spec is not None and (why := why_not_disputable(spec.kind)) is not None:
+            typer.echo(f"error: job {job_id} ({spec.kind}) is not disputable: {why}", err=True)
+            raise typer.Exit(1)
+        if recheck:
+            if spec is None or "ResultSubmitted" not in found:
+                typer.echo(f"error: job {job_id}'s spec or result cannot be read here", err=True)
+                raise typer.Exit(1)
+            submitted = found["ResultSubmitted"]
+            workdir = settings.home / "recheck" / str(job_id)
+            if _recheck_agrees(spec, store, str(submitted["resultCid"]),
+                               bytes(submitted["digest"]), workdir):  # fmt: skip
+                typer.echo(f"job {job_id}: the result checks out here; not disputed")
+                return
         court = CourtClient.of_market(client)
         tx = court.open_dispute(job_id, job.price, panel)
         opened = court.dispute(job_id)
@@ -246,29 +266,23 @@ def dispute(
     )
 
 
-def _recheck_agrees(client: MarketClient, job_id: int, deployment: Path | None) -> bool:
-    """Re-run the job's spec here: True if our digest, the submitted one and the published
+def _readable_spec(store: LocalStore, spec_cid: str) -> JobSpec | None:
+    try:
+        return parse_spec(store.read_bytes(spec_cid)) if spec_cid else None
+    except (StoreError, SpecError):
+        return None
+
+
+def _recheck_agrees(
+    spec: JobSpec, store: LocalStore, result_cid: str, submitted: bytes, workdir: Path
+) -> bool:
+    """Re-run the spec here: True if our digest, the submitted one and the published
     result's all agree. Says what it found either way."""
     if RECHECK is None:
         typer.echo("error: --recheck needs the hepx agent package (its executors)", err=True)
         raise typer.Exit(2)
-    settings = load_settings(deployment=deployment)
-    since = Deployment.load(settings.deployment_path).deploy_block
-    found = {
-        e.name: e.args
-        for e in client.iter_events(since, client.block_number(), job_id)
-        if e.name in ("JobPosted", "ResultSubmitted")
-    }
-    if len(found) < 2:
-        typer.echo(f"error: job {job_id}'s post or result is not on chain since block {since}",
-                   err=True)  # fmt: skip
-        raise typer.Exit(1)
-    store = open_store(settings)
-    spec = parse_spec(store.read_bytes(str(found["JobPosted"]["specCid"])))
-    result_cid = str(found["ResultSubmitted"]["resultCid"])
-    submitted = bytes(found["ResultSubmitted"]["digest"])
-    console.print(f"re-running job {job_id} ({spec.kind}) here to check result {result_cid} ...")
-    own, published = RECHECK(spec, store, result_cid, settings.home / "recheck" / str(job_id))
+    console.print(f"re-running the job ({spec.kind}) here to check result {result_cid} ...")
+    own, published = RECHECK(spec, store, result_cid, workdir)
     console.print(
         f"our digest 0x{own.hex()}; submitted 0x{submitted.hex()}; the published result's "
         f"{'0x' + published.hex() if published else 'unreadable'}"

@@ -48,6 +48,13 @@ def kind(name: str) -> Kind:
         raise SpecError(f"unknown kind {name!r}; expected one of: {', '.join(KINDS)}") from None
 
 
+def why_not_disputable(name: str | None) -> str | None:
+    """Why a result of kind ``name`` cannot be disputed, or None if it can (a kind this hepx
+    does not know is digested by its bytes, so it can)."""
+    entry = REGISTRY.get(name or "")
+    return entry.not_disputable if entry else None
+
+
 def default_prices(*, with_llm: bool = False) -> dict[str, int]:
     """Kind -> ask (wei) of the default worker policy: every kind, except the token-priced
     ones unless the worker has an LLM endpoint (``with_llm``) to serve them."""
@@ -69,4 +76,5 @@ __all__ = [
     "Sandbox",
     "default_prices",
     "kind",
+    "why_not_disputable",
 ]

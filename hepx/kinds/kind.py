@@ -35,6 +35,13 @@ class Pricing(StrEnum):
     PER_TOKEN = "per_token"  # the kind's price plus the worst case of the tokens the spec allows
 
 
+# Why LLM kinds are not disputable: their answer is not reproducible from the spec alone.
+NOT_REPRODUCIBLE = (
+    "an LLM's answer depends on the backend, build and hardware that served it: no re-run is "
+    "bound to give its digest again"
+)
+
+
 @dataclass(frozen=True)
 class Kind:
     name: str
@@ -43,6 +50,10 @@ class Kind:
     sandbox: Sandbox
     pricing: Pricing
     default_price: int  # wei: the default worker policy's ask
+    # Why a result of this kind cannot be disputed (no re-run gives its digest again), or
+    # None: a dispute's verifiers re-run it. Agents do not verify such kinds and
+    # `hepx job dispute` refuses them; the API and the explorer say so.
+    not_disputable: str | None = None
 
     @property
     def params(self) -> type[BaseModel]:

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from hepx.kinds.kind import DigestMethod, Kind, Pricing, Sandbox
+from hepx.kinds.kind import NOT_REPRODUCIBLE, DigestMethod, Kind, Pricing, Sandbox
 from hepx.llm import LlmBatchParams
 from hepx.spec_fields import JobSpec
 
@@ -27,4 +27,12 @@ class LlmBatchJob(JobSpec):
         return self
 
 
-KIND = Kind("llm.batch", LlmBatchJob, DigestMethod.BYTES, Sandbox.PROCESS, Pricing.PER_TOKEN, 10**9)
+KIND = Kind(
+    "llm.batch",
+    LlmBatchJob,
+    DigestMethod.BYTES,
+    Sandbox.PROCESS,
+    Pricing.PER_TOKEN,
+    10**9,
+    not_disputable=NOT_REPRODUCIBLE,
+)

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from hepx.kinds.kind import DigestMethod, Kind, Pricing, Sandbox
+from hepx.kinds.kind import NOT_REPRODUCIBLE, DigestMethod, Kind, Pricing, Sandbox
 from hepx.llm import LlmChatParams
 from hepx.spec_fields import JobSpec
 
@@ -19,4 +19,12 @@ class LlmChatJob(JobSpec):
     params: LlmChatParams
 
 
-KIND = Kind("llm.chat", LlmChatJob, DigestMethod.BYTES, Sandbox.PROCESS, Pricing.PER_TOKEN, 10**9)
+KIND = Kind(
+    "llm.chat",
+    LlmChatJob,
+    DigestMethod.BYTES,
+    Sandbox.PROCESS,
+    Pricing.PER_TOKEN,
+    10**9,
+    not_disputable=NOT_REPRODUCIBLE,
+)

@@ -15,10 +15,11 @@ from hepx.chain import CourtClient, JobState, MarketClient, deploy_market
 from hepx.cli import app
 from hepx.deployment import Deployment
 from hepx.digest import digest_bytes32
-from hepx.spec import canonical_json, parse_spec
+from hepx.spec import canonical_json, load_spec_file, parse_spec
 from hepx.store import LocalStore
 
 PRICE = 10**15
+RESULT_CID = "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku"
 WINDOW = 60
 
 
@@ -116,3 +117,18 @@ def test_dispute_of_a_result_not_submitted_or_with_a_bad_panel_says_why(
     done = _cli(tmp_path, anvil, 0, "job", "dispute", str(job_id), "--panel", "4")
     assert done.exit_code == 1
     assert "CourtInvalidPanel" in done.output
+
+
+def test_an_llm_result_is_not_disputable_and_the_cli_says_why(
+    anvil: Anvil, deployment: Deployment, store: LocalStore, tmp_path: Path
+) -> None:
+    spec = load_spec_file(Path(__file__).parents[3] / "examples" / "llm-chat.yaml")
+    requester = MarketClient.from_deployment(deployment, private_key=anvil.accounts[0].private_key)
+    worker = MarketClient.from_deployment(deployment, private_key=anvil.accounts[5].private_key)
+    job_id, _ = requester.post_job(store.add_bytes(canonical_json(spec)), PRICE, 60, 60)
+    worker.claim(job_id, PRICE)
+    worker.submit_result(job_id, RESULT_CID, bytes(32))
+    done = _cli(tmp_path, anvil, 0, "job", "dispute", str(job_id))
+    assert done.exit_code == 1
+    assert f"job {job_id} (llm.chat) is not disputable: an LLM's answer depends" in done.output
+    assert requester.job(job_id).state == JobState.SUBMITTED
