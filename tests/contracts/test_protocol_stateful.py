@@ -4,9 +4,12 @@ A hypothesis RuleBasedStateMachine drives posts (fast path and with terms: claim
 1 or k-of-n replicas, ETH or an ERC-20, with or without a minimum stake), claims, bids, awards,
 commits, reveals, submissions, accepts, finalizes, cancels, expiries, registrations, top-ups,
 unbonds, stake and credit withdrawals, and time jumps, sent by any of the actors (so many are
-refused). After every step it checks against the chain:
+refused); and disputes at the court by anyone (requesters disputing honest work included),
+with volunteers, honest or lying votes, silent seats and early verdict calls. After every step
+it checks against the chain:
 - the market's ETH and token balances equal the open escrows + stakes + withdrawable credits
-  (+ burned slashes for ETH); no slash is ever credited to the job's requester;
+  (+ burned slashes for ETH); the court holds exactly the bonds of open disputes; no slash
+  and no verifier reward is ever credited to the job's requester or worker;
 - a job's credits (payments and refunds) plus what it still holds equal what was paid in, it
   holds nothing once final, and no payee is paid twice by one job; a final state never changes;
 - a reverted call changed nothing it could have touched;
@@ -20,6 +23,7 @@ from __future__ import annotations
 from typing import Any
 
 import requests
+from dispute_helpers import court_of, deadlines, salt_of, vote_commitment
 from eth_abi.abi import decode as abi_decode
 from eth_abi.abi import encode as abi_encode
 from eth_utils.abi import function_signature_to_4byte_selector
@@ -37,7 +41,10 @@ from protocol_helpers import (
 )
 from web3.types import TxReceipt
 
-FINAL = {State.SETTLED, State.CANCELLED, State.EXPIRED, State.NO_QUORUM}
+FINAL = {State.SETTLED, State.CANCELLED, State.EXPIRED, State.NO_QUORUM, State.OVERTURNED}
+PANEL = 3
+VERIFIER_REWARD = 7
+VOTES = [RESULT_DIGEST, b"\x03" * 32]  # the submitted digest, or another
 STAKE = 10**16
 SHAPES = [(1, 1), (2, 2), (3, 2), (3, 3)]
 DIGESTS = [b"\x01" * 32, b"\x02" * 32]
@@ -114,6 +121,7 @@ def _type(entry: dict[str, Any]) -> str:
 class ProtocolMachine(RuleBasedStateMachine):
     market: Market  # set by the test
     rules_run = 0  # over all runs, so the test can insist on enough steps
+    court_calls: dict[str, int] = {}  # successful court calls over all runs, by function
 
     def __init__(self) -> None:
         super().__init__()
@@ -149,6 +157,8 @@ class ProtocolMachine(RuleBasedStateMachine):
         self.secrets: dict[tuple[int, str], tuple[bytes, bytes]] = {}
         self.assigned: dict[int, set[str]] = {}
         self.steps = 0
+        self.court = court_of(market)
+        self.votes: dict[tuple[int, str], bytes] = {}  # committed votes, by (job, verifier)
 
     def teardown(self) -> None:
         try:
@@ -180,6 +190,17 @@ class ProtocolMachine(RuleBasedStateMachine):
     def send(self, sender: str, fn: str, *args: Any, value: int = 0) -> TxReceipt:
         receipt = self.market.try_send(sender, fn, *args, value=value)
         self.after(receipt, sender, args[0] if args and isinstance(args[0], int) else None)
+        return receipt
+
+    def send_court(
+        self, sender: str, fn: str, job_id: int, *args: Any, value: int = 0
+    ) -> TxReceipt:
+        """A call at the market's court; its market events (JobDisputed, the verdict's
+        payments and slashes) update the books as the market's own calls do."""
+        receipt = self.court.try_send(sender, fn, job_id, *args, value=value)
+        self.after(receipt, sender, job_id)
+        if receipt["status"] == 1:
+            ProtocolMachine.court_calls[fn] = ProtocolMachine.court_calls.get(fn, 0) + 1
         return receipt
 
     def after(self, receipt: TxReceipt, sender: str, job_arg: int | None) -> None:
@@ -237,9 +258,11 @@ class ProtocolMachine(RuleBasedStateMachine):
 
     def account_payment(self, args: dict[str, Any]) -> None:
         job_id, payee, reason = int(args["jobId"]), args["payee"], int(args["reason"])
-        if reason == SLASH and job_id in self.jobs:
-            requester = to_checksum_address(self.jobs[job_id][0])
+        if reason in (SLASH, VERIFIER_REWARD) and job_id in self.jobs:
+            requester, worker = (to_checksum_address(self.jobs[job_id][i]) for i in (0, 4))
             assert payee != requester, f"job {job_id}: its requester was credited a slash"
+            if reason == VERIFIER_REWARD:
+                assert payee != worker, f"job {job_id}: its worker was paid to verify it"
         if job_id and reason in CREDIT_REASONS:
             self.credited[job_id] = self.credited.get(job_id, 0) + int(args["amount"])
             if reason == 1:
@@ -283,11 +306,16 @@ class ProtocolMachine(RuleBasedStateMachine):
                 else:
                     token_escrow += held
         stakes = sum(w[1] + w[4] for w in self.workers.values())
-        eth, tokens, burned = self.reader.many(
-            [("balance", (self.market.address,)), ("tokens", ()), ("burned", ())]
-        )
+        eth, tokens, burned, bonds = self.reader.many(
+            [("balance", (self.market.address,)), ("tokens", ()), ("burned", ()),
+             ("balance", (self.court.address,))]
+        )  # fmt: skip
         credits = sum(self.eth_credits.values())
         assert eth == eth_escrow + stakes + credits + burned, "ETH books"
+        open_bonds = sum(
+            PANEL * job[5] for job in self.jobs.values() if job and State(job[1]) == State.DISPUTED
+        )
+        assert bonds == open_bonds, f"the court holds {bonds}, open disputes' bonds {open_bonds}"
         assert tokens == token_escrow + sum(self.token_credits.values()), "token books"
 
     def drive_every_job_to_a_final_state(self) -> None:
@@ -296,6 +324,8 @@ class ProtocolMachine(RuleBasedStateMachine):
         for _ in range(3):
             self.market.advance(10**6)
             for job_id in sorted(self.jobs):
+                if State(self.jobs[job_id][1]) == State.DISPUTED:
+                    self.send_court(keeper, "resolve", job_id)
                 for fn in MOVE_ON.get(State(self.jobs[job_id][1]), ()):
                     if self.send(keeper, fn, job_id)["status"] == 1:
                         break
@@ -427,6 +457,99 @@ class ProtocolMachine(RuleBasedStateMachine):
     def withdraw_token(self, who: int) -> None:
         self.send(self.actors[who], "withdrawToken", self.token.address)
 
+    @rule(who=st.integers(0, 6), pick=st.integers(0, 50), aim=st.booleans(),
+          bond_ok=st.booleans())  # fmt: skip
+    def dispute(self, who: int, pick: int, aim: bool, bond_ok: bool) -> None:
+        """Anyone disputes, the job's own requester (honest work or not) included."""
+        job_id = self.job_id(pick, *([State.SUBMITTED] if aim else []))
+        job = self.jobs.get(job_id) or ()
+        price = int(job[5]) if job else 1
+        self.send_court(self.actors[who], "dispute", job_id, PANEL,
+                        value=PANEL * price + (0 if bond_ok else 1))  # fmt: skip
+
+    @rule(who=st.integers(0, 1), worker=st.integers(0, 3), disputer=st.integers(0, 6))
+    def disputed_job(self, who: int, worker: int, disputer: int) -> None:
+        """A job posted, claimed and submitted, then disputed a second later (random single
+        rules rarely line these up inside one challenge window)."""
+        receipt = self.send(self.requesters[who], "postJob", CID, 600, 1800, value=10**15)
+        job_id = int(self.market.events(receipt)[0][1]["jobId"])
+        self.send(self.staked[worker], "claim", job_id, 10**14)
+        self.send(self.staked[worker], "submitResult", job_id, RESULT_CID, RESULT_DIGEST)
+        self.market.advance(1)  # stake bonded in the dispute's second would not count
+        self.send_court(self.actors[disputer], "dispute", job_id, PANEL, value=PANEL * 10**14)
+
+    @rule(
+        pick=st.integers(0, 50),
+        votes=st.lists(st.sampled_from(VOTES), min_size=4, max_size=4),
+        silent=st.integers(0, 4),
+        lie=st.integers(0, 4),
+    )
+    def panel_votes(self, pick: int, votes: list[bytes], silent: int, lie: int) -> None:
+        """Every staked actor volunteers for a disputed job; those seated commit their vote
+        (seat ``silent`` never does), then reveal it (seat ``lie`` reveals another vote, which
+        must be refused)."""
+        job_id = self.job_id(pick, State.DISPUTED)
+        if not self._disputed(job_id):
+            return
+        for verifier in self.staked:
+            self.send_court(verifier, "volunteer", job_id)
+        self._pass(job_id, "drawDeadline")
+        seated = [s[0] for s in self.court.contract.functions.getSeats(job_id).call()]
+        for i, verifier in enumerate(seated):
+            if i != silent:
+                self._commit_vote(job_id, verifier, votes[i])
+        self._pass(job_id, "commitDeadline")
+        for i, verifier in enumerate(seated):
+            self._reveal_vote(job_id, verifier, honest=i != lie)
+
+    @rule(who=st.integers(0, 6), pick=st.integers(0, 50), aim=st.booleans())
+    def volunteer(self, who: int, pick: int, aim: bool) -> None:
+        job_id = self.job_id(pick, *([State.DISPUTED] if aim else []))
+        self.send_court(self.staked[who % 4] if aim else self.actors[who], "volunteer", job_id)
+
+    @rule(who=st.integers(0, 6), pick=st.integers(0, 50), vote=st.sampled_from(VOTES))
+    def commit_vote(self, who: int, pick: int, vote: bytes) -> None:
+        self._commit_vote(self.job_id(pick, State.DISPUTED), self.actors[who], vote)
+
+    @rule(who=st.integers(0, 6), pick=st.integers(0, 50), honest=st.booleans())
+    def reveal_vote(self, who: int, pick: int, honest: bool) -> None:
+        self._reveal_vote(self.job_id(pick, State.DISPUTED), self.actors[who], honest)
+
+    @rule(who=st.integers(0, 6), pick=st.integers(0, 50))
+    def resolve(self, who: int, pick: int) -> None:
+        job_id = self.job_id(pick, State.DISPUTED)
+        if self.send_court(self.actors[who], "resolve", job_id)["status"] == 1:
+            assert State(self.jobs[job_id][1]) in (State.SETTLED, State.OVERTURNED)
+
+    @rule(pick=st.integers(0, 50), phase=st.sampled_from(["drawDeadline", "commitDeadline"]))
+    def pass_dispute_phase(self, pick: int, phase: str) -> None:
+        job_id = self.job_id(pick, State.DISPUTED)
+        if self._disputed(job_id):
+            self._pass(job_id, phase)
+            ProtocolMachine.rules_run += 1
+
+    def _disputed(self, job_id: int) -> bool:
+        job = self.jobs.get(job_id)
+        return bool(job) and State(job[1]) == State.DISPUTED
+
+    def _pass(self, job_id: int, phase: str) -> None:
+        self.market.at(max(deadlines(self.court, job_id)[phase], self.market.now()) + 1)
+        self.market.rpc("evm_mine")
+
+    def _commit_vote(self, job_id: int, verifier: str, vote: bytes) -> None:
+        commitment = vote_commitment(self.court, job_id, verifier, vote)
+        if self.send_court(verifier, "commitVote", job_id, commitment)["status"] == 1:
+            self.votes[(job_id, verifier)] = vote
+
+    def _reveal_vote(self, job_id: int, verifier: str, honest: bool) -> None:
+        """Reveal what was committed, or (dishonest) another vote, which must be refused."""
+        vote = self.votes.get((job_id, verifier), VOTES[0])
+        if not honest:
+            vote = VOTES[1] if vote == VOTES[0] else VOTES[0]
+        receipt = self.send_court(verifier, "revealVote", job_id, vote, salt_of(verifier))
+        if not honest:
+            assert receipt["status"] == 0, "a vote other than the committed one was revealed"
+
     @rule(seconds=st.sampled_from([1, 120, 601, 1801, 3601]))
     def wait(self, seconds: int) -> None:
         self.market.advance(seconds)
@@ -438,6 +561,7 @@ def test_random_protocol_runs_keep_books_exact_and_never_strand_a_job(
 ) -> None:
     ProtocolMachine.market = deployed_market
     ProtocolMachine.rules_run = 0
+    ProtocolMachine.court_calls = {}
     run_state_machine_as_test(
         ProtocolMachine,
         settings=settings(
@@ -453,3 +577,7 @@ def test_random_protocol_runs_keep_books_exact_and_never_strand_a_job(
         ),
     )
     assert ProtocolMachine.rules_run >= MIN_STEPS
+    calls = ProtocolMachine.court_calls
+    print(f"court calls that went through: {calls}")
+    for fn in ("dispute", "volunteer", "commitVote", "revealVote", "resolve"):
+        assert calls.get(fn, 0) >= 1, f"no {fn} went through: {calls}"
