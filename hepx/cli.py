@@ -12,6 +12,7 @@ from agent.verification import recheck_as_requester
 from api.cli import app as api_app
 from hepx import __version__
 from hepx.commands import (
+    account,
     devnet,
     explorer,
     job,
@@ -29,6 +30,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.command("deploy")(deploy)
+app.add_typer(account.app, name="account")
 app.add_typer(store.app, name="store")
 app.add_typer(job.app, name="job")
 app.add_typer(worker.app, name="worker")

@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     index_path: Path | None = Field(
         None, description="SQLite index of market events (default: <home>/index.sqlite)"
     )
+    keystore_dir: Path | None = Field(
+        None, description="Encrypted account keystores (default: <home>/keystores)"
+    )
 
     @classmethod
     def settings_customise_sources(
@@ -89,6 +92,10 @@ class Settings(BaseSettings):
     @property
     def index_file(self) -> Path:
         return self.index_path or self.home / "index.sqlite"
+
+    @property
+    def keystore_path(self) -> Path:
+        return self.keystore_dir or self.home / "keystores"
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -15,6 +15,10 @@ class ConfigError(HepxError):
     """A setting, deployment file or policy file is missing or invalid."""
 
 
+class AccountError(ConfigError):
+    """An account's keystore is missing, unreadable, already there, or its password is wrong."""
+
+
 class ChainError(HepxError):
     """The chain could not be reached or answered something unexpected."""
 

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from hepx.chain import deploy_market
+from hepx.commands._chain import AccountOpt, unlock
 from hepx.config import load_settings
 from hepx.errors import HepxError
 from hepx.units import format_wei, parse_wei
@@ -16,8 +17,10 @@ from hepx.units import format_wei, parse_wei
 def deploy(
     rpc: Annotated[str | None, typer.Option(help="JSON-RPC URL (default HEPX_RPC_URL)")] = None,
     key: Annotated[
-        str | None, typer.Option(help="Deployer private key (default HEPX_PRIVATE_KEY)")
+        str | None,
+        typer.Option(help="Deployer private key (devnets and CI; default HEPX_PRIVATE_KEY)"),
     ] = None,
+    account: AccountOpt = None,
     challenge_window: Annotated[
         int, typer.Option(help="Seconds a requester has to check a result")
     ] = 60,
@@ -33,10 +36,13 @@ def deploy(
     ] = None,
 ) -> None:
     """Deploy JobMarket from the shipped artifacts; print and save where it lives."""
+    if account is not None:
+        key = unlock(account)
     settings = load_settings(rpc_url=rpc, private_key=key, deployment=out)
     if settings.private_key is None:
         typer.echo(
-            "error: no deployer key: pass --key or set HEPX_PRIVATE_KEY "
+            "error: no deployer key: pass --account NAME (`hepx account`), --key or set "
+            "HEPX_PRIVATE_KEY "
             "(on a local anvil, use one of the keys it prints)",
             err=True,
         )

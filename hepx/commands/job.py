@@ -12,14 +12,15 @@ import httpx
 import typer
 from rich.console import Console
 
-from hepx.chain import DEFAULT_PANEL, FINAL_STATE_LABELS, CourtClient, JobState
-from hepx.commands._chain import DeploymentOpt, KeyOpt, RpcOpt, chain_client, fail
+from hepx.chain import DEFAULT_PANEL, FINAL_STATE_LABELS, CourtClient, JobState, MarketClient
+from hepx.commands._chain import AccountOpt, DeploymentOpt, RpcOpt, chain_client, fail
 from hepx.config import load_settings
 from hepx.deployment import Deployment
 from hepx.errors import HepxError, SpecError, StoreError, TxReverted
 from hepx.kinds import why_not_disputable
-from hepx.spec import JobSpec, json_schema, load_spec_file, parse_spec
+from hepx.spec import JobSpec, canonical_json, json_schema, load_spec_file, parse_spec
 from hepx.store import LocalStore, open_store
+from hepx.terms import post_spec
 from hepx.units import format_wei
 
 app = typer.Typer(help="Submit jobs and follow them.", no_args_is_help=True)
@@ -71,6 +72,15 @@ def submit(
     wait: Annotated[bool, typer.Option("--wait", help="Follow the job until it ends")] = False,
     api: Annotated[str | None, typer.Option(help="API URL (default HEPX_API_URL)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON only")] = False,
+    account: Annotated[
+        str | None,
+        typer.Option(
+            help="Post on chain from this account (see `hepx account`): it pays the escrow "
+            "and the API only stores the spec. Default: the API posts with its own key.",
+            envvar="HEPX_ACCOUNT",
+        ),
+    ] = None,
+    deployment: DeploymentOpt = None,
 ) -> None:
     """Validate a spec locally, submit it, and optionally wait for the result."""
     try:
@@ -79,7 +89,11 @@ def submit(
         console.print(f"[red]invalid spec {spec_file}:[/] {exc}")
         raise typer.Exit(1) from exc
     base = api_url(api)
-    posted = api_request("POST", f"{base}/jobs", json=spec.model_dump(mode="json", by_alias=True))
+    if account is None:
+        body = spec.model_dump(mode="json", by_alias=True)
+        posted = api_request("POST", f"{base}/jobs", json=body)
+    else:
+        posted = _post_signed(base, spec, chain_client(account, None, deployment))
     if not as_json:
         console.print(
             f"job [bold]{posted['job_id']}[/] posted: spec {posted['spec_cid']} "
@@ -102,6 +116,27 @@ def submit(
         typer.echo(f"job {job['job_id']} ended {job['state']} (tx {job.get('settle_tx')})")
     if job["state"] != "settled":
         raise typer.Exit(1)
+
+
+def _post_signed(base: str, spec: JobSpec, client: MarketClient) -> dict[str, Any]:
+    """Store the spec through the API (workers fetch it there), then post the job on chain
+    with the caller's own key: the escrow is the caller's, the API holds no key for it."""
+    for ref in spec.inputs:
+        try:
+            present = httpx.head(f"{base}/ipfs/{ref.cid}", timeout=30).status_code == 200
+        except httpx.HTTPError:
+            present = False
+        if not present:
+            console.print(f"[red]error:[/] input {ref.name!r} ({ref.cid}) is not at {base}: "
+                          "add it with POST /ipfs or `hepx store add` there first")  # fmt: skip
+            raise typer.Exit(1)
+    stored = api_request("POST", f"{base}/ipfs", content=canonical_json(spec))
+    try:
+        job_id, tx = post_spec(client, str(stored["cid"]), spec)
+    except HepxError as exc:
+        raise fail(exc) from exc
+    return {"job_id": job_id, "tx_hash": tx.tx_hash, "spec_cid": stored["cid"],
+            "requester": client.sender}  # fmt: skip
 
 
 def follow(base: str, job_id: int, timeout: float, quiet: bool = False) -> dict[str, Any]:
@@ -153,10 +188,10 @@ def get(
 
 @app.command("cancel")
 def cancel(
-    job_id: int, key: KeyOpt = None, rpc: RpcOpt = None, deployment: DeploymentOpt = None
+    job_id: int, account: AccountOpt = None, rpc: RpcOpt = None, deployment: DeploymentOpt = None
 ) -> None:
     """Cancel your job before anyone claimed or bid on it; the escrow becomes your credit."""
-    client = chain_client(key, rpc, deployment)
+    client = chain_client(account, rpc, deployment)
     try:
         tx = client.cancel(job_id)
     except HepxError as exc:
@@ -167,11 +202,11 @@ def cancel(
 
 @app.command("accept")
 def accept(
-    job_id: int, key: KeyOpt = None, rpc: RpcOpt = None, deployment: DeploymentOpt = None
+    job_id: int, account: AccountOpt = None, rpc: RpcOpt = None, deployment: DeploymentOpt = None
 ) -> None:
     """Accept your job's submitted result now: the worker is paid (the rest of the escrow was
     refunded to you when it claimed)."""
-    client = chain_client(key, rpc, deployment)
+    client = chain_client(account, rpc, deployment)
     try:
         tx = client.accept(job_id)
     except HepxError as exc:
@@ -184,10 +219,10 @@ def accept(
 
 @app.command("expire")
 def expire(
-    job_id: int, key: KeyOpt = None, rpc: RpcOpt = None, deployment: DeploymentOpt = None
+    job_id: int, account: AccountOpt = None, rpc: RpcOpt = None, deployment: DeploymentOpt = None
 ) -> None:
     """Expire a job whose claim, bid or run deadline passed (anyone may): refund, slash."""
-    client = chain_client(key, rpc, deployment)
+    client = chain_client(account, rpc, deployment)
     try:
         try:
             tx = client.expire(job_id)
@@ -217,14 +252,14 @@ def dispute(
             "what we get"
         ),
     ] = False,
-    key: KeyOpt = None,
+    account: AccountOpt = None,
     rpc: RpcOpt = None,
     deployment: DeploymentOpt = None,
 ) -> None:
     """Dispute a submitted result within its challenge window (you or anyone, with a bond):
     verifiers drawn by stake re-run the job; a refuted worker is slashed and you refunded, an
     upheld one is paid and your bond pays the verifiers."""
-    client = chain_client(key, rpc, deployment)
+    client = chain_client(account, rpc, deployment)
     settings = load_settings(deployment=deployment)
     try:
         job = client.job(job_id)

@@ -1,7 +1,7 @@
 """``hepx worker ...``: a worker's stake in the registry (register, unbond, withdraw, status).
 
 These talk to the chain directly (the market is also the registry), signing with the worker's
-key: ``--key`` or HEPX_PRIVATE_KEY.
+key: an account's keystore (``--account``) or HEPX_PRIVATE_KEY.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from hepx.commands._chain import DeploymentOpt, KeyOpt, RpcOpt, chain_client, fail
+from hepx.commands._chain import AccountOpt, DeploymentOpt, RpcOpt, chain_client, fail
 from hepx.errors import HepxError
 from hepx.units import format_wei, parse_wei
 
@@ -35,14 +35,14 @@ def register(
     kinds: Annotated[
         str, typer.Option(help="Comma-separated job kinds this worker runs, e.g. echo,hep.pythia")
     ] = "",
-    key: KeyOpt = None,
+    account: AccountOpt = None,
     rpc: RpcOpt = None,
     deployment: DeploymentOpt = None,
 ) -> None:
     """Register with a stake and kinds; if already registered, add the stake and kinds."""
     amount = _amount(stake, "--stake")
     names = [k.strip() for k in kinds.split(",") if k.strip()]
-    client = chain_client(key, rpc, deployment)
+    client = chain_client(account, rpc, deployment)
     try:
         record = client.worker(client.sender)
         if not record.registered:
@@ -67,12 +67,12 @@ def register(
 @app.command("unbond")
 def unbond(
     amount: Annotated[str, typer.Argument(help="Stake to unbond, e.g. '0.5 ether', or 'all'")],
-    key: KeyOpt = None,
+    account: AccountOpt = None,
     rpc: RpcOpt = None,
     deployment: DeploymentOpt = None,
 ) -> None:
     """Start unbonding unlocked stake; `hepx worker withdraw` sends it after the delay."""
-    client = chain_client(key, rpc, deployment)
+    client = chain_client(account, rpc, deployment)
     try:
         wei = client.worker(client.sender).available if amount == "all" else None
         wei = wei if wei is not None else _amount(amount, "amount")
@@ -87,9 +87,11 @@ def unbond(
 
 
 @app.command("withdraw")
-def withdraw(key: KeyOpt = None, rpc: RpcOpt = None, deployment: DeploymentOpt = None) -> None:
+def withdraw(
+    account: AccountOpt = None, rpc: RpcOpt = None, deployment: DeploymentOpt = None
+) -> None:
     """Withdraw unbonded stake whose delay has passed, and any ETH credit (earnings)."""
-    client = chain_client(key, rpc, deployment)
+    client = chain_client(account, rpc, deployment)
     me = client.sender
     done = False
     try:
@@ -117,16 +119,16 @@ def withdraw(key: KeyOpt = None, rpc: RpcOpt = None, deployment: DeploymentOpt =
 @app.command("status")
 def status(
     address: Annotated[
-        str | None, typer.Argument(help="Worker address (default: the key's)")
+        str | None, typer.Argument(help="Worker address (default: the signing account's)")
     ] = None,
     kinds: Annotated[str, typer.Option(help="Comma-separated kinds to check")] = "",
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
-    key: KeyOpt = None,
+    account: AccountOpt = None,
     rpc: RpcOpt = None,
     deployment: DeploymentOpt = None,
 ) -> None:
     """Show a worker's stake, locked and unbonding amounts, credit and declared kinds."""
-    client = chain_client(key, rpc, deployment, need_key=address is None)
+    client = chain_client(account, rpc, deployment, need_key=address is None)
     who = address or client.sender
     try:
         record = client.worker(who)

@@ -114,7 +114,7 @@ def test_worker_command_without_a_key_says_how_to_give_one(
 ) -> None:
     result = _cli(tmp_path, anvil, None, "worker", "register")
     assert result.exit_code == 2
-    assert "--key" in result.output and "HEPX_PRIVATE_KEY" in result.output
+    assert "--account" in result.output and "HEPX_PRIVATE_KEY" in result.output
 
 
 def test_worker_register_with_an_unreadable_stake_says_what_is_wrong(
