@@ -297,3 +297,44 @@ def test_the_api_refunds_its_own_lapsed_jobs_and_the_explorer_says_from_where(
     assert "expired from" in page and "claimed" in page
     # A second round finds nothing left to do (and sends no reverting transaction).
     assert services.index.expire_lapsed(services.index.refresh(inline=True, max_age=0)) == []
+
+
+def test_fifty_concurrent_posts_through_http_each_land_exactly_once(
+    live_url: str, market_as: Callable[[int], MarketClient], deployment: Deployment
+) -> None:
+    """50 clients POST /jobs at the same moment to one API (one key): every post answers 201
+    and lands on chain exactly once (one JobPosted per spec). Prints the latency figures."""
+    count = 50
+    replies: list[httpx.Response | None] = [None] * count
+    seconds: list[float] = [0.0] * count
+    start = threading.Barrier(count)
+
+    def post(i: int) -> None:
+        spec = echo_spec()
+        spec["metadata"] = {"name": f"fifty-{i}"}
+        start.wait()
+        began = time.monotonic()
+        replies[i] = httpx.post(f"{live_url}/jobs", json=spec, timeout=120)
+        seconds[i] = time.monotonic() - began
+
+    threads = [threading.Thread(target=post, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=180)
+    assert [r.status_code if r else None for r in replies] == [201] * count
+    posted = [r.json() for r in replies if r is not None]
+    assert len({p["job_id"] for p in posted}) == count
+    reader = market_as(0)
+    landed: dict[str, int] = {}
+    for event in reader.events(deployment.deploy_block, reader.block_number()):
+        if event.name == "JobPosted":
+            cid = str(event.args["specCid"])
+            landed[cid] = landed.get(cid, 0) + 1
+    assert [landed.get(p["spec_cid"]) for p in posted] == [1] * count  # none lost, none twice
+    ordered = sorted(seconds)
+    print(
+        f"\n{count} concurrent POST /jobs: {len(posted)} landed, duplicates "
+        f"{sum(landed[p['spec_cid']] - 1 for p in posted)}, p50 {ordered[count // 2]:.2f} s, "
+        f"p95 {ordered[int(count * 0.95)]:.2f} s, max {ordered[-1]:.2f} s"
+    )
