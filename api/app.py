@@ -15,6 +15,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api.errors import install_error_handlers
+from api.limits import install_limits
 from api.metrics import install_metrics
 from api.routes import explorer, health, ipfs, jobs, pages
 from api.services import Services
@@ -41,6 +42,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.services = services
     install_error_handlers(app)
+    install_limits(app, services.settings)
     # jobs before explorer: /jobs/schema must match before /jobs/{job_id} of no other router.
     for module in (jobs, ipfs, health, explorer, pages):
         app.include_router(module.router)

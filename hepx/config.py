@@ -53,6 +53,23 @@ class Settings(BaseSettings):
         None, description="Key that signs transactions (requester for the API, worker for agents)"
     )
     api_url: str = Field("http://127.0.0.1:8000", description="URL of the hepx REST API")
+    write_rate_limit: int = Field(
+        120,
+        ge=0,
+        description="Writes (POST) one client may make per minute before the API answers 429 "
+        "with Retry-After; 0 = no limit",
+    )
+    rate_limit_loopback: bool = Field(
+        False,
+        description="Also limit clients on 127.0.0.0/8 and ::1 (a devnet's workers and runner "
+        "share that address; behind a proxy on the same host, turn this on)",
+    )
+    max_spec_bytes: int = Field(
+        1 << 20, gt=0, description="Largest job spec POST /jobs takes (413 above it)"
+    )
+    max_upload_bytes: int = Field(
+        1 << 30, gt=0, description="Largest body POST /ipfs takes (413 above it)"
+    )
     expire_lapsed: bool = Field(
         True,
         description="The API refunds its own jobs that lapsed (unclaimed past the claim "

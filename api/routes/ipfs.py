@@ -22,6 +22,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingRes
 from starlette.concurrency import run_in_threadpool
 
 from api.errors import ERROR_RESPONSES, RangeNotSatisfiable
+from api.limits import check_size
 from api.models import CidOut, DirEntryOut, DirListingOut
 from api.services import Services, ServicesDep
 from hepx.errors import BlockCorrupted, BlockNotFound, InvalidCar, StoreError
@@ -77,9 +78,11 @@ async def post_ipfs(request: Request, services: ServicesDep) -> CidOut:
     # Spool to disk past a few MiB so a large upload does not sit in memory.
     with tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY) as spool:
         size = 0
+        limit = services.settings.max_upload_bytes
         async for chunk in request.stream():
-            spool.write(chunk)
             size += len(chunk)
+            check_size(size, limit, "an upload")  # before a byte over the limit is kept
+            spool.write(chunk)
         car = request.headers.get("content-type", "").split(";")[0].strip() == CAR_MEDIA
         return await run_in_threadpool(_add_spooled, services, cast(BinaryIO, spool), size, car)
 

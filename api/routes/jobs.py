@@ -11,6 +11,7 @@ from fastapi import Path as PathParam
 from starlette.concurrency import run_in_threadpool
 
 from api.errors import ERROR_RESPONSES
+from api.limits import check_size
 from api.models import (
     DisputeIn,
     DisputeOpenedOut,
@@ -115,6 +116,7 @@ def _post_job(services: Services, body: bytes, content_type: str) -> JobPostedOu
 )
 async def post_job(request: Request, services: ServicesDep) -> JobPostedOut:
     body = await request.body()
+    check_size(len(body), services.settings.max_spec_bytes, "a job spec")
     content_type = request.headers.get("content-type", "")
     return await run_in_threadpool(_post_job, services, body, content_type)
 
