@@ -70,6 +70,7 @@ def run(
             start_block=deployed.deploy_block,
             confirmations=settings.confirmations,
             poll_interval=settings.poll_interval,
+            ws_url=None if settings.ws_url == "none" else (settings.ws_url or ""),
         )
     except HepxError as exc:
         typer.echo(f"error: {exc}", err=True)

@@ -43,6 +43,7 @@ from hepx.chain import (
     SETTLE_GAS,
     Cursor,
     EventFollower,
+    HeadWatcher,
     Job,
     JobState,
     JobTerms,
@@ -50,6 +51,7 @@ from hepx.chain import (
     MarketEvent,
     MatchMode,
     TxResult,
+    websocket_url,
 )
 from hepx.digest import digest_bytes32
 from hepx.errors import (
@@ -83,6 +85,7 @@ class WorkerAgent:
         confirmations: int = 0,
         poll_interval: float = 0.25,
         submit_margin: int = SUBMIT_MARGIN,
+        ws_url: str | None = "",
     ) -> None:
         self.client = client
         self.store = store
@@ -97,6 +100,9 @@ class WorkerAgent:
             on_reorg=self.recovery.after_reorg,
         )
         self.poll_interval = poll_interval
+        # Woken by each new block where the node offers a subscription ("" = the RPC URL's
+        # WebSocket on the same port, None = poll only); the poll interval is the fallback.
+        self.heads = HeadWatcher(websocket_url(client.rpc_url) if ws_url == "" else ws_url)
         self.submit_margin = submit_margin
         self.address = client.sender
         # Jobs with terms (auctions, replicas, stakes, tokens, allowlists): agent/bidding.py
@@ -137,6 +143,7 @@ class WorkerAgent:
         remove_leftover_containers(self.policy, self.address)
         ensure_stake(self.client, self.policy)
         self.resume_held()  # jobs a previous run claimed but did not submit
+        self.heads.start()
         lost_since: float | None = None
         while not stop.is_set():
             try:
@@ -154,7 +161,8 @@ class WorkerAgent:
             if lost_since is not None:
                 log.warning("event=chain_back after=%.0fs", time.monotonic() - lost_since)
                 lost_since = None
-            stop.wait(self.poll_interval)
+            self.heads.wait(self.poll_interval)
+        self.heads.stop()
         if self.slots.running:
             # A job cut short here would run again from the start after a restart.
             log.info("event=draining running=%d", self.slots.running)

@@ -30,6 +30,11 @@ class Settings(BaseSettings):
 
     home: Path = Field(default_factory=default_home, description="Folder for hepx state")
     rpc_url: str = Field("http://127.0.0.1:8545", description="JSON-RPC URL of the chain")
+    ws_url: str | None = Field(
+        None,
+        description="WebSocket URL whose newHeads wake agents at once (default: the RPC URL's "
+        "own port as ws://; 'none' to poll only)",
+    )
     deployment: Path | None = Field(
         None, description="Deployment file (default: <home>/deployment.json)"
     )

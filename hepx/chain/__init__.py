@@ -7,7 +7,7 @@ contract   the transaction pipeline every contract client shares
 nonces     one nonce sequence per sender: one key's transactions in flight together
 market     JobMarket (and its worker registry); token: ERC-20; deploy: deploy_market
 court      the DisputeCourt the market deployed, and the rule of a verifier's vote
-follower   handing market events to an agent from a saved cursor
+follower   handing market events to an agent from a saved cursor; heads: new blocks over WS
 types      records the calls take and return; enums: generated from the contracts
 """
 
@@ -35,6 +35,7 @@ from hepx.chain.events import (
     confirmed_ranges,
 )
 from hepx.chain.follower import Cursor, EventFollower
+from hepx.chain.heads import HeadWatcher, websocket_url
 from hepx.chain.market import MarketClient
 from hepx.chain.reverts import decode_revert
 from hepx.chain.rpc import Rpc
@@ -79,6 +80,7 @@ __all__ = [
     "Dispute",
     "DisputeState",
     "EventFollower",
+    "HeadWatcher",
     "Job",
     "JobState",
     "JobTerms",
@@ -107,4 +109,5 @@ __all__ = [
     "lapsed",
     "mismatch_vote",
     "vote_for",
+    "websocket_url",
 ]
