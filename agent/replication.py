@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import secrets
 import shutil
+from pathlib import Path
 from typing import Any
 
 from agent.bidding import close_matching
@@ -37,6 +38,10 @@ class ReplicaFlow:
     def __init__(self, agent: FlowHost) -> None:
         self.agent = agent
 
+    def digest(self, spec: JobSpec, outputs: Path) -> bytes:
+        """The job kind's canonical digest of our outputs (what the replicas compare)."""
+        return digest_bytes32(spec.kind, outputs)
+
     def run(self, job_id: int, spec_cid: str, spec: JobSpec | None = None) -> None:
         """Run an assigned replica, store its result and save digest + salt; then commit."""
         agent = self.agent
@@ -47,7 +52,7 @@ class ReplicaFlow:
             return
         spec = spec or parse_spec(agent.store.read_bytes(spec_cid))
         try:
-            digest = digest_bytes32(spec.kind, produced.outputs)
+            digest = self.digest(spec, produced.outputs)
         except DigestError as exc:
             log.error("event=failed job=%d error=%s", job_id, exc)
             agent.book.set(job_id, phase=Phase.REPLICA_FAILED, error=str(exc))
