@@ -244,10 +244,7 @@ def garbage(net: Devnet) -> Row:
     court.open_dispute(job, PRICE, panel=3)
     net.check_books(row)
     _until_verdict(net, court, job, row)
-    flows = net.flows(job)
-    gain = flows.get(net.address(CHEAT), 0)
-    row.profited = int(gain > 0)
-    _honest_losses(net, job, row, attackers={net.address(CHEAT)})
+    gain = _score(net, job, row, [CHEAT])
     row.notes = f"verdict {_verdict(court, job)}; cheat net {gain:+d} wei"
     return row
 
@@ -263,12 +260,9 @@ def griefer(net: Devnet) -> Row:
     court.open_dispute(job, PRICE, panel=3)
     net.check_books(row)
     _until_verdict(net, court, job, row)
-    flows = net.flows(job)
     # An honest requester pays the price for the work: the griefer's gain is against that.
-    gain = flows.get(net.address(GRIEFER), 0) + PRICE
-    row.profited = int(gain > 0)
-    _honest_losses(net, job, row, attackers={net.address(GRIEFER)})
-    paid = flows.get(worker.address, 0)
+    gain = _score(net, job, row, [GRIEFER], honest_baseline=-PRICE)
+    paid = net.flows(job).get(worker.address, 0)
     row.notes = (
         f"verdict {_verdict(court, job)}; honest worker net {paid:+d}; "
         f"griefer {gain:+d} against paying for the work"
@@ -300,10 +294,7 @@ def sybils(net: Devnet) -> Row:
     net.check_books(row)
     net.wait("the tally", lambda: net.client(0).job(job).state.final, timeout=120)
     net.check_books(row)
-    flows = net.flows(job)
-    gain = sum(flows.get(net.address(s), 0) for s in SYBILS)
-    row.profited = int(gain > 0)
-    _honest_losses(net, job, row, attackers={net.address(s) for s in SYBILS})  # fmt: skip
+    gain = _score(net, job, row, list(SYBILS))
     row.notes = f"job {net.client(0).job(job).state.label}; Sybils net {gain:+d} wei"
     if row.profited:
         row.open_hole = "replica slots are still first-come: drawn replicas are the next step"
@@ -339,9 +330,7 @@ def copier(net: Devnet) -> Row:
         refused = f"reveal refused: {exc.error}"
     net.wait("the tally", lambda: net.client(0).job(job).state.final, timeout=120)
     net.check_books(row)
-    gain = net.flows(job).get(net.address(COPIER), 0)
-    row.profited = int(gain > 0)
-    _honest_losses(net, job, row, attackers={net.address(COPIER)})
+    gain = _score(net, job, row, [COPIER])
     row.notes = f"{refused}; copier net {gain:+d} wei"
     return row
 
@@ -356,9 +345,7 @@ def squatter(net: Devnet) -> Row:
     net.warp(32)
     net.client(REQUESTER).expire(job, gas=400_000)  # anyone may, once the run deadline passed
     net.check_books(row)
-    gain = net.flows(job).get(net.address(SQUATTER), 0)
-    row.profited = int(gain > 0)
-    _honest_losses(net, job, row, attackers={net.address(SQUATTER)})
+    gain = _score(net, job, row, [SQUATTER])
     row.notes = f"job {net.client(0).job(job).state.label}; squatter net {gain:+d} wei"
     return row
 
@@ -403,6 +390,18 @@ def _until_verdict(net: Devnet, court: CourtClient, job: int, row: Row) -> None:
         net.check_books(row)
     net.wait("the job's end", lambda: net.client(0).job(job).state.final)
     net.check_books(row)
+
+
+def _score(net: Devnet, job: int, row: Row, attackers: list[int], honest_baseline: int = 0) -> int:
+    """What job ``job`` gained the attackers (their credits minus what they paid in and lost
+    to slashes, against what an honest party in their place would have had), recorded with
+    the honest parties' losses in ``row``; returns the gain."""
+    flows = net.flows(job)
+    addresses = {net.address(a) for a in attackers}
+    gain = sum(flows.get(a, 0) for a in addresses) - honest_baseline
+    row.profited = int(gain > 0)
+    _honest_losses(net, job, row, addresses)
+    return gain
 
 
 def _honest_losses(net: Devnet, job: int, row: Row, attackers: set[str]) -> None:

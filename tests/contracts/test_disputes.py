@@ -55,6 +55,17 @@ def _submitted(market: Market, digest: bytes) -> tuple[Market, str, str, int]:
     return court_of(market), requester, worker, job_id
 
 
+def _seated(market: Market, digest: bytes) -> tuple[Market, str, str, int, list[str]]:
+    """A submission of ``digest``, disputed by its requester, with three staked verifiers
+    seated; returns (court, requester, worker, job id, the verifiers)."""
+    panel = verifiers(market, 3, ETHER)
+    court, requester, worker, job = _submitted(market, digest)
+    dispute(court, requester, job, 3, PRICE)
+    for v in panel:
+        court.send(v, "volunteer", job)
+    return court, requester, worker, job, panel
+
+
 def test_a_made_up_result_is_refuted_the_worker_slashed_and_the_requester_refunded(
     public_market: Market,
 ) -> None:
@@ -94,12 +105,8 @@ def test_a_requester_disputing_honest_work_pays_the_verifiers_and_the_worker_is_
     public_market: Market,
 ) -> None:
     m = public_market
-    panel = verifiers(m, 3, ETHER)
-    court, requester, worker, job = _submitted(m, HONEST)
-    credit_before = m.withdrawable(requester)
-    dispute(court, requester, job, 3, PRICE)
-    for v in panel:
-        court.send(v, "volunteer", job)
+    court, requester, worker, job, panel = _seated(m, HONEST)
+    credit_before = m.withdrawable(requester)  # the bond came from its balance
 
     receipt = vote(court, job, dict.fromkeys(panel, HONEST))
 
@@ -116,11 +123,7 @@ def test_a_verifier_voting_with_the_worker_against_the_majority_loses_its_stake_
     public_market: Market,
 ) -> None:
     m = public_market
-    honest_a, honest_b, lazy = verifiers(m, 3, ETHER)
-    court, requester, worker, job = _submitted(m, GARBAGE)
-    dispute(court, requester, job, 3, PRICE)
-    for v in (honest_a, honest_b, lazy):
-        court.send(v, "volunteer", job)
+    court, requester, worker, job, (honest_a, honest_b, lazy) = _seated(m, GARBAGE)
 
     # The lazy verifier copies the worker's digest from ResultSubmitted instead of running.
     vote(court, job, {honest_a: HONEST, honest_b: HONEST, lazy: GARBAGE})
@@ -162,11 +165,7 @@ def test_without_a_majority_revealers_are_released_and_silent_seats_slashed_and_
     public_market: Market,
 ) -> None:
     m = public_market
-    a, b, silent = verifiers(m, 3, ETHER)
-    court, requester, worker, job = _submitted(m, HONEST)
-    dispute(court, requester, job, 3, PRICE)
-    for v in (a, b, silent):
-        court.send(v, "volunteer", job)
+    court, requester, worker, job, (a, b, silent) = _seated(m, HONEST)
     burned_before = _burned(m)
 
     receipt = vote(court, job, {a: HONEST, b: Web3.keccak(text="a third answer")})
@@ -254,11 +253,7 @@ def _prevrandao(m: Market) -> int:
 
 def test_a_copied_vote_commitment_opens_for_nobody_but_its_author(public_market: Market) -> None:
     m = public_market
-    author, copier, third = verifiers(m, 3, ETHER)
-    court, requester, _, job = _submitted(m, GARBAGE)
-    dispute(court, requester, job, 3, PRICE)
-    for v in (author, copier, third):
-        court.send(v, "volunteer", job)
+    court, _, _, job, (author, copier, third) = _seated(m, GARBAGE)
     d = deadlines(court, job)
     court.at(d["drawDeadline"] + 1)
     mine = vote_commitment(court, job, author, HONEST)
@@ -276,11 +271,7 @@ def test_no_verdict_before_the_reveal_deadline_unless_every_seat_revealed(
     public_market: Market,
 ) -> None:
     m = public_market
-    panel = verifiers(m, 3, ETHER)
-    court, requester, _, job = _submitted(m, GARBAGE)
-    dispute(court, requester, job, 3, PRICE)
-    for v in panel:
-        court.send(v, "volunteer", job)
+    court, requester, _, job, panel = _seated(m, GARBAGE)
     d = deadlines(court, job)
     court.at(d["drawDeadline"] + 1)
     for v in panel:
