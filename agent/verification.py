@@ -134,7 +134,7 @@ class VerifierFlow:
         if dispute is None:  # a reorg took the dispute away
             self._done(job_id, "dispute gone")
             return
-        if dispute.state != DisputeState.RESOLVED and self._verdict_due(job_id, dispute):
+        if dispute.state != DisputeState.RESOLVED and self._verdict_due(dispute):
             tx = self.court.resolve(job_id, gas=RESOLVE_GAS)  # anyone may; the panel does
             log.info("event=dispute_resolved job=%d tx=%s", job_id, tx.tx_hash)
             dispute = self.court.dispute(job_id) or dispute
@@ -160,7 +160,7 @@ class VerifierFlow:
         ):
             self._reveal(job_id)
 
-    def _verdict_due(self, job_id: int, dispute: Dispute) -> bool:
+    def _verdict_due(self, dispute: Dispute) -> bool:
         """The court's rule for ``resolve``, on the next block's clock."""
         now = self.agent.client.chain_now()
         if now > dispute.reveal_deadline:
