@@ -356,3 +356,23 @@ def test_only_the_court_may_call_the_markets_dispute_hooks(public_market: Market
     m.assert_reverts("JobMarketOnlyCourt", (outsider,), outsider, "closeDispute", job, True,
                      outsider, [outsider], [], [], 0)  # fmt: skip
     assert court.contract.functions.market().call() == m.address
+
+
+def test_outsiders_repeaters_and_latecomers_cannot_sit_or_vote(public_market: Market) -> None:
+    m = public_market
+    court, _, _, job, panel = _seated(m, GARBAGE)
+    outsider = m.accounts[8]  # never registered: no stake to lose
+    court.assert_reverts("CourtNoStake", (outsider,), outsider, "volunteer", job)
+    # One address, one seat: a second application would double its weight.
+    court.assert_reverts("CourtAlreadyVolunteered", (job, panel[0]), panel[0], "volunteer", job)
+    d = deadlines(court, job)
+    commitment = vote_commitment(court, job, panel[0], HONEST)
+    court.assert_reverts("CourtDeadlineNotReached", (job, d["drawDeadline"]),
+                         panel[0], "commitVote", job, commitment)  # fmt: skip
+    court.at(d["drawDeadline"] + 1)
+    late = m.accounts[9]
+    register(m, late, stake=ETHER)  # also too recent, but the draw has closed first
+    court.assert_reverts("CourtDeadlinePassed", (job, d["drawDeadline"]), late, "volunteer", job)
+    court.assert_reverts("CourtNotOnPanel", (job, outsider),
+                         outsider, "commitVote", job, commitment)  # fmt: skip
+    court.assert_reverts("CourtUnknownDispute", (job + 1,), outsider, "resolve", job + 1)
