@@ -135,14 +135,10 @@ class Blockstore:
                     return None
                 try:
                     self.packs.mkdir(parents=True, exist_ok=True)
-                    # The wait comes first: switching a new index to WAL takes a lock that
-                    # another process opening the same store (an API beside a CLI) may hold.
-                    db = sqlite3.connect(
-                        path, timeout=30, check_same_thread=False, isolation_level=None
-                    )
-                    db.execute("PRAGMA busy_timeout=30000")
+                    db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
                     db.execute("PRAGMA journal_mode=WAL")
                     db.execute(f"PRAGMA synchronous={'FULL' if self._fsync else 'OFF'}")
+                    db.execute("PRAGMA busy_timeout=30000")
                     db.execute(
                         "CREATE TABLE IF NOT EXISTS blocks (cid BLOB PRIMARY KEY, "
                         "pack TEXT NOT NULL, offset INTEGER NOT NULL, length INTEGER NOT NULL)"

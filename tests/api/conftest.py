@@ -55,8 +55,6 @@ def make_settings(node: Anvil, deployment_file: Path, tmp_path: Path) -> Callabl
             "deployment": deployment_file,
             "store_dir": tmp_path / "store",
             "private_key": node.accounts[0].private_key,
-            # In-process clients are not on loopback; the limit has its own tests.
-            "write_rate_limit": 0,
         }
         fields.update(overrides)
         return Settings(**fields)
