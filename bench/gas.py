@@ -9,9 +9,10 @@ Scenarios: the fast path (postJob, claim mode, one replica, ETH) three times: jo
 requester and a new worker (each gets its account slot), job 2 settles by finalize for the same
 parties, job 3 by accept after both withdrew all their credit; the same job through
 postJobWithTerms; an auction with 3 bids; a 3-of-3 replicated job with commit-reveal and staked
-workers; and the fast path twice more on a market deployed as on a public chain (stake-free
-limit 0), where the worker locks a stake of its price at the claim; then on that market two
-disputed jobs (a panel of 3 verifiers: one upholds the worker, one refutes it).
+workers; the fast path twice from requests the requester signed, relayed by another account
+(RequestDesk; the deposit is paid once, before); and the fast path twice more on a market
+deployed as on a public chain (stake-free limit 0), where the worker locks a stake of its price
+at the claim; then on that market two disputed jobs (a panel of 3 verifiers: one upholds the worker, one refutes it).
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ from web3.types import RPCEndpoint
 
 from hepx.anvil import start_anvil
 from hepx.artifacts import load_artifact
+from hepx.chain.desk import JobRequest, sign_request
+from hepx.chain.types import Terms
 
 CHALLENGE_WINDOW = 3600
 SPEC_CID = "bafkreid3yvacrpfyy4vl5imho46qghn5c3clq5vxhrqqvpzfxkdjm3i4g4"  # CIDv1 raw sha2-256
@@ -150,6 +153,29 @@ def run() -> list[tuple[str, int]]:
             mine(f"{label} revealResult {i + 1}", reveal, who)
         mine(f"{label} finalize", fns.finalize(job_id), keeper)
 
+        # Signed requests: the requester deposits once; a relayer (the API) posts each job
+        # from a request the requester signed; the rest of the job is the fast path's.
+        desk_artifact = load_artifact("RequestDesk")
+        desk = w3.eth.contract(address=fns.requestDesk().call(), abi=desk_artifact.abi)
+        mine("deposit (requester)", desk.functions.deposit(), requester, 2 * ESCROW)
+        for n in (1, 2):
+            label = f"signed fast job {n}"
+            request = JobRequest(requester, SPEC_CID, Terms(ESCROW, 600, 1800), n, 2**40)
+            signature = sign_request(
+                request, w3.eth.chain_id, desk.address, node.accounts[1].private_key
+            )
+            mine(
+                f"{label} relay",
+                desk.functions.relay(request.as_tuple(), bytes.fromhex(signature[2:])),
+                keeper,
+            )
+            job_id = count()
+            mine(f"{label} claim", fns.claim(job_id, PRICE), worker)
+            mine(
+                f"{label} submitResult", fns.submitResult(job_id, RESULT_CID, RESULT_DIGEST), worker
+            )
+            mine(f"{label} accept", fns.accept(job_id), requester)
+
         # As on a public chain (stake-free limit 0): the worker locks a stake of its price at
         # the claim and gets it back at settlement. Job 1 touches every slot first.
         public = mine(
@@ -208,6 +234,8 @@ JOBS = (
     "terms claim job",
     "auction job",
     "replicated 3-of-3 job",
+    "signed fast job 1",
+    "signed fast job 2",
     "staked fast job 1",
     "staked fast job 2",
     "disputed job, upheld",

@@ -8,6 +8,7 @@ import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/Reentrancy
 
 import {DisputeCourt} from "./DisputeCourt.sol";
 import {IJobMarket} from "./interfaces/IJobMarket.sol";
+import {RequestDesk} from "./RequestDesk.sol";
 import {tagOf} from "./libraries/DigestTag.sol";
 import {WorkerRegistry} from "./WorkerRegistry.sol";
 
@@ -24,9 +25,9 @@ contract JobMarket is WorkerRegistry, ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
 
     /// @notice Longest claim, run, reveal or challenge window, in seconds.
-    uint256 public constant MAX_WINDOW = 365 days;
+    uint256 internal constant MAX_WINDOW = 365 days;
     /// @notice Most replicas (and held bids) a job may have; bounds every loop.
-    uint256 public constant MAX_REPLICAS = 8;
+    uint256 internal constant MAX_REPLICAS = 8;
 
     /// @dev Storage form of {IJobMarket-Job}, one slot (248 bits).
     struct JobRecord {
@@ -58,6 +59,8 @@ contract JobMarket is WorkerRegistry, ReentrancyGuardTransient {
 
     /// @inheritdoc IJobMarket
     address public immutable disputeCourt;
+    /// @inheritdoc IJobMarket
+    address public immutable requestDesk;
 
     uint256 private immutable _challengeWindow;
     uint256 private immutable _stakeFreeLimit;
@@ -89,6 +92,7 @@ contract JobMarket is WorkerRegistry, ReentrancyGuardTransient {
         _challengeWindow = challengeWindow_;
         _stakeFreeLimit = stakeFreeLimit_;
         disputeCourt = address(new DisputeCourt(challengeWindow_));
+        requestDesk = address(new RequestDesk());
     }
 
     modifier onlyCourt() {
@@ -111,7 +115,8 @@ contract JobMarket is WorkerRegistry, ReentrancyGuardTransient {
         _checkWindow(claimWindow);
         _checkWindow(runWindow);
 
-        uint32 requester = _accountId(msg.sender);
+        address requesterAddress = _requester();
+        uint32 requester = _accountId(requesterAddress);
         jobId = _counters.nextJobId++;
         // Casts are safe: windows are capped at MAX_WINDOW and escrow was checked above.
         uint256 claimDeadline = block.timestamp + claimWindow;
@@ -119,8 +124,10 @@ contract JobMarket is WorkerRegistry, ReentrancyGuardTransient {
             requester, 0, JobState.Open, uint40(claimDeadline), uint32(runWindow), false,
             uint96(msg.value)
         );
-        emit JobPosted(jobId, msg.sender, specCid, msg.value, claimDeadline, runWindow);
-        emit Payment(jobId, msg.sender, msg.value, PaymentReason.Escrow, PaymentDirection.In);
+        emit JobPosted(jobId, requesterAddress, specCid, msg.value, claimDeadline, runWindow);
+        emit Payment(
+            jobId, requesterAddress, msg.value, PaymentReason.Escrow, PaymentDirection.In
+        );
     }
 
     /// @inheritdoc IJobMarket
@@ -155,16 +162,17 @@ contract JobMarket is WorkerRegistry, ReentrancyGuardTransient {
             _pullToken(IERC20(terms.token), escrow);
         }
 
-        uint32 requester = _accountId(msg.sender);
+        address requesterAddress = _requester();
+        uint32 requester = _accountId(requesterAddress);
         jobId = _counters.nextJobId++;
         uint256 matchDeadline = block.timestamp + terms.matchWindow;
         _jobs[jobId] = JobRecord(
             requester, 0, JobState.Open, uint40(matchDeadline), uint32(terms.runWindow), true,
             uint96(escrow)
         );
-        emit JobPosted(jobId, msg.sender, specCid, escrow, matchDeadline, terms.runWindow);
+        emit JobPosted(jobId, requesterAddress, specCid, escrow, matchDeadline, terms.runWindow);
         _storeTerms(jobId, terms);
-        emit Payment(jobId, msg.sender, escrow, PaymentReason.Escrow, PaymentDirection.In);
+        emit Payment(jobId, requesterAddress, escrow, PaymentReason.Escrow, PaymentDirection.In);
     }
 
     // ---------------------------------------------------------------- matching
@@ -941,6 +949,15 @@ contract JobMarket is WorkerRegistry, ReentrancyGuardTransient {
         uint256 received = token.balanceOf(address(this)) - before;
         if (received != amount) {
             revert JobMarketTokenShortfall(address(token), amount, received);
+        }
+    }
+
+    /// @dev Who posts: the caller, or for a call from the request desk the requester whose
+    /// signature the desk checked, which it appends to the call data (ERC-2771's convention).
+    function _requester() private view returns (address requester) {
+        if (msg.sender != requestDesk) return msg.sender;
+        assembly ("memory-safe") {
+            requester := shr(96, calldataload(sub(calldatasize(), 20)))
         }
     }
 

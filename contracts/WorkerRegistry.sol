@@ -10,7 +10,7 @@ import {IWorkerRegistry} from "./interfaces/IWorkerRegistry.sol";
 /// but the market's own job logic can slash.
 abstract contract WorkerRegistry is IWorkerRegistry, IJobMarket {
     /// @notice Most kinds one register/setKinds call may carry (keeps the loop bounded).
-    uint256 public constant MAX_KINDS_PER_CALL = 32;
+    uint256 internal constant MAX_KINDS_PER_CALL = 32;
 
     uint256 private immutable _unbondDelay;
 

@@ -408,6 +408,10 @@ interface IJobMarket {
     /// `price > stakeFreeLimit() ? max(minStake, price) : minStake`.
     function stakeRequired(uint256 minStake, uint256 price) external view returns (uint256);
 
+    /// @notice The request desk this market deployed (see IRequestDesk): jobs it posts are
+    /// the requester's who signed them, not the desk's.
+    function requestDesk() external view returns (address);
+
     // ---------------------------------------------------------------- dispute court hooks
 
     /// @notice The dispute court this market deployed (see IDisputeCourt); only it may call

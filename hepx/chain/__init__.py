@@ -7,6 +7,7 @@ contract   the transaction pipeline every contract client shares
 nonces     one nonce sequence per sender: one key's transactions in flight together
 market     JobMarket (and its worker registry); token: ERC-20; deploy: deploy_market
 court      the DisputeCourt the market deployed, and the rule of a verifier's vote
+desk       the RequestDesk the market deployed: deposits and signed job requests (EIP-712)
 follower   handing market events to an agent from a saved cursor; heads: new blocks over WS
 types      records the calls take and return; enums: generated from the contracts
 """
@@ -14,6 +15,7 @@ types      records the calls take and return; enums: generated from the contract
 from hepx.chain.contract import ContractClient
 from hepx.chain.court import DEFAULT_PANEL, CourtClient, mismatch_vote, vote_for
 from hepx.chain.deploy import deploy_market
+from hepx.chain.desk import JobRequest, RequestDeskClient, new_nonce, sign_request, signer_of
 from hepx.chain.enums import (
     FINAL_STATE_LABELS,
     FINAL_STATES,
@@ -76,6 +78,11 @@ __all__ = [
     "AssignmentStatus",
     "ContractClient",
     "CourtClient",
+    "JobRequest",
+    "RequestDeskClient",
+    "new_nonce",
+    "sign_request",
+    "signer_of",
     "Cursor",
     "Dispute",
     "DisputeState",

@@ -248,6 +248,6 @@ def deploy(
 ) -> TxReceipt:
     factory = w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
     tx = factory.constructor(challenge_window, stake_free_limit).build_transaction(
-        {"from": deployer, "gas": 8 * GAS_LIMIT}
+        {"from": deployer, "gas": 12 * GAS_LIMIT}
     )
     return w3.eth.wait_for_transaction_receipt(w3.eth.send_transaction(tx))

@@ -25,7 +25,6 @@ ZERO = "0x0000000000000000000000000000000000000000"
 
 def test_views_report_challenge_window_and_no_jobs_after_deploy(market: Market) -> None:
     assert market.contract.functions.challengeWindow().call() == CHALLENGE_WINDOW
-    assert market.contract.functions.MAX_WINDOW().call() == MAX_WINDOW
     assert market.contract.functions.jobCount().call() == 0
     assert market.job(1)["state"] is State.NONE
 
