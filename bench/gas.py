@@ -12,7 +12,8 @@ postJobWithTerms; an auction with 3 bids; a 3-of-3 replicated job with commit-re
 workers; the fast path twice from requests the requester signed, relayed by another account
 (RequestDesk; the deposit is paid once, before); and the fast path twice more on a market
 deployed as on a public chain (stake-free limit 0), where the worker locks a stake of its price
-at the claim; then on that market two disputed jobs (a panel of 3 verifiers: one upholds the worker, one refutes it).
+at the claim; then on that market two disputed jobs (a panel of 3 verifiers: one upholds the
+worker, one refutes it).
 """
 
 from __future__ import annotations
