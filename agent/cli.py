@@ -85,6 +85,7 @@ def run(
             raise typer.Exit(2) from exc
     agent.pin_retention = settings.pin_retention
     agent.publish_url = settings.publish_url
+    agent.publish_headers = settings.api_headers()
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())

@@ -115,6 +115,7 @@ class WorkerAgent:
         self.waiting_for_llm: dict[int, str] = {}
         # Where results are pushed when this agent's store is not the API's (another host).
         self.publish_url: str | None = None
+        self.publish_headers: dict[str, str] = {}  # its API token, where the API wants one
         # Jobs run in threads of their own, as many at once as CPUs and memory allow: this
         # machine's, or a whole cluster's when jobs go to its batch system.
         self.batch: BatchSystem | None = Slurm(policy.slurm) if policy.slurm else None
@@ -542,7 +543,7 @@ class WorkerAgent:
         pin_result(self.store, job_id, result_cid)
         if self.publish_url:
             try:
-                push_dag(self.store, self.publish_url, result_cid)
+                push_dag(self.store, self.publish_url, result_cid, headers=self.publish_headers)
             except StoreError as exc:
                 # Not on chain yet, so nothing is lost: the run deadline refunds the requester.
                 log.error("event=failed job=%d error=%s", job_id, exc)

@@ -14,6 +14,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from api.access import check_exposure, install_access
 from api.errors import install_error_handlers
 from api.limits import install_limits
 from api.metrics import install_metrics
@@ -25,6 +26,7 @@ from hepx.config import Settings, load_settings
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The API over ``settings`` (default: environment and config file)."""
     services = Services(settings or load_settings())
+    check_exposure(services.settings, services.tokens)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -42,6 +44,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.services = services
     install_error_handlers(app)
+    install_access(app)
     install_limits(app, services.settings)
     # jobs before explorer: /jobs/schema must match before /jobs/{job_id} of no other router.
     for module in (jobs, ipfs, health, explorer, pages):

@@ -39,7 +39,7 @@ _INPUT_ERRORS = (
 )
 # The error answers routes declare in the OpenAPI document.
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorOut} for code in (400, 404, 409, 413, 415, 422, 429, 502, 503)
+    code: {"model": ErrorOut} for code in (400, 401, 403, 404, 409, 413, 415, 422, 429, 502, 503)
 }
 
 

@@ -31,7 +31,7 @@ class TooLarge(Exception):
 
 def body_limit(settings: Settings, path: str) -> int | None:
     """The largest body a route takes (None: no limit of its own)."""
-    if path == "/jobs":
+    if path in ("/jobs", "/jobs/requests"):
         return settings.max_spec_bytes
     if path == "/ipfs":
         return settings.max_upload_bytes
@@ -65,11 +65,13 @@ class WriteBuckets:
             return (1.0 - tokens) / rate
 
 
-def _loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
     try:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
-        return host == "testclient"  # starlette's TestClient
+        return False
 
 
 def install_limits(app: FastAPI, settings: Settings) -> None:
@@ -91,7 +93,7 @@ def install_limits(app: FastAPI, settings: Settings) -> None:
             return JSONResponse({"detail": detail}, status_code=413)
         if request.method in WRITE_METHODS and settings.write_rate_limit:
             host = request.client.host if request.client else "unknown"
-            if settings.rate_limit_loopback or not _loopback(host):
+            if settings.rate_limit_loopback or not is_loopback(host):
                 wait = buckets.take(host)
                 if wait > 0:
                     retry = max(1, math.ceil(wait))

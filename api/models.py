@@ -30,6 +30,31 @@ class JobPostedOut(BaseModel):
     spec_cid: str
 
 
+class SignedRequestIn(BaseModel):
+    """A job request signed by its requester (EIP-712), for the API to relay."""
+
+    request: dict[str, Any] = Field(
+        description="The typed data's message, as POST /jobs/requests answered it"
+    )
+    signature: str = Field(
+        pattern=r"^0x[0-9a-fA-F]{130}$", description="The requester's signature (65 bytes)"
+    )
+
+
+class JobRequestOut(BaseModel):
+    """What a requester's wallet signs to post a job, and what it must hold first."""
+
+    spec_cid: str
+    desk: str = Field(description="The market's request desk (the typed data's verifier)")
+    chain_id: int
+    escrow: int = Field(description="Wei the job takes from the requester's deposit")
+    deposit: int = Field(description="Wei the requester has deposited at the desk now")
+    deposit_call: str = Field(
+        description="Call data of the desk's deposit(): send it with the missing wei"
+    )
+    typed_data: dict[str, Any] = Field(description="EIP-712 document for eth_signTypedData_v4")
+
+
 class Transition(BaseModel):
     event: str = Field(description="JobPosted, JobClaimed, ResultSubmitted, JobSettled, ...")
     block: int

@@ -20,7 +20,8 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from api.chainview import ChainView
-from hepx.chain import SETTLE_GAS, CourtClient, JobState, MarketClient, lapsed
+from hepx.api_tokens import TokenBook
+from hepx.chain import SETTLE_GAS, CourtClient, JobState, MarketClient, RequestDeskClient, lapsed
 from hepx.config import Settings
 from hepx.deployment import Deployment
 from hepx.errors import ConfigError, EventIndexError, HepxError, StoreError, TxReverted
@@ -51,9 +52,11 @@ class Services:
         self._deployment_mtime: int | None = None
         self._client: MarketClient | None = None
         self._court: CourtClient | None = None
+        self._desk: RequestDeskClient | None = None
         self._chain_checked = False
         self._store: LocalStore | None = None
         self.index = IndexService(self)
+        self.tokens = TokenBook(settings.tokens_file)
 
     def deployment(self) -> Deployment:
         path = self.settings.deployment_path
@@ -67,6 +70,7 @@ class Services:
                 self._deployment_mtime = mtime
                 self._client = None
                 self._court = None
+                self._desk = None
                 self._chain_checked = False
             return self._deployment
 
@@ -111,6 +115,14 @@ class Services:
             if self._court is None:
                 self._court = CourtClient.of_market(client)
             return self._court
+
+    def desk(self) -> RequestDeskClient:
+        """The market's request desk; the API's key relays signed requests (it pays gas)."""
+        client = self.client()
+        with self._lock:
+            if self._desk is None:
+                self._desk = RequestDeskClient.of_market(client)
+            return self._desk
 
     def store(self) -> LocalStore:
         with self._lock:

@@ -58,6 +58,25 @@ class Settings(BaseSettings):
         None, description="Key that signs transactions (requester for the API, worker for agents)"
     )
     api_url: str = Field("http://127.0.0.1:8000", description="URL of the hepx REST API")
+    api_token: SecretStr | None = Field(
+        None,
+        description="Bearer token this client sends to the API (from `hepx api token new`); "
+        "needed where the API asks for one",
+    )
+    api_host: str = Field(
+        "127.0.0.1",
+        description="Address the API listens on; beyond loopback, calls that spend or store "
+        "need a token",
+    )
+    custodial: bool = Field(
+        False,
+        description="The API posts and disputes jobs paid from its own key (HEPX_PRIVATE_KEY) "
+        "for callers without a wallet. Off: it only relays requests its callers signed",
+    )
+    tokens_path: Path | None = Field(
+        None,
+        description="Hashed API tokens, budgets and quotas (default: <home>/api-tokens.sqlite)",
+    )
     write_rate_limit: int = Field(
         120,
         ge=0,
@@ -118,6 +137,16 @@ class Settings(BaseSettings):
     @property
     def keystore_path(self) -> Path:
         return self.keystore_dir or self.home / "keystores"
+
+    @property
+    def tokens_file(self) -> Path:
+        return self.tokens_path or self.home / "api-tokens.sqlite"
+
+    def api_headers(self) -> dict[str, str]:
+        """What a client of the API sends with every call: its bearer token, if it has one."""
+        if self.api_token is None or not self.api_token.get_secret_value():
+            return {}
+        return {"Authorization": f"Bearer {self.api_token.get_secret_value()}"}
 
 
 def load_settings(**overrides: Any) -> Settings:

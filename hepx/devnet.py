@@ -23,6 +23,7 @@ from pathlib import Path
 import httpx
 
 from hepx.anvil import Anvil, DevAccount, free_port, start_anvil
+from hepx.api_tokens import Scope, TokenBook
 from hepx.chain import deploy_market
 from hepx.deployment import Deployment
 from hepx.devnet_containers import check_worker_image, worker_container_command
@@ -51,6 +52,9 @@ class Devnet:
     llm_joins_later: bool = False  # its llama.cpp build is still running
     stopping: threading.Event = field(default_factory=threading.Event)
     network: HostNetwork | None = None  # separate hosts (network namespaces), if any
+    # The API listens beyond loopback (separate hosts): its calls that spend or store need a
+    # token, which the devnet makes for its workers and its user.
+    api_token: str | None = None
     # How each child was started, so a fault-injection run can start it again (restart()).
     launches: dict[str, tuple[list[str], dict[str, str], list[str] | None]] = field(
         default_factory=dict
@@ -122,7 +126,8 @@ class Devnet:
             f"  chain     {self.anvil.url}  (chain id {self.anvil.chain_id})",
             f"  JobMarket {self.deployment.job_market}"
             f"  (deployment file {self.home / 'deployment.json'})",
-            f"  API       {self.api_url}  (OpenAPI {self.api_url}/docs)",
+            f"  API       {self.api_url}  (OpenAPI {self.api_url}/docs; custodial: it posts "
+            "plain specs from the requester key below)",
             f"  store     {self.home / 'store'}",
             f"  logs      {self.logs}",
             f"  requester {self.requester.address}  key {self.requester.private_key}",
@@ -145,6 +150,8 @@ class Devnet:
                     f"            host {host.netns} ({host.address}), own store "
                     f"{self.home / 'devnet' / f'host-{i}' / 'store'}, data via {self.api_url}"
                 )
+        if self.api_token:
+            lines.append(f"  API token {self.api_token}  (export HEPX_API_TOKEN=...)")
         lines += [
             "  (anvil's well-known dev keys: for this devnet only)",
             "",
@@ -293,7 +300,14 @@ def start_devnet(
             if policy is None:
                 key_env = LLM_KEY_ENV if llm_api_key else None
                 policy = write_local_policy(devdir / "policy.yaml", devnet.llm_url, key_env)
-        api_args = ["api", "run", "--host", host, "--port", str(api_port)]
+        if network:
+            # Beyond loopback the API wants a token for spending and storing (the workers
+            # publish their results to it): one for this devnet, budget for a day of jobs.
+            devnet.api_token, _ = TokenBook(home / "api-tokens.sqlite").create(
+                "devnet", tuple(Scope), 10**21, 100 * 2**30
+            )
+            base_env["HEPX_API_TOKEN"] = devnet.api_token
+        api_args = ["api", "run", "--host", host, "--port", str(api_port), "--custodial"]
         devnet.spawn(
             "api",
             api_args,

@@ -1,4 +1,4 @@
-"""Amounts of ether as users write them ("0.01 ether", "5 gwei", 1000) and as wei."""
+"""Amounts as users write them: ether ("0.01 ether", "5 gwei", 1000 wei) and bytes ("1 GiB")."""
 
 from __future__ import annotations
 
@@ -44,3 +44,28 @@ def format_wei(wei: int) -> str:
     if wei >= 10**6:
         return f"{Decimal(wei) / Decimal(10**9):f} gwei"
     return f"{wei} wei"
+
+
+_BYTE_UNITS = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
+               "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}  # fmt: skip
+
+
+def parse_bytes(value: int | str) -> int:
+    """Bytes in ``value``: an int, or "<number> <unit>" (B, kB, MB, GB, TB, KiB, MiB, GiB,
+    TiB; the space is optional)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value < 0:
+            raise ValueError(f"size {value} is negative")
+        return value
+    text = str(value).strip().lower().replace(" ", "")
+    number = text.rstrip("abcdefghijklmnopqrstuvwxyz")
+    unit = text[len(number) :] or "b"
+    if unit not in _BYTE_UNITS or not number:
+        raise ValueError(f"cannot read size {value!r}: write e.g. 500MB, 1GiB or 1048576")
+    try:
+        size = Decimal(number) * _BYTE_UNITS[unit]
+    except InvalidOperation as exc:
+        raise ValueError(f"cannot read size {value!r}: {number!r} is not a number") from exc
+    if size < 0:
+        raise ValueError(f"size {value!r} is negative")
+    return int(size)

@@ -22,14 +22,17 @@ class JobsApi(Protocol):
 class HttpJobsApi:
     """The REST API's /jobs routes."""
 
-    def __init__(self, base_url: str, timeout: float = 60.0) -> None:
+    def __init__(
+        self, base_url: str, timeout: float = 60.0, headers: dict[str, str] | None = None
+    ) -> None:
         self.base = base_url.rstrip("/")
         self.timeout = timeout
+        self.headers = headers or {}  # the caller's API token, where the API wants one
 
     def _call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         url = f"{self.base}{path}"
         try:
-            reply = httpx.request(method, url, timeout=self.timeout, **kwargs)
+            reply = httpx.request(method, url, timeout=self.timeout, headers=self.headers, **kwargs)
         except httpx.HTTPError as exc:
             raise ApiUnavailable(f"the API at {url} is unreachable: {exc}") from exc
         if reply.status_code >= 500:

@@ -21,10 +21,12 @@ from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
+from api.access import Credentials, token_for, uploading
 from api.errors import ERROR_RESPONSES, RangeNotSatisfiable
 from api.limits import check_size
 from api.models import CidOut, DirEntryOut, DirListingOut
 from api.services import Services, ServicesDep
+from hepx.api_tokens import Scope
 from hepx.errors import BlockCorrupted, BlockNotFound, InvalidCar, StoreError
 from hepx.store import CAR_MEDIA, RAW_MEDIA, ContentStore
 
@@ -74,7 +76,8 @@ def _add_spooled(services: Services, spool: BinaryIO, size: int, car: bool) -> C
         }
     },
 )
-async def post_ipfs(request: Request, services: ServicesDep) -> CidOut:
+async def post_ipfs(request: Request, services: ServicesDep, credentials: Credentials) -> CidOut:
+    token = token_for(services, credentials, Scope.STORE)  # before a byte is read
     # Spool to disk past a few MiB so a large upload does not sit in memory.
     with tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY) as spool:
         size = 0
@@ -84,7 +87,8 @@ async def post_ipfs(request: Request, services: ServicesDep) -> CidOut:
             check_size(size, limit, "an upload")  # before a byte over the limit is kept
             spool.write(chunk)
         car = request.headers.get("content-type", "").split(";")[0].strip() == CAR_MEDIA
-        return await run_in_threadpool(_add_spooled, services, cast(BinaryIO, spool), size, car)
+        with uploading(services, token, size):
+            return await run_in_threadpool(_add_spooled, services, cast(BinaryIO, spool), size, car)
 
 
 def _parse_range(header: str | None, size: int) -> tuple[int, int] | None:

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from typing import Annotated, Any
 
+from eth_utils.address import is_address, to_checksum_address
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi import Path as PathParam
 from starlette.concurrency import run_in_threadpool
 
+from api.access import Credentials, require_custodial, spending, token_for
 from api.errors import ERROR_RESPONSES
 from api.limits import check_size
 from api.models import (
@@ -18,25 +21,31 @@ from api.models import (
     DisputeOut,
     JobOut,
     JobPostedOut,
+    JobRequestOut,
     PaymentOut,
     ResultOut,
+    SignedRequestIn,
     Transition,
 )
 from api.services import FreshIndex, Services, ServicesDep
+from hepx.api_tokens import Scope, TokenRecord
 from hepx.chain import (
     FINAL_EVENTS,
+    JobRequest,
     JobState,
     MarketEvent,
     PaymentDirection,
     PaymentReason,
     json_safe,
     lapsed,
+    new_nonce,
+    signer_of,
 )
-from hepx.errors import EventIndexError, InvalidCid
+from hepx.errors import EventIndexError, InvalidCid, StoreError
 from hepx.index import MAX_PAGE, MAX_PER_PAGE, STATES, MarketIndex
 from hepx.kinds import why_not_disputable
-from hepx.spec import canonical_json, json_schema, parse_spec
-from hepx.terms import post_spec
+from hepx.spec import JobSpec, canonical_json, json_schema, parse_spec
+from hepx.terms import post_spec, terms_for
 
 log = logging.getLogger("hepx.api")
 
@@ -58,7 +67,9 @@ def _check_media_type(body: bytes, content_type: str) -> None:
         raise HTTPException(422, "empty body: send a job spec as JSON or YAML")
 
 
-def _post_job(services: Services, body: bytes, content_type: str) -> JobPostedOut:
+def _stored_spec(services: Services, body: bytes, content_type: str) -> tuple[JobSpec, str]:
+    """The spec in ``body`` and the CID of its canonical form, stored; its inputs must be in
+    the store already (workers fetch them from it)."""
     _check_media_type(body, content_type)
     spec = parse_spec(body)  # reads JSON and YAML, refuses duplicate keys
     store = services.store()
@@ -74,51 +85,207 @@ def _post_job(services: Services, body: bytes, content_type: str) -> JobPostedOu
         raise HTTPException(
             422, "; ".join(missing) + "; add it with `hepx store add` or POST /ipfs"
         )
-    if services.settings.private_key is None:
-        raise HTTPException(503, "no requester key configured (HEPX_PRIVATE_KEY)")
-    client = services.checked_client()
-    spec_cid = store.add_bytes(canonical_json(spec))
-    payment = spec.payment
-    job_id, tx = post_spec(client, spec_cid, spec)  # fast path, or with terms (mode, replicas...)
-    # Keep the spec and inputs through `hepx store gc` past the job's windows plus retention.
-    windows = int(payment.claim_window) + int(payment.run_window)
+    return spec, store.add_bytes(canonical_json(spec))
+
+
+def _pin_job(services: Services, job_id: int, spec_cid: str, spec: JobSpec) -> None:
+    """Keep the spec and inputs through `hepx store gc` past the job's windows plus retention."""
+    store = services.store()
+    windows = int(spec.payment.claim_window) + int(spec.payment.run_window)
     keep = time.time() + windows + services.settings.pin_retention
     store.pin(f"job-{job_id}-spec", spec_cid, keep)
     for i, ref in enumerate(spec.inputs):
         store.pin(f"job-{job_id}-input-{i}", ref.cid, keep)
+
+
+def _api_key(services: Services, purpose: str) -> None:
+    if services.settings.private_key is None:
+        raise HTTPException(503, f"no key configured {purpose} (HEPX_PRIVATE_KEY)")
+
+
+def _post_job(
+    services: Services, body: bytes, content_type: str, token: TokenRecord | None
+) -> JobPostedOut:
+    """Custodial: the API's key posts the job and pays its escrow."""
+    require_custodial(services.settings, "posting a job from a plain spec")
+    spec, spec_cid = _stored_spec(services, body, content_type)
+    _api_key(services, "to post jobs from")
+    client = services.checked_client()
+    terms = terms_for(spec)
+    if token is not None and terms.token is not None:
+        raise HTTPException(
+            403, "API token budgets are in wei: post an ERC-20 job from your own account"
+        )
+    with spending(services, token, terms.escrow, f"job {spec.metadata.name!r}"):
+        job_id, tx = post_spec(client, spec_cid, spec)  # fast path, or with terms
+    _pin_job(services, job_id, spec_cid, spec)
     log.info(
-        "job posted job_id=%d tx=%s spec_cid=%s requester=%s max_price=%d",
+        "job posted job_id=%d tx=%s spec_cid=%s requester=%s max_price=%d token=%s",
         job_id,
         tx.tx_hash,
         spec_cid,
         client.sender,
-        int(payment.max_price_wei),
+        int(spec.payment.max_price_wei),
+        token.name if token else "-",
     )
     return JobPostedOut(job_id=job_id, tx_hash=tx.tx_hash, spec_cid=spec_cid)
+
+
+def _signed(body: bytes, content_type: str) -> SignedRequestIn | None:
+    """The signed request in ``body``, or None if it holds a spec."""
+    if content_type.split(";")[0].strip().lower() != "application/json":
+        return None
+    try:
+        document = json.loads(body)
+    except ValueError:
+        return None  # the spec parser says what is wrong with it
+    if not isinstance(document, dict) or "signature" not in document:
+        return None
+    return SignedRequestIn.model_validate(document)
+
+
+def _relay(services: Services, signed: SignedRequestIn) -> JobPostedOut:
+    """Relay a request its requester signed: the desk checks the signature and takes the
+    escrow from the requester's deposit; the API pays only the gas."""
+    try:
+        request = JobRequest.from_message(signed.request)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise HTTPException(422, f"malformed job request: {exc!s}") from exc
+    store = services.store()
+    try:
+        spec = parse_spec(store.read_bytes(request.spec_cid))
+    except InvalidCid as exc:
+        raise HTTPException(422, f"specCid: {exc}") from exc
+    except StoreError as exc:
+        raise HTTPException(
+            422, f"spec {request.spec_cid} is not in this API's store: POST /jobs/requests first"
+        ) from exc
+    if terms_for(spec) != request.terms:
+        raise HTTPException(
+            422, "the signed terms differ from the spec's payment section: sign the typed "
+            "data POST /jobs/requests answers for this spec",
+        )  # fmt: skip
+    _api_key(services, "to relay requests (it pays their gas)")
+    services.checked_client()
+    desk = services.desk()
+    signer = signer_of(request, desk.chain_id(), desk.address, signed.signature)
+    if signer != request.requester:
+        raise HTTPException(
+            422, f"the signature is not {request.requester}'s (it recovers to {signer}): "
+            "the request was changed after signing or signed for another chain or market",
+        )  # fmt: skip
+    job_id, tx = desk.relay(request, signed.signature)
+    _pin_job(services, job_id, request.spec_cid, spec)
+    log.info("job relayed job_id=%d tx=%s spec_cid=%s requester=%s nonce=%d",
+             job_id, tx.tx_hash, request.spec_cid, request.requester, request.nonce)  # fmt: skip
+    return JobPostedOut(job_id=job_id, tx_hash=tx.tx_hash, spec_cid=request.spec_cid)
+
+
+_SPEC_BODY = {
+    "requestBody": {
+        "required": True,
+        "description": "A job spec (schema at GET /jobs/schema), as JSON or YAML",
+        "content": {
+            "application/json": {"schema": {"type": "object"}},
+            "application/yaml": {"schema": {"type": "string"}},
+        },
+    }
+}
 
 
 @router.post(
     "/jobs",
     status_code=201,
-    summary="Post a job: store its spec and put it on chain with the max price in escrow",
+    summary="Post a job: relay a request its requester signed, or (custodial mode) post a "
+    "spec paid from the API's key",
+    description="With a body `{request, signature}` (from POST /jobs/requests and the "
+    "requester's wallet) the market's request desk posts the job in the signer's name from "
+    "its deposit; the API pays only gas. With a job spec, custodial mode must be on and the "
+    "escrow is the API's (counted against the caller's API token).",
     response_model=JobPostedOut,
     responses=ERROR_RESPONSES,
     openapi_extra={
         "requestBody": {
             "required": True,
-            "description": "A job spec (schema at GET /jobs/schema), as JSON or YAML",
             "content": {
-                "application/json": {"schema": {"type": "object"}},
+                "application/json": {
+                    "schema": {
+                        "oneOf": [
+                            {"$ref": "#/components/schemas/SignedRequestIn"},
+                            {"type": "object", "description": "A job spec (GET /jobs/schema)"},
+                        ]
+                    }
+                },
                 "application/yaml": {"schema": {"type": "string"}},
             },
         }
     },
 )
-async def post_job(request: Request, services: ServicesDep) -> JobPostedOut:
+async def post_job(
+    request: Request, services: ServicesDep, credentials: Credentials
+) -> JobPostedOut:
     body = await request.body()
     check_size(len(body), services.settings.max_spec_bytes, "a job spec")
     content_type = request.headers.get("content-type", "")
-    return await run_in_threadpool(_post_job, services, body, content_type)
+    signed = _signed(body, content_type)
+    if signed is not None:
+        return await run_in_threadpool(_relay, services, signed)
+    token = token_for(services, credentials, Scope.JOBS)
+    return await run_in_threadpool(_post_job, services, body, content_type, token)
+
+
+def _prepare(
+    services: Services, body: bytes, content_type: str, requester: str, expires_in: int
+) -> JobRequestOut:
+    if not is_address(requester):
+        raise HTTPException(422, f"requester {requester!r} is not an address")
+    spec, spec_cid = _stored_spec(services, body, content_type)
+    terms = terms_for(spec)
+    if terms.token is not None:
+        raise HTTPException(
+            422, "the request desk takes ETH jobs only: post an ERC-20 job from your account"
+        )
+    services.checked_client()
+    desk = services.desk()
+    request = JobRequest(
+        requester=to_checksum_address(requester),
+        spec_cid=spec_cid,
+        terms=terms,
+        nonce=new_nonce(),
+        expiry=int(desk.chain_now()) + expires_in,
+    )
+    return JobRequestOut(
+        spec_cid=spec_cid,
+        desk=desk.address,
+        chain_id=desk.chain_id(),
+        escrow=terms.escrow,
+        deposit=desk.deposit_of(request.requester),
+        deposit_call=str(desk.contract.encode_abi("deposit", [])),
+        typed_data=desk.typed_data(request),
+    )
+
+
+@router.post(
+    "/jobs/requests",
+    summary="Store a spec and answer the job request its requester signs (EIP-712)",
+    description="Nothing is posted: the requester's wallet signs `typed_data` (after "
+    "depositing `escrow - deposit` at the desk if it is short) and sends it to POST /jobs.",
+    response_model=JobRequestOut,
+    responses=ERROR_RESPONSES,
+    openapi_extra=_SPEC_BODY,
+)
+async def prepare_job_request(
+    request: Request,
+    services: ServicesDep,
+    requester: Annotated[str, Query(description="Address that signs and pays")],
+    expires_in: Annotated[
+        int, Query(ge=60, le=7 * 86400, description="Seconds the request stays valid")
+    ] = 3600,
+) -> JobRequestOut:
+    body = await request.body()
+    check_size(len(body), services.settings.max_spec_bytes, "a job spec")
+    content_type = request.headers.get("content-type", "")
+    return await run_in_threadpool(_prepare, services, body, content_type, requester, expires_in)
 
 
 @router.get("/jobs/schema", summary="JSON schema of a job spec")
@@ -221,9 +388,11 @@ def dispute_of(services: Services, job_id: int) -> DisputeOut | None:
     return None if dispute is None else DisputeOut.of(dispute, court.seats(job_id))
 
 
-def _dispute(services: Services, job_id: int, panel: int) -> DisputeOpenedOut:
-    if services.settings.private_key is None:
-        raise HTTPException(503, "no key configured to pay the bond (HEPX_PRIVATE_KEY)")
+def _dispute(
+    services: Services, job_id: int, panel: int, token: TokenRecord | None
+) -> DisputeOpenedOut:
+    require_custodial(services.settings, "a dispute's bond")
+    _api_key(services, "to pay the bond")
     services.checked_client()
     job, events = _job_events(services, job_id)
     if job.state is not JobState.SUBMITTED:
@@ -235,7 +404,8 @@ def _dispute(services: Services, job_id: int, panel: int) -> DisputeOpenedOut:
     if why is not None:
         raise HTTPException(409, f"job {job_id} is not disputable: {why}")
     court = services.court()
-    tx = court.open_dispute(job_id, job.price, panel)
+    with spending(services, token, panel * job.price, f"the bond of a dispute of job {job_id}"):
+        tx = court.open_dispute(job_id, job.price, panel)
     log.info("job disputed job_id=%d tx=%s panel=%d bond=%d", job_id, tx.tx_hash, panel,
              panel * job.price)  # fmt: skip
     opened = dispute_of(services, job_id)
@@ -246,15 +416,19 @@ def _dispute(services: Services, job_id: int, panel: int) -> DisputeOpenedOut:
 @router.post(
     "/jobs/{job_id}/dispute",
     status_code=201,
-    summary="Dispute a submitted result: the API's key pays the bond (panel x price); "
-    "verifiers drawn by stake re-run the job",
+    summary="Dispute a submitted result (custodial mode): the API's key pays the bond "
+    "(panel x price); verifiers drawn by stake re-run the job",
     response_model=DisputeOpenedOut,
     responses=ERROR_RESPONSES,
 )
 def dispute_job(
-    job_id: JobIdParam, services: ServicesDep, body: DisputeIn | None = None
+    job_id: JobIdParam,
+    services: ServicesDep,
+    credentials: Credentials,
+    body: DisputeIn | None = None,
 ) -> DisputeOpenedOut:
-    return _dispute(services, job_id, (body or DisputeIn()).panel)
+    token = token_for(services, credentials, Scope.JOBS)
+    return _dispute(services, job_id, (body or DisputeIn()).panel, token)
 
 
 def _agreed_result(events: list[MarketEvent]) -> str | None:

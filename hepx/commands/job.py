@@ -40,8 +40,9 @@ def api_url(api: str | None) -> str:
 
 
 def api_request(method: str, url: str, **kwargs: Any) -> dict[str, Any]:
+    headers = {**load_settings().api_headers(), **kwargs.pop("headers", {})}
     try:
-        reply = httpx.request(method, url, timeout=60, **kwargs)
+        reply = httpx.request(method, url, timeout=60, headers=headers, **kwargs)
     except httpx.HTTPError as exc:
         console.print(
             f"[red]error:[/] the API at {url} is unreachable: {exc} (is `hepx devnet up` running?)"

@@ -83,7 +83,7 @@ def submit(
     or Ctrl-C and it carries on where it was, posting no job twice."""
     workflow = _load(file)
     settings = load_settings()
-    jobs_api = HttpJobsApi(api or settings.api_url)
+    jobs_api = HttpJobsApi(api or settings.api_url, headers=settings.api_headers())
     state = state or settings.home / "workflows" / f"{workflow.metadata.name}.json"
     if fresh and state.exists():
         state.replace(state.with_name(f"{state.stem}.{int(time.time())}.abandoned.json"))

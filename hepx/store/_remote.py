@@ -90,19 +90,26 @@ def fetch_dag(
 
 
 def push_dag(
-    store: ContentStore, api: str, cid: str, *, attempts: int = 3, pause: float = 1.0
+    store: ContentStore,
+    api: str,
+    cid: str,
+    *,
+    attempts: int = 3,
+    pause: float = 1.0,
+    headers: dict[str, str] | None = None,
 ) -> None:
     """Send the DAG under ``cid`` to a hepx API (``POST /ipfs`` with a CAR), which checks every
     block and keeps nothing unless the DAG is complete. A worker on another host publishes its
     results this way, so requesters reach them through the API's gateway. A lost connection is
-    retried: the upload is idempotent (content-addressed)."""
+    retried: the upload is idempotent (content-addressed). ``headers`` carry the worker's API
+    token where the API asks for one (HEPX_API_TOKEN)."""
     url = f"{api.rstrip('/')}/ipfs"
     problem = ""
     for attempt in range(1, attempts + 1):
         try:
             resp = httpx.post(
-                url, content=store.export_car(cid), headers={"Content-Type": CAR_MEDIA},
-                timeout=_TIMEOUT,
+                url, content=store.export_car(cid),
+                headers={**(headers or {}), "Content-Type": CAR_MEDIA}, timeout=_TIMEOUT,
             )  # fmt: skip
         except httpx.TransportError as exc:
             problem = f"cannot reach {url}: {exc}"

@@ -55,6 +55,12 @@ def make_settings(node: Anvil, deployment_file: Path, tmp_path: Path) -> Callabl
             "deployment": deployment_file,
             "store_dir": tmp_path / "store",
             "private_key": node.accounts[0].private_key,
+            # The API's own key posts plain specs (a gateway's setup); tests of the rules
+            # around it (tokens, custodial off) set their own.
+            "custodial": True,
+            # Starlette's test client is not on loopback: API tests are not rate limited
+            # unless they say so (tests/api/test_api_limits.py).
+            "write_rate_limit": 0,
         }
         fields.update(overrides)
         return Settings(**fields)

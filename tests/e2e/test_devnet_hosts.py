@@ -73,7 +73,8 @@ def test_dijet_workflow_runs_across_hosts_and_survives_a_dead_worker_host(
             [sys.executable, "-m", "hepx", "workflow", "submit", "--wait",
              str(_short_dijet(tmp_path / "dijet.yaml"))],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-            env={**os.environ, "HEPX_API_URL": devnet.api_url, "HEPX_HOME": str(tmp_path)},
+            env={**os.environ, "HEPX_API_URL": devnet.api_url, "HEPX_HOME": str(tmp_path),
+                 "HEPX_API_TOKEN": devnet.api_token or ""},
         )  # fmt: skip
         try:
             # Kill the first host seen running a job, mid-job.
