@@ -14,16 +14,25 @@ from fastapi.templating import Jinja2Templates
 from web3 import Web3
 
 from api.errors import NoSuchHistogram
+from api.limits import is_loopback
 from api.preview import histogram_png, preview, walk
 from api.routes.explorer import tx_hash_of, workers_with_stake
 from api.routes.jobs import dispute_of, job_page
 from api.services import fresh_index, index_service
-from hepx.chain import PaymentDirection, PaymentReason
+from hepx.chain import FINAL_STATE_LABELS, PaymentDirection, PaymentReason
 from hepx.errors import BlockNotFound, HepxError, InvalidCid
 from hepx.index import STATES
 from hepx.kinds import why_not_disputable
 from hepx.units import format_wei
 
+# What the wallet page offers to submit: the cheapest job there is (kind echo).
+_WALLET_EXAMPLE = """apiVersion: hepx/v1
+kind: echo
+metadata: {name: from-my-wallet}
+params: {message: "hello from a browser wallet"}
+resources: {max_runtime: 30}
+payment: {max_price: "1000 gwei", claim_window: 120, run_window: 120}
+"""
 _TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parents[1] / "templates"))
 _TEMPLATES.env.filters["wei"] = lambda v: "-" if v is None else format_wei(int(v))
 _TEMPLATES.env.filters["short"] = lambda v: (
@@ -164,6 +173,34 @@ def page_address(request: Request, address: str) -> HTMLResponse:
 @router.get("/workers", response_class=HTMLResponse, include_in_schema=False)
 def page_workers(request: Request) -> HTMLResponse:
     return _render(request, "workers.html", workers=workers_with_stake(request))
+
+
+@router.get("/wallet", response_class=HTMLResponse, include_in_schema=False)
+def page_wallet(request: Request) -> HTMLResponse:
+    services = index_service(request).services
+    try:
+        desk: str | None = services.desk().address
+    except HepxError:
+        desk = None  # no deployment yet: the page still loads and says so
+    return _render(
+        request,
+        "wallet.html",
+        desk=desk,
+        example=_WALLET_EXAMPLE,
+        final_states=sorted(FINAL_STATE_LABELS),
+    )
+
+
+@router.get("/tokens", response_class=HTMLResponse, include_in_schema=False)
+def page_tokens(request: Request) -> HTMLResponse:
+    services = index_service(request).services
+    return _render(
+        request,
+        "tokens.html",
+        tokens=services.tokens.records(),
+        custodial=services.settings.custodial,
+        open_to_all=is_loopback(services.settings.api_host),
+    )
 
 
 @router.get("/result/{cid}", response_class=HTMLResponse, include_in_schema=False)

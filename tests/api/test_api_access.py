@@ -237,3 +237,19 @@ def test_the_openapi_document_shows_the_token_scheme_on_spending_and_storing_rou
         assert paths[path][method]["security"] == [{"apiToken": []}], path
         assert {"401", "403"} <= set(paths[path][method]["responses"]), path
     assert "security" not in paths["/jobs/{job_id}"]["get"]
+
+
+def test_the_explorer_shows_each_tokens_budget_and_use_but_never_its_secret(
+    make_settings: Callable[..., Settings],
+) -> None:
+    settings = make_settings()
+    book = TokenBook(settings.tokens_file)
+    secret, _ = book.create("gateway", tuple(Scope), 3 * PRICE, 1000)
+    with _client(settings) as api:
+        assert api.post("/jobs", json=echo_spec(), headers=_bearer(secret)).status_code == 201
+        page = api.get("/tokens")
+    assert page.status_code == 200
+    assert secret not in page.text and book.path.name not in page.text
+    row = page.text.split('data-token="gateway"', 1)[1].split("</tr>", 1)[0]
+    assert "0.01 ETH" in row.split('class="spent"', 1)[1]  # spent
+    assert "0.02 ETH" in row.split('class="remaining"', 1)[1]  # remaining

@@ -135,6 +135,55 @@ def test_explorer_follows_a_job_live_to_settled_and_shows_its_tx_and_plot(
     page.close()
 
 
+# An EIP-1193 provider as a wallet extension injects it, backed by one of anvil's unlocked dev
+# accounts: anvil itself signs (eth_signTypedData_v4) and sends (eth_sendTransaction).
+_TEST_WALLET = """
+(() => {
+  const RPC = %s, ACCOUNT = %s;
+  let id = 0;
+  window.__walletCalls = [];
+  window.ethereum = {
+    async request({ method, params }) {
+      window.__walletCalls.push(method);
+      if (method === "eth_requestAccounts" || method === "eth_accounts") { return [ACCOUNT]; }
+      const reply = await fetch(RPC, {
+        method: "POST", headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ jsonrpc: "2.0", id: ++id, method, params: params || [] }) });
+      const body = await reply.json();
+      if (body.error) { throw new Error(body.error.message); }
+      return body.result;
+    },
+  };
+})();
+"""
+
+
+def test_a_browser_wallet_deposits_signs_and_follows_its_job_to_settled(
+    browser: Any, devnet: Devnet
+) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    user = devnet.anvil.accounts[9]  # holds no key the devnet uses
+    api_key_owner = devnet.requester.address
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    page.add_init_script(_TEST_WALLET % (json.dumps(devnet.anvil.url), json.dumps(user.address)))
+    page.goto(f"{devnet.api_url}/wallet")
+    page.click("#connect")
+    page.wait_for_function("document.getElementById('account').textContent.length === 42")
+    page.click("#submit")
+    page.wait_for_function("document.body.dataset.jobDone !== undefined", timeout=120_000)
+    steps = page.inner_text("#steps")
+    assert page.evaluate("document.body.dataset.jobDone") == "settled", steps
+    calls = page.evaluate("window.__walletCalls")
+    assert "eth_sendTransaction" in calls and "eth_signTypedData_v4" in calls  # deposit, sign
+    assert "error" not in steps
+    job_id = int(page.inner_text("#job-link").split()[-1])
+    job = httpx.get(f"{devnet.api_url}/jobs/{job_id}", timeout=30).json()
+    assert job["requester"].lower() == user.address.lower() != api_key_owner.lower()
+    assert page.inner_text("#job-result").startswith("baf")
+    page.screenshot(path=str(ARTIFACTS / "wallet.png"), full_page=True)
+    page.close()
+
+
 def test_cli_watches_a_job_to_settled_then_lists_fetches_and_links_it(
     devnet: Devnet, tmp_path: Path
 ) -> None:
