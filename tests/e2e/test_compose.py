@@ -94,3 +94,26 @@ def test_dockerfile_installs_the_agent_and_api_with_container_support() -> None:
     assert 'ENTRYPOINT ["hepx"]' in text
     for package in ("hepx", "agent", "api"):
         assert f"COPY {package} ./{package}" in text
+
+
+def test_compose_api_is_custodial_behind_a_token_and_published_on_loopback_only(
+    stack: dict[str, Any],
+) -> None:
+    api = stack["services"]["api"]
+    assert "--custodial" in " ".join(api["command"])
+    assert [_published(p) for p in api["ports"]] == [("127.0.0.1", 8000)]
+    deployer = " ".join(stack["services"]["deployer"]["command"])
+    assert "hepx api token new compose" in deployer and "/data/keys/api-token" in deployer
+    # The workers publish results to the API, which wants the token for storing.
+    assert "HEPX_API_TOKEN=$$(cat /data/keys/api-token)" in " ".join(
+        stack["services"]["worker"]["command"]
+    ).replace("$$$$", "$$")
+
+
+def _published(port: str | dict[str, Any]) -> tuple[str | None, int]:
+    """(host address, container port) of a port as either Compose resolves it: v2 writes a
+    mapping, the legacy docker-compose a string "127.0.0.1:8000:8000/tcp"."""
+    if isinstance(port, dict):
+        return port.get("host_ip"), int(port["target"])
+    parts = port.split("/")[0].split(":")
+    return (parts[0] if len(parts) == 3 else None), int(parts[-1])
