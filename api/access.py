@@ -55,8 +55,8 @@ def require_custodial(settings: Settings, what: str) -> None:
             403,
             f"{what} would be paid from this API's key, and custodial mode is off: sign a "
             "job request with your own wallet instead (POST /jobs/requests, then POST /jobs "
-            "with the signature; `hepx job submit --account` does it) or use your own account "
-            "(`hepx job dispute`)",
+            "with the signature, as the explorer's /wallet page does), or pay from your own "
+            "account (`hepx job submit --account NAME`, `hepx job dispute`)",
         )
 
 
