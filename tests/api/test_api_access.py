@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from api_helpers import echo_spec
 from fastapi.testclient import TestClient
+from typer.testing import CliRunner
 
 from api.app import create_app
+from api.cli import app as cli_app
 from hepx.anvil import Anvil
 from hepx.api_tokens import Scope, TokenBook
 from hepx.chain import JobRequest, MarketClient, RequestDeskClient, sign_request
@@ -253,3 +256,11 @@ def test_the_explorer_shows_each_tokens_budget_and_use_but_never_its_secret(
     row = page.text.split('data-token="gateway"', 1)[1].split("</tr>", 1)[0]
     assert "0.01 ETH" in row.split('class="spent"', 1)[1]  # spent
     assert "0.02 ETH" in row.split('class="remaining"', 1)[1]  # remaining
+
+
+def test_hepx_api_run_refuses_an_open_wallet_beyond_loopback(tmp_path: Path) -> None:
+    env = {"HEPX_HOME": str(tmp_path), "HEPX_PRIVATE_KEY": "0x" + "11" * 32}
+    refused = CliRunner().invoke(cli_app, ["run", "--host", "0.0.0.0", "--custodial"], env=env)
+    assert refused.exit_code == 2
+    assert "custodial mode on 0.0.0.0" in refused.output
+    assert "hepx api token new" in refused.output
