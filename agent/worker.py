@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.bidding import AuctionFlow, per_replica, stake_shortfall
+from agent.claim_order import ClaimOrder
 from agent.container_jobs import (
     remove_leftover_containers,
     run_container_job,
@@ -38,6 +39,7 @@ from agent.slots import Need, Slots, machine_cpus, machine_memory_mb
 from agent.slurm import BatchSystem, Slurm, run_batch_job
 from agent.stake import ensure_stake, withdraw_token_earnings
 from agent.verification import VerifierFlow
+from agent.waiting import Waiting, WaitReason
 from hepx import __version__
 from hepx.chain import (
     SETTLE_GAS,
@@ -63,7 +65,6 @@ from hepx.errors import (
     TxDropped,
     TxReverted,
 )
-from hepx.files import write_atomic
 from hepx.kinds import PER_TOKEN_KINDS
 from hepx.spec import JobSpec, canonical_json, parse_spec
 from hepx.store import LocalStore, push_dag
@@ -110,9 +111,7 @@ class WorkerAgent:
         self.auctions = AuctionFlow(self)
         self.replicas = ReplicaFlow(self)
         self.pin_retention = DEFAULT_RETENTION  # seconds a settled job's data stays pinned
-        # llm.* jobs seen while the LLM endpoint was down: considered again once it answers.
         self.llm_probe = EndpointProbe(policy.llm) if policy.llm else None
-        self.waiting_for_llm: dict[int, str] = {}
         # Where results are pushed when this agent's store is not the API's (another host).
         self.publish_url: str | None = None
         self.publish_headers: dict[str, str] = {}  # its API token, where the API wants one
@@ -124,11 +123,10 @@ class WorkerAgent:
         )
         self.slots = Slots(policy.slots or cpus, policy.memory_mb or memory_mb)
         self.verifier = VerifierFlow(self, self.slots, state_dir, start_block)  # dispute panels
-        # Claimable jobs seen while every slot was taken: considered again when one frees.
-        self.waiting_for_slot: dict[int, str] = {}
-        # Both waits are saved before the cursor moves past the JobPosted that put a job
-        # there: an agent killed while jobs waited takes them up again after a restart.
-        self._load_waiting()
+        # First-come jobs other workers rank ahead of us for wait for our turn, so lost claim
+        # races cost no gas.
+        self.order = ClaimOrder(self.address)
+        self.waiting = Waiting(self.paths.waiting)
 
     # ------------------------------------------------------------ loop
 
@@ -174,8 +172,7 @@ class WorkerAgent:
         """One round of the loop; jobs it starts run on in their threads (``slots.join()``)."""
         self.follower.poll(self.handle)
         self.resume_held()
-        self.reconsider_llm_jobs()
-        self.reconsider_slot_jobs()
+        self.reconsider_waiting()
         self.auctions.advance()
         self.replicas.advance()
         self.verifier.advance()
@@ -206,50 +203,41 @@ class WorkerAgent:
     # ------------------------------------------------------------ listener + guardian
 
     def handle(self, event: MarketEvent) -> None:
+        self.order.saw(event)
         if event.name == "JobPosted":
             self.consider(int(event.args["jobId"]), str(event.args["specCid"]))
         elif event.name == "JobDisputed":
             self.verifier.on_dispute(int(event.args["jobId"]))
 
-    def reconsider_llm_jobs(self) -> None:
-        if self.waiting_for_llm and self.llm_probe and self.llm_probe.unavailable() is None:
-            for job_id in list(self.waiting_for_llm):
-                log.info("event=llm_ready job=%d", job_id)
-                self._reconsider(self.waiting_for_llm, job_id)
-
-    def reconsider_slot_jobs(self) -> None:
-        for job_id in list(self.waiting_for_slot):
+    def reconsider_waiting(self) -> None:
+        """Consider again the waiting jobs whose wait may be over."""
+        llm_back = self.llm_probe is not None and self.llm_probe.unavailable() is None
+        for job_id in self.waiting.due(WaitReason.LLM) if llm_back else []:
+            log.info("event=llm_ready job=%d", job_id)
+            self._reconsider(WaitReason.LLM, job_id)
+        for job_id in self.waiting.due(WaitReason.SLOT):
             if self.slots.free.cpus == 0:
-                return
-            self._reconsider(self.waiting_for_slot, job_id)
+                break
+            self._reconsider(WaitReason.SLOT, job_id)
+        for job_id in self.waiting.due(WaitReason.TURN):
+            self._reconsider(WaitReason.TURN, job_id)
 
-    def _reconsider(self, waits: dict[int, str], job_id: int) -> None:
+    def _reconsider(self, reason: WaitReason, job_id: int) -> None:
         """Consider a waiting job again; it leaves the saved list only once considered
         (claimed, declined, or waiting again). If the chain fails meanwhile (an outage), it
         stays waiting: dropping it then lost the job for good (found by bench/chaos.py)."""
-        spec_cid = waits.pop(job_id)
+        spec_cid = self.waiting.take(reason, job_id)
         try:
-            self.consider(job_id, spec_cid)
+            self.consider(job_id, spec_cid, in_turn=reason == WaitReason.TURN)
         except BaseException:
-            waits.setdefault(job_id, spec_cid)
+            self.waiting.jobs[reason].setdefault(job_id, spec_cid)
             raise
-        self._save_waiting()
-
-    def _load_waiting(self) -> None:
-        if not self.paths.waiting.exists():
-            return
-        saved = json.loads(self.paths.waiting.read_text())
-        self.waiting_for_slot = {int(k): v for k, v in saved.get("slot", {}).items()}
-        self.waiting_for_llm = {int(k): v for k, v in saved.get("llm", {}).items()}
-
-    def _save_waiting(self) -> None:
-        waits = {"slot": self.waiting_for_slot, "llm": self.waiting_for_llm}
-        write_atomic(self.paths.waiting, json.dumps(waits))
+        self.waiting.save()
 
     def need_of(self, spec: JobSpec) -> Need:
         return Need(spec.resources.cpus, spec.resources.memory_mb)
 
-    def consider(self, job_id: int, spec_cid: str) -> None:
+    def consider(self, job_id: int, spec_cid: str, in_turn: bool = False) -> None:
         if job_id in self.book.jobs:
             if self.book.phase(job_id) == Phase.CLAIMING:
                 self.recovery.resolve_claim(job_id)  # an outage took the claim's answer
@@ -274,8 +262,7 @@ class WorkerAgent:
         probe = self.llm_probe if spec.kind in PER_TOKEN_KINDS else None
         if probe and (llm_down := probe.unavailable()) is not None:
             log.info("event=waiting job=%d reason=%r", job_id, f"LLM endpoint: {llm_down}")
-            self.waiting_for_llm[job_id] = spec_cid
-            self._save_waiting()
+            self.waiting.put(WaitReason.LLM, job_id, spec_cid)
             return
         missing = [ref.name for ref in spec.inputs if not self.store.has(ref.cid)]
         if missing:
@@ -290,14 +277,17 @@ class WorkerAgent:
         # A claim is a promise to run now: take the slot first, or leave the job to others.
         # An auction bid is not (the award may come later, or never): the won job waits for one.
         bidding = terms.mode == MatchMode.AUCTION
+        if not bidding and not in_turn and (wait := self.order.wait(job_id, terms.replicas)):
+            log.info("event=deferred job=%d reason='others rank first' wait=%.2f", job_id, wait)
+            self.waiting.put(WaitReason.TURN, job_id, spec_cid, after=wait)
+            return
         if not bidding and not self.slots.reserve(job_id, need):
             log.info(
                 "event=waiting job=%d reason='all slots busy' running=%d",
                 job_id,
                 self.slots.running,
             )
-            self.waiting_for_slot[job_id] = spec_cid
-            self._save_waiting()
+            self.waiting.put(WaitReason.SLOT, job_id, spec_cid)
             return
         try:
             self._take(job_id, spec_cid, spec, job, terms, decision.price)

@@ -13,6 +13,7 @@ import pytest
 
 from agent.policy import Policy
 from agent.slots import Need, Slots
+from agent.waiting import WaitReason
 from agent.worker import WorkerAgent
 from hepx.anvil import Anvil
 from hepx.chain import JobState, MarketClient
@@ -122,15 +123,16 @@ def run_agent(
     """Start a real agent loop (WorkerAgent.run in a thread) with ``slots`` CPUs."""
     stops: list[tuple[threading.Event, threading.Thread]] = []
 
-    def start(slots: int) -> WorkerAgent:
+    def start(slots: int, account: int = 1, **policy_fields: object) -> WorkerAgent:
         policy = Policy.model_validate(
-            {"kinds": {"echo": {"price": 1000}}, "max_runtime": 60, "slots": slots}
-        )
+            {"kinds": {"echo": {"price": 1000}}, "max_runtime": 60, "slots": slots,
+             **policy_fields}
+        )  # fmt: skip
         agent = WorkerAgent(
-            _client(anvil, deployment, 1),
+            _client(anvil, deployment, account),
             store,
             policy,
-            tmp_path / "w",
+            tmp_path / f"w{account}",
             start_block=deployment.deploy_block,
             poll_interval=0.05,
             submit_margin=1,
@@ -200,10 +202,10 @@ def test_jobs_waiting_for_a_slot_are_taken_up_again_by_an_agent_restarted_from_i
     busy, _ = requester.post_job(_echo(store, sleep=3), 10**6, 120, 120)
     waiting, _ = requester.post_job(_echo(store, sleep=0), 10**6, 120, 120)
     first.step()  # claims the first, leaves the second waiting, moves its cursor past both
-    assert list(first.waiting_for_slot) == [waiting]
+    assert list(first.waiting.jobs[WaitReason.SLOT]) == [waiting]
     first.slots.join()  # (the "killed" agent's job ends; a restart would run it again)
     restarted = agent()
-    assert list(restarted.waiting_for_slot) == [waiting]
+    assert list(restarted.waiting.jobs[WaitReason.SLOT]) == [waiting]
     restarted.step()
     restarted.slots.join()
     restarted.step()
@@ -218,3 +220,21 @@ def test_a_job_needing_more_cpus_than_the_agent_has_is_declined_with_the_reason(
         job_id, _ = requester.post_job(_echo(store, sleep=0, cpus=3), 10**6, 120, 120)
         assert _until(lambda: "needs 3 CPUs, this agent has 2" in caplog.text, timeout=60)
     assert requester.job(job_id).state == JobState.OPEN
+
+
+def test_agents_take_turns_so_no_claim_race_is_lost_on_chain(
+    requester: MarketClient, store: LocalStore, run_agent: object, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Three agents that know each other (they registered) rank each job alike: one claims at
+    once, the others only if it is still open on their turn. Before the ranking every agent
+    claimed every job and all but one claim reverted on chain, gas lost."""
+    with caplog.at_level(logging.INFO, logger="hepx.agent"):
+        agents = [run_agent(2, account, stake=1) for account in (1, 2, 3)]  # type: ignore[operator]
+        assert _until(lambda: all(len(a.order.peers()) == 3 for a in agents), timeout=60)
+        spec = _echo(store, sleep=0)
+        job_ids = [requester.post_job(spec, 10**6, 120, 120)[0] for _ in range(12)]
+        assert _wait_state(requester, job_ids, JobState.SETTLED), caplog.text
+    workers = {requester.job(j).worker for j in job_ids}
+    assert len(workers) == 3  # the ranking spreads the jobs
+    assert "claim_refused" not in caplog.text
+    assert caplog.text.count("event=claimed") == 12

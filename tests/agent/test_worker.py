@@ -16,6 +16,7 @@ import pytest
 from agent_helpers import AnswerLost, SteppedAgent
 
 from agent.policy import Policy
+from agent.waiting import WaitReason
 from agent.worker import WorkerAgent
 from hepx.anvil import Anvil
 from hepx.chain import JobState, MarketClient, deploy_market
@@ -221,13 +222,12 @@ def test_a_waiting_job_stays_waiting_when_the_chain_fails_while_it_is_considered
         "http://127.0.0.1:9", deployment.job_market, anvil.accounts[1].private_key, retries=1
     )
     agent = WorkerAgent(down, store, POLICY, tmp_path / "w", start_block=1)
-    agent.waiting_for_slot[7] = CID_OF_SPEC
-    agent._save_waiting()
+    agent.waiting.put(WaitReason.SLOT, 7, CID_OF_SPEC)
     with pytest.raises(ChainError):
-        agent.reconsider_slot_jobs()
-    assert agent.waiting_for_slot == {7: CID_OF_SPEC}
+        agent.reconsider_waiting()
+    assert agent.waiting.jobs[WaitReason.SLOT] == {7: CID_OF_SPEC}
     restarted = WorkerAgent(down, store, POLICY, tmp_path / "w", start_block=1)
-    assert restarted.waiting_for_slot == {7: CID_OF_SPEC}
+    assert restarted.waiting.jobs[WaitReason.SLOT] == {7: CID_OF_SPEC}
 
 
 def test_a_claim_whose_answer_was_lost_is_found_on_chain_and_run(

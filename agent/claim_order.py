@@ -1,0 +1,69 @@
+"""Which agent claims a job first: rendezvous hashing over the workers seen lately.
+
+When every agent that wants a first-come job claims it at once, all claims but one revert on
+chain and their gas is lost, and adding agents makes the market slower (issue 15 measured 61
+reverted claims with 8 agents). Instead each job ranks the workers seen at work lately by
+keccak(jobId, address): the first ``seats`` claim at once (a job with n replicas has n seats),
+the next ones only if the job is still open ``STAGGER`` seconds per rank later (the ones ahead
+declined it, were busy or are gone), and their simulation then refuses a claim that lost for
+free. No coordination and no contract change: each agent ranks from the same chain events, and
+a newcomer joins the ranking with its first claim or registration.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+from eth_utils.address import to_checksum_address
+from eth_utils.crypto import keccak
+
+from hepx.chain import MarketEvent
+
+# Seconds a worker waits per rank behind the job's first seats: longer than one claim takes to
+# be mined and seen on a devnet, short enough that a gone peer delays a job little.
+STAGGER = 0.5
+# However many stale peers rank ahead, a job waits at most MAX_WAIT_RANKS x STAGGER.
+MAX_WAIT_RANKS = 4
+# A worker not seen at work for this long is left out of the ranking.
+PEER_TTL = 600.0
+# The events that show a worker at work (each has the worker's address as ``worker``).
+_AT_WORK = frozenset({"JobClaimed", "ReplicaAssigned", "ResultSubmitted", "WorkerRegistered"})
+
+
+class ClaimOrder:
+    """The ranking of one agent (``me``) among the workers it has seen."""
+
+    def __init__(self, me: str, clock: Callable[[], float] = time.monotonic) -> None:
+        self.me = to_checksum_address(me)
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._seen: dict[str, float] = {}
+
+    def saw(self, event: MarketEvent) -> None:
+        """Note the worker an event shows at work."""
+        if event.name in _AT_WORK:
+            worker = to_checksum_address(str(event.args["worker"]))
+            with self._lock:
+                self._seen[worker] = self._clock()
+
+    def peers(self) -> list[str]:
+        """The workers seen lately, this one included."""
+        cutoff = self._clock() - PEER_TTL
+        with self._lock:
+            fresh = {w for w, at in self._seen.items() if at >= cutoff}
+        return sorted(fresh | {self.me})
+
+    def rank(self, job_id: int) -> int:
+        """This agent's place (0 first) in ``job_id``'s order."""
+
+        def key(worker: str) -> bytes:
+            return keccak(job_id.to_bytes(32, "big") + bytes.fromhex(worker[2:]))
+
+        return sorted(self.peers(), key=key).index(self.me)
+
+    def wait(self, job_id: int, seats: int = 1) -> float:
+        """Seconds to leave ``job_id`` to the workers ahead before claiming it (0: now)."""
+        behind = self.rank(job_id) - seats + 1
+        return 0.0 if behind <= 0 else min(behind, MAX_WAIT_RANKS) * STAGGER

@@ -1,0 +1,72 @@
+"""The claim order (agent/claim_order.py) on its own: every agent ranks a job's workers alike,
+one is first, the rest wait their turn; stale workers drop out and waits are capped."""
+
+from __future__ import annotations
+
+from eth_utils.address import to_checksum_address
+
+from agent.claim_order import MAX_WAIT_RANKS, PEER_TTL, STAGGER, ClaimOrder
+from hepx.chain import MarketEvent
+
+WORKERS = [to_checksum_address(f"0x{i:040x}") for i in (0xA1, 0xB2, 0xC3, 0xD4, 0xE5, 0xF6)]
+
+
+def _claimed(worker: str) -> MarketEvent:
+    return MarketEvent("JobClaimed", {"jobId": 1, "worker": worker}, 1, "0x" + "00" * 32, 0)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _orders(workers: list[str], clock: Clock | None = None) -> list[ClaimOrder]:
+    orders = [ClaimOrder(w, clock or Clock()) for w in workers]
+    for order in orders:
+        for w in workers:
+            order.saw(_claimed(w))
+    return orders
+
+
+def test_every_job_has_one_first_worker_and_all_agree_on_the_order() -> None:
+    orders = _orders(WORKERS[:3])
+    firsts = []
+    for job_id in range(1, 101):
+        ranks = sorted(o.rank(job_id) for o in orders)
+        assert ranks == [0, 1, 2]  # a permutation: each worker sees the same order
+        waits = sorted(o.wait(job_id) for o in orders)
+        assert waits == [0.0, STAGGER, 2 * STAGGER]
+        firsts.append(next(o.me for o in orders if o.wait(job_id) == 0))
+    # Rendezvous hashing spreads first places (each third is near 33 of 100).
+    assert all(20 <= firsts.count(w) <= 46 for w in WORKERS[:3])
+
+
+def test_a_job_with_n_replicas_has_n_first_seats() -> None:
+    orders = _orders(WORKERS[:4])
+    for job_id in range(1, 30):
+        assert sorted(o.wait(job_id, seats=3) for o in orders) == [0.0, 0.0, 0.0, STAGGER]
+
+
+def test_stale_workers_drop_out_and_waits_are_capped() -> None:
+    clock = Clock()
+    me = ClaimOrder(WORKERS[0], clock)
+    for w in WORKERS:
+        me.saw(_claimed(w))
+    assert len(me.peers()) == 6
+    assert max(me.wait(j) for j in range(1, 200)) == MAX_WAIT_RANKS * STAGGER
+    clock.now += PEER_TTL / 2
+    me.saw(_claimed(WORKERS[1]))
+    clock.now += PEER_TTL / 2 + 1
+    assert me.peers() == sorted([WORKERS[0], WORKERS[1]])
+    clock.now += PEER_TTL + 1
+    assert me.peers() == [WORKERS[0]] and me.wait(7) == 0.0  # alone: always first
+
+
+def test_events_that_do_not_show_a_worker_at_work_are_ignored() -> None:
+    me = ClaimOrder(WORKERS[0])
+    me.saw(MarketEvent("JobPosted", {"jobId": 1, "requester": WORKERS[1]}, 1, "0x", 0))
+    me.saw(MarketEvent("JobSettled", {"jobId": 1, "worker": WORKERS[2]}, 1, "0x", 0))
+    assert me.peers() == [WORKERS[0]]
