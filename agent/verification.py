@@ -70,11 +70,9 @@ class VerifierFlow:
         dispute = self.court.dispute(job_id)
         if dispute is None or dispute.state != DisputeState.DRAWING:
             return
-        found = {
-            e.name: e.args
-            for e in agent.client.iter_events(self.from_block, dispute.opened_block, job_id)
-            if e.name in ("JobPosted", "ResultSubmitted")
-        }
+        found = agent.client.latest_events(
+            job_id, self.from_block, ("JobPosted", "ResultSubmitted"), dispute.opened_block
+        )
         spec_cid = str(found["JobPosted"]["specCid"]) if "JobPosted" in found else None
         why = self._cannot_sit(dispute, spec_cid)
         if why is None and "ResultSubmitted" not in found:
@@ -134,7 +132,8 @@ class VerifierFlow:
         if dispute is None:  # a reorg took the dispute away
             self._done(job_id, "dispute gone")
             return
-        if dispute.state != DisputeState.RESOLVED and self._verdict_due(dispute):
+        now = self.agent.client.chain_now()
+        if dispute.state != DisputeState.RESOLVED and _verdict_due(dispute, now):
             tx = self.court.resolve(job_id, gas=RESOLVE_GAS)  # anyone may; the panel does
             log.info("event=dispute_resolved job=%d tx=%s", job_id, tx.tx_hash)
             dispute = self.court.dispute(job_id) or dispute
@@ -145,7 +144,6 @@ class VerifierFlow:
             self._done(job_id, f"{dispute.verdict.label}, seat {fate}")
             return
         phase = self.book.phase(job_id)
-        now = self.agent.client.chain_now()
         if phase == Phase.VOLUNTEERING:
             self._volunteer(job_id, dispute, now)
         elif phase == Phase.SEATED:
@@ -159,14 +157,6 @@ class VerifierFlow:
             now > dispute.commit_deadline or dispute.committed == dispute.drawn
         ):
             self._reveal(job_id)
-
-    def _verdict_due(self, dispute: Dispute) -> bool:
-        """The court's rule for ``resolve``, on the next block's clock."""
-        now = self.agent.client.chain_now()
-        if now > dispute.reveal_deadline:
-            return True
-        drawn_all_in = dispute.drawn < dispute.majority or dispute.revealed == dispute.drawn
-        return now > dispute.draw_deadline and drawn_all_in
 
     def _volunteer(self, job_id: int, dispute: Dispute, now: float) -> None:
         if self.court.seat_of(job_id, self.agent.address) is not None:
@@ -252,6 +242,14 @@ class VerifierFlow:
 
     def _done(self, job_id: int, note: str) -> None:
         self.book.set(job_id, phase=Phase.DONE, note=note)
+
+
+def _verdict_due(dispute: Dispute, now: float) -> bool:
+    """The court's rule for ``resolve``, at ``now`` (the next block's time)."""
+    if now > dispute.reveal_deadline:
+        return True
+    drawn_all_in = dispute.drawn < dispute.majority or dispute.revealed == dispute.drawn
+    return now > dispute.draw_deadline and drawn_all_in
 
 
 def recheck(

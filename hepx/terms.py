@@ -55,6 +55,6 @@ def post_spec(client: MarketClient, spec_cid: str, spec: JobSpec) -> tuple[int, 
 
 
 def _key(client: MarketClient) -> str:
-    if client.account is None:
+    if client.private_key is None:
         raise ConfigError("posting an ERC-20 job needs the requester's key (HEPX_PRIVATE_KEY)")
-    return "0x" + bytes(client.account.key).hex()
+    return client.private_key

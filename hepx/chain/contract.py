@@ -69,6 +69,11 @@ class ContractClient:
         return str(self.contract.address)
 
     @property
+    def private_key(self) -> str | None:
+        """The signing key as 0x-hex (for a second client of the same sender), or None."""
+        return None if self.account is None else "0x" + bytes(self.account.key).hex()
+
+    @property
     def sender(self) -> str:
         if self.account is None:
             raise ConfigError("no private key configured: set HEPX_PRIVATE_KEY or pass --key")

@@ -40,10 +40,7 @@ class CourtClient(ContractClient):
     @classmethod
     def of_market(cls, market: ContractClient, private_key: str | None = None) -> CourtClient:
         address = str(market.read("disputeCourt"))
-        key = private_key
-        if key is None and market.account is not None:
-            key = market.account.key.hex()
-        return cls(market.rpc_url, address, key)
+        return cls(market.rpc_url, address, private_key or market.private_key)
 
     # ------------------------------------------------------------ reads
 

@@ -190,10 +190,7 @@ class RequestDeskClient(ContractClient):
     @classmethod
     def of_market(cls, market: ContractClient, private_key: str | None = None) -> RequestDeskClient:
         address = str(market.read("requestDesk"))
-        key = private_key
-        if key is None and market.account is not None:
-            key = market.account.key.hex()
-        return cls(market.rpc_url, address, key)
+        return cls(market.rpc_url, address, private_key or market.private_key)
 
     # ------------------------------------------------------------ reads
 
@@ -208,9 +205,9 @@ class RequestDeskClient(ContractClient):
 
     def sign(self, request: JobRequest) -> str:
         """This client's key's signature over ``request`` (it must be the requester's)."""
-        if self.account is None:
+        if self.private_key is None:
             raise ValueError("signing a job request needs the requester's key")
-        return sign_request(request, self.chain_id(), self.address, self.account.key.hex())
+        return sign_request(request, self.chain_id(), self.address, self.private_key)
 
     # ------------------------------------------------------------ writes
 

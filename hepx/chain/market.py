@@ -85,15 +85,24 @@ class MarketClient(ContractClient):
                 if (ev := self.decode_log(raw)) is not None:
                     yield ev
 
+    def latest_events(
+        self, job_id: int, from_block: int, names: tuple[str, ...], to_block: int | None = None
+    ) -> dict[str, dict[str, Any]]:
+        """The arguments of the last event of each of ``names`` for ``job_id`` in
+        ``[from_block, to_block]`` (after a reorg a job number may name another job than it
+        did: the last post is the one that holds), by name; missing names are left out."""
+        end = self.block_number() if to_block is None else to_block
+        return {
+            e.name: dict(e.args)
+            for e in self.iter_events(max(0, from_block), end, job_id=job_id)
+            if e.name in names
+        }
+
     def posted_spec_cid(self, job_id: int, from_block: int) -> str | None:
         """The spec CID the chain's JobPosted for ``job_id`` names now, if it is at or after
-        ``from_block`` (after a reorg a job number may name another job than it did)."""
-        posts = [
-            e
-            for e in self.iter_events(max(0, from_block), self.block_number(), job_id=job_id)
-            if e.name == "JobPosted"
-        ]
-        return str(posts[-1].args["specCid"]) if posts else None
+        ``from_block``."""
+        posted = self.latest_events(job_id, from_block, ("JobPosted",)).get("JobPosted")
+        return str(posted["specCid"]) if posted else None
 
     # ------------------------------------------------------------ writes
 

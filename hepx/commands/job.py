@@ -269,11 +269,7 @@ def dispute(
                        "be disputed", err=True)  # fmt: skip
             raise typer.Exit(1)
         since = Deployment.load(settings.deployment_path).deploy_block
-        found = {
-            e.name: e.args
-            for e in client.iter_events(since, client.block_number(), job_id)
-            if e.name in ("JobPosted", "ResultSubmitted")
-        }
+        found = client.latest_events(job_id, since, ("JobPosted", "ResultSubmitted"))
         store = open_store(settings)
         spec = _readable_spec(store, str(found.get("JobPosted", {}).get("specCid", "")))
         if spec is not None and (why := why_not_disputable(spec.kind)) is not None:

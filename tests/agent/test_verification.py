@@ -8,6 +8,7 @@ requester's bond pays the panel). Before the court nothing could refuse a result
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -148,7 +149,12 @@ def test_a_panel_of_agents_upholds_honest_work_and_the_bond_pays_it(
     worker = _agent(anvil, market, store, tmp_path / "w", 2, WORKER_POLICY)
     panel = _panel(anvil, market, store, tmp_path)
     job_id, _ = _post_echo(requester, store)
-    worker.step()  # claims, runs and submits the honest result with its digest
+    # It claims (once its turn comes: the panel's agents rank too), runs and submits the
+    # honest result with its digest.
+    deadline = time.monotonic() + 30
+    while requester.job(job_id).state != JobState.SUBMITTED and time.monotonic() < deadline:
+        worker.step()
+        time.sleep(0.1)
     assert requester.job(job_id).state == JobState.SUBMITTED
     court = CourtClient.of_market(requester)
     court.open_dispute(job_id, PRICE, panel=3)  # the requester disputes honest work

@@ -5,26 +5,18 @@ from __future__ import annotations
 
 import json
 import stat
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from eth_account import Account
 from typer.testing import CliRunner, Result
 
-from hepx.anvil import Anvil, start_anvil
+from hepx.anvil import Anvil
 from hepx.chain import JobState, MarketClient, deploy_market
 from hepx.cli import app
 from hepx.deployment import Deployment
 
 CID = "bafkreid3yvacrpfyy4vl5imho46qghn5c3clq5vxhrqqvpzfxkdjm3i4g4"
 PASSWORD = "correct horse battery staple"
-
-
-@pytest.fixture(scope="module")
-def anvil() -> Iterator[Anvil]:
-    with start_anvil() as node:
-        yield node
 
 
 def _cli(home: Path, *args: str, **env: str) -> Result:
@@ -50,9 +42,9 @@ def test_a_new_account_is_an_encrypted_keystore_readable_only_by_its_owner(tmp_p
 
 
 def test_import_takes_the_key_from_a_named_variable_and_refuses_what_it_should(
-    anvil: Anvil, tmp_path: Path
+    node: Anvil, tmp_path: Path
 ) -> None:
-    dev = anvil.accounts[3]
+    dev = node.accounts[3]
     done = _cli(tmp_path, "account", "import", "dev3", "--key-env", "DEV_KEY",
                 "--password-env", "ACCOUNT_PW", DEV_KEY=dev.private_key)  # fmt: skip
     assert done.exit_code == 0, done.output
@@ -73,11 +65,11 @@ def test_import_takes_the_key_from_a_named_variable_and_refuses_what_it_should(
 
 
 def test_a_command_signs_with_the_account_and_a_wrong_password_is_refused(
-    anvil: Anvil, tmp_path: Path
+    node: Anvil, tmp_path: Path
 ) -> None:
-    deployment: Deployment = deploy_market(anvil.url, anvil.accounts[0].private_key, 60)
+    deployment: Deployment = deploy_market(node.url, node.accounts[0].private_key, 60)
     deployment.save(tmp_path / "deployment.json")
-    requester = anvil.accounts[4]
+    requester = node.accounts[4]
     _cli(tmp_path, "account", "import", "req", "--key-env", "K", "--password-env", "ACCOUNT_PW",
          K=requester.private_key)  # fmt: skip
     client = MarketClient.from_deployment(deployment, private_key=requester.private_key)

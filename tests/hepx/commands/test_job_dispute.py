@@ -1,16 +1,15 @@
-"""`hepx job dispute ID [--recheck]` against a real anvil and JobMarket: the re-check re-runs
+"""`hepx job dispute ID [--recheck]` against a real node and JobMarket: the re-check re-runs
 the echo job here with the agent's executor and disputes only a result that differs."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner, Result
 
 from agent.executor import execute
-from hepx.anvil import Anvil, start_anvil
+from hepx.anvil import Anvil
 from hepx.chain import CourtClient, JobState, MarketClient, deploy_market
 from hepx.cli import app
 from hepx.deployment import Deployment
@@ -23,15 +22,9 @@ RESULT_CID = "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku"
 WINDOW = 60
 
 
-@pytest.fixture(scope="module")
-def anvil() -> Iterator[Anvil]:
-    with start_anvil() as node:
-        yield node
-
-
 @pytest.fixture
-def deployment(anvil: Anvil, tmp_path: Path) -> Deployment:
-    deployed = deploy_market(anvil.url, anvil.accounts[0].private_key, WINDOW)
+def deployment(node: Anvil, tmp_path: Path) -> Deployment:
+    deployed = deploy_market(node.url, node.accounts[0].private_key, WINDOW)
     deployed.save(tmp_path / "deployment.json")
     return deployed
 
@@ -41,17 +34,17 @@ def store(tmp_path: Path) -> LocalStore:
     return LocalStore(tmp_path / "store", fsync=False)  # HEPX_HOME/store: the CLI's store
 
 
-def _cli(tmp_path: Path, anvil: Anvil, account: int, *args: str) -> Result:
+def _cli(tmp_path: Path, node: Anvil, account: int, *args: str) -> Result:
     env = {
         "HEPX_HOME": str(tmp_path),
         "HEPX_DEPLOYMENT": str(tmp_path / "deployment.json"),
-        "HEPX_PRIVATE_KEY": anvil.accounts[account].private_key,
+        "HEPX_PRIVATE_KEY": node.accounts[account].private_key,
     }
     return CliRunner().invoke(app, list(args), env=env)
 
 
 def _submitted(
-    anvil: Anvil, deployment: Deployment, store: LocalStore, tmp_path: Path, honest: bool
+    node: Anvil, deployment: Deployment, store: LocalStore, tmp_path: Path, honest: bool
 ) -> int:
     """An echo job claimed by account 5, whose result is the honest run's or a made-up one."""
     spec = parse_spec(
@@ -61,8 +54,8 @@ def _submitted(
             "payment": {"max_price": PRICE, "claim_window": 60, "run_window": 60},
         }
     )  # fmt: skip
-    requester = MarketClient.from_deployment(deployment, private_key=anvil.accounts[0].private_key)
-    worker = MarketClient.from_deployment(deployment, private_key=anvil.accounts[5].private_key)
+    requester = MarketClient.from_deployment(deployment, private_key=node.accounts[0].private_key)
+    worker = MarketClient.from_deployment(deployment, private_key=node.accounts[5].private_key)
     job_id, _ = requester.post_job(store.add_bytes(canonical_json(spec)), PRICE, 60, 60)
     worker.claim(job_id, PRICE)
     result = tmp_path / "worker" / "result"
@@ -81,10 +74,10 @@ def _submitted(
 
 
 def test_dispute_with_recheck_leaves_a_result_that_checks_out_alone(
-    anvil: Anvil, deployment: Deployment, store: LocalStore, tmp_path: Path
+    node: Anvil, deployment: Deployment, store: LocalStore, tmp_path: Path
 ) -> None:
-    job_id = _submitted(anvil, deployment, store, tmp_path, honest=True)
-    done = _cli(tmp_path, anvil, 0, "job", "dispute", str(job_id), "--recheck")
+    job_id = _submitted(node, deployment, store, tmp_path, honest=True)
+    done = _cli(tmp_path, node, 0, "job", "dispute", str(job_id), "--recheck")
     assert done.exit_code == 0, done.output
     assert "checks out here; not disputed" in done.stdout
     client = MarketClient.from_deployment(deployment)
@@ -92,10 +85,10 @@ def test_dispute_with_recheck_leaves_a_result_that_checks_out_alone(
 
 
 def test_dispute_with_recheck_disputes_a_made_up_result_with_its_bond(
-    anvil: Anvil, deployment: Deployment, store: LocalStore, tmp_path: Path
+    node: Anvil, deployment: Deployment, store: LocalStore, tmp_path: Path
 ) -> None:
-    job_id = _submitted(anvil, deployment, store, tmp_path, honest=False)
-    done = _cli(tmp_path, anvil, 0, "job", "dispute", str(job_id), "--recheck", "--panel", "5")
+    job_id = _submitted(node, deployment, store, tmp_path, honest=False)
+    done = _cli(tmp_path, node, 0, "job", "dispute", str(job_id), "--recheck", "--panel", "5")
     assert done.exit_code == 0, done.output
     assert f"job {job_id} disputed" in done.stdout
     client = MarketClient.from_deployment(deployment)
@@ -105,30 +98,30 @@ def test_dispute_with_recheck_disputes_a_made_up_result_with_its_bond(
 
 
 def test_dispute_of_a_result_not_submitted_or_with_a_bad_panel_says_why(
-    anvil: Anvil, deployment: Deployment, store: LocalStore, tmp_path: Path
+    node: Anvil, deployment: Deployment, store: LocalStore, tmp_path: Path
 ) -> None:
-    requester = MarketClient.from_deployment(deployment, private_key=anvil.accounts[0].private_key)
+    requester = MarketClient.from_deployment(deployment, private_key=node.accounts[0].private_key)
     open_job, _ = requester.post_job("bafkreid3yvacrpfyy4vl5imho46qghn5c3clq5vxhrqqvpzfxkdjm3i4g4",
                                      PRICE, 60, 60)  # fmt: skip
-    done = _cli(tmp_path, anvil, 0, "job", "dispute", str(open_job))
+    done = _cli(tmp_path, node, 0, "job", "dispute", str(open_job))
     assert done.exit_code == 1
     assert "is open: only a submitted result can be disputed" in done.output
-    job_id = _submitted(anvil, deployment, store, tmp_path, honest=False)
-    done = _cli(tmp_path, anvil, 0, "job", "dispute", str(job_id), "--panel", "4")
+    job_id = _submitted(node, deployment, store, tmp_path, honest=False)
+    done = _cli(tmp_path, node, 0, "job", "dispute", str(job_id), "--panel", "4")
     assert done.exit_code == 1
     assert "CourtInvalidPanel" in done.output
 
 
 def test_an_llm_result_is_not_disputable_and_the_cli_says_why(
-    anvil: Anvil, deployment: Deployment, store: LocalStore, tmp_path: Path
+    node: Anvil, deployment: Deployment, store: LocalStore, tmp_path: Path
 ) -> None:
     spec = load_spec_file(Path(__file__).parents[3] / "examples" / "llm-chat.yaml")
-    requester = MarketClient.from_deployment(deployment, private_key=anvil.accounts[0].private_key)
-    worker = MarketClient.from_deployment(deployment, private_key=anvil.accounts[5].private_key)
+    requester = MarketClient.from_deployment(deployment, private_key=node.accounts[0].private_key)
+    worker = MarketClient.from_deployment(deployment, private_key=node.accounts[5].private_key)
     job_id, _ = requester.post_job(store.add_bytes(canonical_json(spec)), PRICE, 60, 60)
     worker.claim(job_id, PRICE)
     worker.submit_result(job_id, RESULT_CID, bytes(32))
-    done = _cli(tmp_path, anvil, 0, "job", "dispute", str(job_id))
+    done = _cli(tmp_path, node, 0, "job", "dispute", str(job_id))
     assert done.exit_code == 1
     assert f"job {job_id} (llm.chat) is not disputable: an LLM's answer depends" in done.output
     assert requester.job(job_id).state == JobState.SUBMITTED
