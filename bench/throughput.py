@@ -8,8 +8,8 @@ For each agents x slots configuration a fresh devnet (anvil automine, the API, W
   p50, p95        post -> result on chain, per job
   gas/job         every transaction's gas in the run (posts, claims, results, settlements,
                   withdrawals, refused ones too) over the jobs
-  reverted        transactions the agents sent that reverted on chain (a lost claim race
-                  that cost gas)
+  reverted        transactions the agents sent that reverted on chain (gas paid for nothing:
+                  a lost claim race, a settlement another agent made first), by call
 
     python bench/throughput.py --jobs 100 --agents 1,2,4 --slots 2
 """
@@ -21,6 +21,7 @@ import statistics
 import tempfile
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,7 +51,16 @@ class Run:
     p50: float
     p95: float
     gas_per_job: float
-    reverted: int
+    reverted: dict[str, int]  # call -> agent transactions of it that reverted on chain
+
+
+def _call_of(client: MarketClient, tx_hash: str) -> str:
+    """The market function a transaction called (its selector if the market has none)."""
+    data = client.rpc.request("eth_getTransactionByHash", [tx_hash])["input"]
+    try:
+        return str(client.contract.get_function_by_selector(data[:10]).fn_name)
+    except ValueError:
+        return data[:10]
 
 
 def run_once(agents: int, slots: int, jobs: int, posters: int) -> Run:
@@ -106,13 +116,13 @@ def run_once(agents: int, slots: int, jobs: int, posters: int) -> Run:
         if len(settled) < jobs:
             raise SystemExit(f"{agents}x{slots}: only {len(settled)}/{jobs} settled in 900 s")
         latencies = sorted(result_at[j] - posted_at[j] for j in posted_at)
-        gas, reverted = 0, 0
+        gas, reverted = 0, Counter[str]()
         workers = {w.address.lower() for w in devnet.workers}
         for number in range(first_block, client.block_number() + 1):
             for r in client.rpc.request("eth_getBlockReceipts", [hex(number)]) or []:
                 gas += int(r["gasUsed"], 16)
                 if r["from"].lower() in workers and int(r["status"], 16) == 0:
-                    reverted += 1
+                    reverted[_call_of(client, r["transactionHash"])] += 1
         assert all(client.job(j).state == JobState.SETTLED for j in posted_at)
     finally:
         devnet.stop()
@@ -147,9 +157,11 @@ def main() -> None:
     print("| agents x slots | jobs/s | p50 post -> result | p95 | gas/job | reverted txs |")
     print("|---|---:|---:|---:|---:|---:|")
     for r in runs:
+        calls = ", ".join(f"{name} {n}" for name, n in sorted(r.reverted.items()))
+        reverted = f"{sum(r.reverted.values())}" + (f" ({calls})" if calls else "")
         print(
             f"| {r.agents} x {r.slots} | {r.jobs / r.seconds:.2f} | {r.p50 * 1000:.0f} ms | "
-            f"{r.p95 * 1000:.0f} ms | {r.gas_per_job:,.0f} | {r.reverted} |"
+            f"{r.p95 * 1000:.0f} ms | {r.gas_per_job:,.0f} | {reverted} |"
         )
 
 
