@@ -12,7 +12,7 @@ import functools
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Self
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
@@ -40,6 +40,8 @@ class ContractClient:
     """
 
     ARTIFACT = "JobMarket"
+    # For a contract the market deploys (court, desk): the market's view that gives its address.
+    MARKET_GETTER = ""
 
     def __init__(
         self,
@@ -63,6 +65,13 @@ class ContractClient:
         # Called with (what, result) after each mined tx: metrics count gas and calls here.
         self.tx_observers: list[Callable[[str, TxResult], None]] = []
         self.decoder = LogDecoder(self.artifact.abi, self.contract.address)
+
+    @classmethod
+    def of_market(cls, market: ContractClient, private_key: str | None = None) -> Self:
+        """The client of the contract ``market`` deployed, signing with ``private_key`` or,
+        by default, the market client's key."""
+        address = str(market.read(cls.MARKET_GETTER))
+        return cls(market.rpc_url, address, private_key or market.private_key)
 
     @property
     def address(self) -> str:

@@ -36,11 +36,7 @@ class CourtClient(ContractClient):
     """Calls the market's DisputeCourt (its address is the market's ``disputeCourt()``)."""
 
     ARTIFACT = "DisputeCourt"
-
-    @classmethod
-    def of_market(cls, market: ContractClient, private_key: str | None = None) -> CourtClient:
-        address = str(market.read("disputeCourt"))
-        return cls(market.rpc_url, address, private_key or market.private_key)
+    MARKET_GETTER = "disputeCourt"
 
     # ------------------------------------------------------------ reads
 

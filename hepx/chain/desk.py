@@ -186,11 +186,7 @@ class RequestDeskClient(ContractClient):
     """Calls the market's RequestDesk (its address is the market's ``requestDesk()``)."""
 
     ARTIFACT = "RequestDesk"
-
-    @classmethod
-    def of_market(cls, market: ContractClient, private_key: str | None = None) -> RequestDeskClient:
-        address = str(market.read("requestDesk"))
-        return cls(market.rpc_url, address, private_key or market.private_key)
+    MARKET_GETTER = "requestDesk"
 
     # ------------------------------------------------------------ reads
 
