@@ -36,6 +36,10 @@ _PACK_BYTES = 128 << 20
 _STALE_SECONDS = 3600
 
 
+# Tries to open a new pack index another process is switching to WAL at the same moment.
+_OPEN_ATTEMPTS = 12
+
+
 class _PackWriter:
     """One pack being written: blocks appended by a background thread, indexed at finish."""
 
@@ -135,18 +139,9 @@ class Blockstore:
                     return None
                 try:
                     self.packs.mkdir(parents=True, exist_ok=True)
-                    db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-                    db.execute("PRAGMA journal_mode=WAL")
-                    db.execute(f"PRAGMA synchronous={'FULL' if self._fsync else 'OFF'}")
-                    db.execute("PRAGMA busy_timeout=30000")
-                    db.execute(
-                        "CREATE TABLE IF NOT EXISTS blocks (cid BLOB PRIMARY KEY, "
-                        "pack TEXT NOT NULL, offset INTEGER NOT NULL, length INTEGER NOT NULL)"
-                        " WITHOUT ROWID"
-                    )
+                    self._db = _open_index(path, self._fsync)
                 except (OSError, sqlite3.Error) as exc:
                     raise StoreError(f"cannot open the pack index in {self.packs}: {exc}") from exc
-                self._db = db
             return self._db
 
     def _index_rows(self, rows: Iterator[tuple[BlockId, str, int, int]]) -> None:
@@ -458,3 +453,27 @@ class Blockstore:
             stale = entry.name.endswith(".pack.tmp") and old
             if orphan or stale:
                 os.unlink(entry.path)
+
+
+def _open_index(path: Path, fsync: bool) -> sqlite3.Connection:
+    """The pack index, in WAL mode. Two processes opening a new store at once (a live API and a
+    test, say) race for the switch to WAL, which takes the file's exclusive lock and answers
+    "database is locked" at once, busy timeout or not: the loser waits and tries again."""
+    for attempt in range(_OPEN_ATTEMPTS):
+        db = sqlite3.connect(path, timeout=30, check_same_thread=False, isolation_level=None)
+        try:
+            db.execute("PRAGMA busy_timeout=30000")
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute(f"PRAGMA synchronous={'FULL' if fsync else 'OFF'}")
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS blocks (cid BLOB PRIMARY KEY, "
+                "pack TEXT NOT NULL, offset INTEGER NOT NULL, length INTEGER NOT NULL)"
+                " WITHOUT ROWID"
+            )
+            return db
+        except sqlite3.OperationalError as exc:
+            db.close()
+            if "locked" not in str(exc) or attempt == _OPEN_ATTEMPTS - 1:
+                raise
+            time.sleep(min(1.0, 0.02 * 2**attempt))
+    raise AssertionError("unreachable")

@@ -156,3 +156,30 @@ def test_abandoned_large_cat_stops_its_read_ahead_thread(store: LocalStore) -> N
             break
         time.sleep(0.05)
     assert not any(t.name == "hepx-read-ahead" for t in threading.enumerate())
+
+
+def test_stores_opened_at_the_same_moment_on_a_new_folder_all_get_the_index(
+    tmp_path: Path,
+) -> None:
+    """Found in CI: a live API and a test opened the same new store at once and one of them
+    failed with 'database is locked' (the switch to WAL takes the file's exclusive lock)."""
+    import multiprocessing
+
+    with multiprocessing.get_context("spawn").Pool(6) as pool:
+        pool.map(time.sleep, [0.0] * 6)  # the workers are up before the clock starts
+        for round_ in range(15):
+            start = time.time() + 0.3
+            root = tmp_path / f"round-{round_}"
+            waits = [pool.apply_async(_open_new_index, (root, start)) for _ in range(6)]
+            assert [w.get(timeout=60) for w in waits] == ["ok"] * 6
+
+
+def _open_new_index(root: Path, start: float) -> str:
+    from hepx.store._blockstore import Blockstore
+
+    time.sleep(max(0.0, start - time.time()))  # all at the same moment
+    try:
+        Blockstore(root, fsync=False)._index(create=True)
+    except Exception as exc:  # noqa: BLE001 - the answer names it
+        return f"{type(exc).__name__}: {exc}"
+    return "ok"
