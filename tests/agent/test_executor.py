@@ -1,0 +1,55 @@
+"""The executor: a job runs in a process of its own, forked from a warm server, with its
+output in its log, its progress lines relayed to the agent's log, and a clear error on
+failure."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+import yaml
+
+from agent.executor import execute
+from hepx.errors import ExecutionError
+
+CID = "bafkreid3yvacrpfyy4vl5imho46qghn5c3clq5vxhrqqvpzfxkdjm3i4g4"
+
+
+def _spec(tmp_path: Path, **params: object) -> Path:
+    spec = {
+        "apiVersion": "hepx/v1", "kind": "echo", "metadata": {"name": "executor"},
+        "params": {"message": "hi", **params}, "resources": {"max_runtime": 30},
+        "inputs": [{"name": "a.txt", "cid": CID}],
+        "payment": {"max_price": 1, "claim_window": 60, "run_window": 60},
+    }  # fmt: skip
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.txt").write_text("input a")
+    (tmp_path / "out").mkdir()
+    return path
+
+
+def test_a_job_runs_in_its_own_process_and_its_progress_reaches_the_agent_log(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    spec = _spec(tmp_path)
+    with caplog.at_level(logging.INFO, logger="agent.executor"):
+        run = execute("echo", spec, tmp_path / "in", tmp_path / "out", tmp_path / "job.log", 30, 5)
+    assert run.exit_code == 0
+    assert (tmp_path / "out" / "message.txt").read_text() == "hi"
+    assert (tmp_path / "out" / "a.txt").read_text() == "input a"
+    assert "progress: copied a.txt (1/1)" in (tmp_path / "job.log").read_text()
+    assert "job=5 progress: copied a.txt (1/1)" in caplog.text
+
+
+def test_a_failing_job_reports_its_last_line_and_a_hung_one_is_killed(tmp_path: Path) -> None:
+    spec = _spec(tmp_path, fail="on purpose")
+    with pytest.raises(
+        ExecutionError, match="exited with code 1: error: echo job failed on request: on purpose"
+    ):
+        execute("echo", spec, tmp_path / "in", tmp_path / "out", tmp_path / "job.log", 30, 6)
+    spec.write_text(spec.read_text().replace("fail: on purpose", "sleep_seconds: 60"))
+    with pytest.raises(ExecutionError, match="timed out after 1 s"):
+        execute("echo", spec, tmp_path / "in", tmp_path / "out", tmp_path / "job.log", 1, 7)
