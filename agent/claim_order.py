@@ -21,9 +21,10 @@ from eth_utils.crypto import keccak
 
 from hepx.chain import MarketEvent
 
-# Seconds a worker waits per rank behind the job's first seats: longer than one claim takes to
-# be mined and seen on a devnet, short enough that a gone peer delays a job little.
-STAGGER = 0.5
+# Seconds a worker waits per rank behind the job's first seats: longer than the first-ranked
+# agent takes from the job's post to its claim mined, on a loaded 2-core devnet too (0.5 s
+# was not: a CI run saw a race lost on chain), short enough that a gone peer delays little.
+STAGGER = 1.0
 # However many stale peers rank ahead, a job waits at most MAX_WAIT_RANKS x STAGGER.
 MAX_WAIT_RANKS = 4
 # A worker not seen at work for this long is left out of the ranking.

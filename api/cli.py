@@ -59,7 +59,6 @@ def run(
     level = log_level.lower()
     if level not in _LEVELS:
         raise typer.BadParameter(f"{log_level!r}: choose one of {', '.join(_LEVELS)}")
-    configure_logging(level, name="api")
     settings = load_settings(
         rpc_url=rpc,
         deployment=deployment,
@@ -73,6 +72,7 @@ def run(
     except ConfigError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
+    configure_logging(level, name="api")  # once it will serve: a refusal configures nothing
     tokens = "tokens required" if api.state.services.tokens.has_active() else "no tokens"
     typer.echo(
         f"hepx API on http://{host}:{port} (docs /docs); chain {settings.rpc_url}, "
