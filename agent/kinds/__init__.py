@@ -1,8 +1,9 @@
-"""Job kinds' runners: one module per kind, run in a subprocess by ``python -m agent.kinds``.
+"""Job kinds' runners: one module per kind, run in a process of its own: forked from the
+agent's warm runner (agent/executor.py), or ``python -m agent.kinds`` in a batch job or image.
 
 Each module has ``run(spec, inputs_dir, outputs_dir, progress)``: it reads its inputs, writes
 its outputs into ``outputs_dir`` (existing and empty) and raises a HepxError when the job fails.
-A subprocess per job lets the agent enforce a wall-clock limit and survive a crashing job.
+A process per job lets the agent enforce a wall-clock limit and survive a crashing job.
 Which module runs which kind is the registry's (hepx/kinds/): ``Kind.runner``.
 """
 
