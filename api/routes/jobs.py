@@ -10,6 +10,7 @@ from typing import Annotated, Any
 from eth_utils.address import is_address, to_checksum_address
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi import Path as PathParam
+from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from api.access import Credentials, require_custodial, spending, token_for
@@ -141,7 +142,30 @@ def _signed(body: bytes, content_type: str) -> SignedRequestIn | None:
         return None  # the spec parser says what is wrong with it
     if not isinstance(document, dict) or "signature" not in document:
         return None
-    return SignedRequestIn.model_validate(document)
+    try:
+        return SignedRequestIn.model_validate(document)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise HTTPException(422, f"malformed signed request: {problems}") from exc
+
+
+def _posted_spec(services: Services, spec_cid: str) -> JobSpec:
+    """The stored spec a signed request names (no larger than a spec POST /jobs takes)."""
+    store = services.store()
+    try:
+        size = store.stat(spec_cid).size
+        if size > services.settings.max_spec_bytes:
+            raise HTTPException(
+                422, f"specCid {spec_cid} is {size} bytes, not a spec (at most "
+                f"{services.settings.max_spec_bytes})",
+            )  # fmt: skip
+        return parse_spec(store.read_bytes(spec_cid))
+    except InvalidCid as exc:
+        raise HTTPException(422, f"specCid: {exc}") from exc
+    except StoreError as exc:
+        raise HTTPException(
+            422, f"spec {spec_cid} is not in this API's store: POST /jobs/requests first"
+        ) from exc
 
 
 def _relay(services: Services, signed: SignedRequestIn) -> JobPostedOut:
@@ -151,15 +175,7 @@ def _relay(services: Services, signed: SignedRequestIn) -> JobPostedOut:
         request = JobRequest.from_message(signed.request)
     except (KeyError, TypeError, ValueError) as exc:
         raise HTTPException(422, f"malformed job request: {exc!s}") from exc
-    store = services.store()
-    try:
-        spec = parse_spec(store.read_bytes(request.spec_cid))
-    except InvalidCid as exc:
-        raise HTTPException(422, f"specCid: {exc}") from exc
-    except StoreError as exc:
-        raise HTTPException(
-            422, f"spec {request.spec_cid} is not in this API's store: POST /jobs/requests first"
-        ) from exc
+    spec = _posted_spec(services, request.spec_cid)
     if terms_for(spec) != request.terms:
         raise HTTPException(
             422, "the signed terms differ from the spec's payment section: sign the typed "
@@ -168,7 +184,10 @@ def _relay(services: Services, signed: SignedRequestIn) -> JobPostedOut:
     _api_key(services, "to relay requests (it pays their gas)")
     services.checked_client()
     desk = services.desk()
-    signer = signer_of(request, desk.chain_id(), desk.address, signed.signature)
+    try:
+        signer = signer_of(request, desk.chain_id(), desk.address, signed.signature)
+    except ValueError as exc:
+        raise HTTPException(422, f"the signature cannot be read: {exc}") from exc
     if signer != request.requester:
         raise HTTPException(
             422, f"the signature is not {request.requester}'s (it recovers to {signer}): "

@@ -14,6 +14,7 @@ from typing import Any
 
 from eth_account import Account
 from eth_account.messages import encode_typed_data
+from eth_keys.exceptions import BadSignature
 from eth_utils.address import to_checksum_address
 
 from hepx.chain.contract import ContractClient
@@ -171,8 +172,11 @@ def sign_request(request: JobRequest, chain_id: int, desk: str, private_key: str
 
 
 def signer_of(request: JobRequest, chain_id: int, desk: str, signature: str) -> str:
-    """The address that made ``signature`` over ``request`` (raises ValueError if malformed)."""
-    return str(Account.recover_message(_signable(request, chain_id, desk), signature=signature))
+    """The address that made ``signature`` over ``request``; ValueError if it is no signature."""
+    try:
+        return str(Account.recover_message(_signable(request, chain_id, desk), signature=signature))
+    except BadSignature as exc:
+        raise ValueError(f"not a signature: {exc}") from exc
 
 
 def _bytes32(value: str) -> bytes:

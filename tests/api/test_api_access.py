@@ -204,6 +204,13 @@ def test_a_signed_request_is_relayed_in_the_signers_name_from_its_deposit(
         assert replayed.status_code == 409 and replayed.json()["error"] == "DeskNonceUsed"
 
 
+def _big_upload(api: TestClient) -> str:
+    """The CID of a stored file larger than any spec."""
+    stored = api.post("/ipfs", content=b"x" * (2 << 20))
+    assert stored.status_code == 201, stored.text
+    return str(stored.json()["cid"])
+
+
 def test_a_tampered_signed_request_is_refused_and_costs_the_signer_nothing(
     make_settings: Callable[..., Settings], node: Anvil
 ) -> None:
@@ -226,6 +233,20 @@ def test_a_tampered_signed_request_is_refused_and_costs_the_signer_nothing(
             "/jobs", json={"request": {"nonce": "1"}, "signature": body["signature"]}
         )
         assert garbled.status_code == 422 and "malformed job request" in garbled.json()["detail"]
+        for signature, says in (
+            ("0x1234", "malformed signed request: signature"),
+            ("0x" + "00" * 65, "the signature cannot be read"),
+        ):
+            bad = api.post("/jobs", json={**body, "signature": signature})
+            assert bad.status_code == 422 and says in bad.json()["detail"], bad.text
+        for spec_cid, says in (
+            ("bafkreid3yvacrpfyy4vl5imho46qghn5c3clq5vxhrqqvpzfxkdjm3i4g4", "not in this API's"),
+            (_big_upload(api), "not a spec"),
+            ("not-a-cid", "specCid"),
+        ):
+            named = {**body, "request": {**body["request"], "specCid": spec_cid}}
+            bad = api.post("/jobs", json=named)
+            assert bad.status_code == 422 and says in bad.json()["detail"], bad.text
         assert desk.deposit_of(user.address) == 5 * PRICE
 
 
