@@ -9,7 +9,7 @@ requester's deposit and nonce untouched.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Callable
 
 import pytest
 from market_helpers import ETHER, Market, State
@@ -22,19 +22,31 @@ from hepx.errors import TxReverted
 CID = "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku"
 
 
-@pytest.fixture
-def keys(anvil_node: Anvil) -> list[str]:
-    return [a.private_key for a in anvil_node.accounts]
+DeskOf = Callable[[int], RequestDeskClient]
 
 
 @pytest.fixture
-def desk_of(market: Market, anvil_node: Anvil) -> Iterator[object]:
+def desk_of(market: Market, anvil_node: Anvil) -> DeskOf:
+    """The market's desk, signing as dev account ``i``."""
     address = market.contract.functions.requestDesk().call()
+    return lambda i: RequestDeskClient(anvil_node.url, address, anvil_node.accounts[i].private_key)
 
-    def client(key: str) -> RequestDeskClient:
-        return RequestDeskClient(anvil_node.url, address, key)
 
-    yield client
+@pytest.fixture
+def requester(market: Market) -> str:
+    return market.accounts[1]
+
+
+@pytest.fixture
+def own(desk_of: DeskOf) -> RequestDeskClient:
+    """The requester's own client of the desk (account 1): it deposits and signs."""
+    return desk_of(1)
+
+
+@pytest.fixture
+def relayer(desk_of: DeskOf) -> RequestDeskClient:
+    """Anyone else's (account 3): it relays what the requester signed."""
+    return desk_of(3)
 
 
 def _request(requester: str, market: Market, **terms: object) -> JobRequest:
@@ -56,16 +68,14 @@ def _refused(call: object, error: str) -> TxReverted:
 
 
 def test_a_relayed_request_posts_the_job_for_its_signer_from_the_deposit(
-    market: Market, desk_of: object, keys: list[str]
+    market: Market, requester: str, own: RequestDeskClient, relayer: RequestDeskClient
 ) -> None:
-    requester, relayer = market.accounts[1], market.accounts[3]
-    own = desk_of(keys[1])  # type: ignore[operator]
     own.deposit(3 * ETHER)
     request = _request(requester, market)
     signature = own.sign(request)
-    relayer_balance = market.balance(relayer)
+    relayer_balance = market.balance(relayer.sender)
 
-    job_id, tx = desk_of(keys[3]).relay(request, signature)  # type: ignore[operator]
+    job_id, tx = relayer.relay(request, signature)
 
     job = market.job(job_id)
     assert job["requester"] == requester and job["state"] is State.OPEN
@@ -73,21 +83,22 @@ def test_a_relayed_request_posts_the_job_for_its_signer_from_the_deposit(
     assert own.deposit_of(requester) == 2 * ETHER
     assert own.nonce_used(requester, request.nonce)
     # The relayer paid gas and nothing else.
-    assert market.balance(relayer) == relayer_balance - tx.gas_used * tx.gas_price
+    assert market.balance(relayer.sender) == relayer_balance - tx.gas_used * tx.gas_price
     # A cancel is the requester's (not the desk's or the relayer's), and refunds to it.
     market.send(requester, "cancel", job_id)
     assert market.withdrawable(requester) == ETHER
 
 
 def test_a_relayer_cannot_change_any_signed_field(
-    market: Market, desk_of: object, keys: list[str]
+    market: Market,
+    requester: str,
+    own: RequestDeskClient,
+    relayer: RequestDeskClient,
+    desk_of: DeskOf,
 ) -> None:
-    requester = market.accounts[1]
-    own = desk_of(keys[1])  # type: ignore[operator]
     own.deposit(10 * ETHER)
     request = _request(requester, market)
     signature = own.sign(request)
-    relayer = desk_of(keys[3])  # type: ignore[operator]
     tampered = [
         dataclasses.replace(request, spec_cid=CID[:-1] + "a"),
         dataclasses.replace(request, terms=dataclasses.replace(request.terms, max_price=2 * ETHER)),
@@ -99,7 +110,7 @@ def test_a_relayer_cannot_change_any_signed_field(
         # Another address's deposit, with this requester's signature.
         dataclasses.replace(request, requester=market.accounts[4]),
     ]  # fmt: skip
-    desk_of(keys[4]).deposit(10 * ETHER)  # type: ignore[operator]
+    desk_of(4).deposit(10 * ETHER)
     for changed in tampered:
         _refused(lambda c=changed: relayer.relay(c, signature), "DeskBadSignature")
     # A mangled signature too.
@@ -112,17 +123,19 @@ def test_a_relayer_cannot_change_any_signed_field(
 
 
 def test_a_request_is_used_once_and_only_on_its_chain_and_market(
-    market: Market, desk_of: object, keys: list[str], anvil_node: Anvil
+    market: Market,
+    requester: str,
+    own: RequestDeskClient,
+    relayer: RequestDeskClient,
+    anvil_node: Anvil,
 ) -> None:
-    requester = market.accounts[1]
-    own = desk_of(keys[1])  # type: ignore[operator]
     own.deposit(10 * ETHER)
     request = _request(requester, market)
-    relayer = desk_of(keys[3])  # type: ignore[operator]
 
-    other_chain = sign_request(request, own.chain_id() + 1, own.address, keys[1])
+    key = anvil_node.accounts[1].private_key
+    other_chain = sign_request(request, own.chain_id() + 1, own.address, key)
     _refused(lambda: relayer.relay(request, other_chain), "DeskBadSignature")
-    other_desk = sign_request(request, own.chain_id(), market.accounts[9], keys[1])
+    other_desk = sign_request(request, own.chain_id(), market.accounts[9], key)
     _refused(lambda: relayer.relay(request, other_desk), "DeskBadSignature")
 
     signature = own.sign(request)
@@ -132,11 +145,8 @@ def test_a_request_is_used_once_and_only_on_its_chain_and_market(
 
 
 def test_expired_cancelled_and_unfunded_requests_are_refused(
-    market: Market, desk_of: object, keys: list[str]
+    market: Market, requester: str, own: RequestDeskClient, relayer: RequestDeskClient
 ) -> None:
-    requester = market.accounts[1]
-    own = desk_of(keys[1])  # type: ignore[operator]
-    relayer = desk_of(keys[3])  # type: ignore[operator]
     request = _request(requester, market)
     signature = own.sign(request)
 
@@ -162,25 +172,21 @@ def test_expired_cancelled_and_unfunded_requests_are_refused(
 
 
 def test_the_market_refusal_comes_through_and_spends_nothing(
-    market: Market, desk_of: object, keys: list[str]
+    market: Market, requester: str, own: RequestDeskClient, relayer: RequestDeskClient
 ) -> None:
-    requester = market.accounts[1]
-    own = desk_of(keys[1])  # type: ignore[operator]
     own.deposit(ETHER)
     bad = _request(requester, market, match_window=0)
-    _refused(lambda: desk_of(keys[3]).relay(bad, own.sign(bad)), "JobMarketInvalidWindow")  # type: ignore[operator]
+    _refused(lambda: relayer.relay(bad, own.sign(bad)), "JobMarketInvalidWindow")
     assert own.deposit_of(requester) == ETHER and not own.nonce_used(requester, bad.nonce)
 
 
 def test_terms_jobs_are_relayed_through_post_with_terms(
-    market: Market, desk_of: object, keys: list[str]
+    market: Market, requester: str, own: RequestDeskClient, relayer: RequestDeskClient
 ) -> None:
-    requester = market.accounts[1]
-    own = desk_of(keys[1])  # type: ignore[operator]
     own.deposit(3 * ETHER)
     request = _request(requester, market, mode=MatchMode.AUCTION, replicas=3, quorum=2,
                        reveal_window=600)  # fmt: skip
-    job_id, _ = desk_of(keys[3]).relay(request, own.sign(request))  # type: ignore[operator]
+    job_id, _ = relayer.relay(request, own.sign(request))
     terms = market.contract.functions.getTerms(job_id).call()
     assert terms[0] == int(MatchMode.AUCTION) and terms[1] == 3 and terms[2] == 2
     assert market.job(job_id)["requester"] == requester
@@ -198,12 +204,12 @@ def test_only_the_desk_may_name_another_requester(market: Market) -> None:
     assert posted["requester"] == stranger
 
 
-def test_deposits_come_back_and_no_more(market: Market, desk_of: object, keys: list[str]) -> None:
-    requester = market.accounts[1]
-    own = desk_of(keys[1])  # type: ignore[operator]
+def test_deposits_come_back_and_no_more(
+    market: Market, requester: str, own: RequestDeskClient, relayer: RequestDeskClient
+) -> None:
     own.deposit(2 * ETHER)
     _refused(lambda: own.withdraw_deposit(3 * ETHER), "DeskInsufficientDeposit")
-    _refused(lambda: desk_of(keys[3]).withdraw_deposit(1), "DeskInsufficientDeposit")  # type: ignore[operator]
+    _refused(lambda: relayer.withdraw_deposit(1), "DeskInsufficientDeposit")
     before = market.balance(requester)
     tx = own.withdraw_deposit(2 * ETHER)
     assert market.balance(requester) == before + 2 * ETHER - tx.gas_used * tx.gas_price
