@@ -45,7 +45,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.services = services
     install_error_handlers(app)
     install_access(app)
-    install_limits(app, services.settings)
+    install_limits(app, services.settings, services.tokens)
     # jobs before explorer: /jobs/schema must match before /jobs/{job_id} of no other router.
     for module in (jobs, ipfs, health, explorer, pages):
         app.include_router(module.router)

@@ -1,7 +1,9 @@
 """What one client may send: writes per minute (429 with Retry-After) and body sizes (413).
 
 A token bucket per client address refills at ``write_rate_limit`` per minute; reads are not
-limited (they spend nothing). A request whose Content-Length is over its route's limit is
+limited (they spend nothing), and neither are callers with an active API token: its budget and
+quota are their limits (a site's workers publishing results through one address would
+otherwise share one bucket). A request whose Content-Length is over its route's limit is
 refused before its body is read; a body without one is counted as it streams (the routes
 that read bodies call ``check_size``).
 """
@@ -17,6 +19,7 @@ from collections.abc import Awaitable, Callable
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
+from hepx.api_tokens import TokenBook
 from hepx.config import Settings
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -74,7 +77,12 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def install_limits(app: FastAPI, settings: Settings) -> None:
+def _token_holder(request: Request, tokens: TokenBook) -> bool:
+    scheme, _, secret = request.headers.get("authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and bool(secret.strip()) and tokens.is_active(secret.strip())
+
+
+def install_limits(app: FastAPI, settings: Settings, tokens: TokenBook) -> None:
     buckets = WriteBuckets(settings.write_rate_limit)
 
     async def on_too_large(request: Request, exc: Exception) -> Response:
@@ -93,7 +101,8 @@ def install_limits(app: FastAPI, settings: Settings) -> None:
             return JSONResponse({"detail": detail}, status_code=413)
         if request.method in WRITE_METHODS and settings.write_rate_limit:
             host = request.client.host if request.client else "unknown"
-            if settings.rate_limit_loopback or not is_loopback(host):
+            limited = settings.rate_limit_loopback or not is_loopback(host)
+            if limited and not _token_holder(request, tokens):
                 wait = buckets.take(host)
                 if wait > 0:
                     retry = max(1, math.ceil(wait))

@@ -176,6 +176,14 @@ class TokenBook:
 
     # ------------------------------------------------------------ use
 
+    def is_active(self, secret: str) -> bool:
+        """True if ``secret`` is a token that is not revoked (whatever its scopes)."""
+        with self._db() as db:
+            row = db.execute(
+                "SELECT 1 FROM tokens WHERE secret_sha256 = ? AND revoked IS NULL", (_hash(secret),)
+            ).fetchone()
+        return row is not None
+
     def authenticate(self, secret: str, scope: Scope) -> TokenRecord:
         """The token ``secret`` names, if it is active and has ``scope``."""
         with self._db() as db:

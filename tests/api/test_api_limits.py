@@ -11,6 +11,7 @@ from api_helpers import echo_spec
 from fastapi.testclient import TestClient
 
 from api.app import create_app
+from hepx.api_tokens import Scope, TokenBook
 from hepx.config import Settings
 
 
@@ -31,6 +32,20 @@ def test_a_client_over_its_write_rate_gets_429_with_retry_after(limited: TestCli
     assert 1 <= retry <= 20
     assert "3 writes per minute per client" in refused.json()["detail"]
     assert limited.get("/health").status_code == 200  # reads are not limited
+
+
+def test_a_token_holder_is_limited_by_its_quota_not_by_the_write_rate(
+    make_settings: Callable[..., Settings],
+) -> None:
+    settings = make_settings(write_rate_limit=3, rate_limit_loopback=True)
+    secret, _ = TokenBook(settings.tokens_file).create("site", (Scope.STORE,), 0, 10_000)
+    with TestClient(create_app(settings)) as client:
+        bearer = {"Authorization": f"Bearer {secret}"}
+        answers = [client.post("/ipfs", content=f"r{i}".encode(), headers=bearer) for i in range(6)]
+        assert [a.status_code for a in answers] == [201] * 6
+        forged = {"Authorization": "Bearer hepx_not-a-token"}
+        limited = [client.post("/ipfs", content=b"x", headers=forged) for _ in range(4)]
+        assert limited[-1].status_code == 429  # a made-up token is just another client
 
 
 def test_a_spec_or_upload_over_its_size_is_413_and_nothing_is_stored(
