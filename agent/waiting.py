@@ -46,5 +46,9 @@ class Waiting:
         self._due.pop(job_id, None)
         return self.jobs[reason].pop(job_id)
 
+    def restore(self, reason: WaitReason, job_id: int, spec_cid: str) -> None:
+        """Put back a job taken but not considered (the chain failed meanwhile)."""
+        self.jobs[reason].setdefault(job_id, spec_cid)
+
     def save(self) -> None:
         write_atomic(self.path, json.dumps({r.value: jobs for r, jobs in self.jobs.items()}))

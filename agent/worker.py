@@ -230,7 +230,7 @@ class WorkerAgent:
         try:
             self.consider(job_id, spec_cid, in_turn=reason == WaitReason.TURN)
         except BaseException:
-            self.waiting.jobs[reason].setdefault(job_id, spec_cid)
+            self.waiting.restore(reason, job_id, spec_cid)
             raise
         self.waiting.save()
 

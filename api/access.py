@@ -15,8 +15,7 @@ The rules (README, "Who may spend what"):
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, nullcontext
 from typing import Annotated
 
 from fastapi import FastAPI, HTTPException, Request, Response, Security
@@ -75,34 +74,18 @@ def token_for(services: Services, credentials: Credentials, scope: Scope) -> Tok
     return services.tokens.authenticate(credentials.credentials, scope)
 
 
-@contextmanager
 def spending(
     services: Services, token: TokenRecord | None, amount: int, what: str
-) -> Iterator[None]:
-    """Count ``amount`` wei against ``token``'s budget while the body runs; give it back if
-    the body fails (the transaction did not happen)."""
-    if token is None:
-        yield
-        return
-    services.tokens.reserve_spend(token.name, amount, what)
-    try:
-        yield
-    except BaseException:
-        services.tokens.release_spend(token.name, amount)
-        raise
+) -> AbstractContextManager[None]:
+    """``amount`` wei counted against the caller's token (none: nothing to count)."""
+    return nullcontext() if token is None else services.tokens.spending(token.name, amount, what)
 
 
-@contextmanager
-def uploading(services: Services, token: TokenRecord | None, size: int) -> Iterator[None]:
-    if token is None:
-        yield
-        return
-    services.tokens.reserve_upload(token.name, size)
-    try:
-        yield
-    except BaseException:
-        services.tokens.release_upload(token.name, size)
-        raise
+def uploading(
+    services: Services, token: TokenRecord | None, size: int
+) -> AbstractContextManager[None]:
+    """``size`` bytes counted against the caller's token's quota (none: nothing to count)."""
+    return nullcontext() if token is None else services.tokens.uploading(token.name, size)
 
 
 def install_access(app: FastAPI) -> None:

@@ -101,15 +101,6 @@ contract RequestDesk is IRequestDesk, EIP712 {
     }
 
     /// @inheritdoc IRequestDesk
-    function signerOf(JobRequest calldata request, bytes calldata signature)
-        external
-        view
-        returns (address)
-    {
-        return ECDSA.recoverCalldata(requestDigest(request), signature);
-    }
-
-    /// @inheritdoc IRequestDesk
     function requestDigest(JobRequest calldata request) public view returns (bytes32) {
         return _hashTypedDataV4(
             keccak256(

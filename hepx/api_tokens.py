@@ -9,12 +9,13 @@ it fails: two requests at once cannot both take the last of a budget.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
 import sqlite3
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -176,23 +177,23 @@ class TokenBook:
 
     # ------------------------------------------------------------ use
 
-    def is_active(self, secret: str) -> bool:
-        """True if ``secret`` is a token that is not revoked (whatever its scopes)."""
-        with self._db() as db:
-            row = db.execute(
-                "SELECT 1 FROM tokens WHERE secret_sha256 = ? AND revoked IS NULL", (_hash(secret),)
-            ).fetchone()
-        return row is not None
-
-    def authenticate(self, secret: str, scope: Scope) -> TokenRecord:
-        """The token ``secret`` names, if it is active and has ``scope``."""
+    def _lookup(self, secret: str) -> TokenRecord | None:
         with self._db() as db:
             row = db.execute(
                 f"SELECT {_COLUMNS} FROM tokens WHERE secret_sha256 = ?", (_hash(secret),)
             ).fetchone()
-        if row is None:
+        return None if row is None else _record(row)
+
+    def is_active(self, secret: str) -> bool:
+        """True if ``secret`` is a token that is not revoked (whatever its scopes)."""
+        record = self._lookup(secret)
+        return record is not None and record.revoked is None
+
+    def authenticate(self, secret: str, scope: Scope) -> TokenRecord:
+        """The token ``secret`` names, if it is active and has ``scope``."""
+        record = self._lookup(secret)
+        if record is None:
             raise TokenRefused(401, "unknown API token")
-        record = _record(row)
         if record.revoked is not None:
             raise TokenRefused(403, f"API token {record.name!r} was revoked")
         if scope not in record.scopes:
@@ -200,9 +201,24 @@ class TokenBook:
             raise TokenRefused(403, f"API token {record.name!r} may not {scope} (scopes: {have})")
         return record
 
-    def reserve_spend(self, name: str, amount: int, what: str) -> None:
-        """Count ``amount`` wei against the budget of ``name``, or refuse (403) if it does not
-        fit, saying what remains."""
+    def spending(self, name: str, amount: int, what: str) -> AbstractContextManager[None]:
+        """Count ``amount`` wei against the budget of ``name`` while the body runs, or refuse
+        (403) if it does not fit, saying what remains; given back if the body fails (its
+        transaction did not happen)."""
+        return _held(
+            functools.partial(self._reserve_spend, name, amount, what),
+            functools.partial(self._release_spend, name, amount),
+        )
+
+    def uploading(self, name: str, size: int) -> AbstractContextManager[None]:
+        """Count ``size`` bytes against the upload quota of ``name`` while the body runs, or
+        refuse (403); given back if the body fails (nothing was stored)."""
+        return _held(
+            functools.partial(self._reserve_upload, name, size),
+            functools.partial(self._release_upload, name, size),
+        )
+
+    def _reserve_spend(self, name: str, amount: int, what: str) -> None:
         with self._db(write=True) as db:
             row = db.execute(
                 "SELECT budget_wei, spent_wei FROM tokens WHERE name = ?", (name,)
@@ -219,8 +235,7 @@ class TokenBook:
                 "UPDATE tokens SET spent_wei = ? WHERE name = ?", (str(spent + amount), name)
             )
 
-    def release_spend(self, name: str, amount: int) -> None:
-        """Give back a reservation whose transaction did not happen."""
+    def _release_spend(self, name: str, amount: int) -> None:
         with self._db(write=True) as db:
             (spent,) = db.execute("SELECT spent_wei FROM tokens WHERE name = ?", (name,)).fetchone()
             db.execute(
@@ -228,8 +243,7 @@ class TokenBook:
                 (str(max(0, int(spent) - amount)), name),
             )
 
-    def reserve_upload(self, name: str, size: int) -> None:
-        """Count ``size`` bytes against the upload quota of ``name``, or refuse (403)."""
+    def _reserve_upload(self, name: str, size: int) -> None:
         with self._db(write=True) as db:
             quota, used = db.execute(
                 "SELECT upload_quota, uploaded FROM tokens WHERE name = ?", (name,)
@@ -242,8 +256,18 @@ class TokenBook:
                 )
             db.execute("UPDATE tokens SET uploaded = ? WHERE name = ?", (used + size, name))
 
-    def release_upload(self, name: str, size: int) -> None:
+    def _release_upload(self, name: str, size: int) -> None:
         with self._db(write=True) as db:
             db.execute(
                 "UPDATE tokens SET uploaded = MAX(0, uploaded - ?) WHERE name = ?", (size, name)
             )
+
+
+@contextmanager
+def _held(reserve: Callable[[], None], release: Callable[[], None]) -> Iterator[None]:
+    reserve()
+    try:
+        yield
+    except BaseException:
+        release()
+        raise

@@ -25,6 +25,7 @@ import httpx
 from hepx.anvil import Anvil, DevAccount, free_port, start_anvil
 from hepx.api_tokens import Scope, TokenBook
 from hepx.chain import deploy_market
+from hepx.config import load_settings
 from hepx.deployment import Deployment
 from hepx.devnet_containers import check_worker_image, worker_container_command
 from hepx.errors import ChainUnavailable, ConfigError
@@ -303,9 +304,8 @@ def start_devnet(
         if network:
             # Beyond loopback the API wants a token for spending and storing (the workers
             # publish their results to it): one for this devnet, budget for a day of jobs.
-            devnet.api_token, _ = TokenBook(home / "api-tokens.sqlite").create(
-                "devnet", tuple(Scope), 10**21, 100 * 2**30
-            )
+            book = TokenBook(load_settings(home=home).tokens_file)  # where the API reads them
+            devnet.api_token, _ = book.create("devnet", tuple(Scope), 10**21, 100 * 2**30)
             base_env["HEPX_API_TOKEN"] = devnet.api_token
         api_args = ["api", "run", "--host", host, "--port", str(api_port), "--custodial"]
         devnet.spawn(

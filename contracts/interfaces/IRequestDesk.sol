@@ -57,12 +57,6 @@ interface IRequestDesk {
         external
         returns (uint256 jobId);
 
-    /// @notice The address that signed `request` (whoever it is; `relay` posts for it).
-    function signerOf(JobRequest calldata request, bytes calldata signature)
-        external
-        view
-        returns (address);
-
     /// @notice The EIP-712 digest a requester signs for `request`.
     function requestDigest(JobRequest calldata request) external view returns (bytes32);
 

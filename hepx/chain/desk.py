@@ -149,20 +149,7 @@ def typed_data(request: JobRequest, chain_id: int, desk: str) -> dict[str, Any]:
 
 
 def _signable(request: JobRequest, chain_id: int, desk: str) -> Any:
-    document = typed_data(request, chain_id, desk)
-    message = document["message"]
-    # eth-account wants numbers as ints: the same values, no longer JSON-safe.
-    message = {
-        **message,
-        "nonce": request.nonce,
-        "expiry": request.expiry,
-        "terms": {k: _number(v) for k, v in message["terms"].items()},
-    }
-    return encode_typed_data(full_message={**document, "message": message})
-
-
-def _number(value: Any) -> Any:
-    return int(value) if isinstance(value, str) and value.isdigit() else value
+    return encode_typed_data(full_message=typed_data(request, chain_id, desk))
 
 
 def sign_request(request: JobRequest, chain_id: int, desk: str, private_key: str) -> str:
