@@ -285,3 +285,35 @@ def test_hepx_api_run_refuses_an_open_wallet_beyond_loopback(tmp_path: Path) -> 
     assert refused.exit_code == 2
     assert "custodial mode on 0.0.0.0" in refused.output
     assert "hepx api token new" in refused.output
+
+
+def test_one_signed_request_sent_twice_at_once_lands_once(live_url: str, node: Anvil) -> None:
+    user = node.accounts[8]
+    prepared = httpx.post(
+        f"{live_url}/jobs/requests", params={"requester": user.address}, json=echo_spec()
+    ).json()
+    RequestDeskClient(node.url, prepared["desk"], user.private_key).deposit(2 * PRICE)
+    body = _signed(prepared, user.private_key)
+    answers: list[int] = []
+
+    def relay() -> None:
+        answers.append(httpx.post(f"{live_url}/jobs", json=body, timeout=60).status_code)
+
+    threads = [threading.Thread(target=relay) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(answers) == [201, 409]
+    desk = RequestDeskClient(node.url, prepared["desk"])
+    assert desk.deposit_of(user.address) == PRICE  # one escrow taken, not two
+
+
+def test_a_request_for_no_address_or_an_erc20_job_is_refused_before_anything_is_signed(
+    api: TestClient, node: Anvil
+) -> None:
+    bad = api.post("/jobs/requests?requester=nobody", json=echo_spec())
+    assert bad.status_code == 422 and "is not an address" in bad.json()["detail"]
+    token_job = echo_spec(token="0x" + "12" * 20)
+    refused = api.post(f"/jobs/requests?requester={node.accounts[8].address}", json=token_job)
+    assert refused.status_code == 422 and "ETH jobs only" in refused.json()["detail"]

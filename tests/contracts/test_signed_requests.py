@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 import pytest
 from market_helpers import ETHER, Market, State
+from protocol_helpers import deploy_contract, transact
 
 from hepx.anvil import Anvil
 from hepx.chain import JobRequest, RequestDeskClient, Terms, sign_request
@@ -214,3 +215,35 @@ def test_deposits_come_back_and_no_more(
     tx = own.withdraw_deposit(2 * ETHER)
     assert market.balance(requester) == before + 2 * ETHER - tx.gas_used * tx.gas_price
     assert own.deposit_of(requester) == 0
+
+
+def test_an_outsider_cannot_cancel_a_request_or_deposit_nothing(
+    market: Market, requester: str, own: RequestDeskClient, relayer: RequestDeskClient
+) -> None:
+    """A griefer cancelling the requester's nonce only cancels its own: the request lands."""
+    own.deposit(ETHER)
+    request = _request(requester, market)
+    relayer.cancel_nonce(request.nonce)
+    assert relayer.nonce_used(relayer.sender, request.nonce)
+    assert not own.nonce_used(requester, request.nonce)
+    job_id, _ = relayer.relay(request, own.sign(request))
+    assert market.job(job_id)["requester"] == requester
+    _refused(lambda: relayer.deposit(0), "DeskInvalidAmount")
+    _refused(lambda: own.withdraw_deposit(0), "DeskInvalidAmount")
+
+
+def test_a_receiver_reentering_withdraw_deposit_gets_its_deposit_once(
+    market: Market, requester: str, own: RequestDeskClient
+) -> None:
+    own.deposit(3 * ETHER)  # money the attacker would like
+    desk = market.w3.eth.contract(address=own.address, abi=own.artifact.abi)
+    hostile = deploy_contract(market, "HostileReceiver", requester)
+    withdraw = desk.encode_abi("withdrawDeposit", [ETHER])
+    transact(hostile, requester, "act", desk.address, desk.encode_abi("deposit", []), value=ETHER)
+    transact(hostile, requester, "arm", desk.address, withdraw)
+    transact(hostile, requester, "act", desk.address, withdraw)
+    assert hostile.functions.reentries().call() == 1
+    assert hostile.functions.reentriesSucceeded().call() == 0
+    assert market.balance(hostile.address) == ETHER
+    assert own.deposit_of(hostile.address) == 0
+    assert market.balance(desk.address) == own.deposit_of(requester) == 3 * ETHER
