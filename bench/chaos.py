@@ -462,6 +462,7 @@ def reorgs(count: int, jobs: int, seed: int = 3) -> Row:
         m.client.rpc.request("anvil_mine", [hex(3)])
         m.first_block, m.holdings_before = m.client.block_number(), m._holdings()
         depths: list[int] = []
+        reorg_heads: list[int] = []  # the head each reorg left
         posted = 0
         while posted < jobs or len(depths) < count:
             if posted < jobs:
@@ -471,27 +472,36 @@ def reorgs(count: int, jobs: int, seed: int = 3) -> Row:
                 time.sleep(rnd.uniform(0.2, 1.5))
                 depths.append(rnd.randint(1, 3))
                 d.anvil.reorg(depths[-1])
+                reorg_heads.append(m.client.block_number())
         # An orphaned post's number was handed out again: the chain's jobs are what is audited.
         m.job_ids = list(range(1, m.client.job_count() + 1))  # numbered from 1
         orphaned_posts = posted - len(m.job_ids)
         audited = m.audit(row, timeout=300, logged_submissions=False)
-        wrong = _wrong_actions(m)
+        wrong, raced = _wrong_actions(m, reorg_heads)
         audited.lost += len(wrong)
         status = httpx.get(f"{d.api_url}/explorer/status").json()
         audited.notes += (
             f"; depths {','.join(map(str, depths))}; {orphaned_posts} posts orphaned "
             f"(requester refunded by the chain); index rolled back {status['reorgs']}x; "
-            f"wrong actions {len(wrong)}"
+            f"wrong actions {len(wrong)}; {len(raced)} tx sent across a reorg"
         )
-        audited.details = wrong
+        audited.details = wrong + raced
         return audited
 
 
-def _wrong_actions(m: Market) -> list[str]:
+# A transaction an agent decided on before a reorg and that is mined in one of the first
+# blocks after it: the state it was decided on is gone (its simulation passed on a replaced
+# block). Following with 0 confirmations risks exactly this; it is not a wrong decision.
+_RACED_BLOCKS = 2
+
+
+def _wrong_actions(m: Market, reorg_heads: list[int]) -> tuple[list[str], list[str]]:
     """What an agent did that it should not have: a result on chain that is not its job's
     (run under another job's spec), a result refused (sent for a job it did not hold), a
-    reverted transaction (gas paid for nothing)."""
+    reverted transaction (gas paid for nothing). Second, the reverted transactions mined
+    just after a reorg (``_RACED_BLOCKS``), told apart."""
     wrong: list[str] = []
+    raced: list[str] = []
     store = LocalStore(m.devnet.home / "store")
     events = m.client.events(m.first_block, m.client.block_number())
     specs = {e.job_id: str(e.args["specCid"]) for e in events if e.name == "JobPosted"}
@@ -510,8 +520,19 @@ def _wrong_actions(m: Market) -> list[str]:
     for number in range(m.first_block + 1, m.client.block_number() + 1):
         for r in m.client.rpc.request("eth_getBlockReceipts", [hex(number)]) or []:
             if r["from"].lower() in workers and int(r["status"], 16) == 0:
-                wrong.append(f"reverted tx {r['transactionHash']} from {r['from']}")
-    return wrong
+                said = [
+                    line.strip()
+                    for log in m.devnet.logs.glob("worker-*.log")
+                    for line in log.read_text(errors="replace").splitlines()
+                    if r["transactionHash"][2:].lower() in line.lower()
+                ]
+                across = any(0 < number - head <= _RACED_BLOCKS for head in reorg_heads)
+                (raced if across else wrong).append(
+                    f"reverted tx {r['transactionHash']} from {r['from']} in block {number}"
+                    f"{' (just after a reorg)' if across else ''}"
+                    + "".join(f"\n    {line}" for line in said)
+                )
+    return wrong, raced
 
 
 def _expired_from(api_url: str) -> dict[int, str]:
