@@ -96,15 +96,16 @@ class AgentMetrics(Collector):
         self.gas.labels(call).inc(result.gas_used)
         self.gas_wei.inc(result.gas_used * result.gas_price)
         now = time.time()
-        if call == "claim" and job_id is not None:
-            posted = self._posted_timestamp(job_id, result.block_number)
-            if posted is not None:
-                self.claim_latency.observe(max(0.0, now - posted))
-        elif call == "submitResult" and job_id is not None:
+        if call == "submitResult" and job_id is not None:
             with self._lock:
                 self._submitted_at[job_id] = now
         for event in result.events:
-            if event.name == "JobSettled" and event.args.get("worker") == self.client.sender:
+            # By event, not by call: claimJobs claims several jobs in one transaction.
+            if event.name == "JobClaimed" and event.args.get("worker") == self.client.sender:
+                posted = self._posted_timestamp(int(event.args["jobId"]), result.block_number)
+                if posted is not None:
+                    self.claim_latency.observe(max(0.0, now - posted))
+            elif event.name == "JobSettled" and event.args.get("worker") == self.client.sender:
                 self.earnings.inc(int(event.args["payment"]))
                 with self._lock:
                     submitted = self._submitted_at.pop(int(event.args["jobId"]), None)

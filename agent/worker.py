@@ -304,7 +304,15 @@ class WorkerAgent:
         if stake_needed and (short := stake_shortfall(self.client, stake_needed)) is not None:
             log.info("event=declined job=%d reason=%r", job_id, short)
             return
-        claim = lambda: self.client.claim(job_id, price)  # noqa: E731
+
+        def claim() -> TxResult:
+            # claimJobs, not claim: a race lost after the simulation is skipped on chain
+            # instead of reverting, so it never costs a reverted transaction.
+            held, tx = self.client.claim_jobs({job_id: price})
+            if tx is None or job_id not in held:
+                raise TxReverted(f"claim job {job_id}: another worker was first", "ClaimSkipped")
+            return tx
+
         tx = self.send_claim(job_id, "claim", claim, spec_cid=spec_cid, price=price)
         if tx is None:
             return

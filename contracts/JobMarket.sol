@@ -8,6 +8,8 @@ import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/Reentrancy
 
 import {DisputeCourt} from "./DisputeCourt.sol";
 import {IJobMarket} from "./interfaces/IJobMarket.sol";
+import {IWorkerRegistry} from "./interfaces/IWorkerRegistry.sol";
+import {RegistryCalls} from "./RegistryCalls.sol";
 import {RequestDesk} from "./RequestDesk.sol";
 import {tagOf} from "./libraries/DigestTag.sol";
 import {WorkerRegistry} from "./WorkerRegistry.sol";
@@ -21,7 +23,7 @@ import {WorkerRegistry} from "./WorkerRegistry.sol";
 /// credit, so crediting a party costs one slot write. Fast-path jobs (`postJob`) touch only
 /// their record and their parties' accounts; `hasTerms` (in the record) says whether `_terms`
 /// and the assignment slots are to be read at all.
-contract JobMarket is WorkerRegistry, ReentrancyGuardTransient {
+contract JobMarket is WorkerRegistry, IJobMarket, ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
 
     /// @notice Longest claim, run, reveal or challenge window, in seconds.
@@ -44,32 +46,18 @@ contract JobMarket is WorkerRegistry, ReentrancyGuardTransient {
         uint96 escrow;
     }
 
-    /// @dev An address the market has met (requester, worker or payee) and its ETH credit.
-    struct Account {
-        address holder;
-        uint96 credit; // cannot overflow: more wei than this never existed
-    }
-
-    /// @dev Both counters in one slot, starting at 1 (0 means "none"): a post that brings a new
-    /// requester pays for one counter write, not two.
-    struct Counters {
-        uint128 nextJobId;
-        uint128 nextAccountId;
-    }
-
     /// @inheritdoc IJobMarket
     address public immutable disputeCourt;
     /// @inheritdoc IJobMarket
     address public immutable requestDesk;
+    /// @notice The code the registry's calls run (in this contract's storage): see
+    /// {RegistryCalls}.
+    address public immutable registryCalls;
 
     uint256 private immutable _challengeWindow;
     uint256 private immutable _stakeFreeLimit;
 
-    Counters private _counters = Counters(1, 1);
-
     mapping(uint256 jobId => JobRecord) private _jobs;
-    mapping(address account => uint32 id) private _accountIds;
-    mapping(uint256 id => Account) private _accounts;
     mapping(uint256 jobId => JobTerms) private _terms;
     mapping(uint256 jobId => mapping(uint256 index => Assignment)) private _slots;
     mapping(uint256 jobId => mapping(address worker => uint256 indexPlusOne)) private _slotOf;
@@ -85,19 +73,54 @@ contract JobMarket is WorkerRegistry, ReentrancyGuardTransient {
     /// @param challengeWindow_ seconds after a submission before anyone may finalize
     /// (1 to MAX_WINDOW, else JobMarketInvalidWindow); also the workers' unbond delay.
     /// @param stakeFreeLimit_ see {IJobMarket-stakeFreeLimit}.
-    constructor(uint256 challengeWindow_, uint256 stakeFreeLimit_)
-        WorkerRegistry(challengeWindow_)
-    {
+    constructor(uint256 challengeWindow_, uint256 stakeFreeLimit_) {
         _checkWindow(challengeWindow_);
         _challengeWindow = challengeWindow_;
         _stakeFreeLimit = stakeFreeLimit_;
         disputeCourt = address(new DisputeCourt(challengeWindow_));
         requestDesk = address(new RequestDesk());
+        registryCalls = address(new RegistryCalls(challengeWindow_));
     }
 
     modifier onlyCourt() {
         if (msg.sender != disputeCourt) revert JobMarketOnlyCourt(msg.sender);
         _;
+    }
+
+    // ---------------------------------------------------------------- registry calls
+
+    // The registry's calls run RegistryCalls' code in this contract's storage: they are rare
+    // (a worker's setup), and the market's own code is at EIP-170's size limit. The registry's
+    // views are WorkerRegistry's own; its unbond delay is the challenge window.
+
+    /// @inheritdoc IWorkerRegistry
+    function register(bytes32[] calldata) external payable {
+        _runRegistryCall();
+    }
+
+    /// @inheritdoc IWorkerRegistry
+    function addStake() external payable {
+        _runRegistryCall();
+    }
+
+    /// @inheritdoc IWorkerRegistry
+    function setKinds(bytes32[] calldata, bool) external {
+        _runRegistryCall();
+    }
+
+    /// @inheritdoc IWorkerRegistry
+    function unbond(uint256) external {
+        _runRegistryCall();
+    }
+
+    /// @inheritdoc IWorkerRegistry
+    function withdrawStake() external {
+        _runRegistryCall();
+    }
+
+    /// @inheritdoc IWorkerRegistry
+    function unbondDelay() external view returns (uint256) {
+        return _challengeWindow;
     }
 
     // ---------------------------------------------------------------- posting
@@ -179,12 +202,29 @@ contract JobMarket is WorkerRegistry, ReentrancyGuardTransient {
 
     /// @inheritdoc IJobMarket
     function claim(uint256 jobId, uint256 price) external {
-        JobRecord storage job = _openJob(jobId);
-        if (!job.hasTerms) {
-            _claimFast(jobId, job, price);
-            return;
+        _claim(jobId, _openJob(jobId), price);
+    }
+
+    /// @inheritdoc IJobMarket
+    function claimJobs(uint256[] calldata jobIds, uint256[] calldata prices)
+        external
+        returns (uint256 claimed)
+    {
+        if (jobIds.length != prices.length) {
+            revert JobMarketBatchMismatch(jobIds.length, prices.length);
         }
-        _claimWithTerms(jobId, job, price, new bytes32[](0));
+        for (uint256 i; i < jobIds.length; ++i) {
+            uint256 jobId = jobIds[i];
+            JobRecord storage job = _jobs[jobId];
+            // Taken, ended or never posted (a reorg can orphan a post): what a lost race looks
+            // like, so skipped; a price or stake the caller got wrong still reverts.
+            if (job.state != JobState.Open || block.timestamp > job.deadline) {
+                emit ClaimSkipped(jobId, msg.sender, job.state);
+                continue;
+            }
+            _claim(jobId, job, prices[i]);
+            ++claimed;
+        }
     }
 
     /// @inheritdoc IJobMarket
@@ -660,6 +700,11 @@ contract JobMarket is WorkerRegistry, ReentrancyGuardTransient {
         if (count == t.replicas) _startCommitPhase(jobId, job, count);
     }
 
+    function _claim(uint256 jobId, JobRecord storage job, uint256 price) private {
+        if (job.hasTerms) _claimWithTerms(jobId, job, price, new bytes32[](0));
+        else _claimFast(jobId, job, price);
+    }
+
     /// @dev A fast-path claim: no terms, so only the stake-free limit can ask for a stake.
     function _claimFast(uint256 jobId, JobRecord storage job, uint256 price) private {
         if (price > job.escrow) revert JobMarketPriceAboveMax(jobId, price, job.escrow);
@@ -902,8 +947,7 @@ contract JobMarket is WorkerRegistry, ReentrancyGuardTransient {
     }
 
     function _creditEth(uint256 jobId, address account, uint256 amount, PaymentReason reason)
-        internal
-        override
+        private
     {
         _creditTo(jobId, address(0), account, amount, reason);
     }
@@ -930,16 +974,17 @@ contract JobMarket is WorkerRegistry, ReentrancyGuardTransient {
         emit Payment(jobId, account, amount, reason, PaymentDirection.Credit);
     }
 
-    /// @dev The account id of `account`, given it on first sight (ids start at 1).
-    function _accountId(address account) internal override returns (uint32 id) {
-        id = _accountIds[account];
-        if (id != 0) return id;
-        uint256 next = _counters.nextAccountId;
-        if (next > type(uint32).max) revert JobMarketTooManyAccounts();
-        id = uint32(next);
-        _counters.nextAccountId = uint128(next + 1);
-        _accountIds[account] = id;
-        _accounts[id].holder = account;
+    /// @dev Runs this call's data in RegistryCalls' code and ends the call with its answer
+    /// (returned or reverted as is).
+    function _runRegistryCall() private {
+        address code = registryCalls;
+        assembly {
+            calldatacopy(0, 0, calldatasize())
+            let ok := delegatecall(gas(), code, 0, calldatasize(), 0, 0)
+            returndatacopy(0, 0, returndatasize())
+            if iszero(ok) { revert(0, returndatasize()) }
+            return(0, returndatasize())
+        }
     }
 
     /// @dev Takes `amount` of `token` from the caller; refuses tokens that deliver less.

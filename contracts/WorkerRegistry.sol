@@ -4,84 +4,35 @@ pragma solidity 0.8.30;
 import {IJobMarket} from "./interfaces/IJobMarket.sol";
 import {IWorkerRegistry} from "./interfaces/IWorkerRegistry.sol";
 
-/// @title Worker stakes and capabilities, inherited by the JobMarket
+/// @title Worker stakes and capabilities, and the market's account book: storage and hooks
 /// @notice See {IWorkerRegistry}. The market locks a job's minimum stake when a worker takes
 /// the job and unlocks or slashes it when the job ends; these hooks are internal, so nothing
 /// but the market's own job logic can slash.
-abstract contract WorkerRegistry is IWorkerRegistry, IJobMarket {
+/// @dev Inherited first by both the JobMarket and {RegistryCalls}, so that its state (the
+/// workers, and the account ids `register` gives) has the same slots in both: the market runs RegistryCalls' code (register, stake, kinds, unbond,
+/// the registry views) in its own storage, because its own code is at EIP-170's size limit.
+abstract contract WorkerRegistry is IWorkerRegistry {
     /// @notice Most kinds one register/setKinds call may carry (keeps the loop bounded).
     uint256 internal constant MAX_KINDS_PER_CALL = 32;
 
-    uint256 private immutable _unbondDelay;
-
-    mapping(address worker => Worker) private _workers;
-    mapping(address worker => mapping(bytes32 kind => bool)) private _kinds;
-
-    constructor(uint256 unbondDelay_) {
-        _unbondDelay = unbondDelay_;
+    /// @dev An address the market has met (requester, worker or payee) and its ETH credit.
+    struct Account {
+        address holder;
+        uint96 credit; // cannot overflow: more wei than this never existed
     }
 
-    // ---------------------------------------------------------------- calls
-
-    /// @inheritdoc IWorkerRegistry
-    function register(bytes32[] calldata kinds) external payable {
-        Worker storage w = _workers[msg.sender];
-        if (w.registered) revert RegistryAlreadyRegistered(msg.sender);
-        if (msg.value > type(uint96).max) revert RegistryInvalidAmount(msg.value);
-        w.registered = true;
-        w.stake = uint96(msg.value);
-        if (msg.value > 0) w.stakeSince = uint40(block.timestamp);
-        _accountId(msg.sender); // paid once here, not by the worker's first job
-        _setKinds(kinds, true);
-        emit WorkerRegistered(msg.sender, msg.value, kinds);
-        if (msg.value > 0) {
-            emit Payment(0, msg.sender, msg.value, PaymentReason.StakeDeposit, PaymentDirection.In);
-        }
+    /// @dev Both counters in one slot, starting at 1 (0 means "none"): a post that brings a new
+    /// requester pays for one counter write, not two.
+    struct Counters {
+        uint128 nextJobId;
+        uint128 nextAccountId;
     }
 
-    /// @inheritdoc IWorkerRegistry
-    function addStake() external payable {
-        Worker storage w = _registered(msg.sender);
-        uint256 stake = w.stake + msg.value;
-        if (msg.value == 0 || stake > type(uint96).max) revert RegistryInvalidAmount(msg.value);
-        w.stake = uint96(stake);
-        w.stakeSince = uint40(block.timestamp);
-        emit StakeAdded(msg.sender, msg.value, stake);
-        emit Payment(0, msg.sender, msg.value, PaymentReason.StakeDeposit, PaymentDirection.In);
-    }
-
-    /// @inheritdoc IWorkerRegistry
-    function setKinds(bytes32[] calldata kinds, bool supported) external {
-        _registered(msg.sender);
-        _setKinds(kinds, supported);
-        emit KindsUpdated(msg.sender, kinds, supported);
-    }
-
-    /// @inheritdoc IWorkerRegistry
-    function unbond(uint256 amount) external {
-        Worker storage w = _registered(msg.sender);
-        if (amount == 0) revert RegistryInvalidAmount(amount);
-        uint256 available = w.stake - w.locked;
-        if (amount > available) revert RegistryInsufficientStake(msg.sender, available, amount);
-        uint256 unbondEnd = block.timestamp + _unbondDelay;
-        w.stake -= uint96(amount); // amount <= available < 2**96
-        w.unbonding += uint96(amount); // stake + unbonding never exceeds what was deposited
-        w.unbondEnd = uint40(unbondEnd);
-        emit UnbondStarted(msg.sender, amount, unbondEnd);
-    }
-
-    /// @inheritdoc IWorkerRegistry
-    function withdrawStake() external {
-        Worker storage w = _workers[msg.sender];
-        uint256 amount = w.unbonding;
-        if (amount == 0) revert RegistryNothingUnbonding(msg.sender);
-        if (block.timestamp < w.unbondEnd) revert RegistryUnbondNotDue(msg.sender, w.unbondEnd);
-        w.unbonding = 0;
-        emit StakeWithdrawn(msg.sender, amount);
-        emit Payment(0, msg.sender, amount, PaymentReason.StakeWithdrawal, PaymentDirection.Out);
-        (bool ok,) = payable(msg.sender).call{value: amount}("");
-        if (!ok) revert RegistryTransferFailed(msg.sender, amount);
-    }
+    mapping(address worker => Worker) internal _workers;
+    mapping(address worker => mapping(bytes32 kind => bool)) internal _kinds;
+    Counters internal _counters = Counters(1, 1);
+    mapping(address account => uint32 id) internal _accountIds;
+    mapping(uint256 id => Account) internal _accounts;
 
     // ---------------------------------------------------------------- views
 
@@ -99,11 +50,6 @@ abstract contract WorkerRegistry is IWorkerRegistry, IJobMarket {
     /// @inheritdoc IWorkerRegistry
     function hasKind(address worker, bytes32 kind) external view returns (bool) {
         return _kinds[worker][kind];
-    }
-
-    /// @inheritdoc IWorkerRegistry
-    function unbondDelay() external view returns (uint256) {
-        return _unbondDelay;
     }
 
     // ---------------------------------------------------------------- market hooks
@@ -140,28 +86,22 @@ abstract contract WorkerRegistry is IWorkerRegistry, IJobMarket {
         return amount;
     }
 
-    /// @dev Adds `amount` wei to `account`'s withdrawable ETH and emits the Payment.
-    function _creditEth(uint256 jobId, address account, uint256 amount, PaymentReason reason)
-        internal
-        virtual;
-
-    /// @dev The market's id for `account` (given on first sight).
-    function _accountId(address account) internal virtual returns (uint32);
-
     // ---------------------------------------------------------------- internals
 
-    function _registered(address worker) private view returns (Worker storage w) {
-        w = _workers[worker];
-        if (!w.registered) revert RegistryNotRegistered(worker);
+    /// @dev The account id of `account`, given it on first sight (ids start at 1).
+    function _accountId(address account) internal returns (uint32 id) {
+        id = _accountIds[account];
+        if (id != 0) return id;
+        uint256 next = _counters.nextAccountId;
+        if (next > type(uint32).max) revert IJobMarket.JobMarketTooManyAccounts();
+        id = uint32(next);
+        _counters.nextAccountId = uint128(next + 1);
+        _accountIds[account] = id;
+        _accounts[id].holder = account;
     }
 
-    function _setKinds(bytes32[] calldata kinds, bool supported) private {
-        if (kinds.length > MAX_KINDS_PER_CALL) {
-            revert RegistryTooManyKinds(kinds.length, MAX_KINDS_PER_CALL);
-        }
-        mapping(bytes32 => bool) storage declared = _kinds[msg.sender];
-        for (uint256 i; i < kinds.length; ++i) {
-            declared[kinds[i]] = supported;
-        }
+    function _registered(address worker) internal view returns (Worker storage w) {
+        w = _workers[worker];
+        if (!w.registered) revert RegistryNotRegistered(worker);
     }
 }

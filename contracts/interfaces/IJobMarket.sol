@@ -136,6 +136,9 @@ interface IJobMarket {
     /// @notice A worker claimed an open job at `price` (at most the max price); the rest of the
     /// escrow is credited back to the requester at once (a Payment with reason Refund).
     event JobClaimed(uint256 indexed jobId, address indexed worker, uint256 price, uint256 runDeadline);
+    /// @notice `claimJobs` skipped job `jobId` for `worker`: it was in `state` (Open: its match
+    /// deadline had passed; None: no such job).
+    event ClaimSkipped(uint256 indexed jobId, address indexed worker, JobState state);
 
     /// @notice The worker submitted the CID of the job's result and its canonical digest (the
     /// job kind's digest of the result, which a dispute's verifiers recompute).
@@ -286,6 +289,8 @@ interface IJobMarket {
     error JobMarketOnlyCourt(address caller);
     /// @notice Only single-replica ETH jobs can be disputed (replicated jobs have their quorum).
     error JobMarketNotDisputable(uint256 jobId);
+    /// @notice A batch call's arrays differ in length.
+    error JobMarketBatchMismatch(uint256 jobs, uint256 values);
 
     // ---------------------------------------------------------------- calls
 
@@ -302,6 +307,16 @@ interface IJobMarket {
     /// @notice Claim an open job at `price` (at most its max price); the first valid claim wins.
     /// The requester is credited the max price minus `price` at once.
     function claim(uint256 jobId, uint256 price) external;
+
+    /// @notice Claim each of `jobIds` at `prices[i]` as {claim} does, in one transaction. A job
+    /// that is no longer open (another worker was first, it ended, or a reorg orphaned its
+    /// post) or past its match deadline is skipped with `ClaimSkipped` instead of reverting
+    /// the batch, so a lost race never costs a reverted transaction; a price above the max,
+    /// a missing stake or kind, or an allowlist still revert (use claimWithProof for those).
+    /// @return claimed how many of the jobs the caller now holds.
+    function claimJobs(uint256[] calldata jobIds, uint256[] calldata prices)
+        external
+        returns (uint256 claimed);
 
     /// @notice The claiming worker submits the CID of the result and its canonical digest
     /// before the run deadline; the challenge window starts (see IDisputeCourt).

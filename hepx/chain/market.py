@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from eth_utils.address import to_checksum_address
@@ -115,6 +115,18 @@ class MarketClient(ContractClient):
 
     def claim(self, job_id: int, price: int) -> TxResult:
         return self.transact(f"claim job {job_id}", self.contract.functions.claim(job_id, price))
+
+    def claim_jobs(self, prices: Mapping[int, int]) -> tuple[list[int], TxResult | None]:
+        """Claim each job (id -> price) in one ``claimJobs`` transaction: the ids now held, and
+        the transaction. A job another worker took meanwhile is skipped on chain, not
+        reverted; when the simulation already holds none, nothing is sent (None)."""
+        ids = list(prices)
+        fn = self.contract.functions.claimJobs(ids, [prices[i] for i in ids])
+        what = f"claimJobs {ids}"
+        if self.rpc.call(what, lambda: fn.call({"from": self.sender})) == 0:
+            return [], None
+        tx = self.transact(what, fn)
+        return [int(e.args["jobId"]) for e in tx.events if e.name == "JobClaimed"], tx
 
     def submit_result(self, job_id: int, result_cid: str, digest: bytes) -> TxResult:
         """Submit the result's CID and canonical digest (what a dispute's verifiers check)."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from agent.worker import WorkerAgent
 from hepx.anvil import Anvil
 from hepx.chain import MarketClient, TxResult
@@ -22,8 +24,8 @@ class AnswerLost(MarketClient):
     """Its claims and bids reach the chain, but the answer is lost (the agent is killed or
     the RPC drops the connection between sending the transaction and writing its book)."""
 
-    def claim(self, job_id: int, price: int) -> TxResult:
-        super().claim(job_id, price)
+    def claim_jobs(self, prices: Mapping[int, int]) -> tuple[list[int], TxResult | None]:
+        super().claim_jobs(prices)
         raise ChainError("connection reset after the claim was sent")
 
     def bid(self, job_id: int, price: int, proof: list[bytes] | None = None) -> TxResult:

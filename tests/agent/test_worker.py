@@ -131,21 +131,60 @@ def test_claim_refused_by_the_contract_is_logged_and_skipped(
     second, _ = requester.post_job(_echo(store, message="second"), 10**6, 60, 60)
     agent = _agent(anvil, deployment, store, tmp_path / "w")
     rival = _client(anvil, deployment, 2)
-    real_claim = agent.client.claim
+    real_claim = agent.client.claim_jobs
 
-    def rival_claims_first(job_id: int, price: int):  # type: ignore[no-untyped-def]
-        if job_id == first:  # another worker's claim lands between our read and our claim
-            rival.claim(job_id, 10)
-        return real_claim(job_id, price)
+    def rival_claims_first(prices: dict[int, int]):  # type: ignore[no-untyped-def]
+        if first in prices:  # another worker's claim lands between our read and our claim
+            rival.claim(first, 10)
+        return real_claim(prices)
 
-    agent.client.claim = rival_claims_first  # type: ignore[method-assign]
+    agent.client.claim_jobs = rival_claims_first  # type: ignore[method-assign]
+    sent_before = agent.client.w3.eth.get_transaction_count(agent.address)
     with caplog.at_level(logging.INFO):
         agent.step()
     assert f"event=claim_refused job={first}" in caplog.text
-    assert "JobMarketWrongState" in caplog.text
+    assert "another worker was first" in caplog.text
     assert requester.job(first).worker == rival.sender
     assert first not in agent.book.jobs
     assert requester.job(second).state == JobState.SUBMITTED  # the agent carried on
+    # The lost race cost no transaction at all (the simulation saw the rival's claim): the
+    # agent sent only the second job's claim and result.
+    assert agent.client.w3.eth.get_transaction_count(agent.address) == sent_before + 2
+
+
+def test_a_race_lost_after_the_simulation_is_skipped_on_chain_not_reverted(
+    anvil: Anvil,
+    deployment: Deployment,
+    store: LocalStore,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    requester = _client(anvil, deployment, 0)
+    job_id, _ = requester.post_job(_echo(store), 10**6, 60, 60)
+    agent = _agent(anvil, deployment, store, tmp_path / "w")
+    rival = _client(anvil, deployment, 2)
+    real_transact = agent.client.transact
+
+    def rival_lands_between_simulation_and_send(what: str, fn, **kw):  # type: ignore[no-untyped-def]
+        if what.startswith("claimJobs"):  # after the eth_call that said "claimable"
+            rival.claim(job_id, 10)
+        return real_transact(what, fn, **kw)
+
+    agent.client.transact = rival_lands_between_simulation_and_send  # type: ignore[method-assign]
+    with caplog.at_level(logging.INFO):
+        agent.step()
+    assert f"event=claim_refused job={job_id}" in caplog.text
+    assert requester.job(job_id).worker == rival.sender and job_id not in agent.book.jobs
+    head = agent.client.block_number()
+    mine = [
+        r
+        for n in range(head - 2, head + 1)
+        for r in agent.client.rpc.request("eth_getBlockReceipts", [hex(n)]) or []
+        if r["from"].lower() == agent.address.lower()
+    ]
+    assert [int(r["status"], 16) for r in mine] == [1]  # sent, mined, not reverted
+    skipped = [e for e in agent.client.events(head, head) if e.name == "ClaimSkipped"]
+    assert [(e.job_id, e.args["worker"]) for e in skipped] == [(job_id, agent.address)]
 
 
 def test_failed_job_is_expired_after_its_run_deadline_and_escrow_refunded(
