@@ -15,6 +15,7 @@ import shutil
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +76,15 @@ log = logging.getLogger("hepx.agent")
 SUBMIT_MARGIN = 10
 
 
+@dataclass(frozen=True)
+class QueuedClaim:
+    """A first-come job this round decided to claim, its slot reserved."""
+
+    spec_cid: str
+    spec: JobSpec
+    price: int
+
+
 class WorkerAgent:
     def __init__(
         self,
@@ -126,6 +136,7 @@ class WorkerAgent:
         # First-come jobs other workers rank ahead of us for wait for our turn, so lost claim
         # races cost no gas.
         self.order = ClaimOrder(self.address)
+        self._claims: dict[int, QueuedClaim] = {}  # this round's first-come claims
         self.waiting = Waiting(self.paths.waiting)
 
     # ------------------------------------------------------------ loop
@@ -173,6 +184,7 @@ class WorkerAgent:
         self.follower.poll(self.handle)
         self.resume_held()
         self.reconsider_waiting()
+        self.claim_queued()
         self.auctions.advance()
         self.replicas.advance()
         self.verifier.advance()
@@ -289,36 +301,75 @@ class WorkerAgent:
             )
             self.waiting.put(WaitReason.SLOT, job_id, spec_cid)
             return
+        queued = False
         try:
-            self._take(job_id, spec_cid, spec, job, terms, decision.price)
+            queued = self._take(job_id, spec_cid, spec, job, terms, decision.price)
         finally:
-            self.slots.release(job_id)  # a no-op once the job runs
+            if not queued:
+                self.slots.release(job_id)  # a no-op once the job runs
 
     def _take(
         self, job_id: int, spec_cid: str, spec: JobSpec, job: Job, terms: JobTerms, price: int
-    ) -> None:
+    ) -> bool:
+        """Take the job: bid or claim it through its flow, or queue a first-come claim for
+        this round's batch (True: its slot stays reserved for it)."""
         stake_needed = self.client.stake_required(terms.min_stake, price)
         if self.auctions.needs_terms(terms):
             self.auctions.take(job_id, spec_cid, spec, job, terms, price, stake_needed)
-            return
+            return False
         if stake_needed and (short := stake_shortfall(self.client, stake_needed)) is not None:
             log.info("event=declined job=%d reason=%r", job_id, short)
-            return
+            return False
+        self._claims[job_id] = QueuedClaim(spec_cid, spec, price)
+        return True
 
-        def claim() -> TxResult:
-            # claimJobs, not claim: a race lost after the simulation is skipped on chain
-            # instead of reverting, so it never costs a reverted transaction.
-            held, tx = self.client.claim_jobs({job_id: price})
-            if tx is None or job_id not in held:
-                raise TxReverted(f"claim job {job_id}: another worker was first", "ClaimSkipped")
-            return tx
+    def claim_queued(self) -> None:
+        """Claim the first-come jobs this round took, all in one claimJobs transaction: a job
+        another worker got first is skipped on chain (never a reverted transaction), and
+        the ones held start in their reserved slots."""
+        queued, self._claims = self._claims, {}
+        if queued:
+            self._claim_batch(queued)
 
-        tx = self.send_claim(job_id, "claim", claim, spec_cid=spec_cid, price=price)
-        if tx is None:
+    def _claim_batch(self, queued: dict[int, QueuedClaim]) -> None:
+        for job_id, want in queued.items():
+            self.book.set(
+                job_id, phase=Phase.CLAIMING, sent="claim", spec_cid=want.spec_cid, price=want.price
+            )
+        try:
+            held, tx = self.client.claim_jobs({j: want.price for j, want in queued.items()})
+        except TxReverted as exc:
+            if len(queued) == 1:
+                self._claims_lost(queued, str(exc))
+                return
+            # One item the chain refuses (a stake gone meanwhile, say) refuses the batch:
+            # claim the others one by one rather than lose them.
+            log.info("event=claim_batch_refused jobs=%s error=%s", list(queued), exc)
+            for job_id, want in queued.items():
+                self._claim_batch({job_id: want})
             return
-        self.book.set(job_id, phase=Phase.CLAIMED, claim_tx=tx.tx_hash)
-        log.info("event=claimed job=%d tx=%s price=%d", job_id, tx.tx_hash, price)
-        self.run_job(job_id, spec_cid, spec)
+        except BaseException:
+            # Outage or kill: the jobs stay CLAIMING, and resume_held() asks the chain.
+            for job_id in queued:
+                self.slots.release(job_id)
+            raise
+        self._claims_lost(
+            {j: w for j, w in queued.items() if j not in held}, "another worker was first"
+        )
+        for job_id in held:
+            assert tx is not None  # held is empty without a transaction
+            want = queued[job_id]
+            self.book.set(
+                job_id, phase=Phase.CLAIMED, claim_tx=tx.tx_hash, claim_block=tx.block_number
+            )
+            log.info("event=claimed job=%d tx=%s price=%d", job_id, tx.tx_hash, want.price)
+            self.run_job(job_id, want.spec_cid, want.spec)
+
+    def _claims_lost(self, lost: dict[int, QueuedClaim], why: str) -> None:
+        for job_id in lost:
+            self.book.forget(job_id)
+            self.slots.release(job_id)
+            log.info("event=claim_refused job=%d error=%s", job_id, why)
 
     def send_claim(
         self, job_id: int, sent: str, send: Callable[[], TxResult], **record: Any

@@ -16,6 +16,7 @@ import pytest
 from agent_helpers import AnswerLost, SteppedAgent
 
 from agent.policy import Policy
+from agent.slots import Slots
 from agent.waiting import WaitReason
 from agent.worker import WorkerAgent
 from hepx.anvil import Anvil
@@ -150,6 +151,46 @@ def test_claim_refused_by_the_contract_is_logged_and_skipped(
     # The lost race cost no transaction at all (the simulation saw the rival's claim): the
     # agent sent only the second job's claim and result.
     assert agent.client.w3.eth.get_transaction_count(agent.address) == sent_before + 2
+
+
+def test_jobs_posted_together_are_claimed_in_one_transaction(
+    anvil: Anvil, deployment: Deployment, store: LocalStore, tmp_path: Path
+) -> None:
+    requester = _client(anvil, deployment, 0)
+    jobs = [requester.post_job(_echo(store, message=f"m{i}"), 10**6, 60, 60)[0] for i in range(3)]
+    agent = _agent(anvil, deployment, store, tmp_path / "w")
+    agent.slots = Slots(4, 4096)  # room for all three at once
+    agent.step()
+    claim_txs = {agent.book.jobs[j]["claim_tx"] for j in jobs}
+    assert len(claim_txs) == 1  # one claimJobs for the three
+    assert all(requester.job(j).state == JobState.SUBMITTED for j in jobs)
+
+
+def test_a_batch_one_item_of_which_the_chain_refuses_is_claimed_item_by_item(
+    anvil: Anvil,
+    deployment: Deployment,
+    store: LocalStore,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    requester = _client(anvil, deployment, 0)
+    good, _ = requester.post_job(_echo(store, message="good"), 10**6, 60, 60)
+    cheap, _ = requester.post_job(_echo(store, message="cheap"), 10**6, 60, 60)
+    agent = _agent(anvil, deployment, store, tmp_path / "w")
+    agent.slots = Slots(4, 4096)
+    real_claim = agent.client.claim_jobs
+
+    def overpriced(prices: dict[int, int]):  # type: ignore[no-untyped-def]
+        # The agent asks more than the max for one job (as if its policy changed meanwhile).
+        return real_claim({j: 10**7 if j == cheap else p for j, p in prices.items()})
+
+    agent.client.claim_jobs = overpriced  # type: ignore[method-assign]
+    with caplog.at_level(logging.INFO):
+        agent.step()
+    assert "event=claim_batch_refused" in caplog.text and "JobMarketPriceAboveMax" in caplog.text
+    assert requester.job(good).state == JobState.SUBMITTED  # not lost with the batch
+    assert requester.job(cheap).state == JobState.OPEN and cheap not in agent.book.jobs
+    assert not agent.slots.holds(cheap)
 
 
 def test_a_race_lost_after_the_simulation_is_skipped_on_chain_not_reverted(
