@@ -604,20 +604,22 @@ class WorkerAgent:
     # ------------------------------------------------------------ settlement
 
     def settle_submitted(self) -> None:
-        """Finalize our results whose challenge window passed; expire our failed jobs."""
+        """Finalize our results whose challenge window passed, all in one finalizeJobs
+        transaction; expire our failed jobs."""
         pending = self.book.in_phase(Phase.SUBMITTED, Phase.FAILED)
         if not pending:
             return
         now = self.client.chain_now()  # the next block's time, not the last one's
+        due: list[int] = []
         for job_id in pending:
             job = self.client.job(job_id)
             try:
                 if self.book.phase(job_id) == Phase.SUBMITTED and self.recovery.reorged(job):
                     continue
                 if job.state == JobState.SUBMITTED and now > job.deadline + 1:
-                    tx = self.client.finalize(job_id, gas=SETTLE_GAS)
-                    log.info("event=finalized job=%d tx=%s", job_id, tx.tx_hash)
-                elif job.state == JobState.CLAIMED and now > job.deadline + 1:
+                    due.append(job_id)
+                    continue
+                if job.state == JobState.CLAIMED and now > job.deadline + 1:
                     tx = self.client.expire(job_id, gas=SETTLE_GAS)
                     log.info("event=expired job=%d tx=%s", job_id, tx.tx_hash)
                 elif not job.state.final:
@@ -625,12 +627,23 @@ class WorkerAgent:
             except TxReverted as exc:
                 log.info("event=settle_refused job=%d error=%s", job_id, exc)
                 continue
-            self.book.set(
-                job_id,
-                phase=Phase.DONE,
-                final_state=self.client.job(job_id).state.label,
-                done_block=self.client.block_number(),
-            )
+            self._done(job_id)
+        if not due:
+            return
+        # A job skipped on chain (a reorg moved its deadline, say) stays submitted: next round.
+        settled, tx = self.client.finalize_jobs(due)
+        for job_id in settled:
+            log.info("event=finalized job=%d tx=%s", job_id, tx.tx_hash)
+            self._done(job_id, final_state=JobState.SETTLED, block=tx.block_number)
+
+    def _done(self, job_id: int, final_state: JobState | None = None, block: int = 0) -> None:
+        """Book a job of ours as ended, in the state the chain says (or ``final_state``)."""
+        self.book.set(
+            job_id,
+            phase=Phase.DONE,
+            final_state=(final_state or self.client.job(job_id).state).label,
+            done_block=block or self.client.block_number(),
+        )
 
     def withdraw_earnings(self) -> None:
         withdraw_token_earnings(self.client, self.policy)

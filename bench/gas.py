@@ -7,7 +7,8 @@
 
 Scenarios: the fast path (postJob, claim mode, one replica, ETH) three times: job 1 brings a new
 requester and a new worker (each gets its account slot), job 2 settles by finalize for the same
-parties, job 3 by accept after both withdrew all their credit; the same job through
+parties, job 3 by accept after both withdrew all their credit; then BATCH (10) of them for the
+same parties, claimed in one claimJobs and settled in one finalizeJobs; the same job through
 postJobWithTerms; an auction with 3 bids; a 3-of-3 replicated job with commit-reveal and staked
 workers; the fast path twice from requests the requester signed, relayed by another account
 (RequestDesk; the deposit is paid once, before); and the fast path twice more on a market
@@ -46,6 +47,7 @@ STAKE = 10**17
 NO_STAKE_LIMIT = 2**256 - 1
 ZERO = "0x" + "00" * 20
 SNAPSHOT = Path(__file__).with_name("gas-snapshot.txt")
+BATCH = 10  # jobs in the batched scenario
 
 
 def terms(mode: int = 0, replicas: int = 1, quorum: int = 1, min_stake: int = 0) -> tuple[Any, ...]:
@@ -83,6 +85,14 @@ def run() -> list[tuple[str, int]]:
             rows.append((label, int(receipt["gasUsed"])))
             return receipt
 
+        def mine_all(label: str, calls: list[Any], sender: str, value: int = 0) -> None:
+            """One row for several transactions: their gas summed."""
+            for call in calls:
+                mine(label, call, sender, value)
+            mined = [used for _, used in rows[-len(calls) :]]
+            del rows[-len(calls) :]
+            rows.append((label, sum(mined)))
+
         def wait(seconds: int) -> None:
             w3.provider.make_request(RPCEndpoint("evm_increaseTime"), [seconds])
             w3.provider.make_request(RPCEndpoint("evm_mine"), [])
@@ -111,6 +121,19 @@ def run() -> list[tuple[str, int]]:
             else:
                 wait(CHALLENGE_WINDOW + 1)
                 mine(f"{label} finalize", fns.finalize(job_id), keeper)
+
+        # The same parties, BATCH jobs: posted one by one (postJobs is not built yet), claimed
+        # in one claimJobs, submitted one by one, settled in one finalizeJobs.
+        label = f"batch of {BATCH} fast jobs"
+        first = count() + 1
+        ids = list(range(first, first + BATCH))
+        mine_all(f"{label} postJob x{BATCH}",
+                 [fns.postJob(SPEC_CID, 600, 1800) for _ in ids], requester, ESCROW)  # fmt: skip
+        mine(f"{label} claimJobs", fns.claimJobs(ids, [PRICE] * BATCH), worker)
+        mine_all(f"{label} submitResult x{BATCH}",
+                 [fns.submitResult(j, RESULT_CID, RESULT_DIGEST) for j in ids], worker)  # fmt: skip
+        wait(CHALLENGE_WINDOW + 1)
+        mine(f"{label} finalizeJobs", fns.finalizeJobs(ids), keeper)
 
         label = "terms claim job"
         mine(f"{label} postJobWithTerms", fns.postJobWithTerms(SPEC_CID, terms()), requester,
@@ -232,6 +255,7 @@ JOBS = (
     "fast job 1",
     "fast job 2",
     "fast job 3",
+    f"batch of {BATCH} fast jobs",
     "terms claim job",
     "auction job",
     "replicated 3-of-3 job",
@@ -245,10 +269,13 @@ JOBS = (
 
 
 def totals(rows: list[tuple[str, int]]) -> dict[str, int]:
-    return {
+    summed = {
         f"{job}: post -> settled": sum(v for k, v in rows if k.startswith(f"{job} "))
         for job in JOBS
     }
+    batch = f"batch of {BATCH} fast jobs: post -> settled"
+    summed[f"{batch}, per job"] = summed[batch] // BATCH
+    return summed
 
 
 def seeded(label: str) -> bool:

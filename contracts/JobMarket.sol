@@ -219,7 +219,7 @@ contract JobMarket is WorkerRegistry, IJobMarket, ReentrancyGuardTransient {
             // Taken, ended or never posted (a reorg can orphan a post): what a lost race looks
             // like, so skipped; a price or stake the caller got wrong still reverts.
             if (job.state != JobState.Open || block.timestamp > job.deadline) {
-                emit ClaimSkipped(jobId, msg.sender, job.state);
+                emit BatchItemSkipped(jobId, msg.sender, job.state);
                 continue;
             }
             _claim(jobId, job, prices[i]);
@@ -408,6 +408,20 @@ contract JobMarket is WorkerRegistry, IJobMarket, ReentrancyGuardTransient {
         }
         if (block.timestamp <= deadline) revert JobMarketDeadlineNotReached(jobId, deadline);
         _tally(jobId, job, t, revealWindowRan);
+    }
+
+    /// @inheritdoc IJobMarket
+    function finalizeJobs(uint256[] calldata jobIds) external returns (uint256 settled) {
+        for (uint256 i; i < jobIds.length; ++i) {
+            uint256 jobId = jobIds[i];
+            JobRecord storage job = _jobs[jobId];
+            if (job.state != JobState.Submitted || block.timestamp <= job.deadline) {
+                emit BatchItemSkipped(jobId, msg.sender, job.state);
+                continue;
+            }
+            _settle(jobId, job);
+            ++settled;
+        }
     }
 
     /// @inheritdoc IJobMarket

@@ -136,9 +136,10 @@ interface IJobMarket {
     /// @notice A worker claimed an open job at `price` (at most the max price); the rest of the
     /// escrow is credited back to the requester at once (a Payment with reason Refund).
     event JobClaimed(uint256 indexed jobId, address indexed worker, uint256 price, uint256 runDeadline);
-    /// @notice `claimJobs` skipped job `jobId` for `worker`: it was in `state` (Open: its match
-    /// deadline had passed; None: no such job).
-    event ClaimSkipped(uint256 indexed jobId, address indexed worker, JobState state);
+    /// @notice A batch call of `caller` (claimJobs, finalizeJobs) skipped job `jobId`, which was
+    /// in `state` (for a claim, Open means its match deadline had passed; for a finalize,
+    /// Submitted means its challenge window had not; None: no such job).
+    event BatchItemSkipped(uint256 indexed jobId, address indexed caller, JobState state);
 
     /// @notice The worker submitted the CID of the job's result and its canonical digest (the
     /// job kind's digest of the result, which a dispute's verifiers recompute).
@@ -310,7 +311,7 @@ interface IJobMarket {
 
     /// @notice Claim each of `jobIds` at `prices[i]` as {claim} does, in one transaction. A job
     /// that is no longer open (another worker was first, it ended, or a reorg orphaned its
-    /// post) or past its match deadline is skipped with `ClaimSkipped` instead of reverting
+    /// post) or past its match deadline is skipped with `BatchItemSkipped` instead of reverting
     /// the batch, so a lost race never costs a reverted transaction; a price above the max,
     /// a missing stake or kind, or an allowlist still revert (use claimWithProof for those).
     /// @return claimed how many of the jobs the caller now holds.
@@ -330,6 +331,13 @@ interface IJobMarket {
     /// passed, or the commit deadline passed with fewer commits than the quorum (then the
     /// replicas that committed are released, not slashed: their reveal window never ran).
     function finalize(uint256 jobId) external;
+
+    /// @notice Finalize each of `jobIds` whose single worker's result has passed its challenge
+    /// window, in one transaction (the worker's settlements of a round, say). Any other job
+    /// (not Submitted, still in its challenge window, replicated, disputed) is skipped with
+    /// `BatchItemSkipped` instead of reverting the batch.
+    /// @return settled how many of the jobs this call settled.
+    function finalizeJobs(uint256[] calldata jobIds) external returns (uint256 settled);
 
     /// @notice The requester cancels a job nobody has claimed or bid on; the escrow is refunded.
     function cancel(uint256 jobId) external;

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from eth_utils.address import to_checksum_address
@@ -11,6 +11,8 @@ from hepx.chain.contract import ContractClient
 from hepx.chain.enums import AssignmentStatus, JobState, MatchMode
 from hepx.chain.events import block_ranges
 from hepx.chain.types import (
+    FINALIZE_ITEM_GAS,
+    SETTLE_GAS,
     ZERO_ADDRESS,
     Assignment,
     Job,
@@ -140,6 +142,15 @@ class MarketClient(ContractClient):
         return self.transact(
             f"finalize job {job_id}", self.contract.functions.finalize(job_id), gas=gas
         )
+
+    def finalize_jobs(self, job_ids: Sequence[int]) -> tuple[list[int], TxResult]:
+        """Finalize in one ``finalizeJobs`` transaction each job whose challenge window has
+        passed (the others are skipped on chain); the ids it settled. Sent unsimulated, as
+        ``finalize`` is, with gas for every item."""
+        fn = self.contract.functions.finalizeJobs(list(job_ids))
+        gas = SETTLE_GAS + FINALIZE_ITEM_GAS * (len(job_ids) - 1)
+        tx = self.transact(f"finalizeJobs {list(job_ids)}", fn, gas=gas)
+        return [int(e.args["jobId"]) for e in tx.events if e.name == "JobSettled"], tx
 
     def cancel(self, job_id: int) -> TxResult:
         return self.transact(f"cancel job {job_id}", self.contract.functions.cancel(job_id))

@@ -37,6 +37,9 @@ _LAPSES = {
 # Gas for finalize/expire, sent unsimulated: anvil simulates at the last block's timestamp,
 # which on an idle automine chain is older than the deadline the wall clock has passed.
 SETTLE_GAS = 200_000
+# Gas per job of a finalizeJobs batch, sent unsimulated for the same reason: a single worker's
+# settlement costs ~30k warm, ~55k when the worker's account and the job are cold.
+FINALIZE_ITEM_GAS = 60_000
 
 # Seconds past a deadline before a job counts as lapsed, for callers whose clock may differ a
 # little from the timestamp the next block will carry.

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from agent_helpers import AnswerLost, SteppedAgent
 
+from agent.phases import Phase
 from agent.policy import Policy
 from agent.slots import Slots
 from agent.waiting import WaitReason
@@ -166,6 +167,28 @@ def test_jobs_posted_together_are_claimed_in_one_transaction(
     assert all(requester.job(j).state == JobState.SUBMITTED for j in jobs)
 
 
+def test_matured_results_are_settled_together_in_one_transaction(
+    anvil: Anvil, deployment: Deployment, store: LocalStore, tmp_path: Path
+) -> None:
+    requester = _client(anvil, deployment, 0)
+    jobs = [requester.post_job(_echo(store, message=f"s{i}"), 10**6, 60, 60)[0] for i in range(3)]
+    agent = _agent(anvil, deployment, store, tmp_path / "w")
+    agent.slots = Slots(4, 4096)
+    agent.step()  # claims and submits all three
+    requester.w3.provider.make_request("evm_increaseTime", [5])  # type: ignore[arg-type]
+    requester.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+    head = agent.client.block_number()
+    agent.step()
+    assert all(requester.job(j).state == JobState.SETTLED for j in jobs)
+    assert {agent.book.jobs[j]["phase"] for j in jobs} == {Phase.DONE}
+    settling = {
+        e.args["jobId"]: e.block_number
+        for e in agent.client.events(head + 1, agent.client.block_number())
+        if e.name == "JobSettled"
+    }
+    assert sorted(settling) == jobs and len(set(settling.values())) == 1  # one transaction
+
+
 def test_a_batch_one_item_of_which_the_chain_refuses_is_claimed_item_by_item(
     anvil: Anvil,
     deployment: Deployment,
@@ -224,8 +247,8 @@ def test_a_race_lost_after_the_simulation_is_skipped_on_chain_not_reverted(
         if r["from"].lower() == agent.address.lower()
     ]
     assert [int(r["status"], 16) for r in mine] == [1]  # sent, mined, not reverted
-    skipped = [e for e in agent.client.events(head, head) if e.name == "ClaimSkipped"]
-    assert [(e.job_id, e.args["worker"]) for e in skipped] == [(job_id, agent.address)]
+    skipped = [e for e in agent.client.events(head, head) if e.name == "BatchItemSkipped"]
+    assert [(e.job_id, e.args["caller"]) for e in skipped] == [(job_id, agent.address)]
 
 
 def test_failed_job_is_expired_after_its_run_deadline_and_escrow_refunded(

@@ -1,13 +1,13 @@
-"""claimJobs: a worker claims several jobs in one transaction, and a race it lost is skipped
-with ClaimSkipped instead of reverting (issue 15: a lost claim race must not cost a reverted
-transaction). The attack-shaped test first shows what two workers racing with ``claim`` cost
-the loser, then the same race through ``claimJobs``."""
+"""Batch calls (issue 15): claimJobs and finalizeJobs act on several jobs in one transaction,
+and an item no longer valid is skipped with BatchItemSkipped instead of reverting the batch (a
+lost claim race must not cost a reverted transaction). The attack-shaped test first shows what
+two workers racing with ``claim`` cost the loser, then the same race through ``claimJobs``."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from market_helpers import ETHER, Market, State
+from market_helpers import CHALLENGE_WINDOW, ETHER, RESULT_CID, RESULT_DIGEST, Market, State
 
 
 def _same_block(m: Market, calls: list[tuple[str, str, tuple[Any, ...]]]) -> list[Any]:
@@ -46,7 +46,7 @@ def test_the_same_race_through_claim_jobs_is_skipped_not_reverted(
     assert (first["status"], second["status"]) == (1, 1)
     assert [name for name, _ in market.events(first)] == ["JobClaimed"]
     assert market.events(second) == [
-        ("ClaimSkipped", {"jobId": job, "worker": stranger, "state": State.CLAIMED})
+        ("BatchItemSkipped", {"jobId": job, "caller": stranger, "state": State.CLAIMED})
     ]
     assert market.job(job)["worker"] == worker
     assert market.balance(market.address) == ETHER  # the loser paid only gas, nothing moved
@@ -69,7 +69,7 @@ def test_claim_jobs_claims_every_open_job_and_skips_the_rest(
     assert claimed == 3
     receipt = market.send(worker, "claimJobs", ids, prices)
     skipped = [(a["jobId"], a["state"]) for name, a in market.events(receipt)
-               if name == "ClaimSkipped"]  # fmt: skip
+               if name == "BatchItemSkipped"]  # fmt: skip
     assert skipped == [
         (taken, State.CLAIMED), (cancelled, State.CANCELLED), (late, State.OPEN),
         (never_posted, State.NONE),
@@ -96,3 +96,26 @@ def test_arrays_of_different_lengths_are_refused(
     job = market.post(requester)
     market.assert_reverts("JobMarketBatchMismatch", (1, 2), worker, "claimJobs", [job], [1, 2])
     assert market.job(job)["state"] is State.OPEN
+
+
+def test_finalize_jobs_settles_the_matured_results_and_skips_the_rest(
+    market: Market, requester: str, worker: str, stranger: str
+) -> None:
+    matured = [market.submitted(requester, worker) for _ in range(2)]
+    accepted = market.submitted(requester, worker)
+    market.send(requester, "accept", accepted)
+    claimed_only = market.claimed(requester, worker)
+    market.advance(CHALLENGE_WINDOW + 1)
+    fresh = market.claimed(requester, worker)
+    market.send(worker, "submitResult", fresh, RESULT_CID, RESULT_DIGEST)  # still challengeable
+    ids = [matured[0], accepted, claimed_only, fresh, matured[1]]
+    before = market.withdrawable(worker)
+    receipt = market.send(stranger, "finalizeJobs", ids)  # anyone may, as with finalize
+    events = market.events(receipt)
+    skipped = [(a["jobId"], a["state"]) for name, a in events if name == "BatchItemSkipped"]
+    assert skipped == [
+        (accepted, State.SETTLED), (claimed_only, State.CLAIMED), (fresh, State.SUBMITTED),
+    ]  # fmt: skip
+    assert [a["jobId"] for name, a in events if name == "JobSettled"] == matured
+    assert market.withdrawable(worker) == before + 2 * (ETHER // 2)
+    assert market.job(fresh)["state"] is State.SUBMITTED  # its requester may still dispute
