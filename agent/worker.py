@@ -74,6 +74,9 @@ log = logging.getLogger("hepx.agent")
 
 # Seconds kept free before the run deadline for storing outputs and the submit tx.
 SUBMIT_MARGIN = 10
+# Seconds a queued first-come claim waits for more of the same poll to join its claimJobs
+# batch (a poll of a burst considers each job in turn, which takes a while).
+CLAIM_BATCH_WINDOW = 0.05
 
 
 @dataclass(frozen=True)
@@ -137,6 +140,7 @@ class WorkerAgent:
         # races cost no gas.
         self.order = ClaimOrder(self.address)
         self._claims: dict[int, QueuedClaim] = {}  # this round's first-come claims
+        self._claims_since = 0.0  # when the first of them was queued
         self.waiting = Waiting(self.paths.waiting)
 
     # ------------------------------------------------------------ loop
@@ -218,6 +222,8 @@ class WorkerAgent:
         self.order.saw(event)
         if event.name == "JobPosted":
             self.consider(int(event.args["jobId"]), str(event.args["specCid"]))
+            if self._claims and time.monotonic() - self._claims_since > CLAIM_BATCH_WINDOW:
+                self.claim_queued()  # a burst's first jobs do not wait for the whole poll
         elif event.name == "JobDisputed":
             self.verifier.on_dispute(int(event.args["jobId"]))
 
@@ -293,7 +299,7 @@ class WorkerAgent:
             log.info("event=deferred job=%d reason='others rank first' wait=%.2f", job_id, wait)
             self.waiting.put(WaitReason.TURN, job_id, spec_cid, after=wait)
             return
-        if not bidding and not self.slots.reserve(job_id, need):
+        if not bidding and not self._reserve(job_id, need):
             log.info(
                 "event=waiting job=%d reason='all slots busy' running=%d",
                 job_id,
@@ -308,6 +314,17 @@ class WorkerAgent:
             if not queued:
                 self.slots.release(job_id)  # a no-op once the job runs
 
+    def _reserve(self, job_id: int, need: Need) -> bool:
+        """Reserve ``need`` for the job. When this round's queued claims hold the slots, they
+        are sent now, so their jobs start (and may end) while the round goes on: held until
+        the round's end, a burst's slots sat idle through the whole poll."""
+        if self.slots.reserve(job_id, need):
+            return True
+        if not self._claims:
+            return False
+        self.claim_queued()
+        return self.slots.reserve(job_id, need)
+
     def _take(
         self, job_id: int, spec_cid: str, spec: JobSpec, job: Job, terms: JobTerms, price: int
     ) -> bool:
@@ -320,6 +337,8 @@ class WorkerAgent:
         if stake_needed and (short := stake_shortfall(self.client, stake_needed)) is not None:
             log.info("event=declined job=%d reason=%r", job_id, short)
             return False
+        if not self._claims:
+            self._claims_since = time.monotonic()
         self._claims[job_id] = QueuedClaim(spec_cid, spec, price)
         return True
 

@@ -11,6 +11,7 @@ from hepx.chain.contract import ContractClient
 from hepx.chain.enums import AssignmentStatus, JobState, MatchMode
 from hepx.chain.events import block_ranges
 from hepx.chain.types import (
+    CLAIM_ITEM_GAS,
     FINALIZE_ITEM_GAS,
     SETTLE_GAS,
     ZERO_ADDRESS,
@@ -125,9 +126,11 @@ class MarketClient(ContractClient):
         ids = list(prices)
         fn = self.contract.functions.claimJobs(ids, [prices[i] for i in ids])
         what = f"claimJobs {ids}"
+        # The call is the simulation (a refusal raises here, before a nonce is taken); the
+        # transaction then goes without a second one, with gas for every item.
         if self.rpc.call(what, lambda: fn.call({"from": self.sender})) == 0:
             return [], None
-        tx = self.transact(what, fn)
+        tx = self.transact(what, fn, gas=CLAIM_ITEM_GAS * len(ids))
         return [int(e.args["jobId"]) for e in tx.events if e.name == "JobClaimed"], tx
 
     def submit_result(self, job_id: int, result_cid: str, digest: bytes) -> TxResult:

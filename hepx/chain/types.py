@@ -40,6 +40,10 @@ SETTLE_GAS = 200_000
 # Gas per job of a finalizeJobs batch, sent unsimulated for the same reason: a single worker's
 # settlement costs ~30k warm, ~55k when the worker's account and the job are cold.
 FINALIZE_ITEM_GAS = 60_000
+# Gas per job of a claimJobs batch, sent after an eth_call instead of an estimate (the call
+# says how many it would claim; one round trip less per claim): a claim costs ~41k warm, up
+# to ~95k for a new worker's account or a replica's slot.
+CLAIM_ITEM_GAS = 150_000
 
 # Seconds past a deadline before a job counts as lapsed, for callers whose clock may differ a
 # little from the timestamp the next block will carry.
