@@ -17,7 +17,6 @@ from agent_helpers import AnswerLost, SteppedAgent
 
 from agent.phases import Phase
 from agent.policy import Policy
-from agent.slots import Slots
 from agent.waiting import WaitReason
 from agent.worker import WorkerAgent
 from hepx.anvil import Anvil
@@ -36,12 +35,17 @@ def _client(anvil: Anvil, deployment: Deployment, account: int) -> MarketClient:
 
 
 def _agent(
-    anvil: Anvil, deployment: Deployment, store: LocalStore, state: Path, account: int = 1
+    anvil: Anvil,
+    deployment: Deployment,
+    store: LocalStore,
+    state: Path,
+    account: int = 1,
+    slots: int | None = None,
 ) -> WorkerAgent:
     return SteppedAgent(
         _client(anvil, deployment, account),
         store,
-        POLICY,
+        POLICY.model_copy(update={"slots": slots}) if slots else POLICY,
         state,
         start_block=deployment.deploy_block,
         poll_interval=0.05,
@@ -159,8 +163,7 @@ def test_jobs_posted_together_are_claimed_in_one_transaction(
 ) -> None:
     requester = _client(anvil, deployment, 0)
     jobs = [requester.post_job(_echo(store, message=f"m{i}"), 10**6, 60, 60)[0] for i in range(3)]
-    agent = _agent(anvil, deployment, store, tmp_path / "w")
-    agent.slots = Slots(4, 4096)  # room for all three at once
+    agent = _agent(anvil, deployment, store, tmp_path / "w", slots=4)  # all three at once
     agent.step()
     claim_txs = {agent.book.jobs[j]["claim_tx"] for j in jobs}
     assert len(claim_txs) == 1  # one claimJobs for the three
@@ -172,8 +175,7 @@ def test_matured_results_are_settled_together_in_one_transaction(
 ) -> None:
     requester = _client(anvil, deployment, 0)
     jobs = [requester.post_job(_echo(store, message=f"s{i}"), 10**6, 60, 60)[0] for i in range(3)]
-    agent = _agent(anvil, deployment, store, tmp_path / "w")
-    agent.slots = Slots(4, 4096)
+    agent = _agent(anvil, deployment, store, tmp_path / "w", slots=4)
     agent.step()  # claims and submits all three
     requester.w3.provider.make_request("evm_increaseTime", [5])  # type: ignore[arg-type]
     requester.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
@@ -199,8 +201,7 @@ def test_a_batch_one_item_of_which_the_chain_refuses_is_claimed_item_by_item(
     requester = _client(anvil, deployment, 0)
     good, _ = requester.post_job(_echo(store, message="good"), 10**6, 60, 60)
     cheap, _ = requester.post_job(_echo(store, message="cheap"), 10**6, 60, 60)
-    agent = _agent(anvil, deployment, store, tmp_path / "w")
-    agent.slots = Slots(4, 4096)
+    agent = _agent(anvil, deployment, store, tmp_path / "w", slots=4)
     real_claim = agent.client.claim_jobs
 
     def overpriced(prices: dict[int, int]):  # type: ignore[no-untyped-def]
