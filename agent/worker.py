@@ -650,7 +650,11 @@ class WorkerAgent:
         if not due:
             return
         # A job skipped on chain (a reorg moved its deadline, say) stays submitted: next round.
-        settled, tx = self.client.finalize_jobs(due)
+        try:
+            settled, tx = self.client.finalize_jobs(due)
+        except TxReverted as exc:  # out of gas, say: a refusal to retry, not an outage
+            log.warning("event=settle_refused jobs=%s error=%s", due, exc)
+            return
         for job_id in settled:
             log.info("event=finalized job=%d tx=%s", job_id, tx.tx_hash)
             self._done(job_id, final_state=JobState.SETTLED, block=tx.block_number)

@@ -22,7 +22,7 @@ from agent.worker import WorkerAgent
 from hepx.anvil import Anvil
 from hepx.chain import JobState, MarketClient, deploy_market
 from hepx.deployment import Deployment
-from hepx.errors import ChainError
+from hepx.errors import ChainError, TxReverted
 from hepx.spec import canonical_json, parse_spec
 from hepx.store import LocalStore
 
@@ -189,6 +189,35 @@ def test_matured_results_are_settled_together_in_one_transaction(
         if e.name == "JobSettled"
     }
     assert sorted(settling) == jobs and len(set(settling.values())) == 1  # one transaction
+
+
+def test_a_refused_settlement_batch_is_retried_next_round_not_taken_for_an_outage(
+    anvil: Anvil,
+    deployment: Deployment,
+    store: LocalStore,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    requester = _client(anvil, deployment, 0)
+    job_id, _ = requester.post_job(_echo(store), 10**6, 60, 60)
+    agent = _agent(anvil, deployment, store, tmp_path / "w")
+    agent.step()
+    requester.w3.provider.make_request("evm_increaseTime", [5])  # type: ignore[arg-type]
+    requester.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+    real_finalize = agent.client.finalize_jobs
+
+    def out_of_gas(job_ids: list[int]):  # type: ignore[no-untyped-def]
+        raise TxReverted(f"finalizeJobs {job_ids}: tx 0xabc reverted on chain")
+
+    agent.client.finalize_jobs = out_of_gas  # type: ignore[method-assign]
+    with caplog.at_level(logging.INFO):
+        agent.step()  # does not raise: the loop would take a ChainError for an outage
+    assert "event=settle_refused" in caplog.text
+    assert agent.book.phase(job_id) == Phase.SUBMITTED
+    agent.client.finalize_jobs = real_finalize  # type: ignore[method-assign]
+    agent.step()
+    assert requester.job(job_id).state == JobState.SETTLED
+    assert agent.book.phase(job_id) == Phase.DONE
 
 
 def test_a_batch_one_item_of_which_the_chain_refuses_is_claimed_item_by_item(
