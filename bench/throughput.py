@@ -10,6 +10,9 @@ For each agents x slots configuration a fresh devnet (anvil automine, the API, W
                   withdrawals, refused ones too) over the jobs
   reverted        transactions the agents sent that reverted on chain (gas paid for nothing:
                   a lost claim race, a settlement another agent made first), by call
+  skipped claims  jobs an agent's claimJobs found taken (a race lost after its eth_call: the
+                  transaction is mined, the item skipped), and the gas of the claims that
+                  claimed nothing
 
     python bench/throughput.py --jobs 100 --agents 1,2,4 --slots 2
 """
@@ -52,6 +55,8 @@ class Run:
     p95: float
     gas_per_job: float
     reverted: dict[str, int]  # call -> agent transactions of it that reverted on chain
+    skipped: int  # claim items skipped on chain (BatchItemSkipped in a claimJobs)
+    skipped_gas: int  # gas of the claimJobs that claimed nothing
 
 
 def _call_of(client: MarketClient, tx_hash: str) -> str:
@@ -116,13 +121,21 @@ def run_once(agents: int, slots: int, jobs: int, posters: int) -> Run:
         if len(settled) < jobs:
             raise SystemExit(f"{agents}x{slots}: only {len(settled)}/{jobs} settled in 900 s")
         latencies = sorted(result_at[j] - posted_at[j] for j in posted_at)
-        gas, reverted = 0, Counter[str]()
+        gas, reverted, skipped_gas = 0, Counter[str](), 0
         workers = {w.address.lower() for w in devnet.workers}
         for number in range(first_block, client.block_number() + 1):
             for r in client.rpc.request("eth_getBlockReceipts", [hex(number)]) or []:
                 gas += int(r["gasUsed"], 16)
                 if r["from"].lower() in workers and int(r["status"], 16) == 0:
                     reverted[_call_of(client, r["transactionHash"])] += 1
+        events = client.events(first_block, client.block_number())
+        calls = {e.tx_hash: _call_of(client, e.tx_hash) for e in events
+                 if e.name == "BatchItemSkipped"}  # fmt: skip
+        skips = [e for e in events if calls.get(e.tx_hash) == "claimJobs"]
+        claiming = {e.tx_hash for e in events if e.name == "JobClaimed"}
+        for tx_hash in {e.tx_hash for e in skips} - claiming:
+            receipt = client.rpc.request("eth_getTransactionReceipt", [tx_hash])
+            skipped_gas += int(receipt["gasUsed"], 16)
         assert all(client.job(j).state == JobState.SETTLED for j in posted_at)
     finally:
         devnet.stop()
@@ -135,6 +148,8 @@ def run_once(agents: int, slots: int, jobs: int, posters: int) -> Run:
         latencies[min(len(latencies) - 1, round(0.95 * (len(latencies) - 1)))],
         gas / jobs,
         reverted,
+        len(skips),
+        skipped_gas,
     )
 
 
@@ -154,14 +169,18 @@ def main() -> None:
     ]
     posting = f"POST /jobs ({args.posters} posters)"
     print(f"\n{args.jobs} no-op echo jobs through {posting}, anvil automine\n")
-    print("| agents x slots | jobs/s | p50 post -> result | p95 | gas/job | reverted txs |")
-    print("|---|---:|---:|---:|---:|---:|")
+    print(
+        "| agents x slots | jobs/s | p50 post -> result | p95 | gas/job | reverted txs "
+        "| skipped claims (gas of empty claims) |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|")
     for r in runs:
         calls = ", ".join(f"{name} {n}" for name, n in sorted(r.reverted.items()))
         reverted = f"{sum(r.reverted.values())}" + (f" ({calls})" if calls else "")
         print(
             f"| {r.agents} x {r.slots} | {r.jobs / r.seconds:.2f} | {r.p50 * 1000:.0f} ms | "
-            f"{r.p95 * 1000:.0f} ms | {r.gas_per_job:,.0f} | {reverted} |"
+            f"{r.p95 * 1000:.0f} ms | {r.gas_per_job:,.0f} | {reverted} | "
+            f"{r.skipped} ({r.skipped_gas:,}) |"
         )
 
 
