@@ -107,6 +107,10 @@ def _until_resolved(
         dispute = court.dispute(job_id)
         assert dispute is not None
         if dispute.state == DisputeState.RESOLVED:
+            # The seats that stepped before the verdict read it in their next step (on a
+            # loaded machine the reveal deadline, not the last reveal, can make it due).
+            for agent in agents:
+                agent.step()
             return
         anvil_rpc(anvil, "evm_increaseTime", WINDOW // 2)
         anvil_rpc(anvil, "evm_mine")

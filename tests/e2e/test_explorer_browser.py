@@ -114,7 +114,8 @@ def test_explorer_follows_a_job_live_to_settled_and_shows_its_tx_and_plot(
     # The settling transaction, decoded: the call and the JobSettled event's arguments.
     page.click("#timeline tr[data-event='JobSettled'] a[href^='/tx/']")
     page.wait_for_selector("#logs")
-    assert page.inner_text("#call-signature") in ("finalize(uint256)", "accept(uint256)")
+    settling = ("finalize(uint256)", "finalizeJobs(uint256[])", "accept(uint256)")
+    assert page.inner_text("#call-signature") in settling
     settled = page.inner_text("#logs tr[data-event='JobSettled']")
     assert "payment" in settled and "worker" in settled
     page.screenshot(path=str(ARTIFACTS / "tx.png"), full_page=True)
