@@ -118,6 +118,10 @@ class FlowHost(Protocol):
     def running(self, job_id: int) -> bool:
         """True while the job is queued for or running in one of this worker's slots."""
 
+    def claim_queued_for(self, job_id: int) -> bool:
+        """True while this process holds the job's claim for its next claimJobs batch (booked
+        as claiming, not sent yet)."""
+
     def produce_result(
         self, job_id: int, spec_cid: str, spec: JobSpec | None = None
     ) -> Produced | None:

@@ -38,6 +38,8 @@ class Recovery:
         with what the chain says it did. Run from the loop, so the answer is not still due."""
         agent = self.agent
         rec = agent.book.jobs[job_id]
+        if agent.claim_queued_for(job_id):
+            return  # not sent yet: this round's batch sends it
         if agent.client.sends_pending():
             return  # it may still be mined: ask again next round
         job = agent.client.job(job_id)

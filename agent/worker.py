@@ -339,8 +339,14 @@ class WorkerAgent:
             return False
         if not self._claims:
             self._claims_since = time.monotonic()
+        # Booked now, not when the batch is sent: killed before that, the restarted agent
+        # finds the job claiming, asks the chain, and considers it again.
+        self.book.set(job_id, phase=Phase.CLAIMING, sent="claim", spec_cid=spec_cid, price=price)
         self._claims[job_id] = QueuedClaim(spec_cid, spec, price)
         return True
+
+    def claim_queued_for(self, job_id: int) -> bool:
+        return job_id in self._claims
 
     def claim_queued(self) -> None:
         """Claim the first-come jobs this round took, all in one claimJobs transaction: a job
@@ -351,10 +357,6 @@ class WorkerAgent:
             self._claim_batch(queued)
 
     def _claim_batch(self, queued: dict[int, QueuedClaim]) -> None:
-        for job_id, want in queued.items():
-            self.book.set(
-                job_id, phase=Phase.CLAIMING, sent="claim", spec_cid=want.spec_cid, price=want.price
-            )
         try:
             held, tx = self.client.claim_jobs({j: want.price for j, want in queued.items()})
         except TxReverted as exc:

@@ -189,6 +189,15 @@ class Market:
                 fees += int(r["gasUsed"], 16) * int(r["effectiveGasPrice"], 16)
         return fees
 
+    def _log_lines(self, needle: str) -> list[str]:
+        """The agents' and the API's log lines that contain ``needle``, prefixed by the log."""
+        return [
+            f"    {log.stem}: {line.strip()}"
+            for log in sorted(self.devnet.logs.glob("*.log"))
+            for line in log.read_text(errors="replace").splitlines()
+            if needle in line
+        ]
+
     def books_balance(self) -> bool:
         owed = sum(self.client.withdrawable(a) for a in self.accounts)
         owed += sum(self.client.job(j).escrow for j in range(self.client.job_count()))
@@ -225,6 +234,10 @@ class Market:
         row.books = self.books_balance()
         refunded = sum(1 for s in states.values() if s in REFUNDED)
         settled = sum(1 for s in states.values() if s is JobState.SETTLED)
+        for job_id in sorted(set(unfinished) | {j for j, s in states.items() if s in FINAL_STATES
+                                                and s not in ended_well}):  # fmt: skip
+            row.details.append(f"job {job_id} lost in state {states[job_id].label}")
+            row.details += self._log_lines(f"job={job_id} ")[-12:]
         row.notes = "; ".join(
             n for n in (f"{settled} settled, {refunded} refunded", row.notes) if n
         )
@@ -485,7 +498,7 @@ def reorgs(count: int, jobs: int, seed: int = 3) -> Row:
             f"(requester refunded by the chain); index rolled back {status['reorgs']}x; "
             f"wrong actions {len(wrong)}; {len(raced)} tx sent across a reorg"
         )
-        audited.details = wrong + raced
+        audited.details += wrong + raced
         return audited
 
 
@@ -520,17 +533,12 @@ def _wrong_actions(m: Market, reorg_heads: list[int]) -> tuple[list[str], list[s
     for number in range(m.first_block + 1, m.client.block_number() + 1):
         for r in m.client.rpc.request("eth_getBlockReceipts", [hex(number)]) or []:
             if r["from"].lower() in workers and int(r["status"], 16) == 0:
-                said = [
-                    line.strip()
-                    for log in m.devnet.logs.glob("worker-*.log")
-                    for line in log.read_text(errors="replace").splitlines()
-                    if r["transactionHash"][2:].lower() in line.lower()
-                ]
+                said = m._log_lines(r["transactionHash"][2:])
                 across = any(0 < number - head <= _RACED_BLOCKS for head in reorg_heads)
                 (raced if across else wrong).append(
                     f"reverted tx {r['transactionHash']} from {r['from']} in block {number}"
                     f"{' (just after a reorg)' if across else ''}"
-                    + "".join(f"\n    {line}" for line in said)
+                    + "".join(f"\n{line}" for line in said)
                 )
     return wrong, raced
 

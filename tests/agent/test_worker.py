@@ -170,6 +170,21 @@ def test_jobs_posted_together_are_claimed_in_one_transaction(
     assert all(requester.job(j).state == JobState.SUBMITTED for j in jobs)
 
 
+def test_an_agent_killed_with_a_claim_queued_but_not_sent_claims_the_job_after_restart(
+    anvil: Anvil, deployment: Deployment, store: LocalStore, tmp_path: Path
+) -> None:
+    requester = _client(anvil, deployment, 0)
+    job_id, _ = requester.post_job(_echo(store), 10**6, 60, 60)
+    killed = _agent(anvil, deployment, store, tmp_path / "w")
+    killed.follower.poll(killed.handle)  # reads the post, queues the claim, moves its cursor
+    assert killed.claim_queued_for(job_id)
+    # SIGKILL here: the batch never went out, and the cursor is past the post.
+    restarted = _agent(anvil, deployment, store, tmp_path / "w")
+    restarted.step()
+    assert requester.job(job_id).state == JobState.SUBMITTED
+    assert requester.job(job_id).worker == restarted.address
+
+
 def test_matured_results_are_settled_together_in_one_transaction(
     anvil: Anvil, deployment: Deployment, store: LocalStore, tmp_path: Path
 ) -> None:
