@@ -15,11 +15,11 @@ import shutil
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from agent.bidding import AuctionFlow, per_replica, stake_shortfall
+from agent.claim_batch import ClaimBatch
 from agent.claim_order import ClaimOrder
 from agent.container_jobs import (
     remove_leftover_containers,
@@ -74,18 +74,6 @@ log = logging.getLogger("hepx.agent")
 
 # Seconds kept free before the run deadline for storing outputs and the submit tx.
 SUBMIT_MARGIN = 10
-# Seconds a queued first-come claim waits for more of the same poll to join its claimJobs
-# batch (a poll of a burst considers each job in turn, which takes a while).
-CLAIM_BATCH_WINDOW = 0.05
-
-
-@dataclass(frozen=True)
-class QueuedClaim:
-    """A first-come job this round decided to claim, its slot reserved."""
-
-    spec_cid: str
-    spec: JobSpec
-    price: int
 
 
 class WorkerAgent:
@@ -139,8 +127,7 @@ class WorkerAgent:
         # First-come jobs other workers rank ahead of us for wait for our turn, so lost claim
         # races cost no gas.
         self.order = ClaimOrder(self.address)
-        self._claims: dict[int, QueuedClaim] = {}  # this round's first-come claims
-        self._claims_since = 0.0  # when the first of them was queued
+        self.claims = ClaimBatch(self, self.slots)  # this round's first-come claims
         self.waiting = Waiting(self.paths.waiting)
 
     # ------------------------------------------------------------ loop
@@ -188,7 +175,7 @@ class WorkerAgent:
         self.follower.poll(self.handle)
         self.resume_held()
         self.reconsider_waiting()
-        self.claim_queued()
+        self.claims.send()
         self.auctions.advance()
         self.replicas.advance()
         self.verifier.advance()
@@ -222,8 +209,8 @@ class WorkerAgent:
         self.order.saw(event)
         if event.name == "JobPosted":
             self.consider(int(event.args["jobId"]), str(event.args["specCid"]))
-            if self._claims and time.monotonic() - self._claims_since > CLAIM_BATCH_WINDOW:
-                self.claim_queued()  # a burst's first jobs do not wait for the whole poll
+            if self.claims.due():
+                self.claims.send()  # a burst's first jobs do not wait for the whole poll
         elif event.name == "JobDisputed":
             self.verifier.on_dispute(int(event.args["jobId"]))
 
@@ -320,9 +307,9 @@ class WorkerAgent:
         the round's end, a burst's slots sat idle through the whole poll."""
         if self.slots.reserve(job_id, need):
             return True
-        if not self._claims:
+        if not self.claims.pending():
             return False
-        self.claim_queued()
+        self.claims.send()
         return self.slots.reserve(job_id, need)
 
     def _take(
@@ -337,60 +324,11 @@ class WorkerAgent:
         if stake_needed and (short := stake_shortfall(self.client, stake_needed)) is not None:
             log.info("event=declined job=%d reason=%r", job_id, short)
             return False
-        if not self._claims:
-            self._claims_since = time.monotonic()
-        # Booked now, not when the batch is sent: killed before that, the restarted agent
-        # finds the job claiming, asks the chain, and considers it again.
-        self.book.set(job_id, phase=Phase.CLAIMING, sent="claim", spec_cid=spec_cid, price=price)
-        self._claims[job_id] = QueuedClaim(spec_cid, spec, price)
+        self.claims.queue(job_id, spec_cid, spec, price)
         return True
 
     def claim_queued_for(self, job_id: int) -> bool:
-        return job_id in self._claims
-
-    def claim_queued(self) -> None:
-        """Claim the first-come jobs this round took, all in one claimJobs transaction: a job
-        another worker got first is skipped on chain (never a reverted transaction), and
-        the ones held start in their reserved slots."""
-        queued, self._claims = self._claims, {}
-        if queued:
-            self._claim_batch(queued)
-
-    def _claim_batch(self, queued: dict[int, QueuedClaim]) -> None:
-        try:
-            held, tx = self.client.claim_jobs({j: want.price for j, want in queued.items()})
-        except TxReverted as exc:
-            if len(queued) == 1:
-                self._claims_lost(queued, str(exc))
-                return
-            # One item the chain refuses (a stake gone meanwhile, say) refuses the batch:
-            # claim the others one by one rather than lose them.
-            log.info("event=claim_batch_refused jobs=%s error=%s", list(queued), exc)
-            for job_id, want in queued.items():
-                self._claim_batch({job_id: want})
-            return
-        except BaseException:
-            # Outage or kill: the jobs stay CLAIMING, and resume_held() asks the chain.
-            for job_id in queued:
-                self.slots.release(job_id)
-            raise
-        self._claims_lost(
-            {j: w for j, w in queued.items() if j not in held}, "another worker was first"
-        )
-        for job_id in held:
-            assert tx is not None  # held is empty without a transaction
-            want = queued[job_id]
-            self.book.set(
-                job_id, phase=Phase.CLAIMED, claim_tx=tx.tx_hash, claim_block=tx.block_number
-            )
-            log.info("event=claimed job=%d tx=%s price=%d", job_id, tx.tx_hash, want.price)
-            self.run_job(job_id, want.spec_cid, want.spec)
-
-    def _claims_lost(self, lost: dict[int, QueuedClaim], why: str) -> None:
-        for job_id in lost:
-            self.book.forget(job_id)
-            self.slots.release(job_id)
-            log.info("event=claim_refused job=%d error=%s", job_id, why)
+        return self.claims.holds(job_id)
 
     def send_claim(
         self, job_id: int, sent: str, send: Callable[[], TxResult], **record: Any
