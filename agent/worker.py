@@ -36,6 +36,7 @@ from agent.policy import Policy, decide
 from agent.provenance import result_facts
 from agent.recovery import Recovery
 from agent.replication import ReplicaFlow
+from agent.settlement import settle_submitted
 from agent.slots import Need, Slots, machine_cpus, machine_memory_mb
 from agent.slurm import BatchSystem, Slurm, run_batch_job
 from agent.stake import ensure_stake, withdraw_token_earnings
@@ -43,7 +44,6 @@ from agent.verification import VerifierFlow
 from agent.waiting import Waiting, WaitReason
 from hepx import __version__
 from hepx.chain import (
-    SETTLE_GAS,
     Cursor,
     EventFollower,
     HeadWatcher,
@@ -179,7 +179,7 @@ class WorkerAgent:
         self.auctions.advance()
         self.replicas.advance()
         self.verifier.advance()
-        self.settle_submitted()
+        settle_submitted(self.client, self.book, self.recovery)
         release_settled(self.store, self.book, self.pin_retention)
         self.withdraw_earnings()
 
@@ -246,7 +246,7 @@ class WorkerAgent:
         if job_id in self.book.jobs:
             if self.book.phase(job_id) == Phase.CLAIMING:
                 self.recovery.resolve_claim(job_id)  # an outage took the claim's answer
-            return  # already ours: resume_held() or settle_submitted() carry it on
+            return  # already ours: resume_held() or the settlement carry it on
         job = self.client.job(job_id)
         if job.state != JobState.OPEN or job.deadline < self.client.chain_now():
             log.debug("event=skipped job=%d reason=%s", job_id, job.state.label)
@@ -561,52 +561,6 @@ class WorkerAgent:
         return Produced(result_cid, outputs, workdir, run.seconds)
 
     # ------------------------------------------------------------ settlement
-
-    def settle_submitted(self) -> None:
-        """Finalize our results whose challenge window passed, all in one finalizeJobs
-        transaction; expire our failed jobs."""
-        pending = self.book.in_phase(Phase.SUBMITTED, Phase.FAILED)
-        if not pending:
-            return
-        now = self.client.chain_now()  # the next block's time, not the last one's
-        due: list[int] = []
-        for job_id in pending:
-            job = self.client.job(job_id)
-            try:
-                if self.book.phase(job_id) == Phase.SUBMITTED and self.recovery.reorged(job):
-                    continue
-                if job.state == JobState.SUBMITTED and now > job.deadline + 1:
-                    due.append(job_id)
-                    continue
-                if job.state == JobState.CLAIMED and now > job.deadline + 1:
-                    tx = self.client.expire(job_id, gas=SETTLE_GAS)
-                    log.info("event=expired job=%d tx=%s", job_id, tx.tx_hash)
-                elif not job.state.final:
-                    continue
-            except TxReverted as exc:
-                log.info("event=settle_refused job=%d error=%s", job_id, exc)
-                continue
-            self._done(job_id)
-        if not due:
-            return
-        # A job skipped on chain (a reorg moved its deadline, say) stays submitted: next round.
-        try:
-            settled, tx = self.client.finalize_jobs(due)
-        except TxReverted as exc:  # out of gas, say: a refusal to retry, not an outage
-            log.warning("event=settle_refused jobs=%s error=%s", due, exc)
-            return
-        for job_id in settled:
-            log.info("event=finalized job=%d tx=%s", job_id, tx.tx_hash)
-            self._done(job_id, final_state=JobState.SETTLED, block=tx.block_number)
-
-    def _done(self, job_id: int, final_state: JobState | None = None, block: int = 0) -> None:
-        """Book a job of ours as ended, in the state the chain says (or ``final_state``)."""
-        self.book.set(
-            job_id,
-            phase=Phase.DONE,
-            final_state=(final_state or self.client.job(job_id).state).label,
-            done_block=block or self.client.block_number(),
-        )
 
     def withdraw_earnings(self) -> None:
         withdraw_token_earnings(self.client, self.policy)

@@ -53,6 +53,12 @@ def _agent(
     )
 
 
+def _past_the_challenge_window(client: MarketClient) -> None:
+    """Move the chain's clock past the test market's challenge window (1 s) and mine."""
+    client.w3.provider.make_request("evm_increaseTime", [5])  # type: ignore[arg-type]
+    client.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+
+
 def _echo(store: LocalStore, run_window: int = 60, max_runtime: int = 30, **params: object) -> str:
     spec = parse_spec(
         {
@@ -192,8 +198,7 @@ def test_matured_results_are_settled_together_in_one_transaction(
     jobs = [requester.post_job(_echo(store, message=f"s{i}"), 10**6, 60, 60)[0] for i in range(3)]
     agent = _agent(anvil, deployment, store, tmp_path / "w", slots=4)
     agent.step()  # claims and submits all three
-    requester.w3.provider.make_request("evm_increaseTime", [5])  # type: ignore[arg-type]
-    requester.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+    _past_the_challenge_window(requester)
     head = agent.client.block_number()
     agent.step()
     assert all(requester.job(j).state == JobState.SETTLED for j in jobs)
@@ -217,8 +222,7 @@ def test_a_refused_settlement_batch_is_retried_next_round_not_taken_for_an_outag
     job_id, _ = requester.post_job(_echo(store), 10**6, 60, 60)
     agent = _agent(anvil, deployment, store, tmp_path / "w")
     agent.step()
-    requester.w3.provider.make_request("evm_increaseTime", [5])  # type: ignore[arg-type]
-    requester.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+    _past_the_challenge_window(requester)
     real_finalize = agent.client.finalize_jobs
 
     def out_of_gas(job_ids: list[int]):  # type: ignore[no-untyped-def]

@@ -66,6 +66,22 @@ def _seated(market: Market, digest: bytes) -> tuple[Market, str, str, int, list[
     return court, requester, worker, job, panel
 
 
+def test_a_disputed_worker_cannot_settle_itself_through_a_finalize_batch(
+    public_market: Market,
+) -> None:
+    m = public_market
+    court, requester, worker, job = _submitted(m, GARBAGE)
+    dispute(court, requester, job, 3, PRICE)
+    m.at(m.job(job)["deadline"] + 1)  # past the challenge end, as a batch of matured jobs
+    credit_before = m.withdrawable(worker)
+    receipt = m.send(worker, "finalizeJobs", [job])
+    assert market_events(m, receipt, "BatchItemSkipped") == [
+        {"jobId": job, "caller": worker, "state": State.DISPUTED}
+    ]
+    assert m.job(job)["state"] == State.DISPUTED
+    assert m.withdrawable(worker) == credit_before
+
+
 def test_a_made_up_result_is_refuted_the_worker_slashed_and_the_requester_refunded(
     public_market: Market,
 ) -> None:
