@@ -1,10 +1,12 @@
-"""Jobs with terms: the guardian's extra checks, claims with proofs, and auction bids.
+"""Jobs with terms: the guardian's extra checks, claims with proofs, auction bids and draws.
 
 A job posted with terms may ask for an auction, several replicas, a minimum stake, a declared
 kind, an ERC-20 or an allowlist. The agent checks each against its own state before sending
-anything (the contract would refuse anyway, but a refused tx costs gas), then claims or bids.
-Bids are tracked in the job book (phase ``bid``) until the auction is awarded: by this agent,
-the requester or anyone, once the bid window has closed.
+anything (the contract would refuse anyway, but a refused tx costs gas), then claims, bids or
+applies. A replicated job's seats are drawn by stake among the workers that apply (a claim on
+it) until its match deadline. Bids and applications are tracked in the job book (phase
+``bid``) until the job is awarded: by this agent, the requester or anyone, once the window
+has closed.
 """
 
 from __future__ import annotations
@@ -145,6 +147,9 @@ class AuctionFlow:
         if terms.mode == MatchMode.AUCTION:
             self._bid(job_id, spec_cid, job, terms, ask, proof)
             return
+        if terms.replicas > 1:
+            self._apply(job_id, spec_cid, job, terms, ask, proof)
+            return
         tx = agent.send_claim(
             job_id,
             "claim",
@@ -155,12 +160,32 @@ class AuctionFlow:
         if tx is None:
             return
         log.info("event=claimed job=%d tx=%s price=%d", job_id, tx.tx_hash, ask)
-        if terms.replicas == 1:
-            agent.book.set(job_id, phase=Phase.CLAIMED, claim_tx=tx.tx_hash)
-            agent.run_job(job_id, spec_cid, spec)
-        else:
-            agent.book.set(job_id, phase=Phase.REPLICA, claim_tx=tx.tx_hash)
-            agent.run_replica(job_id, spec_cid, spec)
+        agent.book.set(job_id, phase=Phase.CLAIMED, claim_tx=tx.tx_hash)
+        agent.run_job(job_id, spec_cid, spec)
+
+    def _apply(
+        self, job_id: int, spec_cid: str, job: Job, terms: JobTerms, ask: int, proof: list[bytes]
+    ) -> None:
+        """Apply to a replicated job's draw. The send's simulation refuses a key that cannot
+        win a seat (JobMarketNotDrawn), so a lost draw costs no gas."""
+        agent, client = self.agent, self.agent.client
+        me = client.worker(agent.address)
+        if me.stake == 0 or me.stake_since >= terms.posted_block:
+            why = "no stake" if me.stake == 0 else "stake bonded after the job was posted"
+            log.info("event=declined job=%d reason=%r", job_id, f"drawn by stake: {why}")
+            return
+        tx = agent.send_claim(
+            job_id,
+            "apply",
+            lambda: client.claim_with_proof(job_id, ask, proof),
+            spec_cid=spec_cid,
+            price=ask,
+            bid_deadline=job.deadline,
+        )
+        if tx is None:
+            return
+        agent.book.set(job_id, phase=Phase.BID, bid_tx=tx.tx_hash)
+        log.info("event=applied job=%d tx=%s price=%d", job_id, tx.tx_hash, ask)
 
     def _proof(self, spec: JobSpec, terms: JobTerms) -> list[bytes]:
         if terms.allowlist_root == ZERO_BYTES32:
@@ -209,7 +234,7 @@ class AuctionFlow:
     # ------------------------------------------------------------ after bidding
 
     def advance(self) -> None:
-        """Award closed auctions we bid on, re-bid when outbid, run what we won."""
+        """Award closed auctions and draws we are in, re-bid when outbid, run what we won."""
         for job_id in self.agent.book.in_phase(Phase.BID):
             try:
                 self._advance_one(job_id)
@@ -228,6 +253,10 @@ class AuctionFlow:
                 log.info("event=matching_closed job=%d tx=%s", job_id, tx.tx_hash)
                 job = client.job(job_id)
                 mine = client.assignment_of(job_id, agent.address)
+            elif mine is None and agent.client.terms(job_id).replicas > 1:
+                agent.book.set(job_id, phase=Phase.DONE, note="displaced from the draw")
+                log.info("event=displaced job=%d", job_id)
+                return
             elif mine is None:
                 self._outbid(job_id, rec)
                 return

@@ -15,7 +15,7 @@ class Phase(StrEnum):
     CLAIMED = "claimed"  # ours: running, or to run again after a restart
     SUBMITTED = "submitted"  # result on chain; finalized once the challenge window passes
     FAILED = "failed"  # the run failed; the job is expired once its run deadline passes
-    BID = "bid"  # an auction bid held, waiting for the award
+    BID = "bid"  # an auction bid or a draw seat held, waiting for the award
     OUTBID = "outbid"  # pushed out of an auction; may bid again
     REPLICA = "replica"  # one replica of a replicated job: running
     DIGESTED = "digested"  # its digest computed and salted, to commit

@@ -37,7 +37,6 @@ class Recovery:
         """A claim or bid was sent and its answer lost (a kill, an RPC that dropped): carry on
         with what the chain says it did. Run from the loop, so the answer is not still due."""
         agent = self.agent
-        rec = agent.book.jobs[job_id]
         if agent.claim_queued_for(job_id):
             return  # not sent yet: this round's batch sends it
         if agent.client.sends_pending():
@@ -46,8 +45,8 @@ class Recovery:
         mine = agent.client.assignment_of(job_id, agent.address)
         if job.state == JobState.CLAIMED and job.worker == agent.address:
             phase = Phase.CLAIMED
-        elif mine is not None and job.state == JobState.OPEN and rec.get("sent") == "bid":
-            phase = Phase.BID
+        elif mine is not None and job.state == JobState.OPEN:
+            phase = Phase.BID  # a held bid, or a seat in a replicated job's draw
         elif mine is not None and mine.status == AssignmentStatus.ASSIGNED:
             phase = Phase.REPLICA
         elif job.state == JobState.OPEN:

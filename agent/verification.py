@@ -107,7 +107,7 @@ class VerifierFlow:
         record = agent.client.worker(me)
         if not record.registered or record.stake == 0:
             return "no stake"
-        if record.stake_since >= dispute.opened_at:
+        if record.stake_since >= dispute.opened_block:
             return "stake bonded after the dispute opened"
         if record.available < dispute.verifier_stake:
             return f"available stake {record.available} below {dispute.verifier_stake}"

@@ -280,8 +280,10 @@ class WorkerAgent:
             log.info("event=declined job=%d reason=%r", job_id, too_big)
             return
         # A claim is a promise to run now: take the slot first, or leave the job to others.
-        # An auction bid is not (the award may come later, or never): the won job waits for one.
-        bidding = terms.mode == MatchMode.AUCTION
+        # An auction bid or an application to a replicated job's draw is not (the award comes
+        # later, or never): the won job waits for a slot. Every eligible worker applies to a
+        # draw (the stake-weighted draw, not arrival, picks), so nobody defers to others there.
+        bidding = terms.mode == MatchMode.AUCTION or terms.replicas > 1
         if not bidding and not in_turn and (wait := self.order.wait(job_id, terms.replicas)):
             log.info("event=deferred job=%d reason='others rank first' wait=%.2f", job_id, wait)
             self.waiting.put(WaitReason.TURN, job_id, spec_cid, after=wait)

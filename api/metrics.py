@@ -22,13 +22,13 @@ from hepx.errors import HepxError
 _BLOCK_BUCKETS = (0, 1, 2, 5, 10, 20, 50, 100, 500, 1000)
 _STORE_CACHE_SECONDS = 10.0
 # Blocks from one event of a job to the next: (metric, help, from event, to any of events).
-# A replicated job is claimed when its first replica is assigned.
+# A replicated job is claimed when its first replica is drawn.
 _LATENCIES = (
     (
         "hepx_job_claim_latency_blocks",
-        "Blocks from posting to the first claim (or replica assignment)",
+        "Blocks from posting to the first claim (or replica drawn)",
         "JobPosted",
-        ("JobClaimed", "ReplicaAssigned"),
+        ("JobClaimed", "ReplicaDrawn"),
     ),
     (
         "hepx_job_settle_latency_blocks",

@@ -5,6 +5,7 @@ import {IDisputeCourt} from "./interfaces/IDisputeCourt.sol";
 import {IJobMarket} from "./interfaces/IJobMarket.sol";
 import {IWorkerRegistry} from "./interfaces/IWorkerRegistry.sol";
 import {tagOf} from "./libraries/DigestTag.sol";
+import {drawKey} from "./libraries/DrawKey.sol";
 
 /// @title hepx dispute court: verifier panels drawn by stake and a verdict by re-execution
 /// @notice See {IDisputeCourt} and docs/protocol.md ("Disputes by re-execution").
@@ -14,8 +15,6 @@ import {tagOf} from "./libraries/DigestTag.sol";
 contract DisputeCourt is IDisputeCourt {
     /// @notice Most seats a panel may have.
     uint256 public constant MAX_PANEL = 9;
-    /// @dev Fractional bits of the fixed-point log2 behind the draw keys.
-    uint256 private constant _LOG_FRACTION_BITS = 32;
 
     /// @inheritdoc IDisputeCourt
     address public immutable market;
@@ -85,8 +84,8 @@ contract DisputeCourt is IDisputeCourt {
         IWorkerRegistry.Worker memory w = IWorkerRegistry(market).getWorker(msg.sender);
         if (!w.registered || w.stake == 0) revert CourtNoStake(msg.sender);
         // Stake that arrived once the dispute was known could be placed where the seed favours.
-        if (w.stakeSince >= d.openedAt) {
-            revert CourtStakeTooRecent(msg.sender, w.stakeSince, d.openedAt);
+        if (w.stakeSince >= d.openedBlock) {
+            revert CourtStakeTooRecent(msg.sender, w.stakeSince, d.openedBlock);
         }
         bytes32 seed = d.seed;
         if (seed == bytes32(0)) {
@@ -96,7 +95,7 @@ contract DisputeCourt is IDisputeCourt {
             d.seed = seed;
             emit DisputeSeeded(jobId, seed);
         }
-        uint256 key = _key(seed, msg.sender, w.stake);
+        uint256 key = drawKey(seed, msg.sender, w.stake);
         _volunteered[jobId][msg.sender] = true;
 
         uint256 index = d.drawn;
@@ -202,7 +201,7 @@ contract DisputeCourt is IDisputeCourt {
     function keyOf(uint256 jobId, address verifier) external view returns (uint256) {
         bytes32 seed = _disputes[jobId].seed;
         uint256 stake = IWorkerRegistry(market).getWorker(verifier).stake;
-        return seed == bytes32(0) || stake == 0 ? 0 : _key(seed, verifier, stake);
+        return seed == bytes32(0) || stake == 0 ? 0 : drawKey(seed, verifier, stake);
     }
 
     /// @inheritdoc IDisputeCourt
@@ -291,38 +290,6 @@ contract DisputeCourt is IDisputeCourt {
             mstore(majority, m)
             mstore(slashed, s)
             mstore(released, r)
-        }
-    }
-
-    /// @dev Efraimidis-Spirakis key `-log2(U) / stake` with U uniform in (0, 1] from the seed:
-    /// the `panel` smallest keys are a stake-weighted sample without replacement.
-    function _key(bytes32 seed, address verifier, uint256 stake) private pure returns (uint256) {
-        uint256 h = uint256(keccak256(abi.encode(seed, verifier)));
-        uint256 u = h == type(uint256).max ? h : h + 1;
-        uint256 negLog = (256 << _LOG_FRACTION_BITS) - _log2(u);
-        return (negLog << 128) / stake;
-    }
-
-    /// @dev log2(x) for x > 0 in fixed point with _LOG_FRACTION_BITS fractional bits: the
-    /// integer part from the highest set bit, each fractional bit by squaring the mantissa.
-    function _log2(uint256 x) private pure returns (uint256 result) {
-        uint256 msb;
-        uint256 rest = x;
-        for (uint256 step = 128; step > 0; step >>= 1) {
-            if (rest >= 1 << step) {
-                rest >>= step;
-                msb += step;
-            }
-        }
-        result = msb << _LOG_FRACTION_BITS;
-        // The mantissa x / 2^msb in [1, 2), as a number with 127 fractional bits.
-        uint256 y = msb >= 127 ? x >> (msb - 127) : x << (127 - msb);
-        for (uint256 bit = 1 << (_LOG_FRACTION_BITS - 1); bit > 0; bit >>= 1) {
-            y = (y * y) >> 127;
-            if (y >= 1 << 128) {
-                y >>= 1;
-                result |= bit;
-            }
         }
     }
 

@@ -12,6 +12,7 @@ import {IWorkerRegistry} from "./interfaces/IWorkerRegistry.sol";
 import {RegistryCalls} from "./RegistryCalls.sol";
 import {RequestDesk} from "./RequestDesk.sol";
 import {tagOf} from "./libraries/DigestTag.sol";
+import {drawKey} from "./libraries/DrawKey.sol";
 import {WorkerRegistry} from "./WorkerRegistry.sol";
 
 /// @title hepx job market: claim or auction, one replica or k-of-n, ETH or ERC-20
@@ -165,8 +166,10 @@ contract JobMarket is WorkerRegistry, IJobMarket, ReentrancyGuardTransient {
         _checkWindow(terms.runWindow);
         uint256 n = terms.replicas;
         uint256 k = terms.quorum;
-        if (n == 0 || n > MAX_REPLICAS || k > n || 2 * k <= n || (n == 1) != (k == 1)) {
-            revert JobMarketInvalidReplicas(n, k, MAX_REPLICAS);
+        // Replicas are drawn, not bid for: the lowest bids would be a Sybil cluster's.
+        uint256 most = terms.mode == MatchMode.Auction ? 1 : MAX_REPLICAS;
+        if (n == 0 || n > most || k > n || 2 * k <= n || (n == 1) != (k == 1)) {
+            revert JobMarketInvalidReplicas(n, k, most);
         }
         if (n == 1) {
             if (terms.revealWindow != 0) revert JobMarketInvalidWindow(terms.revealWindow, 0);
@@ -246,33 +249,19 @@ contract JobMarket is WorkerRegistry, IJobMarket, ReentrancyGuardTransient {
         // A zero bid could never be beaten (a new bid must be strictly lower): refused.
         if (price == 0) revert JobMarketInvalidAmount(0);
         _admit(jobId, t, price, proof);
-
-        uint256 index = t.assigned;
-        if (index < t.replicas) {
-            t.assigned = uint8(index + 1);
-        } else {
-            // Full: the new bid replaces the worst held one, if strictly lower. Held bids stay
-            // in arrival order, so among equal worst prices the latest arrival goes (ties:
-            // earlier wins) and the new bid takes the last place.
-            uint256 worst;
-            for (uint256 i = 1; i < index; ++i) {
-                if (_slots[jobId][i].price >= _slots[jobId][worst].price) worst = i;
-            }
-            Assignment storage out = _slots[jobId][worst];
-            if (price >= out.price) revert JobMarketBidTooHigh(jobId, price, out.price);
-            address loser = out.worker;
+        if (t.assigned != 0) {
+            // One held bid (auctions have one replica): a strictly lower one replaces it, so
+            // among equal prices the earlier bid stays.
+            Assignment storage held = _slots[jobId][0];
+            if (price >= held.price) revert JobMarketBidTooHigh(jobId, price, held.price);
+            address loser = held.worker;
             delete _slotOf[jobId][loser];
-            _unlockStake(jobId, loser, _stakeFor(t.minStake, out.price));
+            _unlockStake(jobId, loser, _stakeFor(t.minStake, held.price));
             emit BidOutbid(jobId, loser);
-            for (uint256 i = worst + 1; i < index; ++i) {
-                Assignment storage moved = _slots[jobId][i];
-                _slots[jobId][i - 1] = moved;
-                _slotOf[jobId][moved.worker] = i; // its new index + 1
-            }
-            index -= 1;
         }
-        _slots[jobId][index] = Assignment(msg.sender, uint88(price), AssignmentStatus.Bid, 0, 0);
-        _slotOf[jobId][msg.sender] = index + 1;
+        t.assigned = 1;
+        _slots[jobId][0] = Assignment(msg.sender, uint88(price), AssignmentStatus.Bid, 0, 0, 0);
+        _slotOf[jobId][msg.sender] = 1;
         emit BidPlaced(jobId, msg.sender, price);
     }
 
@@ -675,6 +664,7 @@ contract JobMarket is WorkerRegistry, IJobMarket, ReentrancyGuardTransient {
         t.token = terms.token;
         t.maxPrice = uint96(terms.maxPrice);
         t.minStake = uint96(terms.minStake);
+        t.postedBlock = uint40(block.number);
         if (terms.kind != bytes32(0)) t.kind = terms.kind;
         if (terms.allowlistRoot != bytes32(0)) t.allowlistRoot = terms.allowlistRoot;
         emit JobTermsSet(
@@ -704,14 +694,47 @@ contract JobMarket is WorkerRegistry, IJobMarket, ReentrancyGuardTransient {
             _assignSingle(jobId, job, msg.sender, price, t.token);
             return;
         }
+        _draw(jobId, t, price);
+    }
+
+    /// @dev A replicated job's seats go to the `replicas` smallest draw keys among the claims
+    /// (a stake-weighted sample: docs/protocol.md, "Draws"), not to the first claims, which
+    /// a Sybil cluster would win by being fast. `award` assigns them after the match deadline.
+    function _draw(uint256 jobId, JobTerms storage t, uint256 price) private {
+        Worker storage w = _workers[msg.sender];
+        uint256 posted = t.postedBlock;
+        // Stake moved in once the job (and soon the seed) was known could be aimed at it.
+        if (w.stakeSince >= posted) revert JobMarketStakeTooRecent(msg.sender, w.stakeSince, posted);
+        if (w.stake == 0) revert RegistryInsufficientStake(msg.sender, 0, 1);
+        bytes32 seed = t.drawSeed;
+        if (seed == bytes32(0)) {
+            // prevrandao of a block after the post: unknown when the job was posted.
+            if (block.number <= posted) revert JobMarketSeedNotReady(jobId, posted);
+            seed = keccak256(abi.encode(jobId, block.prevrandao));
+            t.drawSeed = seed;
+        }
+        uint256 key = drawKey(seed, msg.sender, w.stake);
+
         uint256 index = t.assigned;
-        uint256 count = index + 1;
-        t.assigned = uint8(count);
-        _slots[jobId][index] =
-            Assignment(msg.sender, uint88(price), AssignmentStatus.Assigned, 0, 0);
-        _slotOf[jobId][msg.sender] = count;
-        emit ReplicaAssigned(jobId, msg.sender, index, price);
-        if (count == t.replicas) _startCommitPhase(jobId, job, count);
+        if (index < t.replicas) {
+            t.assigned = uint8(index + 1);
+        } else {
+            // Full: a smaller key takes the largest one's seat (ties: the earlier keeps it).
+            uint256 worst;
+            for (uint256 i = 1; i < index; ++i) {
+                if (_slots[jobId][i].drawKey > _slots[jobId][worst].drawKey) worst = i;
+            }
+            Assignment storage out = _slots[jobId][worst];
+            if (key >= out.drawKey) revert JobMarketNotDrawn(jobId, msg.sender, key, out.drawKey);
+            address displaced = out.worker;
+            delete _slotOf[jobId][displaced];
+            _unlockStake(jobId, displaced, _stakeFor(t.minStake, out.price));
+            emit ReplicaDisplaced(jobId, displaced);
+            index = worst;
+        }
+        _slots[jobId][index] = Assignment(msg.sender, uint88(price), AssignmentStatus.Bid, 0, 0, key);
+        _slotOf[jobId][msg.sender] = index + 1;
+        emit ReplicaDrawn(jobId, msg.sender, price, key);
     }
 
     function _claim(uint256 jobId, JobRecord storage job, uint256 price) private {

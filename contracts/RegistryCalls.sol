@@ -24,7 +24,7 @@ contract RegistryCalls is WorkerRegistry {
         if (msg.value > type(uint96).max) revert RegistryInvalidAmount(msg.value);
         w.registered = true;
         w.stake = uint96(msg.value);
-        if (msg.value > 0) w.stakeSince = uint40(block.timestamp);
+        if (msg.value > 0) w.stakeSince = uint40(block.number);
         _accountId(msg.sender); // paid once here, not by the worker's first job
         _setKinds(kinds, true);
         emit WorkerRegistered(msg.sender, msg.value, kinds);
@@ -39,7 +39,7 @@ contract RegistryCalls is WorkerRegistry {
         uint256 stake = w.stake + msg.value;
         if (msg.value == 0 || stake > type(uint96).max) revert RegistryInvalidAmount(msg.value);
         w.stake = uint96(stake);
-        w.stakeSince = uint40(block.timestamp);
+        w.stakeSince = uint40(block.number);
         emit StakeAdded(msg.sender, msg.value, stake);
         _stakePayment(msg.value, IJobMarket.PaymentReason.StakeDeposit);
     }

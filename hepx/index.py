@@ -55,7 +55,8 @@ _ADDRESS_ARG = {
     "Payment": "payee",
     "BidPlaced": "worker",
     "BidOutbid": "worker",
-    "ReplicaAssigned": "worker",
+    "ReplicaDrawn": "worker",
+    "ReplicaDisplaced": "worker",
     "ResultCommitted": "worker",
     "ResultRevealed": "worker",
 }
@@ -301,12 +302,18 @@ class MarketIndex:
                 "UPDATE jobs SET state = ?, updated_block = ? WHERE job_id = ?",
                 (state, ev.block, ev.job_id),
             )
-        if ev.name == "ReplicaAssigned":
-            # A replicated job has several workers: the row shows the first one.
+        if ev.name == "ReplicaDrawn":
+            # A replicated job has several workers: the row shows one that holds a seat.
             db.execute(
                 "UPDATE jobs SET worker = COALESCE(worker, ?), price = COALESCE(price, ?), "
                 "updated_block = ? WHERE job_id = ?",
                 (str(args["worker"]), str(args["price"]), ev.block, ev.job_id),
+            )
+        elif ev.name == "ReplicaDisplaced":
+            db.execute(
+                "UPDATE jobs SET worker = NULL, price = NULL, updated_block = ? "
+                "WHERE job_id = ? AND worker = ?",
+                (ev.block, ev.job_id, str(args["worker"])),
             )
         elif ev.name == "ResultRevealed":
             db.execute(

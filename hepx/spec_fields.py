@@ -147,15 +147,17 @@ class Payment(Strict):
     mode: Literal["claim", "auction"] = Field(
         "claim",
         exclude_if=lambda v: v == "claim",
-        description="claim: first valid workers take it; auction: lowest bids when "
-        "claim_window closes win (anyone may award)",
+        description="claim: the first valid worker takes it (replicated jobs: workers apply "
+        "and a stake-weighted draw seats them when claim_window closes); auction (one replica): "
+        "the lowest bid when claim_window closes wins (anyone may award)",
     )
     replicas: int = Field(
         1,
         ge=1,
         le=MAX_REPLICAS,
         exclude_if=lambda v: v == 1,
-        description="Workers that run the job; above 1 they commit and reveal digests",
+        description="Workers that run the job; above 1 they are drawn by stake from those "
+        "that apply, and commit and reveal digests",
     )
     quorum: int | None = Field(
         None,
@@ -226,6 +228,11 @@ class Payment(Strict):
             raise ValueError(
                 f"quorum {self.quorum} does not fit {n} replicas: it must be more than half "
                 f"of them and at most all (e.g. {n // 2 + 1})"
+            )
+        if n > 1 and self.mode == "auction":
+            raise ValueError(
+                f"an auction has one replica, not {n}: replicas are drawn by stake, not bid "
+                "for (the lowest bids could all be one party's); use mode 'claim'"
             )
         if n == 1 and self.reveal_window is not None:
             raise ValueError("reveal_window is only for replicated jobs (replicas > 1)")

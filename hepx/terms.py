@@ -35,7 +35,8 @@ def terms_for(spec: JobSpec) -> Terms:
         token=None if pay.token == "ETH" else pay.token,
         min_stake=int(pay.min_stake_wei),
         reveal_window=pay.effective_reveal_window,
-        kind=kind_id(spec.kind) if pay.min_stake_wei else ZERO_BYTES32,
+        # A staked or drawn worker must have declared the kind (drawn ones are staked too).
+        kind=kind_id(spec.kind) if pay.min_stake_wei or pay.replicas > 1 else ZERO_BYTES32,
         allowlist_root=merkle_root(pay.allowlist) if pay.allowlist else ZERO_BYTES32,
     )
 

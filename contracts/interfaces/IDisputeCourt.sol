@@ -57,11 +57,11 @@ interface IDisputeCourt {
         uint8 committed;
         uint8 revealed;
         uint32 digestTag; // the tag of the worker's digest, from the market
-        uint40 openedAt; // stake bonded later does not count
+        uint40 openedAt;
         uint40 drawDeadline;
         uint40 commitDeadline;
         uint40 revealDeadline;
-        uint64 openedBlock; // the seed is the prevrandao of a later block
+        uint64 openedBlock; // stake bonded in it or later does not count; the seed is a later block's
         uint96 verifierStake; // what each verifier locks: the market's stake rule at the price
         bytes32 kind; // the job's kind verifiers must have declared (0 = any)
         bytes32 seed; // 0 until the first volunteer after the opening block
@@ -113,7 +113,7 @@ interface IDisputeCourt {
     /// @notice The job's worker, requester and disputer cannot verify it.
     error CourtPartyCannotVerify(uint256 jobId, address account);
     /// @notice Only stake bonded before the dispute opened counts.
-    error CourtStakeTooRecent(address verifier, uint256 stakeSince, uint256 openedAt);
+    error CourtStakeTooRecent(address verifier, uint256 stakeSince, uint256 openedBlock);
     /// @notice A registered worker with a stake may volunteer.
     error CourtNoStake(address verifier);
     error CourtAlreadyVolunteered(uint256 jobId, address verifier);

@@ -31,14 +31,14 @@ interface IJobMarket {
 
     /// @notice How workers get a job.
     enum MatchMode {
-        Claim, // the first valid claims win, at their asked price
+        Claim, // one replica: the first valid claim wins; replicated: claims apply to a draw
         Auction // sealed by time, not by value: lowest bids when the bid window closes win
     }
 
     /// @notice How far one replica's worker got.
     enum AssignmentStatus {
         None,
-        Bid, // auction: holding one of the best bids, not yet awarded
+        Bid, // holding a seat until matching closes: an auction's best bid, a draw's best key
         Assigned, // must commit before the commit deadline
         Committed, // must reveal before the reveal deadline
         Revealed, // waiting for settlement
@@ -108,8 +108,10 @@ interface IJobMarket {
         address token;
         uint96 maxPrice;
         uint96 minStake;
+        uint40 postedBlock; // stake bonded in it or later does not count in the draw
         bytes32 kind;
         bytes32 allowlistRoot;
+        bytes32 drawSeed; // replicated jobs: set by the first claim in a block after posting
     }
 
     /// @notice One replica of a job (or one held bid of an auction).
@@ -119,6 +121,7 @@ interface IJobMarket {
         AssignmentStatus status;
         bytes32 commitment;
         bytes32 digest;
+        uint256 drawKey; // replicated jobs: the seat's key in the draw (drawKey), smaller wins
     }
 
     // ---------------------------------------------------------------- events
@@ -193,10 +196,13 @@ interface IJobMarket {
     /// @notice A lower bid pushed this worker's bid out; its stake is unlocked.
     event BidOutbid(uint256 indexed jobId, address indexed worker);
 
-    /// @notice A worker took replica `index` of a replicated job at `price`.
-    event ReplicaAssigned(
-        uint256 indexed jobId, address indexed worker, uint256 index, uint256 price
-    );
+    /// @notice A worker's claim on a replicated job holds a seat of its draw so far: its key
+    /// is among the `replicas` smallest. Its stake for the job is locked.
+    event ReplicaDrawn(uint256 indexed jobId, address indexed worker, uint256 price, uint256 key);
+
+    /// @notice A smaller key took this worker's seat in a replicated job's draw; its stake is
+    /// unlocked.
+    event ReplicaDisplaced(uint256 indexed jobId, address indexed worker);
 
     /// @notice Matching closed on a replicated job: `workers` replicas must commit by
     /// `commitDeadline`, then reveal by `commitDeadline + revealWindow`.
@@ -292,6 +298,12 @@ interface IJobMarket {
     error JobMarketNotDisputable(uint256 jobId);
     /// @notice A batch call's arrays differ in length.
     error JobMarketBatchMismatch(uint256 jobs, uint256 values);
+    /// @notice A replicated job's draw is seeded by a block after its post: claim in a later one.
+    error JobMarketSeedNotReady(uint256 jobId, uint256 postedBlock);
+    /// @notice Stake bonded in the post's block or later does not count in the job's draw.
+    error JobMarketStakeTooRecent(address worker, uint256 stakeSince, uint256 postedBlock);
+    /// @notice Every seat of the draw is held by a key smaller than (or as small as) this one.
+    error JobMarketNotDrawn(uint256 jobId, address worker, uint256 key, uint256 worstKey);
 
     // ---------------------------------------------------------------- calls
 
@@ -361,12 +373,15 @@ interface IJobMarket {
 
     /// @notice `claim` for jobs with an allowlist: `proof` shows the caller's leaf
     /// `keccak256(bytes.concat(keccak256(abi.encode(worker))))` is under the root.
-    /// Replicated claim-mode jobs take the first `replicas` claims.
+    /// On a replicated job a claim applies to its draw (docs/protocol.md, "Draws"): registered
+    /// workers with stake bonded before the post's block apply until the match deadline; the
+    /// `replicas` smallest keys `drawKey(seed, worker, stake)` hold the seats (a smaller key
+    /// displaces the largest; ties: the earlier keeps it); `award` assigns them.
     function claimWithProof(uint256 jobId, uint256 price, bytes32[] calldata proof) external;
 
     /// @notice Bid `price` (at most the max price) on an auction job before its match deadline.
-    /// Prices start at 1 wei. The best `replicas` bids are held in arrival order (ties: earlier
-    /// wins, also after replacements); an outbid worker is released.
+    /// Auctions have one replica (replicated jobs are drawn). Prices start at 1 wei; the lowest
+    /// bid is held (ties: earlier wins); an outbid worker is released.
     function bid(uint256 jobId, uint256 price, bytes32[] calldata proof) external;
 
     /// @notice Anyone closes matching after the match deadline when at least `quorum` bids or

@@ -18,7 +18,7 @@ interface IWorkerRegistry {
         uint96 locked; // part of `stake` held by jobs the worker took
         uint40 unbondEnd; // when `unbonding` becomes withdrawable
         uint96 unbonding; // wei on its way out
-        uint40 stakeSince; // when stake was last added: a dispute counts only older stake
+        uint40 stakeSince; // block in which stake was last added: draws count only older stake
     }
 
     /// @notice A worker registered with `stake` wei and the job kinds it runs.

@@ -35,7 +35,7 @@ class AssignmentStatus(ProtocolEnum):
     """``IJobMarket.AssignmentStatus``."""
 
     NONE = 0
-    BID = 1  # auction: holding one of the best bids, not yet awarded
+    BID = 1  # holding a seat until matching closes: an auction's best bid, a draw's best key
     ASSIGNED = 2  # must commit before the commit deadline
     COMMITTED = 3  # must reveal before the reveal deadline
     REVEALED = 4  # waiting for settlement
@@ -68,7 +68,7 @@ class JobState(ProtocolEnum):
 class MatchMode(ProtocolEnum):
     """``IJobMarket.MatchMode``."""
 
-    CLAIM = 0  # the first valid claims win, at their asked price
+    CLAIM = 0  # one replica: the first valid claim wins; replicated: claims apply to a draw
     AUCTION = 1  # sealed by time, not by value: lowest bids when the bid window closes win
 
 

@@ -219,7 +219,7 @@ class MarketClient(ContractClient):
     def terms(self, job_id: int) -> JobTerms:
         raw = self.read("getTerms", job_id)
         (mode, replicas, quorum, assigned, committed, revealed, reveal_window, token) = raw[:8]
-        max_price, min_stake, kind, root = raw[8:]
+        max_price, min_stake, posted_block, kind, root, seed = raw[8:]
         return JobTerms(
             mode=MatchMode(mode),
             replicas=int(replicas),
@@ -231,14 +231,16 @@ class MarketClient(ContractClient):
             token=None if token == ZERO_ADDRESS else str(token),
             max_price=int(max_price),
             min_stake=int(min_stake),
+            posted_block=int(posted_block),
             kind=bytes(kind),
             allowlist_root=bytes(root),
+            draw_seed=bytes(seed),
         )
 
     def assignments(self, job_id: int) -> list[Assignment]:
         return [
-            Assignment(str(w), int(p), AssignmentStatus(st), bytes(c), bytes(d))
-            for (w, p, st, c, d) in self.read("getAssignments", job_id)
+            Assignment(str(w), int(p), AssignmentStatus(st), bytes(c), bytes(d), int(key))
+            for (w, p, st, c, d, key) in self.read("getAssignments", job_id)
         ]
 
     def assignment_of(self, job_id: int, worker: str) -> Assignment | None:

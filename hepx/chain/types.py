@@ -126,8 +126,10 @@ class JobTerms:
     token: str | None  # None = ETH
     max_price: int
     min_stake: int
+    posted_block: int  # stake bonded in it or later does not count in the job's draw
     kind: bytes
     allowlist_root: bytes
+    draw_seed: bytes  # replicated jobs: set by the first claim after the post's block
 
 
 @dataclass(frozen=True)
@@ -139,6 +141,7 @@ class Assignment:
     status: AssignmentStatus
     commitment: bytes
     digest: bytes
+    draw_key: int = 0  # replicated jobs: the seat's key in the draw, smaller wins
 
 
 @dataclass(frozen=True)
@@ -151,7 +154,7 @@ class WorkerRecord:
     locked: int
     unbond_end: int
     unbonding: int
-    stake_since: int  # when stake was last added: a dispute counts only stake older than it
+    stake_since: int  # block in which stake was last added: draws count only older stake
 
     @property
     def available(self) -> int:

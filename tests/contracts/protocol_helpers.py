@@ -154,15 +154,15 @@ def _abi_type(entry: dict[str, Any]) -> str:
 def terms_of(market: Market, job_id: int) -> dict[str, Any]:
     names = [
         "mode", "replicas", "quorum", "assigned", "committed", "revealed", "revealWindow",
-        "token", "maxPrice", "minStake", "kind", "allowlistRoot",
+        "token", "maxPrice", "minStake", "postedBlock", "kind", "allowlistRoot", "drawSeed",
     ]  # fmt: skip
     return dict(zip(names, market.contract.functions.getTerms(job_id).call(), strict=True))
 
 
 def slots_of(market: Market, job_id: int) -> list[dict[str, Any]]:
     return [
-        {"worker": w, "price": p, "status": Slot(s), "commitment": c, "digest": d}
-        for (w, p, s, c, d) in market.contract.functions.getAssignments(job_id).call()
+        {"worker": w, "price": p, "status": Slot(s), "commitment": c, "digest": d, "drawKey": k}
+        for (w, p, s, c, d, k) in market.contract.functions.getAssignments(job_id).call()
     ]
 
 
@@ -182,6 +182,24 @@ def worker_of(market: Market, worker: str) -> dict[str, Any]:
 
 def register(market: Market, worker: str, stake: int = ETHER, kinds: tuple[str, ...] = ()) -> None:
     market.send(worker, "register", [kind_id(k) for k in kinds], value=stake)
+
+
+def apply_and_award(
+    market: Market, job_id: int, applicants: list[str], prices: int | list[int] = 1
+) -> TxReceipt:
+    """Each applicant claims (applies to) the replicated job's draw, at ``prices``; past the
+    match deadline the first applicant awards it. Returns the award's receipt."""
+    asks = prices if isinstance(prices, list) else [prices] * len(applicants)
+    for applicant, price in zip(applicants, asks, strict=True):
+        market.send(applicant, "claim", job_id, price)
+    market.at(market.job(job_id)["deadline"] + 1)
+    return market.send(applicants[0], "award", job_id)
+
+
+def register_all(market: Market, workers: list[str], stake: int = STAKE) -> None:
+    """Register ``workers`` with ``stake``: a replicated job's draw weighs applicants by it."""
+    for w in workers:
+        register(market, w, stake=stake)
 
 
 def deploy_contract(market: Market, name: str, sender: str, *args: Any) -> Contract:

@@ -200,18 +200,18 @@ def test_stake_bonded_once_the_dispute_is_known_cannot_volunteer(public_market: 
     [old] = verifiers(m, 1, ETHER)
     court, requester, _, job = _submitted(m, GARBAGE)
     receipt = dispute(court, requester, job, 3, PRICE)
-    opened_at = m.w3.eth.get_block(receipt["blockNumber"])["timestamp"]
+    opened = receipt["blockNumber"]
     # A Sybil registered after the dispute (it could pick an address the seed favours) ...
     newcomer = m.accounts[8]
     register(m, newcomer, stake=ETHER)
     since = worker_of(m, newcomer)["stakeSince"]
     court.assert_reverts(
-        "CourtStakeTooRecent", (newcomer, since, opened_at), newcomer, "volunteer", job
+        "CourtStakeTooRecent", (newcomer, since, opened), newcomer, "volunteer", job
     )
     # ... and an old worker topping its weight up after it, are both refused.
     m.send(old, "addStake", value=ETHER)
     since = worker_of(m, old)["stakeSince"]
-    court.assert_reverts("CourtStakeTooRecent", (old, since, opened_at), old, "volunteer", job)
+    court.assert_reverts("CourtStakeTooRecent", (old, since, opened), old, "volunteer", job)
 
 
 def test_the_parties_of_a_job_cannot_verify_it(public_market: Market) -> None:

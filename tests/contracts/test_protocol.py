@@ -10,6 +10,7 @@ import pytest
 from eth_utils.abi import function_signature_to_4byte_selector
 from market_helpers import (
     CHALLENGE_WINDOW,
+    CID,
     ETHER,
     MAX_WINDOW,
     RESULT_CID,
@@ -26,6 +27,7 @@ from protocol_helpers import (
     Mode,
     Slot,
     Terms,
+    apply_and_award,
     bound_commitment,
     deploy_contract,
     kind_id,
@@ -33,6 +35,7 @@ from protocol_helpers import (
     merkle,
     post_terms,
     register,
+    register_all,
     replicated,
     slots_of,
     terms_of,
@@ -50,10 +53,9 @@ def workers(market: Market, n: int) -> list[str]:
 
 def test_register_records_stake_kinds_and_deposit_payment(market: Market, worker: str) -> None:
     receipt = market.send(worker, "register", [kind_id("echo")], value=STAKE)
-    registered_at = market.w3.eth.get_block(receipt["blockNumber"])["timestamp"]
     assert worker_of(market, worker) == {
         "registered": True, "stake": STAKE, "locked": 0, "unbondEnd": 0, "unbonding": 0,
-        "stakeSince": registered_at,
+        "stakeSince": receipt["blockNumber"],
     }  # fmt: skip
     assert market.contract.functions.hasKind(worker, kind_id("echo")).call()
     assert not market.contract.functions.hasKind(worker, kind_id("hep.pythia")).call()
@@ -151,7 +153,7 @@ def test_post_refuses_bad_windows_prices_and_values(market: Market, requester: s
 def test_post_with_terms_stores_terms_and_emits_posted_then_terms(
     market: Market, requester: str
 ) -> None:
-    terms = replicated(3, 2, min_stake=STAKE, kind=kind_id("echo"), mode=Mode.AUCTION)
+    terms = replicated(3, 2, min_stake=STAKE, kind=kind_id("echo"))
     start = market.now() + 1
     market.at(start)
     receipt = market.send(
@@ -163,7 +165,9 @@ def test_post_with_terms_stores_terms_and_emits_posted_then_terms(
     assert (posted["maxPrice"], posted["claimDeadline"]) == (3 * ETHER, start + 600)
     job_id = posted["jobId"]
     stored = terms_of(market, job_id)
-    assert (stored["mode"], stored["replicas"], stored["quorum"]) == (1, 3, 2)
+    assert (stored["mode"], stored["replicas"], stored["quorum"]) == (Mode.CLAIM, 3, 2)
+    # The draw's seed comes from a later block, set by its first claim.
+    assert (stored["postedBlock"], stored["drawSeed"]) == (receipt["blockNumber"], ZERO32)
     assert (stored["minStake"], stored["kind"], stored["revealWindow"]) == (
         STAKE, kind_id("echo"), 900,
     )  # fmt: skip
@@ -248,6 +252,7 @@ def test_expire_after_run_deadline_slashes_and_burns_the_locked_stake(
 
 def test_allowlist_admits_listed_workers_with_a_proof_only(market: Market, requester: str) -> None:
     w1, w2, w3, outsider = workers(market, 4)
+    register_all(market, [w1, w2, w3, outsider])
     root, proofs = merkle([w1, w2, w3])
     job_id = post_terms(market, requester, replicated(3, 2, allowlist_root=root))
     market.assert_reverts(
@@ -257,7 +262,7 @@ def test_allowlist_admits_listed_workers_with_a_proof_only(market: Market, reque
     market.assert_reverts("JobMarketNotAllowed", (job_id, w1), w1, "claim", job_id, 1)
     for w in (w1, w2, w3):
         market.send(w, "claimWithProof", job_id, 1, proofs[w])
-    assert market.job(job_id)["state"] == State.COMMITTING
+    assert [s["worker"] for s in slots_of(market, job_id)] == [w1, w2, w3]
 
 
 def test_single_worker_allowlist_root_is_its_leaf_and_needs_no_proof(
@@ -351,19 +356,15 @@ def test_award_refusals_and_expiry_of_an_auction_without_bids(
     assert market.withdrawable(requester) == ETHER
 
 
-def test_auction_of_three_replicas_keeps_the_three_lowest_bids(
-    market: Market, requester: str, stranger: str
+def test_an_auction_has_one_replica_since_replicas_are_drawn(
+    market: Market, requester: str
 ) -> None:
-    ws = workers(market, 4)
-    job_id = post_terms(market, requester, replicated(3, 2, mode=Mode.AUCTION))
-    for w, price in zip(ws, (40, 10, 30, 20), strict=True):
-        market.send(w, "bid", job_id, price, [])
-    held = {s["worker"]: s["price"] for s in slots_of(market, job_id)}
-    assert held == {ws[1]: 10, ws[2]: 30, ws[3]: 20}
-    market.advance(601)
-    market.send(stranger, "award", job_id)
-    assert market.job(job_id)["state"] == State.COMMITTING
-    assert {s["status"] for s in slots_of(market, job_id)} == {Slot.ASSIGNED}
+    """The lowest bids could all be one party's: replicated jobs are drawn, not auctioned."""
+    terms = replicated(3, 2, mode=Mode.AUCTION)
+    market.assert_reverts(
+        "JobMarketInvalidReplicas", (3, 2, 1), requester, "postJobWithTerms", CID,
+        terms.as_arg(), value=terms.escrow(),
+    )  # fmt: skip
 
 
 # ------------------------------------------------------------------ replication
@@ -383,11 +384,9 @@ def test_quorum_pays_majority_and_splits_the_minoritys_slash_among_it(
     market: Market, requester: str, stranger: str
 ) -> None:
     w1, w2, w3 = workers(market, 3)
-    for w in (w1, w2, w3):
-        register(market, w, stake=STAKE)
+    register_all(market, [w1, w2, w3])
     job_id = post_terms(market, requester, replicated(3, 2, min_stake=STAKE))
-    for w, price in ((w1, ETHER // 2), (w2, ETHER // 4), (w3, ETHER)):
-        market.send(w, "claim", job_id, price)
+    apply_and_award(market, job_id, [w1, w2, w3], [ETHER // 2, ETHER // 4, ETHER])
     assert market.job(job_id)["state"] == State.COMMITTING
     digests = {w1: A, w2: A, w3: B}
     market.assert_reverts("JobMarketRevealNotOpen", (job_id, market.job(job_id)["deadline"]),
@@ -414,14 +413,14 @@ def test_commit_refusals_outsider_twice_and_after_the_commit_deadline(
     market: Market, requester: str, stranger: str
 ) -> None:
     w1, w2, w3 = workers(market, 3)
+    register_all(market, [w1, w2, w3, stranger])
     job_id = post_terms(market, requester, replicated(3, 2))
     market.assert_reverts(
         "JobMarketWrongState", (job_id, State.OPEN), w1, "commitResult", job_id, A
     )
-    for w in (w1, w2):
-        market.send(w, "claim", job_id, 1)
+    market.send(w1, "claim", job_id, 1)
     market.assert_reverts("JobMarketAlreadyAssigned", (job_id, w1), w1, "claim", job_id, 1)
-    market.send(w3, "claim", job_id, 1)
+    apply_and_award(market, job_id, [w2, w3])
     market.assert_reverts(
         "JobMarketWrongState", (job_id, State.COMMITTING), stranger, "claim", job_id, 1
     )
@@ -443,9 +442,9 @@ def test_reveal_refuses_wrong_salt_and_after_the_reveal_deadline(
     market: Market, requester: str
 ) -> None:
     w1, w2, w3 = workers(market, 3)
+    register_all(market, [w1, w2, w3])
     job_id = post_terms(market, requester, replicated(3, 2))
-    for w in (w1, w2, w3):
-        market.send(w, "claim", job_id, 1)
+    apply_and_award(market, job_id, [w1, w2, w3])
     commit_all(market, job_id, {w1: A, w2: A, w3: A})
     market.assert_reverts(
         "JobMarketCommitmentMismatch", (job_id, w1), w1, "revealResult", job_id, A, SALT[1],
@@ -469,11 +468,9 @@ def test_no_quorum_refunds_releases_revealers_and_burns_the_no_shows_stake(
     market: Market, requester: str, stranger: str
 ) -> None:
     w1, w2, w3 = workers(market, 3)
-    for w in (w1, w2, w3):
-        register(market, w, stake=STAKE)
+    register_all(market, [w1, w2, w3])
     job_id = post_terms(market, requester, replicated(3, 2, min_stake=STAKE))
-    for w in (w1, w2, w3):
-        market.send(w, "claim", job_id, 1)
+    apply_and_award(market, job_id, [w1, w2, w3])
     commit_all(market, job_id, {w1: A, w2: B})
     commit_deadline = market.job(job_id)["deadline"]
     market.at(commit_deadline + 1)
@@ -502,9 +499,9 @@ def test_finalize_settles_at_the_commit_deadline_when_quorum_is_out_of_reach(
     market: Market, requester: str, stranger: str
 ) -> None:
     w1, w2, w3 = workers(market, 3)
+    register_all(market, [w1, w2, w3])
     job_id = post_terms(market, requester, replicated(3, 2))
-    for w in (w1, w2, w3):
-        market.send(w, "claim", job_id, 1)
+    apply_and_award(market, job_id, [w1, w2, w3])
     market.send(w1, "commitResult", job_id, A)
     deadline = market.job(job_id)["deadline"]
     market.at(deadline)
@@ -520,9 +517,9 @@ def test_finalize_waits_for_reveals_while_quorum_is_possible(
     market: Market, requester: str, stranger: str
 ) -> None:
     w1, w2, w3 = workers(market, 3)
+    register_all(market, [w1, w2, w3])
     job_id = post_terms(market, requester, replicated(3, 2))
-    for w in (w1, w2, w3):
-        market.send(w, "claim", job_id, 1)
+    apply_and_award(market, job_id, [w1, w2, w3])
     commit_all(market, job_id, {w1: A, w2: A})
     deadline = market.job(job_id)["deadline"] + 900
     market.at(deadline)
@@ -538,6 +535,7 @@ def test_partially_filled_replicated_job_is_awarded_or_expired_after_match_deadl
     market: Market, requester: str, stranger: str
 ) -> None:
     w1, w2 = workers(market, 2)
+    register_all(market, [w1, w2])
     enough = post_terms(market, requester, replicated(3, 2))
     short = post_terms(market, requester, replicated(3, 2))
     for w in (w1, w2):
@@ -559,10 +557,10 @@ def test_partially_filled_replicated_job_is_awarded_or_expired_after_match_deadl
 def test_finalize_and_expire_refuse_wrong_states(
     market: Market, requester: str, stranger: str
 ) -> None:
+    register_all(market, workers(market, 3))
     job_id = post_terms(market, requester, replicated(3, 2))
     market.assert_reverts("JobMarketWrongState", (job_id, State.OPEN), stranger, "finalize", job_id)
-    for w in workers(market, 3):
-        market.send(w, "claim", job_id, 1)
+    apply_and_award(market, job_id, workers(market, 3))
     market.assert_reverts(
         "JobMarketWrongState", (job_id, State.COMMITTING), stranger, "expire", job_id
     )

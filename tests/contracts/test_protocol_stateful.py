@@ -142,7 +142,7 @@ class ProtocolMachine(RuleBasedStateMachine):
         self.job_token: dict[int, str] = {}
         self.eth_credits = dict.fromkeys(self.actors, 0)
         self.token_credits = dict.fromkeys(self.actors, 0)
-        # As the registry holds them (stakeSince is the registration's block time).
+        # As the registry holds them (stakeSince is the registration's block).
         self.workers: dict[str, tuple[Any, ...]] = dict(
             zip(
                 self.actors,
@@ -218,9 +218,9 @@ class ProtocolMachine(RuleBasedStateMachine):
                     self.jobs.setdefault(int(args["jobId"]), ())
                     self.posted[int(args["jobId"])] = int(args["maxPrice"])
                     self.job_token.setdefault(int(args["jobId"]), ZERO_ADDRESS)
-                if name in ("ReplicaAssigned", "BidPlaced"):
+                if name in ("ReplicaDrawn", "BidPlaced"):
                     self.assigned.setdefault(int(args["jobId"]), set()).add(args["worker"])
-                if name == "BidOutbid":
+                if name in ("BidOutbid", "ReplicaDisplaced"):
                     self.assigned[int(args["jobId"])].discard(args["worker"])
                 if name == "JobTermsSet":
                     self.job_token[int(args["jobId"])] = args["token"]

@@ -185,11 +185,10 @@ def test_terms_jobs_are_relayed_through_post_with_terms(
     market: Market, requester: str, own: RequestDeskClient, relayer: RequestDeskClient
 ) -> None:
     own.deposit(3 * ETHER)
-    request = _request(requester, market, mode=MatchMode.AUCTION, replicas=3, quorum=2,
-                       reveal_window=600)  # fmt: skip
+    request = _request(requester, market, replicas=3, quorum=2, reveal_window=600)
     job_id, _ = relayer.relay(request, own.sign(request))
     terms = market.contract.functions.getTerms(job_id).call()
-    assert terms[0] == int(MatchMode.AUCTION) and terms[1] == 3 and terms[2] == 2
+    assert terms[0] == int(MatchMode.CLAIM) and terms[1] == 3 and terms[2] == 2
     assert market.job(job_id)["requester"] == requester
     assert own.deposit_of(requester) == 0
 

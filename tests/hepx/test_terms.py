@@ -36,10 +36,10 @@ def test_spec_without_terms_keeps_its_canonical_bytes_and_uses_the_fast_path() -
 
 def test_terms_for_maps_mode_replicas_default_quorum_stake_kind_and_allowlist() -> None:
     spec = parse_spec(
-        _spec(mode="auction", replicas=5, min_stake="1 gwei", allowlist=ADDRESSES[:3])
+        _spec(replicas=5, min_stake="1 gwei", allowlist=ADDRESSES[:3])
     )
     terms = terms_for(spec)
-    assert terms.mode == MatchMode.AUCTION
+    assert terms.mode == MatchMode.CLAIM
     assert (terms.replicas, terms.quorum, terms.reveal_window) == (5, 3, 300)
     assert terms.min_stake == 10**9 and terms.kind == kind_id("echo")
     assert terms.allowlist_root == merkle_root(ADDRESSES[:3])
@@ -48,7 +48,9 @@ def test_terms_for_maps_mode_replicas_default_quorum_stake_kind_and_allowlist() 
 
 
 def test_terms_without_stake_name_no_kind_so_unregistered_workers_may_take_the_job() -> None:
-    assert terms_for(parse_spec(_spec(replicas=3, reveal_window=20))).kind == ZERO_BYTES32
+    assert terms_for(parse_spec(_spec(mode="auction"))).kind == ZERO_BYTES32
+    # Replicas are drawn among staked workers that declared the kind.
+    assert terms_for(parse_spec(_spec(replicas=3, reveal_window=20))).kind == kind_id("echo")
 
 
 @pytest.mark.parametrize(
@@ -56,6 +58,7 @@ def test_terms_without_stake_name_no_kind_so_unregistered_workers_may_take_the_j
     [
         ({"replicas": 3, "quorum": 1}, "quorum 1 does not fit 3 replicas"),
         ({"replicas": 9}, "less than or equal to 8"),
+        ({"mode": "auction", "replicas": 3}, "an auction has one replica, not 3"),
         ({"reveal_window": 30}, "only for replicated jobs"),
         ({"token": "DAI"}, "write 'ETH' or an ERC-20 contract address"),
         ({"token": "0x" + "0" * 40}, "the zero address is not a token"),
