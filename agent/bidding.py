@@ -37,6 +37,8 @@ log = logging.getLogger("hepx.agent")
 
 # Gas for award/expire once matching closed (8 replicas measured at ~100k).
 AWARD_GAS = 400_000
+# Gas for the claim that seeds a replicated job's draw, sent unsimulated (below).
+SEED_CLAIM_GAS = 400_000
 
 
 def close_matching(client: MarketClient, job_id: int) -> TxResult:
@@ -174,10 +176,14 @@ class AuctionFlow:
             why = "no stake" if me.stake == 0 else "stake bonded after the job was posted"
             log.info("event=declined job=%d reason=%r", job_id, f"drawn by stake: {why}")
             return
+        # The first claim seeds the draw and must land in a block after the post's, but a node
+        # simulates in the latest block, which may still be the post's (anvil mines only for a
+        # transaction): that claim goes unsimulated. It cannot lose the draw (no seat is held).
+        gas = SEED_CLAIM_GAS if terms.draw_seed == ZERO_BYTES32 else None
         tx = agent.send_claim(
             job_id,
             "apply",
-            lambda: client.claim_with_proof(job_id, ask, proof),
+            lambda: client.claim_with_proof(job_id, ask, proof, gas=gas),
             spec_cid=spec_cid,
             price=ask,
             bid_deadline=job.deadline,

@@ -167,8 +167,11 @@ def run() -> list[tuple[str, int]]:
         job_id = count()
         digest = Web3.keccak(text="result")
         salts = [bytes([i + 1]) * 32 for i in range(3)]
-        for i, who in enumerate(bidders):
+        wait(0)  # the draw is seeded by a block after the post's (a node simulates in the last)
+        for i, who in enumerate(bidders):  # each applies to the draw; the first seeds it
             mine(f"{label} claim {i + 1}", fns.claim(job_id, PRICE), who)
+        wait(601)
+        mine(f"{label} award", fns.award(job_id), keeper)
         for i, who in enumerate(bidders):
             commitment = fns.commitmentOf(job_id, who, digest, salts[i]).call()
             mine(f"{label} commitResult {i + 1}", fns.commitResult(job_id, commitment), who)

@@ -152,6 +152,8 @@ def write_local_policy(path: Path, base_url: str, api_key_env: str | None = None
     policy = {
         "kinds": {name: {"price": price} for name, price in prices.items()},
         "llm": local_policy_section(base_url, api_key_env),
+        # Staked workers can be drawn for replicated jobs and dispute panels (dev ether).
+        "stake": "0.1 ether",
     }
     path.write_text(yaml.safe_dump(policy, sort_keys=False))
     return path

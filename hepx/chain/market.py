@@ -175,9 +175,13 @@ class MarketClient(ContractClient):
         result = self.transact("postJobWithTerms", fn, value=value)
         return int(result.event("JobPosted").args["jobId"]), result
 
-    def claim_with_proof(self, job_id: int, price: int, proof: list[bytes]) -> TxResult:
+    def claim_with_proof(
+        self, job_id: int, price: int, proof: list[bytes], gas: int | None = None
+    ) -> TxResult:
         return self.transact(
-            f"claim job {job_id}", self.contract.functions.claimWithProof(job_id, price, proof)
+            f"claim job {job_id}",
+            self.contract.functions.claimWithProof(job_id, price, proof),
+            gas=gas,
         )
 
     def bid(self, job_id: int, price: int, proof: list[bytes] | None = None) -> TxResult:

@@ -38,6 +38,7 @@ from hepx.terms import post_spec
 MAX_PRICE = 10**6
 STAKE = 10**16  # 0.01 ether
 MIN_STAKE = 10**15
+DRAW_WINDOW = 3  # a replicated job's claim window: its draw closes after it
 
 
 def _client(anvil: Anvil, deployment: Deployment, account: int) -> MarketClient:
@@ -84,6 +85,17 @@ def _spec(store: LocalStore, **payment: Any) -> tuple[str, JobSpec]:
         }
     )
     return store.add_bytes(canonical_json(spec)), spec
+
+
+def _staked_agents(
+    anvil: Anvil, deployment: Deployment, store: LocalStore, state: Path, accounts: tuple[int, ...]
+) -> list[WorkerAgent]:
+    """Agents staked as their policy says, before the job is posted: a replicated job's draw
+    counts only stake bonded before its post."""
+    agents = [_agent(anvil, deployment, store, state, a, _policy(stake=STAKE)) for a in accounts]
+    for agent in agents:
+        ensure_stake(agent.client, agent.policy)
+    return agents
 
 
 def _events(client: MarketClient, deployment: Deployment, job_id: int) -> list[Any]:
@@ -180,10 +192,10 @@ def test_three_of_three_equal_digests_settle_and_pay_all_three(
     anvil: Anvil, deployment: Deployment, store: LocalStore, tmp_path: Path
 ) -> None:
     requester = _client(anvil, deployment, 0)
-    cid, spec = _spec(store, replicas=3, quorum=3, reveal_window=30)
+    cid, spec = _spec(store, replicas=3, quorum=3, reveal_window=30, claim_window=DRAW_WINDOW)
+    agents = _staked_agents(anvil, deployment, store, tmp_path, (1, 2, 3))
     job_id, _ = post_spec(requester, cid, spec)
-    agents = [_agent(anvil, deployment, store, tmp_path, account) for account in (1, 2, 3)]
-    _until(lambda: requester.job(job_id).state.final, agents)
+    _until(lambda: all("replica" in a.book.jobs.get(job_id, {}) for a in agents), agents, 60)
 
     assert requester.job(job_id).state == JobState.SETTLED
     assert set(_statuses(requester, job_id).values()) == {AssignmentStatus.PAID}
@@ -200,15 +212,13 @@ def test_two_of_three_slashes_the_worker_that_reveals_another_digest(
     anvil: Anvil, deployment: Deployment, store: LocalStore, tmp_path: Path
 ) -> None:
     requester = _client(anvil, deployment, 0)
-    cid, spec = _spec(store, replicas=3, reveal_window=30, min_stake=MIN_STAKE)
+    cid, spec = _spec(store, replicas=3, reveal_window=30, min_stake=MIN_STAKE,
+                      claim_window=DRAW_WINDOW)  # fmt: skip
+    agents = _staked_agents(anvil, deployment, store, tmp_path, (1, 2, 3))
     job_id, _ = post_spec(requester, cid, spec)
-    staked = _policy(stake=STAKE)
-    agents = [_agent(anvil, deployment, store, tmp_path, a, staked) for a in (1, 2, 3)]
-    for agent in agents:
-        ensure_stake(agent.client, agent.policy)
     liar = agents[1]
     liar.replicas.digest = lambda spec, outputs: b"\x13" * 32  # type: ignore[method-assign]
-    _until(lambda: requester.job(job_id).state.final, agents)
+    _until(lambda: requester.job(job_id).state.final, agents, timeout=60)
 
     assert requester.job(job_id).state == JobState.SETTLED
     statuses = _statuses(requester, job_id)
@@ -232,7 +242,9 @@ def test_agent_killed_between_commit_and_reveal_reveals_after_restart(
     anvil: Anvil, deployment: Deployment, store: LocalStore, tmp_path: Path
 ) -> None:
     requester = _client(anvil, deployment, 0)
-    cid, spec = _spec(store, replicas=2, quorum=2, reveal_window=60)
+    cid, spec = _spec(store, replicas=2, quorum=2, reveal_window=60, claim_window=DRAW_WINDOW)
+    for account in (1, 2):  # replicas are drawn among workers staked before the post
+        ensure_stake(_client(anvil, deployment, account), _policy(stake=STAKE))
     env = {
         **os.environ,
         "HEPX_DEPLOYMENT": str(tmp_path / "deployment.json"),
@@ -241,7 +253,7 @@ def test_agent_killed_between_commit_and_reveal_reveals_after_restart(
         "HEPX_POLL_INTERVAL": "0.05",
     }
     policy = tmp_path / "policy.yaml"
-    policy.write_text("kinds: {echo: {price: 1000}}\n")
+    policy.write_text(f"kinds: {{echo: {{price: 1000}}}}\nstake: {STAKE}\n")
     cmd = [sys.executable, "-m", "hepx", "agent", "run", "--state-dir", str(tmp_path / "a")]
     cmd += ["--policy", str(policy)]
     first = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, start_new_session=True)
@@ -250,8 +262,9 @@ def test_agent_killed_between_commit_and_reveal_reveals_after_restart(
     address = Web3.to_checksum_address(anvil.accounts[1].address)
     try:
         _until(lambda: requester.terms(job_id).assigned == 1, [], timeout=30)
-        other.client.claim(job_id, 1000)  # fills the job: the commit phase starts
-        assert requester.job(job_id).state == JobState.COMMITTING
+        other.client.claim(job_id, 1000)  # the draw's second seat
+        _wait_past(requester, job_id)
+        _until(lambda: requester.job(job_id).state == JobState.COMMITTING, [], timeout=30)
         _until(lambda: _statuses(requester, job_id)[address] == AssignmentStatus.COMMITTED, [])
     finally:
         os.killpg(first.pid, signal.SIGKILL)  # committed, not revealed: reveals wait for `other`

@@ -46,8 +46,8 @@ def _spec(**payment: Any) -> JobSpec:
 def _terms(**changes: Any) -> JobTerms:
     base = JobTerms(
         mode=MatchMode.CLAIM, replicas=1, quorum=1, assigned=0, committed=0, revealed=0,
-        reveal_window=0, token=None, max_price=10**6, min_stake=0, kind=ZERO_BYTES32,
-        allowlist_root=ZERO_BYTES32,
+        reveal_window=0, token=None, max_price=10**6, min_stake=0, posted_block=0,
+        kind=ZERO_BYTES32, allowlist_root=ZERO_BYTES32, draw_seed=ZERO_BYTES32,
     )  # fmt: skip
     return dataclasses.replace(base, **changes)
 

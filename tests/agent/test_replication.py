@@ -17,6 +17,7 @@ from hepx.spec import JobSpec, canonical_json, parse_spec
 from hepx.store import LocalStore
 
 PRICE = 10**6
+STAKE = 10**15
 
 
 class Host:
@@ -50,7 +51,14 @@ def _client(anvil: Anvil, deployment: Deployment, account: int) -> MarketClient:
     return MarketClient.from_deployment(deployment, private_key=anvil.accounts[account].private_key)
 
 
-def _replicated_job(anvil: Anvil, deployment: Deployment, store: LocalStore) -> tuple[int, str]:
+def _replicated_job(
+    anvil: Anvil, deployment: Deployment, store: LocalStore, replicas: tuple[int, int]
+) -> tuple[int, str]:
+    """A 2-of-2 job whose draw seats accounts ``replicas`` (staked before the post)."""
+    for account in replicas:
+        client = _client(anvil, deployment, account)
+        if not client.worker(client.sender).registered:
+            client.register(["echo"], STAKE)
     spec = parse_spec(
         {
             "apiVersion": "hepx/v1", "kind": "echo", "metadata": {"name": "replicas"},
@@ -62,17 +70,22 @@ def _replicated_job(anvil: Anvil, deployment: Deployment, store: LocalStore) -> 
     cid = store.add_bytes(canonical_json(spec))
     terms = Terms(PRICE, 60, 60, replicas=2, quorum=2, reveal_window=60)
     job_id, _ = _client(anvil, deployment, 1).post_job_with_terms(cid, terms)
+    seated = [_client(anvil, deployment, account) for account in replicas]
+    seated[0].rpc.request("evm_mine", [])  # the draw's seed is a later block's
+    for client in seated:
+        client.claim(job_id, PRICE)
+    seated[0].rpc.request("evm_increaseTime", [61])  # past the match deadline
+    seated[0].rpc.request("evm_mine", [])
+    seated[0].award(job_id)
     return job_id, cid
 
 
 def test_replica_commits_then_reveals_its_digest_and_tallies_once_all_revealed(
     anvil: Anvil, deployment: Deployment, store: LocalStore, tmp_path: Path
 ) -> None:
-    job_id, spec_cid = _replicated_job(anvil, deployment, store)
+    job_id, spec_cid = _replicated_job(anvil, deployment, store, (2, 3))
     host = Host(_client(anvil, deployment, 2), store, tmp_path / "a", "42\n")
     other = _client(anvil, deployment, 3)
-    host.client.claim(job_id, PRICE)
-    other.claim(job_id, PRICE)
     host.book.set(job_id, phase="claiming")  # claimed by hand above
     host.book.set(job_id, phase="replica", spec_cid=spec_cid)
     flow = ReplicaFlow(host)
@@ -107,11 +120,9 @@ def test_replica_commits_then_reveals_its_digest_and_tallies_once_all_revealed(
 def test_replica_whose_run_failed_is_marked_and_commits_nothing(
     anvil: Anvil, deployment: Deployment, store: LocalStore, tmp_path: Path
 ) -> None:
-    job_id, spec_cid = _replicated_job(anvil, deployment, store)
+    job_id, spec_cid = _replicated_job(anvil, deployment, store, (4, 5))
     host = Host(_client(anvil, deployment, 4), store, tmp_path / "b", "")
     host.produce_result = lambda *args, **kwargs: None  # type: ignore[assignment,method-assign]
-    host.client.claim(job_id, PRICE)
-    _client(anvil, deployment, 5).claim(job_id, PRICE)
     host.book.set(job_id, phase="claiming")  # claimed by hand above
     host.book.set(job_id, phase="replica", spec_cid=spec_cid)
     ReplicaFlow(host).run(job_id, spec_cid)

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from api_helpers import echo_spec
+from api_helpers import echo_spec, seat_replicas, stake_for_draws
 from fastapi.testclient import TestClient
 
 from api.app import create_app
@@ -118,15 +118,13 @@ def test_job_page_and_json_name_slash_payments(
     # Bug on main: the page had its own list of four payment reasons, so a slash showed as
     # "4". Now every label comes from the contract's PaymentReason enum.
     stake = 10**15
-    job_id = _post(api, max_price=1000, replicas=3, quorum=2, min_stake=stake)["job_id"]
     workers = [
         MarketClient.from_deployment(deployment, private_key=node.accounts[i].private_key)
         for i in (7, 8, 9)
     ]
-    for worker in workers:
-        if worker.worker(worker.sender).available < stake:
-            worker.register(["echo"], stake=stake)
-        worker.claim(job_id, 1000)
+    stake_for_draws(workers, stake)
+    job_id = _post(api, max_price=1000, replicas=3, quorum=2, min_stake=stake)["job_id"]
+    seat_replicas(workers, job_id, 1000)
     digest = b"\x07" * 32
     for i, worker in enumerate(workers[:2]):  # the third never commits
         worker.commit_result(job_id, worker.commitment(job_id, digest, bytes([i + 1]) * 32))

@@ -35,9 +35,7 @@ def test_spec_without_terms_keeps_its_canonical_bytes_and_uses_the_fast_path() -
 
 
 def test_terms_for_maps_mode_replicas_default_quorum_stake_kind_and_allowlist() -> None:
-    spec = parse_spec(
-        _spec(replicas=5, min_stake="1 gwei", allowlist=ADDRESSES[:3])
-    )
+    spec = parse_spec(_spec(replicas=5, min_stake="1 gwei", allowlist=ADDRESSES[:3]))
     terms = terms_for(spec)
     assert terms.mode == MatchMode.CLAIM
     assert (terms.replicas, terms.quorum, terms.reveal_window) == (5, 3, 300)
