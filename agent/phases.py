@@ -13,6 +13,7 @@ from enum import StrEnum
 class Phase(StrEnum):
     CLAIMING = "claiming"  # claim or bid being sent; after a crash the chain says what it did
     CLAIMED = "claimed"  # ours: running, or to run again after a restart
+    READY = "ready"  # result stored and digested: sent with the loop's next submitResults
     SUBMITTED = "submitted"  # result on chain; finalized once the challenge window passes
     FAILED = "failed"  # the run failed; the job is expired once its run deadline passes
     BID = "bid"  # an auction bid or a draw seat held, waiting for the award
@@ -36,8 +37,11 @@ class Phase(StrEnum):
 NEXT: dict[Phase | None, frozenset[Phase]] = {
     None: frozenset({Phase.CLAIMING, Phase.VOLUNTEERING}),
     Phase.CLAIMING: frozenset({Phase.CLAIMED, Phase.BID, Phase.REPLICA, Phase.OUTBID, Phase.DONE}),
-    Phase.CLAIMED: frozenset({Phase.SUBMITTED, Phase.FAILED, Phase.DONE}),
-    Phase.SUBMITTED: frozenset({Phase.DONE, Phase.CLAIMED}),
+    Phase.CLAIMED: frozenset({Phase.READY, Phase.SUBMITTED, Phase.FAILED, Phase.DONE}),
+    # Not sent: a reorg took the claim away (done, or forgotten and considered afresh), or
+    # the run deadline passed (failed).
+    Phase.READY: frozenset({Phase.SUBMITTED, Phase.FAILED, Phase.DONE}),
+    Phase.SUBMITTED: frozenset({Phase.DONE, Phase.CLAIMED, Phase.READY}),
     # A replica's run fails as a job's does, then goes on as a failed replica.
     Phase.FAILED: frozenset({Phase.DONE, Phase.REPLICA_FAILED}),
     Phase.BID: frozenset({Phase.CLAIMED, Phase.REPLICA, Phase.OUTBID, Phase.DONE}),
@@ -52,7 +56,7 @@ NEXT: dict[Phase | None, frozenset[Phase]] = {
     Phase.VOTED: frozenset({Phase.VOTE_COMMITTED, Phase.DONE}),
     Phase.VOTE_COMMITTED: frozenset({Phase.VOTE_REVEALED, Phase.DONE}),
     Phase.VOTE_REVEALED: frozenset({Phase.DONE}),
-    Phase.DONE: frozenset({Phase.SUBMITTED, Phase.CLAIMED}),
+    Phase.DONE: frozenset({Phase.SUBMITTED, Phase.CLAIMED, Phase.READY}),
 }
 
 REPLICA_PHASES = frozenset(

@@ -11,7 +11,6 @@ from typing import Any
 from agent.host import FlowHost
 from agent.phases import AUCTION_PHASES, REPLICA_PHASES, Phase
 from hepx.chain import AssignmentStatus, Job, JobState
-from hepx.errors import TxReverted
 
 log = logging.getLogger("hepx.agent")
 
@@ -93,8 +92,8 @@ class Recovery:
             elif phase == Phase.DONE and ours and job.state == JobState.CLAIMED:
                 self.submit_again(job_id, rec)
             elif phase == Phase.DONE and ours and job.state == JobState.SUBMITTED:
-                agent.book.set(job_id, phase=Phase.SUBMITTED)  # settle_submitted finalizes it
-            elif phase == Phase.CLAIMED and not ours:
+                agent.book.set(job_id, phase=Phase.SUBMITTED)  # submit_and_settle finalizes it
+            elif phase in (Phase.CLAIMED, Phase.READY) and not ours:
                 log.warning("event=claim_orphaned job=%d worker=%s", job_id, job.worker)
                 agent.book.set(job_id, phase=Phase.DONE, note="claim orphaned by a reorg")
 
@@ -116,14 +115,10 @@ class Recovery:
         return True
 
     def submit_again(self, job_id: int, rec: dict[str, Any]) -> None:
-        """Our result's submission was orphaned: send the stored result again (or run again)."""
-        agent = self.agent
-        try:
-            digest = bytes.fromhex(str(rec.get("digest", "0x" + "00" * 32)).removeprefix("0x"))
-            tx = agent.client.submit_result(job_id, str(rec["result_cid"]), digest)
-        except TxReverted as exc:
-            log.warning("event=resubmit_refused job=%d error=%s", job_id, exc)
-            agent.book.set(job_id, phase=Phase.CLAIMED)  # resume_held runs it again
+        """Our result's submission was orphaned: the stored result goes out again with the
+        loop's next submitResults."""
+        if "result_cid" not in rec:
+            self.agent.book.set(job_id, phase=Phase.CLAIMED)  # resume_held runs it again
             return
-        agent.book.set(job_id, phase=Phase.SUBMITTED, submit_tx=tx.tx_hash)
-        log.info("event=resubmitted job=%d tx=%s", job_id, tx.tx_hash)
+        self.agent.book.set(job_id, phase=Phase.READY)
+        log.info("event=resubmitting job=%d result=%s", job_id, rec["result_cid"])

@@ -36,7 +36,7 @@ from agent.policy import Policy, decide
 from agent.provenance import result_facts
 from agent.recovery import Recovery
 from agent.replication import ReplicaFlow
-from agent.settlement import settle_submitted
+from agent.settlement import submit_and_settle
 from agent.slots import Need, Slots, machine_cpus, machine_memory_mb
 from agent.slurm import BatchSystem, Slurm, run_batch_job
 from agent.stake import ensure_stake, withdraw_token_earnings
@@ -63,7 +63,6 @@ from hepx.errors import (
     ExecutionError,
     SpecError,
     StoreError,
-    TxDropped,
     TxReverted,
 )
 from hepx.kinds import PER_TOKEN_KINDS
@@ -179,7 +178,7 @@ class WorkerAgent:
         self.auctions.advance()
         self.replicas.advance()
         self.verifier.advance()
-        settle_submitted(self.client, self.book, self.recovery)
+        submit_and_settle(self.client, self.book, self.recovery, running=self.slots.running > 0)
         release_settled(self.store, self.book, self.pin_retention)
         self.withdraw_earnings()
 
@@ -386,35 +385,20 @@ class WorkerAgent:
                 # The phase stays claimed: resume_held() acts on what the chain says now.
                 log.warning("event=claim_orphaned job=%d reason=%r result_not_sent", job_id, lost)
                 return
-            try:
-                tx = self._send_result(job_id, result_cid, digest)
-            except TxReverted as exc:
-                # A reorg between the check and the send refuses it too (in the simulation:
-                # no gas spent); that is not this job failing.
-                if (lost := self._no_longer_held(job_id, spec_cid)) is not None:
-                    log.warning("event=claim_orphaned job=%d reason=%r", job_id, lost)
-                    return
-                log.error("event=submit_refused job=%d error=%s", job_id, exc)
-                self.book.set(job_id, phase=Phase.FAILED, error=str(exc))
-                return
         finally:
-            # Sent, failed or not ours: a run of this job number starts afresh from here.
+            # Ready, failed or not ours: a run of this job number starts afresh from here.
             shutil.rmtree(produced.workdir, ignore_errors=True)
             shutil.rmtree(self._checkpoint(job_id), ignore_errors=True)
+        # The loop sends every ready result of a round in one submitResults (agent/
+        # settlement.py); booked first, so a kill from here on loses no run.
         self.book.set(
             job_id,
-            phase=Phase.SUBMITTED,
+            phase=Phase.READY,
             result_cid=result_cid,
             digest="0x" + digest.hex(),
-            submit_tx=tx.tx_hash,
+            run_seconds=round(produced.seconds, 1),
         )
-        log.info(
-            "event=submitted job=%d tx=%s result=%s seconds=%.1f",
-            job_id,
-            tx.tx_hash,
-            result_cid,
-            produced.seconds,
-        )
+        self.heads.wake()
 
     def _result_digest(
         self, job_id: int, spec_cid: str, spec: JobSpec | None, outputs: Path
@@ -428,18 +412,6 @@ class WorkerAgent:
         except (DigestError, StoreError, SpecError) as exc:
             log.warning("event=no_digest job=%d error=%s", job_id, exc)
             return bytes(32)
-
-    def _send_result(self, job_id: int, result_cid: str, digest: bytes) -> TxResult:
-        """Submit the result; once more if the node dropped the transaction (a reorg took
-        its block) while the job is still ours."""
-        try:
-            return self.client.submit_result(job_id, result_cid, digest)
-        except TxDropped:
-            job = self.client.job(job_id)
-            if job.state != JobState.CLAIMED or job.worker != self.address:
-                raise
-            log.warning("event=submit_dropped job=%d sending_again", job_id)
-            return self.client.submit_result(job_id, result_cid, digest)
 
     def _no_longer_held(self, job_id: int, spec_cid: str) -> str | None:
         """Why a result for ``job_id`` must not be sent, or None: a reorg took the claim away
@@ -527,7 +499,7 @@ class WorkerAgent:
                 )
         except (ExecutionError, StoreError) as exc:
             # No result to submit: the run deadline passes and the escrow is refunded
-            # (settle_submitted() expires it), so nothing is lost.
+            # (submit_and_settle() expires it), so nothing is lost.
             log.error("event=failed job=%d error=%s", job_id, exc)
             self.book.set(job_id, phase=Phase.FAILED, error=str(exc))
             return None

@@ -18,7 +18,7 @@ from api.access import check_exposure, install_access
 from api.errors import install_error_handlers
 from api.limits import install_limits
 from api.metrics import install_metrics
-from api.routes import explorer, health, ipfs, jobs, pages
+from api.routes import explorer, health, ipfs, job_batches, jobs, pages
 from api.services import Services
 from hepx.config import Settings, load_settings
 
@@ -47,7 +47,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_access(app)
     install_limits(app, services.settings, services.tokens)
     # jobs before explorer: /jobs/schema must match before /jobs/{job_id} of no other router.
-    for module in (jobs, ipfs, health, explorer, pages):
+    for module in (job_batches, jobs, ipfs, health, explorer, pages):
         app.include_router(module.router)
     install_metrics(app, services.index)
     return app

@@ -30,6 +30,17 @@ class JobPostedOut(BaseModel):
     spec_cid: str
 
 
+class JobBatchIn(BaseModel):
+    """A sweep of job specs for POST /jobs/batch."""
+
+    specs: list[dict[str, Any]]
+
+
+class JobBatchOut(BaseModel):
+    tx_hash: str  # the one postJobs transaction
+    jobs: list[JobPostedOut]  # in the order of the specs, with consecutive job ids
+
+
 class SignedRequestIn(BaseModel):
     """A job request signed by its requester (EIP-712), for the API to relay."""
 

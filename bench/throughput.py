@@ -14,7 +14,12 @@ For each agents x slots configuration a fresh devnet (anvil automine, the API, W
                   transaction is mined, the item skipped), and the gas of the claims that
                   claimed nothing
 
+With --batch N the posters send N specs per POST /jobs/batch (one postJobs transaction)
+instead of one per POST /jobs; the agents always claim and submit a round's jobs in one
+transaction each.
+
     python bench/throughput.py --jobs 100 --agents 1,2,4 --slots 2
+    python bench/throughput.py --jobs 200 --agents 1,2,4,8 --slots 2 --batch 50
 """
 
 from __future__ import annotations
@@ -68,7 +73,7 @@ def _call_of(client: MarketClient, tx_hash: str) -> str:
         return data[:10]
 
 
-def run_once(agents: int, slots: int, jobs: int, posters: int) -> Run:
+def run_once(agents: int, slots: int, jobs: int, posters: int, batch: int = 1) -> Run:
     home = Path(tempfile.mkdtemp(prefix="hepx-bench-throughput-"))
     policy = home / "policy.yaml"
     policy.write_text(f"kinds: {{echo: {{price: '1 gwei'}}}}\nslots: {slots}\n")
@@ -86,14 +91,18 @@ def run_once(agents: int, slots: int, jobs: int, posters: int) -> Run:
         first_block = client.block_number() + 1
         posted_at: dict[int, float] = {}
         lock = threading.Lock()
-        numbers = iter(range(jobs))
+        chunks = iter([list(range(i, min(i + batch, jobs))) for i in range(0, jobs, batch)])
 
         def poster() -> None:
-            for i in numbers:  # one shared iterator: each number is taken once
+            for chunk in chunks:  # one shared iterator: each chunk is taken once
                 t0 = time.perf_counter()
-                job_id = int(api.post_job(noop_spec(i))["job_id"])
+                if batch == 1:
+                    ids = [int(api.post_job(noop_spec(chunk[0]))["job_id"])]
+                else:
+                    posted = api.post_jobs([noop_spec(i) for i in chunk])["jobs"]
+                    ids = [int(job["job_id"]) for job in posted]
                 with lock:
-                    posted_at[job_id] = t0
+                    posted_at.update(dict.fromkeys(ids, t0))
 
         started = time.perf_counter()
         threads = [threading.Thread(target=poster) for _ in range(posters)]
@@ -161,13 +170,18 @@ def main() -> None:
     parser.add_argument("--agents", default="1,2,4", help="comma-separated agent counts")
     parser.add_argument("--slots", default="2", help="comma-separated slots per agent")
     parser.add_argument("--posters", type=int, default=4, help="threads posting at once")
+    parser.add_argument("--batch", type=int, default=1, help="specs per POST (1: POST /jobs)")
     args = parser.parse_args()
     runs = [
-        run_once(int(a), int(s), args.jobs, args.posters)
+        run_once(int(a), int(s), args.jobs, args.posters, args.batch)
         for a in args.agents.split(",")
         for s in args.slots.split(",")
     ]
-    posting = f"POST /jobs ({args.posters} posters)"
+    posting = (
+        f"POST /jobs ({args.posters} posters)"
+        if args.batch == 1
+        else f"POST /jobs/batch of {args.batch} ({args.posters} posters)"
+    )
     print(f"\n{args.jobs} no-op echo jobs through {posting}, anvil automine\n")
     print(
         "| agents x slots | jobs/s | p50 post -> result | p95 | gas/job | reverted txs "

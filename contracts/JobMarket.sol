@@ -9,11 +9,11 @@ import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/Reentrancy
 import {DisputeCourt} from "./DisputeCourt.sol";
 import {IJobMarket} from "./interfaces/IJobMarket.sol";
 import {IWorkerRegistry} from "./interfaces/IWorkerRegistry.sol";
-import {RegistryCalls} from "./RegistryCalls.sol";
+import {MarketBook} from "./MarketBook.sol";
+import {MarketCalls} from "./MarketCalls.sol";
 import {RequestDesk} from "./RequestDesk.sol";
 import {tagOf} from "./libraries/DigestTag.sol";
 import {drawKey} from "./libraries/DrawKey.sol";
-import {WorkerRegistry} from "./WorkerRegistry.sol";
 
 /// @title hepx job market: claim or auction, one replica or k-of-n, ETH or ERC-20
 /// @notice See {IJobMarket} and docs/protocol.md. Money only leaves through the withdraw
@@ -24,7 +24,7 @@ import {WorkerRegistry} from "./WorkerRegistry.sol";
 /// credit, so crediting a party costs one slot write. Fast-path jobs (`postJob`) touch only
 /// their record and their parties' accounts; `hasTerms` (in the record) says whether `_terms`
 /// and the assignment slots are to be read at all.
-contract JobMarket is WorkerRegistry, IJobMarket, ReentrancyGuardTransient {
+contract JobMarket is MarketBook, IJobMarket, ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
 
     /// @notice Longest claim, run, reveal or challenge window, in seconds.
@@ -32,55 +32,25 @@ contract JobMarket is WorkerRegistry, IJobMarket, ReentrancyGuardTransient {
     /// @notice Most replicas (and held bids) a job may have; bounds every loop.
     uint256 internal constant MAX_REPLICAS = 8;
 
-    /// @dev Storage form of {IJobMarket-Job}, one slot (248 bits).
-    struct JobRecord {
-        uint32 requester; // account id
-        uint32 worker; // account id of a single-replica job's worker; 0 until assigned
-        JobState state;
-        uint40 deadline;
-        // The run window until a single worker submits; then the tag of its result's digest
-        // (tagOf), which a dispute needs and the run window no longer is.
-        uint32 runWindowOrTag;
-        bool hasTerms;
-        // What the job holds: the whole escrow, until a single worker is assigned at its price
-        // (the rest is refunded then); from that moment on the price.
-        uint96 escrow;
-    }
-
     /// @inheritdoc IJobMarket
     address public immutable disputeCourt;
     /// @inheritdoc IJobMarket
     address public immutable requestDesk;
-    /// @notice The code the registry's calls run (in this contract's storage): see
-    /// {RegistryCalls}.
-    address public immutable registryCalls;
+    /// @notice The code the registry's calls and replicated jobs' results run (in this
+    /// contract's storage): see {MarketCalls}.
+    address public immutable marketCalls;
 
     uint256 private immutable _challengeWindow;
-    uint256 private immutable _stakeFreeLimit;
-
-    mapping(uint256 jobId => JobRecord) private _jobs;
-    mapping(uint256 jobId => JobTerms) private _terms;
-    mapping(uint256 jobId => mapping(uint256 index => Assignment)) private _slots;
-    mapping(uint256 jobId => mapping(address worker => uint256 indexPlusOne)) private _slotOf;
-    mapping(address token => mapping(address account => uint256)) private _tokenCredits;
-
-    /// @inheritdoc IJobMarket
-    uint256 public burned;
-
-    /// @dev ETH credits of addresses that could not be given an account id (ids ran out), so
-    /// that paying them never reverts and no job is frozen by it.
-    mapping(address account => uint256) private _creditsWithoutId;
 
     /// @param challengeWindow_ seconds after a submission before anyone may finalize
     /// (1 to MAX_WINDOW, else JobMarketInvalidWindow); also the workers' unbond delay.
     /// @param stakeFreeLimit_ see {IJobMarket-stakeFreeLimit}.
-    constructor(uint256 challengeWindow_, uint256 stakeFreeLimit_) {
+    constructor(uint256 challengeWindow_, uint256 stakeFreeLimit_) MarketBook(stakeFreeLimit_) {
         _checkWindow(challengeWindow_);
         _challengeWindow = challengeWindow_;
-        _stakeFreeLimit = stakeFreeLimit_;
         disputeCourt = address(new DisputeCourt(challengeWindow_));
         requestDesk = address(new RequestDesk());
-        registryCalls = address(new RegistryCalls(challengeWindow_));
+        marketCalls = address(new MarketCalls(challengeWindow_, stakeFreeLimit_));
     }
 
     modifier onlyCourt() {
@@ -90,33 +60,33 @@ contract JobMarket is WorkerRegistry, IJobMarket, ReentrancyGuardTransient {
 
     // ---------------------------------------------------------------- registry calls
 
-    // The registry's calls run RegistryCalls' code in this contract's storage: they are rare
+    // The registry's calls run MarketCalls' code in this contract's storage: they are rare
     // (a worker's setup), and the market's own code is at EIP-170's size limit. The registry's
     // views are WorkerRegistry's own; its unbond delay is the challenge window.
 
     /// @inheritdoc IWorkerRegistry
     function register(bytes32[] calldata) external payable {
-        _runRegistryCall();
+        _runCode(marketCalls);
     }
 
     /// @inheritdoc IWorkerRegistry
     function addStake() external payable {
-        _runRegistryCall();
+        _runCode(marketCalls);
     }
 
     /// @inheritdoc IWorkerRegistry
     function setKinds(bytes32[] calldata, bool) external {
-        _runRegistryCall();
+        _runCode(marketCalls);
     }
 
     /// @inheritdoc IWorkerRegistry
     function unbond(uint256) external {
-        _runRegistryCall();
+        _runCode(marketCalls);
     }
 
     /// @inheritdoc IWorkerRegistry
     function withdrawStake() external {
-        _runRegistryCall();
+        _runCode(marketCalls);
     }
 
     /// @inheritdoc IWorkerRegistry
@@ -139,19 +109,39 @@ contract JobMarket is WorkerRegistry, IJobMarket, ReentrancyGuardTransient {
         _checkWindow(claimWindow);
         _checkWindow(runWindow);
 
-        address requesterAddress = _requester();
-        uint32 requester = _accountId(requesterAddress);
+        uint32 requester = _accountId(_requester());
         jobId = _counters.nextJobId++;
-        // Casts are safe: windows are capped at MAX_WINDOW and escrow was checked above.
+        _postFast(jobId, requester, specCid, msg.value, block.timestamp + claimWindow, runWindow);
+    }
+
+    /// @inheritdoc IJobMarket
+    function postJobs(
+        string[] calldata specCids,
+        uint256[] calldata escrows,
+        uint256 claimWindow,
+        uint256 runWindow
+    ) external payable returns (uint256 firstJobId) {
+        if (specCids.length == 0 || specCids.length != escrows.length) {
+            revert JobMarketBatchMismatch(specCids.length, escrows.length);
+        }
+        _checkWindow(claimWindow);
+        _checkWindow(runWindow);
+        uint256 total;
+        for (uint256 i; i < escrows.length; ++i) {
+            if (escrows[i] == 0 || escrows[i] > type(uint96).max) {
+                revert JobMarketInvalidEscrow(escrows[i]);
+            }
+            total += escrows[i];
+        }
+        if (total != msg.value) revert JobMarketInvalidEscrow(msg.value);
+        uint32 requester = _accountId(_requester());
+        firstJobId = _counters.nextJobId;
         uint256 claimDeadline = block.timestamp + claimWindow;
-        _jobs[jobId] = JobRecord(
-            requester, 0, JobState.Open, uint40(claimDeadline), uint32(runWindow), false,
-            uint96(msg.value)
-        );
-        emit JobPosted(jobId, requesterAddress, specCid, msg.value, claimDeadline, runWindow);
-        emit Payment(
-            jobId, requesterAddress, msg.value, PaymentReason.Escrow, PaymentDirection.In
-        );
+        for (uint256 i; i < specCids.length; ++i) {
+            if (bytes(specCids[i]).length == 0) revert JobMarketEmptyCid();
+            _postFast(firstJobId + i, requester, specCids[i], escrows[i], claimDeadline, runWindow);
+        }
+        _counters.nextJobId = uint128(firstJobId + specCids.length); // one write for the batch
     }
 
     /// @inheritdoc IJobMarket
@@ -302,63 +292,45 @@ contract JobMarket is WorkerRegistry, IJobMarket, ReentrancyGuardTransient {
         _checkState(jobId, job.state, JobState.Claimed);
         if (block.timestamp > job.deadline) revert JobMarketDeadlinePassed(jobId, job.deadline);
         if (bytes(resultCid).length == 0) revert JobMarketEmptyCid();
-
-        uint256 challengeEnd = block.timestamp + _challengeWindow;
-        job.state = JobState.Submitted;
-        job.deadline = uint40(challengeEnd);
-        job.runWindowOrTag = tagOf(digest);
-        emit ResultSubmitted(jobId, msg.sender, resultCid, digest, challengeEnd);
+        _submit(jobId, job, resultCid, digest);
     }
 
     /// @inheritdoc IJobMarket
-    function commitResult(uint256 jobId, bytes32 commitment) external {
-        JobRecord storage job = _existingJob(jobId);
-        _checkState(jobId, job.state, JobState.Committing);
-        if (block.timestamp > job.deadline) revert JobMarketDeadlinePassed(jobId, job.deadline);
-        Assignment storage slot = _slotOfCaller(jobId, AssignmentStatus.Assigned);
-
-        slot.commitment = commitment;
-        slot.status = AssignmentStatus.Committed;
-        JobTerms storage t = _terms[jobId];
-        uint256 committed = t.committed + 1;
-        t.committed = uint8(committed);
-        emit ResultCommitted(jobId, msg.sender, commitment);
-        if (committed == t.assigned) {
-            uint256 revealDeadline = block.timestamp + t.revealWindow;
-            job.state = JobState.Revealing;
-            job.deadline = uint40(revealDeadline);
-            emit RevealPhaseStarted(jobId, revealDeadline);
+    function submitResults(
+        uint256[] calldata jobIds,
+        string[] calldata resultCids,
+        bytes32[] calldata digests,
+        uint256[] calldata matured
+    ) external returns (uint256 submitted, uint256 settled) {
+        if (jobIds.length != resultCids.length || jobIds.length != digests.length) {
+            revert JobMarketBatchMismatch(jobIds.length, resultCids.length);
         }
-    }
-
-    /// @inheritdoc IJobMarket
-    function revealResult(uint256 jobId, bytes32 digest, bytes32 salt, string calldata resultCid)
-        external
-    {
-        JobRecord storage job = _existingJob(jobId);
-        JobTerms storage t = _terms[jobId];
-        if (job.state == JobState.Committing) {
-            // Reveals open at the commit deadline even if some replicas never committed.
-            if (block.timestamp <= job.deadline) {
-                revert JobMarketRevealNotOpen(jobId, job.deadline);
+        for (uint256 i; i < jobIds.length; ++i) {
+            JobRecord storage job = _jobs[jobIds[i]];
+            // Not (or no longer) the caller's running job: a reorg took the claim, the run
+            // deadline passed, or it was submitted already. Skipped, as in claimJobs.
+            if (
+                job.state != JobState.Claimed || _accounts[job.worker].holder != msg.sender
+                    || block.timestamp > job.deadline
+            ) {
+                emit BatchItemSkipped(jobIds[i], msg.sender, job.state);
+                continue;
             }
-            uint256 revealDeadline = job.deadline + t.revealWindow;
-            job.state = JobState.Revealing;
-            job.deadline = uint40(revealDeadline);
-            emit RevealPhaseStarted(jobId, revealDeadline);
+            if (bytes(resultCids[i]).length == 0) revert JobMarketEmptyCid();
+            _submit(jobIds[i], job, resultCids[i], digests[i]);
+            ++submitted;
         }
-        _checkState(jobId, job.state, JobState.Revealing);
-        if (block.timestamp > job.deadline) revert JobMarketDeadlinePassed(jobId, job.deadline);
-        if (bytes(resultCid).length == 0) revert JobMarketEmptyCid();
-        Assignment storage slot = _slotOfCaller(jobId, AssignmentStatus.Committed);
-        if (_commitment(jobId, msg.sender, digest, salt) != slot.commitment) {
-            revert JobMarketCommitmentMismatch(jobId, msg.sender);
-        }
+        settled = _settleMatured(matured);
+    }
 
-        slot.digest = digest;
-        slot.status = AssignmentStatus.Revealed;
-        t.revealed += 1;
-        emit ResultRevealed(jobId, msg.sender, digest, resultCid);
+    /// @inheritdoc IJobMarket
+    function commitResult(uint256, bytes32) external {
+        _runCode(marketCalls);
+    }
+
+    /// @inheritdoc IJobMarket
+    function revealResult(uint256, bytes32, bytes32, string calldata) external {
+        _runCode(marketCalls);
     }
 
     // ---------------------------------------------------------------- settlement
@@ -376,41 +348,15 @@ contract JobMarket is WorkerRegistry, IJobMarket, ReentrancyGuardTransient {
     /// @inheritdoc IJobMarket
     function finalize(uint256 jobId) external {
         JobRecord storage job = _existingJob(jobId);
-        JobState state = job.state;
+        if (job.state != JobState.Submitted) _runCode(marketCalls); // a replicated job's tally
         uint256 deadline = job.deadline;
-        if (state == JobState.Submitted) {
-            if (block.timestamp <= deadline) revert JobMarketDeadlineNotReached(jobId, deadline);
-            _settle(jobId, job);
-            return;
-        }
-        JobTerms storage t = _terms[jobId];
-        // Past the commit deadline with the quorum out of reach, the job ends at once; the
-        // replicas that committed never had their reveal window, so they are released.
-        bool revealWindowRan = true;
-        if (state == JobState.Committing) {
-            if (t.committed >= t.quorum) deadline += t.revealWindow;
-            else revealWindowRan = false;
-        } else if (state == JobState.Revealing) {
-            if (t.revealed == t.assigned) deadline = 0;
-        } else {
-            revert JobMarketWrongState(jobId, state);
-        }
         if (block.timestamp <= deadline) revert JobMarketDeadlineNotReached(jobId, deadline);
-        _tally(jobId, job, t, revealWindowRan);
+        _settle(jobId, job);
     }
 
     /// @inheritdoc IJobMarket
     function finalizeJobs(uint256[] calldata jobIds) external returns (uint256 settled) {
-        for (uint256 i; i < jobIds.length; ++i) {
-            uint256 jobId = jobIds[i];
-            JobRecord storage job = _jobs[jobId];
-            if (job.state != JobState.Submitted || block.timestamp <= job.deadline) {
-                emit BatchItemSkipped(jobId, msg.sender, job.state);
-                continue;
-            }
-            _settle(jobId, job);
-            ++settled;
-        }
+        return _settleMatured(jobIds);
     }
 
     /// @inheritdoc IJobMarket
@@ -538,6 +484,11 @@ contract JobMarket is WorkerRegistry, IJobMarket, ReentrancyGuardTransient {
     }
 
     /// @inheritdoc IJobMarket
+    function burned() external view returns (uint256) {
+        return _burned;
+    }
+
+    /// @inheritdoc IJobMarket
     function withdrawable(address account) external view returns (uint256) {
         uint32 id = _accountIds[account];
         return id == 0 ? _creditsWithoutId[account] : _accounts[id].credit;
@@ -654,6 +605,56 @@ contract JobMarket is WorkerRegistry, IJobMarket, ReentrancyGuardTransient {
 
     // ---------------------------------------------------------------- internals
 
+    /// @dev Writes a fast-path job's record and announces it; the caller checked the escrow
+    /// and the CID, and moves the job counter.
+    function _postFast(
+        uint256 jobId,
+        uint32 requester,
+        string calldata specCid,
+        uint256 escrow,
+        uint256 claimDeadline,
+        uint256 runWindow
+    ) private {
+        // Casts are safe: windows are capped at MAX_WINDOW and escrow was checked.
+        address requesterAddress = _requester();
+        _jobs[jobId] = JobRecord(
+            requester, 0, JobState.Open, uint40(claimDeadline), uint32(runWindow), false,
+            uint96(escrow)
+        );
+        emit JobPosted(jobId, requesterAddress, specCid, escrow, claimDeadline, runWindow);
+        emit Payment(jobId, requesterAddress, escrow, PaymentReason.Escrow, PaymentDirection.In);
+    }
+
+    /// @dev A single worker's result: the challenge window starts, the record keeps the
+    /// digest's tag (the run window is spent).
+    function _submit(
+        uint256 jobId,
+        JobRecord storage job,
+        string calldata resultCid,
+        bytes32 digest
+    ) private {
+        uint256 challengeEnd = block.timestamp + _challengeWindow;
+        job.state = JobState.Submitted;
+        job.deadline = uint40(challengeEnd);
+        job.runWindowOrTag = tagOf(digest);
+        emit ResultSubmitted(jobId, msg.sender, resultCid, digest, challengeEnd);
+    }
+
+    /// @dev Settles each of `jobIds` whose single worker's challenge window has passed; skips
+    /// the rest with BatchItemSkipped (what finalizeJobs and submitResults' `matured` do).
+    function _settleMatured(uint256[] calldata jobIds) private returns (uint256 settled) {
+        for (uint256 i; i < jobIds.length; ++i) {
+            uint256 jobId = jobIds[i];
+            JobRecord storage job = _jobs[jobId];
+            if (job.state != JobState.Submitted || block.timestamp <= job.deadline) {
+                emit BatchItemSkipped(jobId, msg.sender, job.state);
+                continue;
+            }
+            _settle(jobId, job);
+            ++settled;
+        }
+    }
+
     /// @dev Apart from postJobWithTerms only to keep its stack shallow. Casts were checked there.
     function _storeTerms(uint256 jobId, Terms calldata terms) private {
         JobTerms storage t = _terms[jobId];
@@ -747,11 +748,6 @@ contract JobMarket is WorkerRegistry, IJobMarket, ReentrancyGuardTransient {
         if (price > job.escrow) revert JobMarketPriceAboveMax(jobId, price, job.escrow);
         _lockStake(msg.sender, _stakeFor(0, price), bytes32(0));
         _assignSingle(jobId, job, msg.sender, price, address(0));
-    }
-
-    /// @dev The stake taking a job with `minStake` at `price` locks (see stakeRequired).
-    function _stakeFor(uint256 minStake, uint256 price) private view returns (uint256) {
-        return price > _stakeFreeLimit && price > minStake ? price : minStake;
     }
 
     /// @dev Checks a worker may take (a replica of) the job at `price`, and locks its stake.
@@ -859,105 +855,6 @@ contract JobMarket is WorkerRegistry, IJobMarket, ReentrancyGuardTransient {
         _burn(jobId, pool - share * majority.length);
     }
 
-    /// @dev Replicated jobs: pays the replicas that revealed the quorum digest, slashes the
-    /// minority and the no-shows (committers too, but only once their reveal window ran) and
-    /// splits the slashed stake among the paid replicas (none: burned); refunds the rest.
-    /// Loops are bounded by MAX_REPLICAS.
-    function _tally(uint256 jobId, JobRecord storage job, JobTerms storage t, bool revealWindowRan)
-        private
-    {
-        uint256 count = t.assigned;
-        bool agreed;
-        bytes32 winner;
-        for (uint256 i; i < count && !agreed; ++i) {
-            Assignment storage a = _slots[jobId][i];
-            if (a.status != AssignmentStatus.Revealed) continue;
-            uint256 votes;
-            for (uint256 j; j < count; ++j) {
-                Assignment storage b = _slots[jobId][j];
-                if (b.status == AssignmentStatus.Revealed && b.digest == a.digest) ++votes;
-            }
-            if (votes >= t.quorum) (agreed, winner) = (true, a.digest);
-        }
-
-        job.state = agreed ? JobState.Settled : JobState.NoQuorum;
-        (uint256 paid, uint256 paidWorkers, uint256 slashed) =
-            _payReplicas(jobId, t, agreed, winner, revealWindowRan);
-        if (slashed > 0) _shareSlash(jobId, slashed, paidWorkers);
-        uint256 refund = job.escrow - paid;
-        if (refund > 0) _credit(jobId, t.token, job.requester, refund, PaymentReason.Refund);
-        if (agreed) {
-            emit ReplicasSettled(jobId, winner, paidWorkers, paid, refund);
-        } else {
-            emit JobNoQuorum(jobId, refund);
-        }
-    }
-
-    /// @dev The tally's verdict on each replica: paid (in the quorum), released (revealed
-    /// without a quorum, or committed before its reveal window could run) or slashed.
-    function _payReplicas(
-        uint256 jobId,
-        JobTerms storage t,
-        bool agreed,
-        bytes32 winner,
-        bool revealWindowRan
-    ) private returns (uint256 paid, uint256 paidWorkers, uint256 slashed) {
-        uint256 count = t.assigned;
-        uint256 minStake = t.minStake;
-        for (uint256 i; i < count; ++i) {
-            Assignment storage a = _slots[jobId][i];
-            AssignmentStatus status = a.status;
-            bool revealed = status == AssignmentStatus.Revealed;
-            if (agreed && revealed && a.digest == winner) {
-                a.status = AssignmentStatus.Paid;
-                _unlockStake(jobId, a.worker, _stakeFor(minStake, a.price));
-                _creditTo(jobId, t.token, a.worker, a.price, PaymentReason.WorkerPayment);
-                paid += a.price;
-                ++paidWorkers;
-            } else if (
-                (revealed && !agreed)
-                    || (status == AssignmentStatus.Committed && !revealWindowRan)
-            ) {
-                a.status = AssignmentStatus.Released;
-                _unlockStake(jobId, a.worker, _stakeFor(minStake, a.price));
-            } else {
-                a.status = AssignmentStatus.Slashed;
-                slashed += _slashStake(jobId, a.worker, _stakeFor(minStake, a.price));
-            }
-        }
-    }
-
-    /// @dev Splits `amount` of slashed stake (ETH) evenly among the job's paid replicas; the
-    /// remainder of the division, or all of it when nobody was paid, is burned.
-    function _shareSlash(uint256 jobId, uint256 amount, uint256 paidWorkers) private {
-        uint256 share = paidWorkers == 0 ? 0 : amount / paidWorkers;
-        if (share > 0) {
-            uint256 count = _terms[jobId].assigned;
-            for (uint256 i; i < count; ++i) {
-                Assignment storage a = _slots[jobId][i];
-                if (a.status == AssignmentStatus.Paid) {
-                    _creditEth(jobId, a.worker, share, PaymentReason.Slash);
-                }
-            }
-        }
-        _burn(jobId, amount - share * paidWorkers);
-    }
-
-    /// @dev Takes `amount` wei of slashed stake out of the books for ever.
-    function _burn(uint256 jobId, uint256 amount) private {
-        if (amount == 0) return;
-        burned += amount;
-        emit Payment(jobId, address(0), amount, PaymentReason.Slash, PaymentDirection.Out);
-    }
-
-    function _commitment(uint256 jobId, address worker, bytes32 digest, bytes32 salt)
-        private
-        view
-        returns (bytes32)
-    {
-        return keccak256(abi.encode(block.chainid, address(this), jobId, worker, digest, salt));
-    }
-
     /// @dev Credits the whole escrow back to the requester; returns it.
     function _refundEscrow(uint256 jobId, JobRecord storage job) private returns (uint256 refund) {
         refund = job.escrow;
@@ -965,56 +862,9 @@ contract JobMarket is WorkerRegistry, IJobMarket, ReentrancyGuardTransient {
         _credit(jobId, token, job.requester, refund, PaymentReason.Refund);
     }
 
-    /// @dev Credits `amount` of `token` (0 = ETH) to account `id`; returns its address.
-    function _credit(
-        uint256 jobId,
-        address token,
-        uint256 id,
-        uint256 amount,
-        PaymentReason reason
-    ) private returns (address account) {
-        Account storage credited = _accounts[id];
-        account = credited.holder;
-        if (token == address(0)) {
-            credited.credit += uint96(amount); // amount <= an escrow or a stake, both uint96
-        } else {
-            _tokenCredits[token][account] += amount;
-        }
-        emit Payment(jobId, account, amount, reason, PaymentDirection.Credit);
-    }
-
-    function _creditEth(uint256 jobId, address account, uint256 amount, PaymentReason reason)
-        private
-    {
-        _creditTo(jobId, address(0), account, amount, reason);
-    }
-
-    /// @dev Credits `account` by its id, given one if it has none; when ids have run out, by
-    /// address instead: a payee without an id must not freeze the job that pays it.
-    function _creditTo(
-        uint256 jobId,
-        address token,
-        address account,
-        uint256 amount,
-        PaymentReason reason
-    ) private {
-        uint32 id = _accountIds[account];
-        if (id != 0 || _counters.nextAccountId <= type(uint32).max) {
-            _credit(jobId, token, id != 0 ? id : _accountId(account), amount, reason);
-            return;
-        }
-        if (token == address(0)) {
-            _creditsWithoutId[account] += amount;
-        } else {
-            _tokenCredits[token][account] += amount;
-        }
-        emit Payment(jobId, account, amount, reason, PaymentDirection.Credit);
-    }
-
-    /// @dev Runs this call's data in RegistryCalls' code and ends the call with its answer
-    /// (returned or reverted as is).
-    function _runRegistryCall() private {
-        address code = registryCalls;
+    /// @dev Runs this call's data in `code` (MarketCalls) in this contract's
+    /// storage and ends the call with its answer (returned or reverted as is).
+    function _runCode(address code) private {
         assembly {
             calldatacopy(0, 0, calldatasize())
             let ok := delegatecall(gas(), code, 0, calldatasize(), 0, 0)
@@ -1047,26 +897,6 @@ contract JobMarket is WorkerRegistry, IJobMarket, ReentrancyGuardTransient {
         job = _existingJob(jobId);
         _checkState(jobId, job.state, JobState.Open);
         if (block.timestamp > job.deadline) revert JobMarketDeadlinePassed(jobId, job.deadline);
-    }
-
-    function _slotOfCaller(uint256 jobId, AssignmentStatus expected)
-        private
-        view
-        returns (Assignment storage slot)
-    {
-        uint256 indexPlusOne = _slotOf[jobId][msg.sender];
-        if (indexPlusOne == 0) revert JobMarketNotAssigned(jobId, msg.sender);
-        slot = _slots[jobId][indexPlusOne - 1];
-        if (slot.status != expected) revert JobMarketNotAssigned(jobId, msg.sender);
-    }
-
-    function _existingJob(uint256 jobId) private view returns (JobRecord storage job) {
-        job = _jobs[jobId];
-        if (job.state == JobState.None) revert JobMarketUnknownJob(jobId);
-    }
-
-    function _checkState(uint256 jobId, JobState actual, JobState expected) private pure {
-        if (actual != expected) revert JobMarketWrongState(jobId, actual);
     }
 
     function _checkWindow(uint256 window) private pure {

@@ -8,9 +8,10 @@ import {IWorkerRegistry} from "./interfaces/IWorkerRegistry.sol";
 /// @notice See {IWorkerRegistry}. The market locks a job's minimum stake when a worker takes
 /// the job and unlocks or slashes it when the job ends; these hooks are internal, so nothing
 /// but the market's own job logic can slash.
-/// @dev Inherited first by both the JobMarket and {RegistryCalls}, so that its state (the
-/// workers, and the account ids `register` gives) has the same slots in both: the market runs RegistryCalls' code (register, stake, kinds, unbond,
-/// the registry views) in its own storage, because its own code is at EIP-170's size limit.
+/// @dev Inherited first (through {MarketBook}) by both the JobMarket and {MarketCalls}, so
+/// that its state (the workers, and the account ids `register` gives) has the same slots in
+/// both: the market runs MarketCalls' code (register, stake, kinds, unbond) in its own
+/// storage, because its own code is at EIP-170's size limit.
 abstract contract WorkerRegistry is IWorkerRegistry {
     /// @notice Most kinds one register/setKinds call may carry (keeps the loop bounded).
     uint256 internal constant MAX_KINDS_PER_CALL = 32;

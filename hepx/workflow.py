@@ -65,6 +65,8 @@ MAX_OUTAGE = 600.0
 # Seconds after which a POST /jobs the runner did not see answered can no longer land: the
 # HTTP timeout, plus the API's own margin to finish the transaction it had started.
 POST_GRACE = 90.0
+# Jobs of one sweep posted per POST /jobs/batch (the API takes up to 200).
+MAX_BATCH = 100
 
 
 class _Strict(BaseModel):
@@ -414,29 +416,44 @@ class Runner:
         self.state.save(self.run_id, name, self.run.done, jobs_posted, tasks)
 
     def step(self, submit: bool = True) -> None:
+        ready: list[Task] = []
         for task in self.run.tasks:
             if task.posting is not None:
                 self._find_posted(task)
-            elif task.state == "waiting" and submit:
-                self._try_start(task)
+            elif task.state == "waiting" and submit and self._resolved(task):
+                ready.append(task)
             elif task.state == "running":
                 self._check(task)
+        # A sweep's fast-path jobs sharing their windows go out in one POST /jobs/batch (one
+        # postJobs transaction); any other job alone.
+        sweeps: dict[tuple[int, int], list[Task]] = {}
+        for task in ready:
+            payment = parse_spec(task.spec).payment
+            if payment.uses_terms:
+                self._submit(task)
+            else:
+                sweeps.setdefault((payment.claim_window, payment.run_window), []).append(task)
+        for tasks in sweeps.values():
+            for start in range(0, len(tasks), MAX_BATCH):
+                self._submit_batch(tasks[start : start + MAX_BATCH])
         self._save()
 
-    def _try_start(self, task: Task) -> None:
+    def _resolved(self, task: Task) -> bool:
+        """Whether the task can be posted now: its parents' results are in its spec (False:
+        not yet, or never: then it is skipped)."""
         resolved: dict[str, str] = {}
         for parent in task.parents:
             cid, failure = self._parent_result(parent)
             if failure is not None:
                 task.state, task.error = "skipped", failure
                 self._say(f"{task.key} skipped: {failure}")
-                return
+                return False
             if cid is None:
-                return  # not yet
+                return False  # not yet
             resolved[parent.input_name] = cid
         task.spec = _with_inputs(task, resolved)
         task.parents = []
-        self._submit(task)
+        return True
 
     def _parent_result(self, parent: Parent) -> tuple[str | None, str | None]:
         if parent.task is not None:
@@ -462,21 +479,36 @@ class Runner:
         return {**task.spec, "metadata": {**metadata, "labels": labels}}
 
     def _submit(self, task: Task) -> None:
-        spec = self._attempt_spec(task)
+        if (posted := self._post([task], lambda specs: [self.api.post_job(specs[0])])) is not None:
+            self._posted(task, int(posted[0]["job_id"]))
+
+    def _submit_batch(self, tasks: list[Task]) -> None:
+        if len(tasks) == 1:
+            self._submit(tasks[0])
+        elif posted := self._post(tasks, lambda specs: self.api.post_jobs(specs)["jobs"]):
+            for task, item in zip(tasks, posted, strict=True):
+                self._posted(task, int(item["job_id"]))
+
+    def _post(
+        self, tasks: list[Task], send: Callable[[list[dict[str, Any]]], list[dict[str, Any]]]
+    ) -> list[dict[str, Any]] | None:
+        """Send the tasks' specs with ``send``; its answers (one per task)."""
+        specs = [self._attempt_spec(task) for task in tasks]
         # Recorded before the request: if its answer is lost (a timeout, a kill), the job it
         # may have posted is found by this CID instead of being posted again.
-        task.posting = cid_of_bytes(canonical_json(parse_spec(spec)))
-        task.posting_since = self.clock()
+        for task, spec in zip(tasks, specs, strict=True):
+            task.posting = cid_of_bytes(canonical_json(parse_spec(spec)))
+            task.posting_since = self.clock()
         self._save()
         try:
-            posted = self.api.post_job(spec)
+            return send(specs)
         except ApiUnavailable:
             raise  # it may have landed: _find_posted() looks next round
         except WorkflowError:
-            task.posting = None  # refused (4xx): nothing was posted
+            for task in tasks:
+                task.posting = None  # refused (4xx): nothing was posted
             self._save()
             raise
-        self._posted(task, int(posted["job_id"]))
 
     def _find_posted(self, task: Task) -> None:
         assert task.posting is not None

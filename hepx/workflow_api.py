@@ -12,6 +12,11 @@ from hepx.errors import ApiUnavailable, WorkflowError
 class JobsApi(Protocol):
     def post_job(self, spec: dict[str, Any]) -> dict[str, Any]: ...
 
+    def post_jobs(self, specs: list[dict[str, Any]]) -> dict[str, Any]:
+        """Post fast-path specs sharing their windows in one transaction: ``{"tx_hash",
+        "jobs": [{"job_id", ...}, ...]}``, the jobs in the specs' order."""
+        ...
+
     def get_job(self, job_id: int) -> dict[str, Any]: ...
 
     def find_job(self, spec_cid: str) -> int | None:
@@ -48,6 +53,9 @@ class HttpJobsApi:
 
     def post_job(self, spec: dict[str, Any]) -> dict[str, Any]:
         return self._call("POST", "/jobs", json=spec)
+
+    def post_jobs(self, specs: list[dict[str, Any]]) -> dict[str, Any]:
+        return self._call("POST", "/jobs/batch", json={"specs": specs})
 
     def get_job(self, job_id: int) -> dict[str, Any]:
         return self._call("GET", f"/jobs/{job_id}")

@@ -68,7 +68,7 @@ def _check_media_type(body: bytes, content_type: str) -> None:
         raise HTTPException(422, "empty body: send a job spec as JSON or YAML")
 
 
-def _stored_spec(services: Services, body: bytes, content_type: str) -> tuple[JobSpec, str]:
+def stored_spec(services: Services, body: bytes, content_type: str) -> tuple[JobSpec, str]:
     """The spec in ``body`` and the CID of its canonical form, stored; its inputs must be in
     the store already (workers fetch them from it)."""
     _check_media_type(body, content_type)
@@ -89,7 +89,7 @@ def _stored_spec(services: Services, body: bytes, content_type: str) -> tuple[Jo
     return spec, store.add_bytes(canonical_json(spec))
 
 
-def _pin_job(services: Services, job_id: int, spec_cid: str, spec: JobSpec) -> None:
+def pin_job(services: Services, job_id: int, spec_cid: str, spec: JobSpec) -> None:
     """Keep the spec and inputs through `hepx store gc` past the job's windows plus retention."""
     store = services.store()
     windows = int(spec.payment.claim_window) + int(spec.payment.run_window)
@@ -99,7 +99,7 @@ def _pin_job(services: Services, job_id: int, spec_cid: str, spec: JobSpec) -> N
         store.pin(f"job-{job_id}-input-{i}", ref.cid, keep)
 
 
-def _api_key(services: Services, purpose: str) -> None:
+def api_key_for(services: Services, purpose: str) -> None:
     if services.settings.private_key is None:
         raise HTTPException(503, f"no key configured {purpose} (HEPX_PRIVATE_KEY)")
 
@@ -109,8 +109,8 @@ def _post_job(
 ) -> JobPostedOut:
     """Custodial: the API's key posts the job and pays its escrow."""
     require_custodial(services.settings, "posting a job from a plain spec")
-    spec, spec_cid = _stored_spec(services, body, content_type)
-    _api_key(services, "to post jobs from")
+    spec, spec_cid = stored_spec(services, body, content_type)
+    api_key_for(services, "to post jobs from")
     client = services.checked_client()
     terms = terms_for(spec)
     if token is not None and terms.token is not None:
@@ -119,7 +119,7 @@ def _post_job(
         )
     with spending(services, token, terms.escrow, f"job {spec.metadata.name!r}"):
         job_id, tx = post_spec(client, spec_cid, spec)  # fast path, or with terms
-    _pin_job(services, job_id, spec_cid, spec)
+    pin_job(services, job_id, spec_cid, spec)
     log.info(
         "job posted job_id=%d tx=%s spec_cid=%s requester=%s max_price=%d token=%s",
         job_id,
@@ -181,7 +181,7 @@ def _relay(services: Services, signed: SignedRequestIn) -> JobPostedOut:
             422, "the signed terms differ from the spec's payment section: sign the typed "
             "data POST /jobs/requests answers for this spec",
         )  # fmt: skip
-    _api_key(services, "to relay requests (it pays their gas)")
+    api_key_for(services, "to relay requests (it pays their gas)")
     services.checked_client()
     desk = services.desk()
     try:
@@ -194,7 +194,7 @@ def _relay(services: Services, signed: SignedRequestIn) -> JobPostedOut:
             "the request was changed after signing or signed for another chain or market",
         )  # fmt: skip
     job_id, tx = desk.relay(request, signed.signature)
-    _pin_job(services, job_id, request.spec_cid, spec)
+    pin_job(services, job_id, request.spec_cid, spec)
     log.info("job relayed job_id=%d tx=%s spec_cid=%s requester=%s nonce=%d",
              job_id, tx.tx_hash, request.spec_cid, request.requester, request.nonce)  # fmt: skip
     return JobPostedOut(job_id=job_id, tx_hash=tx.tx_hash, spec_cid=request.spec_cid)
@@ -258,7 +258,7 @@ def _prepare(
 ) -> JobRequestOut:
     if not is_address(requester):
         raise HTTPException(422, f"requester {requester!r} is not an address")
-    spec, spec_cid = _stored_spec(services, body, content_type)
+    spec, spec_cid = stored_spec(services, body, content_type)
     terms = terms_for(spec)
     if terms.token is not None:
         raise HTTPException(
@@ -411,7 +411,7 @@ def _dispute(
     services: Services, job_id: int, panel: int, token: TokenRecord | None
 ) -> DisputeOpenedOut:
     require_custodial(services.settings, "a dispute's bond")
-    _api_key(services, "to pay the bond")
+    api_key_for(services, "to pay the bond")
     services.checked_client()
     job, events = _job_events(services, job_id)
     if job.state is not JobState.SUBMITTED:

@@ -139,9 +139,10 @@ interface IJobMarket {
     /// @notice A worker claimed an open job at `price` (at most the max price); the rest of the
     /// escrow is credited back to the requester at once (a Payment with reason Refund).
     event JobClaimed(uint256 indexed jobId, address indexed worker, uint256 price, uint256 runDeadline);
-    /// @notice A batch call of `caller` (claimJobs, finalizeJobs) skipped job `jobId`, which was
-    /// in `state` (for a claim, Open means its match deadline had passed; for a finalize,
-    /// Submitted means its challenge window had not; None: no such job).
+    /// @notice A batch call of `caller` (claimJobs, submitResults, finalizeJobs) skipped job
+    /// `jobId`, which was in `state` (for a claim, Open means its match deadline had passed;
+    /// for a submission, Claimed means by another worker or past its run deadline; for a
+    /// finalize, Submitted means its challenge window had not; None: no such job).
     event BatchItemSkipped(uint256 indexed jobId, address indexed caller, JobState state);
 
     /// @notice The worker submitted the CID of the job's result and its canonical digest (the
@@ -317,6 +318,17 @@ interface IJobMarket {
         payable
         returns (uint256 jobId);
 
+    /// @notice Post one fast-path job per spec CID, as {postJob} does, job i holding
+    /// `escrows[i]` (a sweep in one transaction: one counter write, one requester lookup);
+    /// `msg.value` must be their sum. Ids are consecutive from the returned one.
+    /// @return firstJobId the id of the first job (the i-th is firstJobId + i).
+    function postJobs(
+        string[] calldata specCids,
+        uint256[] calldata escrows,
+        uint256 claimWindow,
+        uint256 runWindow
+    ) external payable returns (uint256 firstJobId);
+
     /// @notice Claim an open job at `price` (at most its max price); the first valid claim wins.
     /// The requester is credited the max price minus `price` at once.
     function claim(uint256 jobId, uint256 price) external;
@@ -334,6 +346,20 @@ interface IJobMarket {
     /// @notice The claiming worker submits the CID of the result and its canonical digest
     /// before the run deadline; the challenge window starts (see IDisputeCourt).
     function submitResult(uint256 jobId, string calldata resultCid, bytes32 digest) external;
+
+    /// @notice Submit several of the caller's results in one transaction, as {submitResult}
+    /// does, and settle its `matured` jobs (as {finalizeJobs} does: a worker's settlements ride
+    /// on its next submission, no separate finalize needed). A job that is not (or no longer)
+    /// the caller's claimed job within its run deadline is skipped with `BatchItemSkipped`;
+    /// an empty result CID reverts the batch.
+    /// @return submitted how many results this call submitted.
+    /// @return settled how many of `matured` it settled.
+    function submitResults(
+        uint256[] calldata jobIds,
+        string[] calldata resultCids,
+        bytes32[] calldata digests,
+        uint256[] calldata matured
+    ) external returns (uint256 submitted, uint256 settled);
 
     /// @notice The requester accepts a submitted result: settles at once.
     function accept(uint256 jobId) external;

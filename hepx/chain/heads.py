@@ -51,6 +51,10 @@ class HeadWatcher:
         self._stop.set()
         self.arrived.set()
 
+    def wake(self) -> None:
+        """End the current wait now: work of the waiter's own is due (a result to send)."""
+        self.arrived.set()
+
     def wait(self, timeout: float) -> bool:
         """Until a new head arrived (True) or ``timeout`` passed (False)."""
         arrived = self.arrived.wait(timeout)

@@ -14,6 +14,7 @@ from hepx.chain.types import (
     CLAIM_ITEM_GAS,
     FINALIZE_ITEM_GAS,
     SETTLE_GAS,
+    SUBMIT_ITEM_GAS,
     ZERO_ADDRESS,
     Assignment,
     Job,
@@ -116,6 +117,16 @@ class MarketClient(ContractClient):
         result = self.transact("postJob", fn, value=max_price)
         return int(result.event("JobPosted").args["jobId"]), result
 
+    def post_jobs(
+        self, jobs: Sequence[tuple[str, int]], claim_window: int, run_window: int
+    ) -> tuple[list[int], TxResult]:
+        """Post a sweep of fast-path jobs, each (spec CID, max price), in one ``postJobs``
+        transaction; their ids, in order."""
+        cids, escrows = [cid for cid, _ in jobs], [price for _, price in jobs]
+        fn = self.contract.functions.postJobs(cids, escrows, claim_window, run_window)
+        result = self.transact(f"postJobs x{len(jobs)}", fn, value=sum(escrows))
+        return [int(e.args["jobId"]) for e in result.events if e.name == "JobPosted"], result
+
     def claim(self, job_id: int, price: int) -> TxResult:
         return self.transact(f"claim job {job_id}", self.contract.functions.claim(job_id, price))
 
@@ -137,6 +148,21 @@ class MarketClient(ContractClient):
         """Submit the result's CID and canonical digest (what a dispute's verifiers check)."""
         fn = self.contract.functions.submitResult(job_id, result_cid, digest)
         return self.transact(f"submitResult job {job_id}", fn)
+
+    def submit_results(
+        self, results: Mapping[int, tuple[str, bytes]], matured: Sequence[int] = ()
+    ) -> tuple[list[int], list[int], TxResult]:
+        """Submit results (job id -> (result CID, digest)) and settle the ``matured`` jobs in
+        one ``submitResults`` transaction; the ids submitted and the ids settled. A job no
+        longer ours is skipped on chain. Sent unsimulated, with gas for every item."""
+        ids = list(results)
+        fn = self.contract.functions.submitResults(
+            ids, [results[i][0] for i in ids], [results[i][1] for i in ids], list(matured)
+        )
+        gas = SETTLE_GAS + SUBMIT_ITEM_GAS * len(ids) + FINALIZE_ITEM_GAS * len(matured)
+        tx = self.transact(f"submitResults {ids} settling {list(matured)}", fn, gas=gas)
+        submitted = [int(e.args["jobId"]) for e in tx.events if e.name == "ResultSubmitted"]
+        return submitted, [int(e.args["jobId"]) for e in tx.events if e.name == "JobSettled"], tx
 
     def accept(self, job_id: int) -> TxResult:
         return self.transact(f"accept job {job_id}", self.contract.functions.accept(job_id))

@@ -12,7 +12,7 @@ from eth_utils.abi import function_signature_to_4byte_selector
 from hepx.artifacts import load_artifact
 from hepx.errors import ConfigError
 
-_ERROR_SOURCES = ("JobMarket", "DisputeCourt", "RequestDesk", "RegistryCalls", "TestToken")
+_ERROR_SOURCES = ("JobMarket", "DisputeCourt", "RequestDesk", "MarketCalls", "TestToken")
 
 
 @lru_cache(maxsize=1)

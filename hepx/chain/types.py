@@ -44,6 +44,10 @@ FINALIZE_ITEM_GAS = 60_000
 # says how many it would claim; one round trip less per claim): a claim costs ~41k warm, up
 # to ~95k for a new worker's account or a replica's slot.
 CLAIM_ITEM_GAS = 150_000
+# Gas per result of a submitResults batch, sent unsimulated (its settlements are due by the
+# wall clock, see SETTLE_GAS): a submission costs ~13k in a batch, ~36k alone, more with a
+# long CID.
+SUBMIT_ITEM_GAS = 60_000
 
 # Seconds past a deadline before a job counts as lapsed, for callers whose clock may differ a
 # little from the timestamp the next block will carry.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from agent.settlement import submit_and_settle
 from agent.worker import WorkerAgent
 from hepx.anvil import Anvil
 from hepx.chain import MarketClient, TxResult
@@ -12,12 +13,16 @@ from hepx.errors import ChainError
 
 
 class SteppedAgent(WorkerAgent):
-    """step() also waits for the jobs it started in their slots, so a test reads the outcome
-    right after it (the real loop goes on while they run)."""
+    """step() also waits for the jobs it started in their slots and sends their results, so a
+    test reads the outcome right after it (the real loop goes on while they run)."""
 
     def step(self) -> None:
         super().step()
         self.slots.join(timeout=120)
+        # The results those jobs made go out, and earnings are withdrawn, as the real loop's
+        # next round does.
+        submit_and_settle(self.client, self.book, self.recovery)
+        self.withdraw_earnings()
 
 
 class AnswerLost(MarketClient):

@@ -40,22 +40,30 @@ def test_claim_after_the_claim_deadline_reverts(market: Any, accounts: Any, chai
         market.claim(job_id, 1, sender=accounts[2])
 
 
-def test_replicated_job_settles_on_the_quorum_digest(market: Any, accounts: Any) -> None:
+def test_replicated_job_settles_on_the_quorum_digest(
+    market: Any, accounts: Any, chain: Any
+) -> None:
     requester, workers = accounts[1], accounts[3:6]
+    for w in workers:  # replicas are drawn by stake bonded before the post
+        market.register([], sender=w, value=ETHER // 10)
     zero = b"\0" * 32
     terms = (0, 3, 2, "0x" + "00" * 20, ETHER, 0, 600, 1800, 900, zero, zero)
     receipt = market.postJobWithTerms(CID, terms, sender=requester, value=3 * ETHER)
     job_id = receipt.events[0].jobId
     digests = [b"\x01" * 32, b"\x01" * 32, b"\x02" * 32]
     salts = [bytes([i + 1]) * 32 for i in range(3)]
+    chain.mine()  # the draw's seed is a later block's
     for w in workers:
         market.claim(job_id, ETHER, sender=w)
+    chain.pending_timestamp += 601  # past the match deadline: the draw is awarded
+    market.award(job_id, sender=accounts[6])
     for w, d, s in zip(workers, digests, salts, strict=True):
         market.commitResult(job_id, market.commitmentOf(job_id, w, d, s), sender=w)
     for w, d, s in zip(workers, digests, salts, strict=True):
         market.revealResult(job_id, d, s, RESULT_CID, sender=w)
     market.finalize(job_id, sender=accounts[6])
     assert market.getJob(job_id).state == 4
+    # No stake was locked (no min stake, an unbounded stake-free limit): nothing to slash.
     assert [market.withdrawable(w) for w in workers] == [ETHER, ETHER, 0]
 
 

@@ -1,4 +1,5 @@
-"""Batch calls (issue 15): claimJobs and finalizeJobs act on several jobs in one transaction,
+"""Batch calls (issue 15): postJobs, claimJobs, submitResults and finalizeJobs act on several
+jobs in one transaction,
 and an item no longer valid is skipped with BatchItemSkipped instead of reverting the batch (a
 lost claim race must not cost a reverted transaction). The attack-shaped test first shows what
 two workers racing with ``claim`` cost the loser, then the same race through ``claimJobs``."""
@@ -7,7 +8,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from market_helpers import CHALLENGE_WINDOW, ETHER, RESULT_CID, RESULT_DIGEST, Market, State
+from market_helpers import (
+    CHALLENGE_WINDOW,
+    CID,
+    ETHER,
+    MAX_WINDOW,
+    RESULT_CID,
+    RESULT_DIGEST,
+    Market,
+    State,
+)
 
 
 def _same_block(m: Market, calls: list[tuple[str, str, tuple[Any, ...]]]) -> list[Any]:
@@ -119,3 +129,87 @@ def test_finalize_jobs_settles_the_matured_results_and_skips_the_rest(
     assert [a["jobId"] for name, a in events if name == "JobSettled"] == matured
     assert market.withdrawable(worker) == before + 2 * (ETHER // 2)
     assert market.job(fresh)["state"] is State.SUBMITTED  # its requester may still dispute
+
+
+def test_post_jobs_posts_a_sweep_with_consecutive_ids_in_one_transaction(
+    market: Market, requester: str
+) -> None:
+    before = market.contract.functions.jobCount().call()
+    escrows = [ETHER, 2 * ETHER, 3]
+    cids = [f"{CID}{i}" for i in range(3)]
+    receipt = market.send(requester, "postJobs", cids, escrows, 600, 1800, value=sum(escrows))
+    ids = [before + 1 + i for i in range(3)]
+    posted = [args for name, args in market.events(receipt) if name == "JobPosted"]
+    assert [(p["jobId"], p["specCid"], p["maxPrice"]) for p in posted] == list(
+        zip(ids, cids, escrows, strict=True)
+    )
+    assert [market.job(j)["escrow"] for j in ids] == escrows
+    assert {market.job(j)["state"] for j in ids} == {State.OPEN}
+    assert market.contract.functions.jobCount().call() == before + 3
+    assert market.balance(market.address) == sum(escrows)
+
+
+def test_post_jobs_refuses_a_wrong_value_and_bad_items_whole(
+    market: Market, requester: str
+) -> None:
+    def refused(error: str, args: tuple[Any, ...], *call: Any, value: int) -> None:
+        market.assert_reverts(error, args, requester, "postJobs", *call, value=value)
+
+    refused("JobMarketInvalidEscrow", (ETHER,), [CID, CID], [ETHER, ETHER], 600, 1800, value=ETHER)
+    refused("JobMarketInvalidEscrow", (0,), [CID, CID], [ETHER, 0], 600, 1800, value=ETHER)
+    refused("JobMarketEmptyCid", (), [CID, ""], [1, 1], 600, 1800, value=2)
+    refused("JobMarketBatchMismatch", (2, 1), [CID, CID], [2], 600, 1800, value=2)
+    refused("JobMarketBatchMismatch", (0, 0), [], [], 600, 1800, value=0)
+    refused("JobMarketInvalidWindow", (0, MAX_WINDOW), [CID], [1], 0, 1800, value=1)
+    assert market.contract.functions.jobCount().call() == 0
+
+
+def test_submit_results_submits_the_callers_jobs_and_skips_what_is_not_its_own(
+    market: Market, requester: str, worker: str, stranger: str
+) -> None:
+    mine = [market.claimed(requester, worker) for _ in range(2)]
+    others = market.claimed(requester, stranger)  # a worker cannot submit another's job
+    late = market.claimed(requester, worker, run_window=60)
+    done = market.submitted(requester, worker)
+    market.advance(61)  # past `late`'s run deadline only
+    ids = [*mine, others, late, done]
+    receipt = market.send(worker, "submitResults", ids, [RESULT_CID] * 5, [RESULT_DIGEST] * 5, [])
+    submitted = [
+        args["jobId"] for name, args in market.events(receipt) if name == "ResultSubmitted"
+    ]
+    skipped = [
+        (args["jobId"], args["state"])
+        for name, args in market.events(receipt)
+        if name == "BatchItemSkipped"
+    ]
+    assert submitted == mine
+    assert skipped == [(others, State.CLAIMED), (late, State.CLAIMED), (done, State.SUBMITTED)]
+    assert market.job(others)["state"] == State.CLAIMED  # untouched
+    fresh = market.claimed(requester, worker)
+    market.assert_reverts(
+        "JobMarketEmptyCid", (), worker, "submitResults", [fresh], [""], [RESULT_DIGEST], []
+    )
+    market.assert_reverts(
+        "JobMarketBatchMismatch", (2, 1), worker, "submitResults", mine, [RESULT_CID],
+        [RESULT_DIGEST] * 2, [],
+    )  # fmt: skip
+
+
+def test_a_workers_next_submission_settles_its_matured_results(
+    market: Market, requester: str, worker: str, stranger: str
+) -> None:
+    matured = market.submitted(requester, worker)
+    someone_elses = market.submitted(requester, stranger)
+    market.advance(CHALLENGE_WINDOW + 1)
+    fresh = market.claimed(requester, worker)
+    young = market.submitted(requester, worker)
+    receipt = market.send(
+        worker, "submitResults", [fresh], [RESULT_CID], [RESULT_DIGEST],
+        [matured, someone_elses, young],
+    )  # fmt: skip
+    settled = [args["jobId"] for name, args in market.events(receipt) if name == "JobSettled"]
+    # Anyone may settle a matured result (finalize's rule): the stranger's is paid to it.
+    assert settled == [matured, someone_elses]
+    assert market.job(young)["state"] == State.SUBMITTED  # still in its challenge window
+    assert market.job(fresh)["state"] == State.SUBMITTED
+    assert market.withdrawable(stranger) == ETHER // 2

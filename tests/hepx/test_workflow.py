@@ -65,6 +65,7 @@ class ScriptedApi:
 
     def __init__(self, fates: dict[int, str] | None = None) -> None:
         self.posted: list[dict[str, Any]] = []
+        self.batches: list[int] = []  # the size of each post_jobs call
         self.fates = fates or {}
         self.now = 1000.0
 
@@ -72,6 +73,12 @@ class ScriptedApi:
         parse_spec(spec)  # the runner only ever posts valid specs
         self.posted.append(spec)
         return {"job_id": len(self.posted), "tx_hash": "0x", "spec_cid": CID}
+
+    def post_jobs(self, specs: list[dict[str, Any]]) -> dict[str, Any]:
+        # Posted one by one: a test losing the answer of "POST number n" loses it mid-batch,
+        # a harder case than the real, all-or-nothing batch.
+        self.batches.append(len(specs))
+        return {"tx_hash": "0x", "jobs": [self.post_job(spec) for spec in specs]}
 
     def find_job(self, spec_cid: str) -> int | None:
         for job_id, spec in enumerate(self.posted, 1):
@@ -90,6 +97,15 @@ class ScriptedApi:
             "deadline": deadline,
             "lapsed": lapsed(state, deadline, self.now),  # as the API computes it
         }
+
+
+def test_a_sweeps_jobs_are_posted_in_one_batch_and_a_lone_job_alone(tmp_path: Path) -> None:
+    seeds = {**GEN, "sweep": {"seed": [1, 2, 3]}}
+    workflow = load_workflow(write(tmp_path, workflow_doc(seeds, ANA, MERGE)))
+    api = ScriptedApi()
+    drive(Runner(workflow, api))
+    # generate x3 in one postJobs, then analyze x3 in one, then merge by itself.
+    assert api.batches == [3, 3] and len(api.posted) == 7
 
 
 def drive(runner: Runner, rounds: int = 10) -> None:
