@@ -63,7 +63,32 @@ def execute(
     env: dict[str, str] | None = None,
 ) -> Execution:
     """Run the job (``env`` adds to this process's environment); raise ExecutionError on a
-    non-zero exit or a timeout."""
+    non-zero exit or a timeout. A process the fork server lost before it wrote a line (exit
+    255, seen under load with several slots starting jobs at once) is the executor's failure,
+    not the job's: it is started once more."""
+    try:
+        return _execute_once(kind, spec_path, inputs_dir, outputs_dir, log_path, timeout, job_id,
+                             env)  # fmt: skip
+    except _ForkLost:
+        log.warning("event=fork_lost job=%d starting_again", job_id)
+        return _execute_once(kind, spec_path, inputs_dir, outputs_dir, log_path, timeout, job_id,
+                             env)  # fmt: skip
+
+
+class _ForkLost(ExecutionError):
+    """The fork server reported the job's process gone (exit 255) before it wrote anything."""
+
+
+def _execute_once(
+    kind: str,
+    spec_path: Path,
+    inputs_dir: Path,
+    outputs_dir: Path,
+    log_path: Path,
+    timeout: float,
+    job_id: int,
+    env: dict[str, str] | None,
+) -> Execution:
     args = runner_args(kind, str(spec_path), str(inputs_dir), str(outputs_dir))[2:]
     log_path.write_bytes(b"")
     started = time.monotonic()
@@ -88,7 +113,9 @@ def execute(
     seconds = time.monotonic() - started
     if code != 0:
         last = _last_line(log_path)
-        raise ExecutionError(f"job {job_id}: {kind} exited with code {code}: {last}")
+        lost = code == 255 and not log_path.stat().st_size
+        error = _ForkLost if lost else ExecutionError
+        raise error(f"job {job_id}: {kind} exited with code {code}: {last}")
     return Execution(code, seconds, log_path)
 
 

@@ -119,7 +119,8 @@ class Policy(BaseModel):
     )
     stake: Wei | None = Field(
         default=None,
-        description="Register with (or top up to) this stake at startup, declaring the kinds",
+        description="Register with (or top up to) this stake at startup, declaring the kinds "
+        "(without it the agent registers with no stake: its peers then know it is at work)",
     )
     tokens: list[str] = Field(
         default_factory=list,

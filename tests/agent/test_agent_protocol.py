@@ -312,6 +312,18 @@ def test_agent_registers_its_stake_and_kinds_then_tops_up_to_a_larger_policy(
     assert client.has_kind(client.sender, "hep.pythia")
 
 
+def test_an_unstaked_agent_registers_without_stake_so_its_peers_know_it(
+    anvil: Anvil, deployment: Deployment
+) -> None:
+    client = _client(anvil, deployment, 8)
+    ensure_stake(client, _policy())
+    record = client.worker(client.sender)
+    assert record.registered and record.stake == 0
+    assert client.has_kind(client.sender, "echo")
+    ensure_stake(client, _policy())  # started again: nothing more to send
+    assert client.worker(client.sender) == record
+
+
 def test_worker_below_the_min_stake_does_not_claim_and_a_staked_one_does(
     anvil: Anvil,
     deployment: Deployment,

@@ -53,3 +53,33 @@ def test_a_failing_job_reports_its_last_line_and_a_hung_one_is_killed(tmp_path: 
     spec.write_text(spec.read_text().replace("fail: on purpose", "sleep_seconds: 60"))
     with pytest.raises(ExecutionError, match="timed out after 1 s"):
         execute("echo", spec, tmp_path / "in", tmp_path / "out", tmp_path / "job.log", 1, 7)
+
+
+def test_a_process_the_fork_server_lost_is_started_once_more_then_reported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Exit 255 before any output (seen under load: the fork server lost the process) is the
+    executor's failure, not the job's: one more start, then the error as any job's."""
+    import agent.executor as executor
+
+    spec = _spec(tmp_path)
+    real, starts = executor._execute_once, []
+
+    def lost_first(*args: object) -> executor.Execution:
+        starts.append(args)
+        if len(starts) == 1:
+            raise executor._ForkLost("job 8: echo exited with code 255: (no output)")
+        return real(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(executor, "_execute_once", lost_first)
+    with caplog.at_level(logging.WARNING, logger="agent.executor"):
+        run = execute("echo", spec, tmp_path / "in", tmp_path / "out", tmp_path / "job.log", 30, 8)
+    assert run.exit_code == 0 and len(starts) == 2
+    assert "event=fork_lost job=8" in caplog.text
+
+    def always_lost(*args: object) -> executor.Execution:
+        raise executor._ForkLost("job 9: echo exited with code 255: (no output)")
+
+    monkeypatch.setattr(executor, "_execute_once", always_lost)
+    with pytest.raises(ExecutionError, match="exited with code 255"):
+        execute("echo", spec, tmp_path / "in", tmp_path / "out", tmp_path / "job.log", 30, 9)
