@@ -1,8 +1,9 @@
 """Stateful property test: random protocol sequences by several requesters and workers.
 
-A hypothesis RuleBasedStateMachine drives posts (fast path and with terms: claim or auction,
-1 or k-of-n replicas, ETH or an ERC-20, with or without a minimum stake), claims, bids, awards,
-commits, reveals, submissions, accepts, finalizes, cancels, expiries, registrations, top-ups,
+A hypothesis RuleBasedStateMachine drives posts (fast path, one by one and in batches, and
+with terms: claim or auction, 1 or drawn k-of-n replicas, ETH or an ERC-20, with or without a
+minimum stake), claims, bids, awards, commits, reveals, submissions (one by one and batched
+with settlements), accepts, finalizes, cancels, expiries, registrations, top-ups,
 unbonds, stake and credit withdrawals, and time jumps, sent by any of the actors (so many are
 refused); and disputes at the court by anyone (requesters disputing honest work included),
 with volunteers, honest or lying votes, silent seats and early verdict calls. After every step
@@ -30,7 +31,13 @@ from eth_utils.abi import function_signature_to_4byte_selector
 from eth_utils.address import to_checksum_address
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, rule, run_state_machine_as_test
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
 from market_helpers import CID, ETHER, RESULT_CID, RESULT_DIGEST, Market, State
 from protocol_helpers import (
     ZERO_ADDRESS,
@@ -50,7 +57,7 @@ SHAPES = [(1, 1), (2, 2), (3, 2), (3, 3)]
 DIGESTS = [b"\x01" * 32, b"\x02" * 32]
 REVEAL_WINDOW = 900
 FULL_CHECK_EVERY = 10
-STEPS, EXAMPLES = 100, 8  # hypothesis ends some runs early; the test asserts >= 500 steps
+STEPS, EXAMPLES = 100, 12  # hypothesis ends some runs early; the test asserts >= 500 steps
 MIN_STEPS = 500
 
 CREDIT_REASONS = {1, 2}  # WorkerPayment, Refund
@@ -122,6 +129,7 @@ class ProtocolMachine(RuleBasedStateMachine):
     market: Market  # set by the test
     rules_run = 0  # over all runs, so the test can insist on enough steps
     court_calls: dict[str, int] = {}  # successful court calls over all runs, by function
+    batch_calls: dict[str, int] = {}  # mined batch calls, and the results they submitted
 
     def __init__(self) -> None:
         super().__init__()
@@ -212,7 +220,8 @@ class ProtocolMachine(RuleBasedStateMachine):
             jobs.add(job_arg)
         if receipt["status"] == 1:
             for name, args in self.market_events(receipt):
-                if args.get("jobId"):
+                # A skipped batch item changed nothing, and may name a job never posted.
+                if args.get("jobId") and name != "BatchItemSkipped":
                     jobs.add(int(args["jobId"]))
                 if name == "JobPosted":
                     self.jobs.setdefault(int(args["jobId"]), ())
@@ -413,6 +422,37 @@ class ProtocolMachine(RuleBasedStateMachine):
         worker = self.party(job_id, 4, who) if aim else self.actors[who]
         self.send(worker, "submitResult", job_id, RESULT_CID, RESULT_DIGEST)
 
+    # The batch rules come in only once a few jobs exist, so that the court's longer paths
+    # (volunteer, commit, reveal) still come up in the runs' few hundred steps.
+    @precondition(lambda self: 3 <= len(self.jobs) <= 8)
+    @rule(who=st.integers(0, 1), count=st.integers(1, 3), escrow=st.sampled_from([10**15, ETHER]))
+    def post_batch(self, who: int, count: int, escrow: int) -> None:
+        receipt = self.send(self.requesters[who], "postJobs", [CID] * count, [escrow] * count,
+                            600, 1800, value=count * escrow)  # fmt: skip
+        self._count_batch("postJobs", receipt)
+
+    @precondition(lambda self: len(self.jobs) >= 3)
+    @rule(who=st.integers(0, 6), picks=st.lists(st.integers(0, 50), max_size=3),
+          settle=st.lists(st.integers(0, 50), max_size=3), aim=st.booleans())  # fmt: skip
+    def submit_batch(self, who: int, picks: list[int], settle: list[int], aim: bool) -> None:
+        """Several results and settlements in one submitResults; others' jobs, late ones and
+        ones not due are skipped (a cheat submitting for another worker changes nothing)."""
+        ids = [self.job_id(p, *([State.CLAIMED] if aim else [])) for p in picks]
+        due = [self.job_id(p, *([State.SUBMITTED] if aim else [])) for p in settle]
+        worker = self.party(ids[0], 4, who) if aim and ids else self.actors[who]
+        receipt = self.send(worker, "submitResults", ids, [RESULT_CID] * len(ids),
+                            [RESULT_DIGEST] * len(ids), due)  # fmt: skip
+        self._count_batch("submitResults", receipt)
+
+    def _count_batch(self, fn: str, receipt: TxReceipt) -> None:
+        if receipt["status"] != 1:
+            return
+        counts = ProtocolMachine.batch_calls
+        counts[fn] = counts.get(fn, 0) + 1
+        for name, _ in self.market_events(receipt):
+            if name in ("ResultSubmitted", "JobSettled", "BatchItemSkipped"):
+                counts[f"{fn} {name}"] = counts.get(f"{fn} {name}", 0) + 1
+
     @rule(who=st.integers(0, 6), pick=st.integers(0, 50), aim=st.booleans())
     def accept(self, who: int, pick: int, aim: bool) -> None:
         job_id = self.job_id(pick, *([State.SUBMITTED] if aim else []))
@@ -562,6 +602,7 @@ def test_random_protocol_runs_keep_books_exact_and_never_strand_a_job(
     ProtocolMachine.market = deployed_market
     ProtocolMachine.rules_run = 0
     ProtocolMachine.court_calls = {}
+    ProtocolMachine.batch_calls = {}
     run_state_machine_as_test(
         ProtocolMachine,
         settings=settings(
@@ -581,3 +622,7 @@ def test_random_protocol_runs_keep_books_exact_and_never_strand_a_job(
     print(f"court calls that went through: {calls}")
     for fn in ("dispute", "volunteer", "commitVote", "revealVote", "resolve"):
         assert calls.get(fn, 0) >= 1, f"no {fn} went through: {calls}"
+    batches = ProtocolMachine.batch_calls
+    print(f"batch calls mined: {batches}")
+    for fn in ("postJobs", "submitResults", "submitResults BatchItemSkipped"):
+        assert batches.get(fn, 0) >= 1, f"no {fn}: {batches}"
