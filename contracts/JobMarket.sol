@@ -62,10 +62,12 @@ contract JobMarket is MarketBook, IJobMarket, ReentrancyGuardTransient {
 
     // The registry's calls run MarketCalls' code in this contract's storage: they are rare
     // (a worker's setup), and the market's own code is at EIP-170's size limit. The registry's
-    // views are WorkerRegistry's own; its unbond delay is the challenge window.
+    // views are WorkerRegistry's own; its unbond delay is the challenge window. The stubs
+    // name their parameters (unused here) because the ABI takes its argument names from them:
+    // explorers and decoders read a call's arguments by name.
 
     /// @inheritdoc IWorkerRegistry
-    function register(bytes32[] calldata) external payable {
+    function register(bytes32[] calldata kinds) external payable {
         _runCode(marketCalls);
     }
 
@@ -75,12 +77,12 @@ contract JobMarket is MarketBook, IJobMarket, ReentrancyGuardTransient {
     }
 
     /// @inheritdoc IWorkerRegistry
-    function setKinds(bytes32[] calldata, bool) external {
+    function setKinds(bytes32[] calldata kinds, bool supported) external {
         _runCode(marketCalls);
     }
 
     /// @inheritdoc IWorkerRegistry
-    function unbond(uint256) external {
+    function unbond(uint256 amount) external {
         _runCode(marketCalls);
     }
 
@@ -324,12 +326,14 @@ contract JobMarket is MarketBook, IJobMarket, ReentrancyGuardTransient {
     }
 
     /// @inheritdoc IJobMarket
-    function commitResult(uint256, bytes32) external {
+    function commitResult(uint256 jobId, bytes32 commitment) external {
         _runCode(marketCalls);
     }
 
     /// @inheritdoc IJobMarket
-    function revealResult(uint256, bytes32, bytes32, string calldata) external {
+    function revealResult(uint256 jobId, bytes32 digest, bytes32 salt, string calldata resultCid)
+        external
+    {
         _runCode(marketCalls);
     }
 

@@ -38,3 +38,17 @@ def test_the_replica_calls_called_directly_know_no_job_of_the_market(
         tx = fn.transact({"from": worker, "gas": 10**6})
         assert market.w3.eth.get_transaction_receipt(tx)["status"] == 0  # JobMarketUnknownJob
     assert market.job(job_id)["state"] == State.OPEN
+
+
+def test_every_market_call_names_its_arguments_for_decoders() -> None:
+    """The forwarding stubs name their (unused) parameters: the ABI takes argument names from
+    the implementation, and explorers, the agent and the hostile suite decode calls by name."""
+    abi = load_artifact("JobMarket").abi
+    unnamed = [
+        f"{entry['name']} argument {i}"
+        for entry in abi
+        if entry["type"] == "function"
+        for i, arg in enumerate(entry["inputs"])
+        if not arg["name"]
+    ]
+    assert unnamed == []

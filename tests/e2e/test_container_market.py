@@ -14,6 +14,7 @@ import pytest
 
 from agent.container import docker_client
 from agent.policy import Policy
+from agent.settlement import submit_and_settle
 from agent.worker import WorkerAgent
 from hepx.anvil import Anvil, start_anvil
 from hepx.chain import JobState, MarketClient, deploy_market
@@ -120,9 +121,11 @@ def _result_cid(client: MarketClient, deployment: Deployment, job_id: int) -> st
 
 
 def _step(agent: WorkerAgent) -> None:
-    """One loop round, then wait for the jobs it started in their slots."""
+    """One loop round, then wait for the jobs it started in their slots and send their
+    results, as the loop's next round does."""
     agent.step()
     agent.slots.join(timeout=300)
+    submit_and_settle(agent.client, agent.book, agent.recovery)
 
 
 def _step_until(agent: WorkerAgent, client: MarketClient, job_id: int, state: JobState) -> None:
