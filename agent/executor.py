@@ -66,13 +66,14 @@ def execute(
     non-zero exit or a timeout. A process the fork server lost before it wrote a line (exit
     255, seen under load with several slots starting jobs at once) is the executor's failure,
     not the job's: it is started once more."""
+    start = functools.partial(
+        _execute_once, kind, spec_path, inputs_dir, outputs_dir, log_path, timeout, job_id, env
+    )
     try:
-        return _execute_once(kind, spec_path, inputs_dir, outputs_dir, log_path, timeout, job_id,
-                             env)  # fmt: skip
+        return start()
     except _ForkLost:
         log.warning("event=fork_lost job=%d starting_again", job_id)
-        return _execute_once(kind, spec_path, inputs_dir, outputs_dir, log_path, timeout, job_id,
-                             env)  # fmt: skip
+        return start()
 
 
 class _ForkLost(ExecutionError):
