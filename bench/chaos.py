@@ -154,7 +154,10 @@ class Market:
         self.job_ids: list[int] = []
         self.accounts = [a.address for a in d.anvil.accounts]
         self.first_block = self.client.block_number()
-        self.holdings_before = self._holdings()
+        # Pinned to blocks: an agent's transaction (its registration at startup) may land
+        # between reading the head and reading balances, and its fee is counted from the
+        # block after first_block.
+        self.holdings_before = self._holdings(self.first_block)
 
     def stop(self) -> None:
         self.devnet.stop()
@@ -178,8 +181,8 @@ class Market:
             time.sleep(0.5)
         return pending
 
-    def _holdings(self) -> int:
-        return sum(self.client.balance(a) for a in [*self.accounts, self.client.address])
+    def _holdings(self, block: int) -> int:
+        return sum(self.client.balance(a, block) for a in [*self.accounts, self.client.address])
 
     def _fees(self, first: int, last: int) -> int:
         fees = 0
@@ -230,7 +233,7 @@ class Market:
         )
         row.twice = sum(1 for j in self.job_ids if results.get(j, 0) > 1 or submitted.get(j, 0) > 1)
         fees = self._fees(self.first_block + 1, head)
-        row.wei_lost = self.holdings_before - self._holdings() - fees
+        row.wei_lost = self.holdings_before - self._holdings(head) - fees
         row.books = self.books_balance()
         refunded = sum(1 for s in states.values() if s in REFUNDED)
         settled = sum(1 for s in states.values() if s is JobState.SETTLED)
@@ -473,7 +476,8 @@ def reorgs(count: int, jobs: int, seed: int = 3) -> Row:
         time.sleep(3)
         # Blocks no reorg reaches (at most 3 deep) between the setup and the audited run.
         m.client.rpc.request("anvil_mine", [hex(3)])
-        m.first_block, m.holdings_before = m.client.block_number(), m._holdings()
+        m.first_block = m.client.block_number()
+        m.holdings_before = m._holdings(m.first_block)
         depths: list[int] = []
         reorg_heads: list[int] = []  # the head each reorg left
         posted = 0

@@ -115,8 +115,8 @@ class ContractClient:
         except ChainError:
             return max(time.time(), self.timestamp("latest"))
 
-    def balance(self, address: str) -> int:
-        return self.rpc.balance(address)
+    def balance(self, address: str, block: str | int = "latest") -> int:
+        return self.rpc.balance(address, block)
 
     def sends_pending(self) -> bool:
         """True while a transaction of this client's sender waits in the node's pool."""

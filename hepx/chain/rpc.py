@@ -137,9 +137,12 @@ class Rpc:
     def timestamp(self, block: int | str = "latest") -> int:
         return int(self.block(block)["timestamp"])
 
-    def balance(self, address: str) -> int:
+    def balance(self, address: str, block: str | int = "latest") -> int:
         checksum = to_checksum_address(address)
-        return self.call("eth_getBalance", lambda: int(self.w3.eth.get_balance(checksum)))
+        return self.call(
+            "eth_getBalance",
+            lambda: int(self.w3.eth.get_balance(checksum, block)),  # type: ignore[arg-type]
+        )
 
     def nonce(self, address: str, block: str = "latest") -> int:
         checksum = to_checksum_address(address)
