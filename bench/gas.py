@@ -10,12 +10,14 @@ requester and a new worker (each gets its account slot), job 2 settles by finali
 parties, job 3 by accept after both withdrew all their credit; then BATCH (100) of them for the
 same parties, posted in one postJobs, claimed in one claimJobs, submitted in one
 submitResults and settled in one finalizeJobs (a worker's next submitResults can carry the
-settlements instead, saving that transaction's base cost); the same job through
+settlements instead, saving that transaction's base cost); BATCH again as one sweep (postSweep,
+one claimLot, one submitLot, settleLots; ISweepCalls); the same job through
 postJobWithTerms; an auction with 3 bids; a 3-of-3 replicated job with commit-reveal and staked
 workers; the fast path twice from requests the requester signed, relayed by another account
 (RequestDesk; the deposit is paid once, before); and the fast path twice more on a market
 deployed as on a public chain (stake-free limit 0), where the worker locks a stake of its price
-at the claim; then on that market two disputed jobs (a panel of 3 verifiers: one upholds the
+at the claim, and a sweep of BATCH there (its lot locks every job's stake); then on that
+market two disputed jobs (a panel of 3 verifiers: one upholds the
 worker, one refutes it).
 """
 
@@ -49,7 +51,8 @@ STAKE = 10**17
 NO_STAKE_LIMIT = 2**256 - 1
 ZERO = "0x" + "00" * 20
 SNAPSHOT = Path(__file__).with_name("gas-snapshot.txt")
-BATCH = 100  # jobs in the batched scenario
+BATCH = 100  # jobs in the batched and sweep scenarios
+SWEEP_PRICE = 10**15  # a staked sweep's price: the worker's stake covers a lot of BATCH
 
 
 def terms(mode: int = 0, replicas: int = 1, quorum: int = 1, min_stake: int = 0) -> tuple[Any, ...]:
@@ -99,12 +102,35 @@ def run() -> list[tuple[str, int]]:
             w3.provider.make_request(RPCEndpoint("evm_increaseTime"), [seconds])
             w3.provider.make_request(RPCEndpoint("evm_mine"), [])
 
-        factory = w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
-        deployed = mine(
-            "deploy JobMarket", factory.constructor(CHALLENGE_WINDOW, NO_STAKE_LIMIT), deployer
-        )
-        market = w3.eth.contract(address=deployed["contractAddress"], abi=artifact.abi)
-        fns = market.functions
+        def sweep(sweeps: Any, label: str, sweep_id: int, price: int, worker: str) -> None:
+            """BATCH jobs posted as a sweep, claimed as one lot, submitted, settled."""
+            mine(f"{label} postSweep", sweeps.postSweep([SPEC_CID] * BATCH, price, 600, 1800),
+                 requester, price * BATCH)  # fmt: skip
+            mine(f"{label} claimLot", sweeps.claimLot(sweep_id, BATCH), worker)
+            mine(f"{label} submitLot", sweeps.submitLot(sweep_id, [RESULT_CID] * BATCH,
+                 [RESULT_DIGEST] * BATCH, []), worker)  # fmt: skip
+            wait(CHALLENGE_WINDOW + 1)
+            mine(f"{label} settleLots", sweeps.settleLots([sweep_id]), keeper)
+
+        calls_artifact = load_artifact("MarketCalls")
+
+        def deploy(stake_free_limit: int, label: str) -> tuple[Any, Any]:
+            """The functions of a new market and of its sweeps (MarketCalls' ABI, at the
+            market's address: they reach its fallback)."""
+            code = w3.eth.contract(abi=calls_artifact.abi, bytecode=calls_artifact.bytecode)
+            calls = mine(f"deploy MarketCalls{label}",
+                         code.constructor(CHALLENGE_WINDOW, stake_free_limit), deployer)  # fmt: skip
+            factory = w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
+            args = (CHALLENGE_WINDOW, stake_free_limit, calls["contractAddress"])
+            address = mine(f"deploy JobMarket{label}", factory.constructor(*args), deployer)[
+                "contractAddress"
+            ]
+            return (
+                w3.eth.contract(address=address, abi=artifact.abi).functions,
+                w3.eth.contract(address=address, abi=calls_artifact.abi).functions,
+            )
+
+        fns, sweeps = deploy(NO_STAKE_LIMIT, "")
         count: Callable[[], int] = lambda: int(fns.jobCount().call())  # noqa: E731
 
         for n, settle in ((1, "accept"), (2, "finalize"), (3, "accept")):
@@ -135,6 +161,9 @@ def run() -> list[tuple[str, int]]:
              [RESULT_DIGEST] * BATCH, []), worker)  # fmt: skip
         wait(CHALLENGE_WINDOW + 1)
         mine(f"{label} finalizeJobs", fns.finalizeJobs(ids), keeper)
+
+        # The same jobs as one sweep: one record, taken as one lot, paid per lot.
+        sweep(sweeps, f"sweep of {BATCH} fast jobs", count() + 1, PRICE, worker)
 
         label = "terms claim job"
         mine(f"{label} postJobWithTerms", fns.postJobWithTerms(SPEC_CID, terms()), requester,
@@ -206,10 +235,7 @@ def run() -> list[tuple[str, int]]:
 
         # As on a public chain (stake-free limit 0): the worker locks a stake of its price at
         # the claim and gets it back at settlement. Job 1 touches every slot first.
-        public = mine(
-            "deploy JobMarket (public)", factory.constructor(CHALLENGE_WINDOW, 0), deployer
-        )
-        fns = w3.eth.contract(address=public["contractAddress"], abi=artifact.abi).functions
+        fns, sweeps = deploy(0, " (public)")
         mine("staked register", fns.register([]), worker, 2 * PRICE)
         for n in (1, 2):
             label = f"staked fast job {n}"
@@ -221,6 +247,8 @@ def run() -> list[tuple[str, int]]:
             )
             wait(CHALLENGE_WINDOW + 1)
             mine(f"{label} finalize", fns.finalize(job_id), keeper)
+        # A staked sweep: its lot locks every job's stake at once.
+        sweep(sweeps, f"staked sweep of {BATCH} fast jobs", count() + 1, SWEEP_PRICE, worker)
 
         # Disputes on the public market: a panel of 3 staked verifiers re-runs the job and
         # upholds the worker (the bond pays them) or refutes it (its stake pays them).
@@ -260,6 +288,8 @@ JOBS = (
     "fast job 2",
     "fast job 3",
     f"batch of {BATCH} fast jobs",
+    f"sweep of {BATCH} fast jobs",
+    f"staked sweep of {BATCH} fast jobs",
     "terms claim job",
     "auction job",
     "replicated 3-of-3 job",
@@ -277,8 +307,9 @@ def totals(rows: list[tuple[str, int]]) -> dict[str, int]:
         f"{job}: post -> settled": sum(v for k, v in rows if k.startswith(f"{job} "))
         for job in JOBS
     }
-    batch = f"batch of {BATCH} fast jobs: post -> settled"
-    summed[f"{batch}, per job"] = summed[batch] // BATCH
+    for many in ("batch", "sweep", "staked sweep"):
+        batch = f"{many} of {BATCH} fast jobs: post -> settled"
+        summed[f"{batch}, per job"] = summed[batch] // BATCH
     return summed
 
 

@@ -8,9 +8,9 @@ import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/Reentrancy
 
 import {DisputeCourt} from "./DisputeCourt.sol";
 import {IJobMarket} from "./interfaces/IJobMarket.sol";
+import {ISweepCalls} from "./interfaces/ISweepCalls.sol";
 import {IWorkerRegistry} from "./interfaces/IWorkerRegistry.sol";
 import {MarketBook} from "./MarketBook.sol";
-import {MarketCalls} from "./MarketCalls.sol";
 import {RequestDesk} from "./RequestDesk.sol";
 import {tagOf} from "./libraries/DigestTag.sol";
 import {drawKey} from "./libraries/DrawKey.sol";
@@ -27,8 +27,6 @@ import {drawKey} from "./libraries/DrawKey.sol";
 contract JobMarket is MarketBook, IJobMarket, ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
 
-    /// @notice Longest claim, run, reveal or challenge window, in seconds.
-    uint256 internal constant MAX_WINDOW = 365 days;
     /// @notice Most replicas (and held bids) a job may have; bounds every loop.
     uint256 internal constant MAX_REPLICAS = 8;
 
@@ -36,8 +34,8 @@ contract JobMarket is MarketBook, IJobMarket, ReentrancyGuardTransient {
     address public immutable disputeCourt;
     /// @inheritdoc IJobMarket
     address public immutable requestDesk;
-    /// @notice The code the registry's calls and replicated jobs' results run (in this
-    /// contract's storage): see {MarketCalls}.
+    /// @notice The code the registry's calls, replicated jobs' results and sweeps run (in
+    /// this contract's storage): see {MarketCalls}. Deployed before the market.
     address public immutable marketCalls;
 
     uint256 private immutable _challengeWindow;
@@ -45,12 +43,25 @@ contract JobMarket is MarketBook, IJobMarket, ReentrancyGuardTransient {
     /// @param challengeWindow_ seconds after a submission before anyone may finalize
     /// (1 to MAX_WINDOW, else JobMarketInvalidWindow); also the workers' unbond delay.
     /// @param stakeFreeLimit_ see {IJobMarket-stakeFreeLimit}.
-    constructor(uint256 challengeWindow_, uint256 stakeFreeLimit_) MarketBook(stakeFreeLimit_) {
+    /// @param marketCalls_ a {MarketCalls} built with the same window and limit (else
+    /// JobMarketCallsMismatch).
+    constructor(uint256 challengeWindow_, uint256 stakeFreeLimit_, address marketCalls_)
+        MarketBook(stakeFreeLimit_)
+    {
         _checkWindow(challengeWindow_);
         _challengeWindow = challengeWindow_;
         disputeCourt = address(new DisputeCourt(challengeWindow_));
         requestDesk = address(new RequestDesk());
-        marketCalls = address(new MarketCalls(challengeWindow_, stakeFreeLimit_));
+        (uint256 window, uint256 limit) = ISweepCalls(marketCalls_).builtFor();
+        if (window != challengeWindow_ || limit != stakeFreeLimit_) {
+            revert JobMarketCallsMismatch(marketCalls_, window, limit);
+        }
+        marketCalls = marketCalls_;
+    }
+
+    /// @notice Sweeps' calls ({ISweepCalls}) run MarketCalls' code in this contract's storage.
+    fallback() external payable {
+        _runCode(marketCalls);
     }
 
     modifier onlyCourt() {
@@ -901,9 +912,5 @@ contract JobMarket is MarketBook, IJobMarket, ReentrancyGuardTransient {
         job = _existingJob(jobId);
         _checkState(jobId, job.state, JobState.Open);
         if (block.timestamp > job.deadline) revert JobMarketDeadlinePassed(jobId, job.deadline);
-    }
-
-    function _checkWindow(uint256 window) private pure {
-        if (window == 0 || window > MAX_WINDOW) revert JobMarketInvalidWindow(window, MAX_WINDOW);
     }
 }

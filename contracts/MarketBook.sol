@@ -2,13 +2,14 @@
 pragma solidity 0.8.30;
 
 import {IJobMarket} from "./interfaces/IJobMarket.sol";
+import {ISweepCalls} from "./interfaces/ISweepCalls.sol";
 import {WorkerRegistry} from "./WorkerRegistry.sol";
 
 /// @title The market's books: jobs, their terms and replicas, credits, and the rules that move
 /// money between them
-/// @notice Storage and internal rules shared by the JobMarket and {MarketCalls}, whose code
-/// the market runs in its own storage (delegatecall) for the registry's calls and replicated
-/// jobs' results: the market's own code is at EIP-170's size limit.
+/// @notice Storage and internal rules shared by the JobMarket, {MarketCalls} and {SweepCalls},
+/// whose code the market runs in its own storage (delegatecall) for the registry's calls,
+/// replicated jobs' results and sweeps: the market's own code is at EIP-170's size limit.
 /// @dev Inherited first (after {WorkerRegistry}) by both, so every slot is the same in both.
 abstract contract MarketBook is WorkerRegistry {
     /// @dev Storage form of {IJobMarket-Job}, one slot (248 bits).
@@ -26,6 +27,31 @@ abstract contract MarketBook is WorkerRegistry {
         uint96 escrow;
     }
 
+    /// @dev Storage form of {ISweepCalls-Sweep}, one slot (256 bits).
+    struct SweepRecord {
+        uint32 requester; // account id
+        uint24 count;
+        uint24 taken;
+        uint40 claimDeadline;
+        uint32 runWindow;
+        uint88 price;
+    }
+
+    /// @dev Storage form of {ISweepCalls-Lot} but its digests' hash (a second slot, written
+    /// at submission), one slot (248 bits).
+    struct LotRecord {
+        uint32 worker; // account id
+        uint32 requester; // account id (the sweep's, kept here so a lot never reads its sweep)
+        uint24 count;
+        uint24 opened;
+        ISweepCalls.LotState state;
+        uint40 deadline;
+        uint88 price;
+    }
+
+    /// @notice Longest claim, run, reveal or challenge window, in seconds.
+    uint256 internal constant MAX_WINDOW = 365 days;
+
     uint256 internal immutable _stakeFreeLimit;
 
     mapping(uint256 jobId => JobRecord) internal _jobs;
@@ -38,6 +64,9 @@ abstract contract MarketBook is WorkerRegistry {
     /// @dev ETH credits of addresses that could not be given an account id (ids ran out), so
     /// that paying them never reverts and no job is frozen by it.
     mapping(address account => uint256) internal _creditsWithoutId;
+    mapping(uint256 sweepId => SweepRecord) internal _sweeps;
+    mapping(uint256 lotId => LotRecord) internal _lots;
+    mapping(uint256 lotId => bytes32) internal _lotDigests;
 
     /// @param stakeFreeLimit_ see {IJobMarket-stakeFreeLimit}.
     constructor(uint256 stakeFreeLimit_) {
@@ -131,6 +160,13 @@ abstract contract MarketBook is WorkerRegistry {
     function _existingJob(uint256 jobId) internal view returns (JobRecord storage job) {
         job = _jobs[jobId];
         if (job.state == IJobMarket.JobState.None) revert IJobMarket.JobMarketUnknownJob(jobId);
+    }
+
+
+    function _checkWindow(uint256 window) internal pure {
+        if (window == 0 || window > MAX_WINDOW) {
+            revert IJobMarket.JobMarketInvalidWindow(window, MAX_WINDOW);
+        }
     }
 
 

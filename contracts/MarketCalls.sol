@@ -4,20 +4,22 @@ pragma solidity 0.8.30;
 import {IJobMarket} from "./interfaces/IJobMarket.sol";
 import {IWorkerRegistry} from "./interfaces/IWorkerRegistry.sol";
 import {MarketBook} from "./MarketBook.sol";
+import {SweepCalls} from "./SweepCalls.sol";
 
 /// @title The market's calls that run from a second code contract, in the market's storage
-/// @notice The JobMarket deploys this contract and forwards these calls to it (delegatecall),
-/// which keeps the market's own code under EIP-170's 24,576 bytes; addresses, events and
-/// storage are the market's. They are the registry's calls (see {IWorkerRegistry}: register,
-/// stake, kinds, unbond), a worker's setup, and replicated jobs' results (commitResult,
-/// revealResult, and finalize's tally of a replicated job; see {IJobMarket}).
+/// @notice Deployed before the JobMarket, which is given its address (and checks it was built
+/// for the market's challenge window and stake-free limit) and forwards these calls to it
+/// (delegatecall), which keeps the market's own code under EIP-170's 24,576 bytes and its
+/// init code under EIP-3860's 49,152; addresses, events and storage are the market's. They
+/// are the registry's calls (see {IWorkerRegistry}: register, stake, kinds, unbond), a
+/// worker's setup, replicated jobs' results (commitResult, revealResult, and finalize's tally
+/// of a replicated job; see {IJobMarket}) and sweeps (see {ISweepCalls}, the fallback's).
 /// @dev Called directly, it works on its own empty storage and holds nothing of the market's.
-contract MarketCalls is MarketBook {
-    uint256 private immutable _unbondDelay;
-
-    constructor(uint256 unbondDelay_, uint256 stakeFreeLimit_) MarketBook(stakeFreeLimit_) {
-        _unbondDelay = unbondDelay_;
-    }
+contract MarketCalls is SweepCalls {
+    constructor(uint256 challengeWindow_, uint256 stakeFreeLimit_)
+        MarketBook(stakeFreeLimit_)
+        SweepCalls(challengeWindow_)
+    {}
 
     /// @inheritdoc IWorkerRegistry
     function register(bytes32[] calldata kinds) external payable {
@@ -59,7 +61,7 @@ contract MarketCalls is MarketBook {
         if (amount == 0) revert RegistryInvalidAmount(amount);
         uint256 available = w.stake - w.locked;
         if (amount > available) revert RegistryInsufficientStake(msg.sender, available, amount);
-        uint256 unbondEnd = block.timestamp + _unbondDelay;
+        uint256 unbondEnd = block.timestamp + _challengeWindow;
         w.stake -= uint96(amount); // amount <= available < 2**96
         w.unbonding += uint96(amount); // stake + unbonding never exceeds what was deposited
         w.unbondEnd = uint40(unbondEnd);
@@ -81,7 +83,7 @@ contract MarketCalls is MarketBook {
 
     /// @inheritdoc IWorkerRegistry
     function unbondDelay() external view returns (uint256) {
-        return _unbondDelay;
+        return _challengeWindow;
     }
 
     // ---------------------------------------------------------------- replicated jobs' results

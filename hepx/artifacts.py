@@ -6,6 +6,7 @@ Solidity compiler; a test checks that they still match the sources.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import re
@@ -32,11 +33,30 @@ class Artifact:
     compiler_version: str
 
 
+# A contract whose fallback forwards calls to another's code -> that code contract: the ABI a
+# client needs at its address is both.
+_FALLBACK_CODE = {"JobMarket": "MarketCalls"}
+
+
 def load_artifact(name: str) -> Artifact:
     """The artifact of contract ``name`` (``"JobMarket"``).
 
-    Raises ConfigError if it was never compiled or the file is not a valid artifact.
+    The JobMarket's ABI also holds the calls its fallback runs in MarketCalls' code (sweeps,
+    ISweepCalls), with their events and errors, so a client of the market's address sees
+    them all. Raises ConfigError if it was never compiled or the file is not a valid artifact.
     """
+    artifact = _read_artifact(name)
+    code = _FALLBACK_CODE.get(name)
+    if code is None:
+        return artifact
+    have = {(entry["type"], entry.get("name")) for entry in artifact.abi}
+    forwarded = [
+        entry for entry in _read_artifact(code).abi if (entry["type"], entry.get("name")) not in have
+    ]
+    return dataclasses.replace(artifact, abi=[*artifact.abi, *forwarded])
+
+
+def _read_artifact(name: str) -> Artifact:
     if not _NAME.match(name):
         raise ConfigError(f"invalid contract name {name!r}: expected a Solidity identifier")
     resource = resources.files("hepx") / "artifacts" / f"{name}.json"

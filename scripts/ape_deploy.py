@@ -12,7 +12,8 @@ STAKE_FREE_LIMIT = 10**16  # a devnet: jobs up to 0.01 ether taken without a sta
 
 def main() -> None:
     deployer = accounts.test_accounts[0]
-    market = deployer.deploy(project.JobMarket, CHALLENGE_WINDOW, STAKE_FREE_LIMIT)
+    calls = deployer.deploy(project.MarketCalls, CHALLENGE_WINDOW, STAKE_FREE_LIMIT)
+    market = deployer.deploy(project.JobMarket, CHALLENGE_WINDOW, STAKE_FREE_LIMIT, calls.address)
     token = deployer.deploy(project.TestToken)
     print(f"JobMarket {market.address}")
     print(f"TestToken {token.address}")

@@ -36,8 +36,13 @@ REPO = Path(__file__).resolve().parent.parent
 CONTRACTS = REPO / "contracts"
 ARTIFACTS = REPO / "hepx" / "artifacts"
 ENUMS_MODULE = REPO / "hepx" / "chain" / "enums.py"
-# Artifact -> the interface whose enums it contributes (the market's first; the court's after).
-ENUMS_FROM = {"JobMarket.json": "IJobMarket", "DisputeCourt.json": "IDisputeCourt"}
+# Artifact -> the interface whose enums it contributes (the market's first; then the
+# court's and the sweeps').
+ENUMS_FROM = {
+    "JobMarket.json": "IJobMarket",
+    "DisputeCourt.json": "IDisputeCourt",
+    "MarketCalls.json": "ISweepCalls",
+}
 SHIM = REPO / "scripts" / "solc-shim.js"
 
 # Part of every artifact and of its source hash: changing them means recompiling.

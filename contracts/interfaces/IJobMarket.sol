@@ -295,6 +295,9 @@ interface IJobMarket {
     error JobMarketTooManyAccounts();
     /// @notice Only the market's dispute court may call this.
     error JobMarketOnlyCourt(address caller);
+    /// @notice The MarketCalls named at deployment was built for another challenge window or
+    /// stake-free limit than the market's.
+    error JobMarketCallsMismatch(address marketCalls, uint256 challengeWindow, uint256 stakeFreeLimit);
     /// @notice Only single-replica ETH jobs can be disputed (replicated jobs have their quorum).
     error JobMarketNotDisputable(uint256 jobId);
     /// @notice A batch call's arrays differ in length.

@@ -23,6 +23,9 @@ def deploy_market(
 ) -> Deployment:
     """Deploy JobMarket (also the worker registry) and describe it as a Deployment.
 
+    The market's second code contract, MarketCalls, is deployed first (the market's
+    constructor takes its address and checks it was built with the same parameters).
+
     ``test_token`` also deploys the open-mint TestToken for ERC-20 jobs; by default only on a
     devnet (chain id 31337), never elsewhere. ``stake_free_limit`` (wei) is the highest price
     a job is taken at without a stake: by default 0 (every paid job staked) except on a
@@ -34,9 +37,14 @@ def deploy_market(
     chain_id = rpc.chain_id()
     if stake_free_limit is None:
         stake_free_limit = DEVNET_STAKE_FREE_LIMIT if chain_id == DEVNET_CHAIN_ID else 0
-    receipt = _deploy(
-        rpc, account, chain_id, artifact.abi, artifact.bytecode, challenge_window, stake_free_limit
+    calls = load_artifact("MarketCalls")
+    calls_receipt = _deploy(
+        rpc, account, chain_id, calls.abi, calls.bytecode, challenge_window, stake_free_limit
     )
+    receipt = _deploy(
+        rpc, account, chain_id, artifact.abi, artifact.bytecode, challenge_window,
+        stake_free_limit, calls_receipt["contractAddress"],
+    )  # fmt: skip
     token: str | None = None
     if test_token or (test_token is None and chain_id == DEVNET_CHAIN_ID):
         token_artifact = load_artifact("TestToken")

@@ -124,6 +124,16 @@ class VerifierStatus(ProtocolEnum):
     RELEASED = 6  # displaced by a better key, or revealed when no majority formed
 
 
+class LotState(ProtocolEnum):
+    """``ISweepCalls.LotState``."""
+
+    NONE = 0
+    CLAIMED = 1  # taken by one worker, running until the run deadline
+    SUBMITTED = 2  # results submitted, challenge window running
+    SETTLED = 3  # final: the worker paid for its jobs not opened to a dispute
+    EXPIRED = 4  # final: no results by the run deadline; stake burned, requester refunded
+
+
 # States a job never leaves: the members whose source comment starts with 'final:'.
 FINAL_STATES: frozenset[JobState] = frozenset(
     {

@@ -15,7 +15,8 @@ CHALLENGE_WINDOW = 3600
 
 @pytest.fixture(scope="module")
 def market(project: Any, accounts: Any) -> Any:
-    return accounts[0].deploy(project.JobMarket, CHALLENGE_WINDOW, 2**256 - 1)
+    calls = accounts[0].deploy(project.MarketCalls, CHALLENGE_WINDOW, 2**256 - 1)
+    return accounts[0].deploy(project.JobMarket, CHALLENGE_WINDOW, 2**256 - 1, calls.address)
 
 
 def test_fast_path_job_pays_worker_its_price_and_refunds_the_rest(

@@ -19,7 +19,7 @@ from web3 import Web3
 from web3.contract import Contract
 from web3.types import RPCEndpoint, TxReceipt
 
-from hepx.artifacts import Artifact
+from hepx.artifacts import Artifact, load_artifact
 
 CHALLENGE_WINDOW = 3600
 MAX_WINDOW = 365 * 24 * 3600
@@ -246,8 +246,12 @@ def deploy(
     challenge_window: int,
     stake_free_limit: int = NO_STAKE_LIMIT,
 ) -> TxReceipt:
-    factory = w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
-    tx = factory.constructor(challenge_window, stake_free_limit).build_transaction(
-        {"from": deployer, "gas": 12 * GAS_LIMIT}
-    )
-    return w3.eth.wait_for_transaction_receipt(w3.eth.send_transaction(tx))
+    """Deploys MarketCalls, then the market ``artifact`` names with its address."""
+
+    def mined(of: Artifact, *args: Any) -> TxReceipt:
+        factory = w3.eth.contract(abi=of.abi, bytecode=of.bytecode)
+        tx = factory.constructor(*args).build_transaction({"from": deployer, "gas": 12 * GAS_LIMIT})
+        return w3.eth.wait_for_transaction_receipt(w3.eth.send_transaction(tx))
+
+    calls = mined(load_artifact("MarketCalls"), challenge_window, stake_free_limit)
+    return mined(artifact, challenge_window, stake_free_limit, calls["contractAddress"])

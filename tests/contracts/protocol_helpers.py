@@ -203,11 +203,12 @@ def register_all(market: Market, workers: list[str], stake: int = STAKE) -> None
 
 
 def deploy_contract(market: Market, name: str, sender: str, *args: Any) -> Contract:
-    """Deploy artifact ``name`` (TestToken, HostileToken, HostileReceiver) on the market's chain."""
+    """Deploy artifact ``name`` (TestToken, HostileToken, HostileReceiver, MarketCalls) on the
+    market's chain."""
     artifact = load_artifact(name)
     w3 = market.w3
     factory = w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
-    tx = factory.constructor(*args).build_transaction({"from": sender, "gas": 3 * GAS_LIMIT})
+    tx = factory.constructor(*args).build_transaction({"from": sender, "gas": 6 * GAS_LIMIT})
     receipt = w3.eth.wait_for_transaction_receipt(w3.eth.send_transaction(tx))
     assert receipt["status"] == 1, f"deploying {name} failed"
     return cast(Contract, w3.eth.contract(address=receipt["contractAddress"], abi=artifact.abi))
