@@ -55,6 +55,10 @@ class AgentPaths:
     def waiting(self) -> Path:
         return self.state_dir / "waiting.json"
 
+    @property
+    def sweeps(self) -> Path:
+        return self.state_dir / "sweeps.json"
+
 
 class JobBook:
     """The phase (``agent.phases``) of every job this agent took, and what it knows of it.
@@ -76,6 +80,28 @@ class JobBook:
                 fields["phase"] = check_step(job_id, old, fields["phase"])
             self.jobs.setdefault(job_id, {}).update(fields)
             write_atomic(self.path, json.dumps(self.jobs, indent=1))
+
+    def set_many(self, jobs: dict[int, dict[str, Any]], **fields: Any) -> None:
+        """``set`` for each of ``jobs`` (id -> its own fields, besides ``fields``), written
+        once: a lot's jobs move together."""
+        with self._lock:
+            for job_id, own in jobs.items():
+                merged = {**own, **fields}
+                if "phase" in merged:
+                    old = self.jobs.get(job_id, {}).get("phase")
+                    merged["phase"] = check_step(job_id, old, merged["phase"])
+                self.jobs.setdefault(job_id, {}).update(merged)
+            write_atomic(self.path, json.dumps(self.jobs, indent=1))
+
+    def drop_field(self, job_id: int, name: str) -> None:
+        with self._lock:
+            if self.jobs.get(job_id, {}).pop(name, None) is not None:
+                write_atomic(self.path, json.dumps(self.jobs, indent=1))
+
+    def lot(self, job_id: int) -> int | None:
+        """The lot (agent/sweeps.py) the job belongs to, or None for a job of its own."""
+        lot = self.jobs.get(job_id, {}).get("lot")
+        return None if lot is None else int(lot)
 
     def forget(self, job_id: int) -> None:
         with self._lock:

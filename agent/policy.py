@@ -105,6 +105,12 @@ class Policy(BaseModel):
         description="Memory (MB) shared by those jobs (each takes its resources.memory_mb); "
         "default: this machine's",
     )
+    lot_jobs: int = Field(
+        default=100,
+        ge=1,
+        description="Most jobs of a sweep taken in one lot (a lot is paid once all its results "
+        "are in; it is also held to what the free slots can run before its run deadline)",
+    )
     requesters: list[str] = Field(default_factory=list, description="Allowlist; empty = anyone")
     images: list[str] = Field(
         default_factory=list,

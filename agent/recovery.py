@@ -72,6 +72,8 @@ class Recovery:
                 continue  # settled before the fork: untouched
             if phase in REPLICA_PHASES or phase in AUCTION_PHASES:
                 continue  # those flows read the chain again at each step
+            if "lot" in rec:
+                continue  # a sweep's lot: the sweep flow puts it back (SweepFlow.after_reorg)
             if phase == Phase.CLAIMING:
                 self.resolve_claim(job_id)
                 continue

@@ -2,7 +2,7 @@
 its ready results in one submitResults, which also settles its matured results. With no
 result to send, matured results wait for the next one while jobs run (one is due soon), at
 most RIDE_WAIT, and are otherwise settled in one finalizeJobs. Failed jobs are expired once
-their run deadline has passed."""
+their run deadline has passed. Jobs of a lot (a sweep's) go with their lot: agent/sweeps.py."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ def submit_and_settle(
     result to carry the settlements is due soon."""
     now = client.chain_now()  # the next block's time, not the last one's
     due = _matured(client, book, recovery, now)
-    ready = book.in_phase(Phase.READY)
+    ready = [j for j in book.in_phase(Phase.READY) if book.lot(j) is None]
     if ready:
         _submit(client, book, recovery, ready, list(due))
     elif due and (not running or now > min(due.values()) + RIDE_WAIT):
@@ -41,6 +41,8 @@ def _matured(client: MarketClient, book: JobBook, recovery: Recovery, now: float
     their run deadline are expired on the way, and ended ones booked as done."""
     due: dict[int, int] = {}
     for job_id in book.in_phase(Phase.SUBMITTED, Phase.FAILED):
+        if book.lot(job_id) is not None:
+            continue  # a lot's: agent/sweeps.py settles or expires the lot
         job = client.job(job_id)
         try:
             if book.phase(job_id) == Phase.SUBMITTED and recovery.reorged(job):

@@ -40,6 +40,7 @@ from agent.settlement import submit_and_settle
 from agent.slots import Need, Slots, machine_cpus, machine_memory_mb
 from agent.slurm import BatchSystem, Slurm, run_batch_job
 from agent.stake import ensure_stake, withdraw_token_earnings
+from agent.sweeps import SweepFlow, chain_job
 from agent.verification import VerifierFlow
 from agent.waiting import Waiting, WaitReason
 from hepx import __version__
@@ -98,7 +99,7 @@ class WorkerAgent:
             client,
             Cursor(self.paths.cursor, start_block),
             confirmations,
-            on_reorg=self.recovery.after_reorg,
+            on_reorg=self._after_reorg,
         )
         self.poll_interval = poll_interval
         # Woken by each new block where the node offers a subscription ("" = the RPC URL's
@@ -128,6 +129,7 @@ class WorkerAgent:
         self.order = ClaimOrder(self.address)
         self.claims = ClaimBatch(self, self.slots)  # this round's first-come claims
         self.waiting = Waiting(self.paths.waiting)
+        self.sweeps = SweepFlow(self, self.slots, self.paths.sweeps)  # lots of sweeps' jobs
 
     # ------------------------------------------------------------ loop
 
@@ -175,16 +177,19 @@ class WorkerAgent:
         self.resume_held()
         self.reconsider_waiting()
         self.claims.send()
+        self.sweeps.claim()
         self.auctions.advance()
         self.replicas.advance()
         self.verifier.advance()
         submit_and_settle(self.client, self.book, self.recovery, running=self.slots.running > 0)
+        self.sweeps.submit_and_settle(running=self.slots.running > 0)
         release_settled(self.store, self.book, self.pin_retention)
         self.withdraw_earnings()
 
     def resume_held(self) -> None:
         """Run again every claimed job no slot holds: after a restart, or when its thread died
         (an RPC outage at submit, say) before the job left the phase."""
+        self.sweeps.resume()
         for job_id in self.book.in_phase(Phase.CLAIMING):
             self.recovery.resolve_claim(job_id)
         for job_id in self.book.in_phase(Phase.CLAIMED):
@@ -192,7 +197,7 @@ class WorkerAgent:
             # slot, so a job no slot holds shows its latest phase here.
             if self.slots.holds(job_id) or self.book.phase(job_id) != Phase.CLAIMED:
                 continue
-            job = self.client.job(job_id)
+            job = chain_job(self.client, self.book, job_id)
             if job.state == JobState.CLAIMED and job.worker == self.address:
                 log.info("event=resuming job=%d", job_id)
                 self.run_job(job_id, self.book.jobs[job_id]["spec_cid"])
@@ -210,8 +215,14 @@ class WorkerAgent:
             self.consider(int(event.args["jobId"]), str(event.args["specCid"]))
             if self.claims.due():
                 self.claims.send()  # a burst's first jobs do not wait for the whole poll
+        elif event.name == "SweepPosted":
+            self.sweeps.on_posted(event)
         elif event.name == "JobDisputed":
             self.verifier.on_dispute(int(event.args["jobId"]))
+
+    def _after_reorg(self, fork: int) -> None:
+        self.recovery.after_reorg(fork)
+        self.sweeps.after_reorg()
 
     def reconsider_waiting(self) -> None:
         """Consider again the waiting jobs whose wait may be over."""
@@ -419,7 +430,7 @@ class WorkerAgent:
         rec = self.book.jobs.get(job_id, {})
         if rec.get("phase") != Phase.CLAIMED or rec.get("spec_cid") != spec_cid:
             return f"the book now has {rec.get('phase')} for spec {rec.get('spec_cid')}"
-        job = self.client.job(job_id)
+        job = chain_job(self.client, self.book, job_id)
         if job.state != JobState.CLAIMED or job.worker != self.address:
             return f"on chain it is {job.state.label}, worker {job.worker}"
         return None
@@ -446,7 +457,7 @@ class WorkerAgent:
         """Run the job and store its result folder; None (and phase failed) if it failed."""
         spec = spec or parse_spec(self.store.read_bytes(spec_cid))
         pin_job(self.store, job_id, spec_cid, [ref.cid for ref in spec.inputs])
-        job = self.client.job(job_id)
+        job = chain_job(self.client, self.book, job_id)
         budget = min(
             spec.resources.max_runtime,
             self.policy.max_runtime,

@@ -34,11 +34,18 @@ class JobBatchIn(BaseModel):
     """A sweep of job specs for POST /jobs/batch."""
 
     specs: list[dict[str, Any]]
+    sweep: bool = Field(
+        False,
+        description="Post them as one sweep (postSweep: one record, workers take them in lots "
+        "and are paid per lot, ~9k gas per job post to settled against ~70k) instead of one "
+        "job each (postJobs); the specs must then share one max_price",
+    )
 
 
 class JobBatchOut(BaseModel):
-    tx_hash: str  # the one postJobs transaction
+    tx_hash: str  # the one postJobs (or postSweep) transaction
     jobs: list[JobPostedOut]  # in the order of the specs, with consecutive job ids
+    sweep_id: int | None = Field(None, description="The sweep's id (its first job's), if one")
 
 
 class SignedRequestIn(BaseModel):

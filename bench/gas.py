@@ -118,8 +118,11 @@ def run() -> list[tuple[str, int]]:
             """The functions of a new market and of its sweeps (MarketCalls' ABI, at the
             market's address: they reach its fallback)."""
             code = w3.eth.contract(abi=calls_artifact.abi, bytecode=calls_artifact.bytecode)
-            calls = mine(f"deploy MarketCalls{label}",
-                         code.constructor(CHALLENGE_WINDOW, stake_free_limit), deployer)  # fmt: skip
+            calls = mine(
+                f"deploy MarketCalls{label}",
+                code.constructor(CHALLENGE_WINDOW, stake_free_limit),
+                deployer,
+            )
             factory = w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
             args = (CHALLENGE_WINDOW, stake_free_limit, calls["contractAddress"])
             address = mine(f"deploy JobMarket{label}", factory.constructor(*args), deployer)[

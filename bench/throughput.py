@@ -16,10 +16,12 @@ For each agents x slots configuration a fresh devnet (anvil automine, the API, W
 
 With --batch N the posters send N specs per POST /jobs/batch (one postJobs transaction)
 instead of one per POST /jobs; the agents always claim and submit a round's jobs in one
-transaction each.
+transaction each. With --sweep too, each batch is posted as one sweep (postSweep), which
+the agents take in lots (one claimLot, one submitLot and a share of one settlement per lot).
 
     python bench/throughput.py --jobs 100 --agents 1,2,4 --slots 2
     python bench/throughput.py --jobs 200 --agents 1,2,4,8 --slots 2 --batch 50
+    python bench/throughput.py --jobs 1000 --agents 1,2,4,8 --slots 2 --batch 200 --sweep
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hepx.anvil import free_port
-from hepx.chain import JobState, MarketClient
+from hepx.chain import JobState, LotState, MarketClient
 from hepx.devnet import start_devnet
 from hepx.workflow_api import HttpJobsApi
 
@@ -73,7 +75,9 @@ def _call_of(client: MarketClient, tx_hash: str) -> str:
         return data[:10]
 
 
-def run_once(agents: int, slots: int, jobs: int, posters: int, batch: int = 1) -> Run:
+def run_once(
+    agents: int, slots: int, jobs: int, posters: int, batch: int = 1, sweep: bool = False
+) -> Run:
     home = Path(tempfile.mkdtemp(prefix="hepx-bench-throughput-"))
     policy = home / "policy.yaml"
     policy.write_text(f"kinds: {{echo: {{price: '1 gwei'}}}}\nslots: {slots}\n")
@@ -99,7 +103,7 @@ def run_once(agents: int, slots: int, jobs: int, posters: int, batch: int = 1) -
                 if batch == 1:
                     ids = [int(api.post_job(noop_spec(chunk[0]))["job_id"])]
                 else:
-                    posted = api.post_jobs([noop_spec(i) for i in chunk])["jobs"]
+                    posted = api.post_jobs([noop_spec(i) for i in chunk], sweep=sweep)["jobs"]
                     ids = [int(job["job_id"]) for job in posted]
                 with lock:
                     posted_at.update(dict.fromkeys(ids, t0))
@@ -112,12 +116,21 @@ def run_once(agents: int, slots: int, jobs: int, posters: int, batch: int = 1) -
             t.join()
         result_at: dict[int, float] = {}
         settled: set[int] = set()
+        lots: dict[int, range] = {}  # a sweep's lots: their jobs
         cursor = first_block
         deadline = time.monotonic() + 900
         while len(settled) < jobs and time.monotonic() < deadline:
             head = client.block_number()
             now = time.perf_counter()
             for ev in client.events(cursor, head):
+                if ev.name == "LotClaimed":
+                    lot = int(ev.args["lotId"])
+                    lots[lot] = range(lot, lot + int(ev.args["count"]))
+                elif ev.name == "LotSubmitted":
+                    for j in lots[int(ev.args["lotId"])]:
+                        result_at.setdefault(j, now)
+                elif ev.name == "LotSettled":
+                    settled.update(lots[int(ev.args["lotId"])])
                 if ev.job_id is None:
                     continue
                 if ev.name == "ResultSubmitted":
@@ -141,11 +154,13 @@ def run_once(agents: int, slots: int, jobs: int, posters: int, batch: int = 1) -
         calls = {e.tx_hash: _call_of(client, e.tx_hash) for e in events
                  if e.name == "BatchItemSkipped"}  # fmt: skip
         skips = [e for e in events if calls.get(e.tx_hash) == "claimJobs"]
+        skips += [e for e in events if e.name == "SweepClaimSkipped"]  # a lot of no job
         claiming = {e.tx_hash for e in events if e.name == "JobClaimed"}
         for tx_hash in {e.tx_hash for e in skips} - claiming:
             receipt = client.rpc.request("eth_getTransactionReceipt", [tx_hash])
             skipped_gas += int(receipt["gasUsed"], 16)
-        assert all(client.job(j).state == JobState.SETTLED for j in posted_at)
+        assert all(client.job(j).state == JobState.SETTLED for j in posted_at if not sweep)
+        assert all(client.lot(lot).state == LotState.SETTLED for lot in lots)
     finally:
         devnet.stop()
     return Run(
@@ -171,16 +186,20 @@ def main() -> None:
     parser.add_argument("--slots", default="2", help="comma-separated slots per agent")
     parser.add_argument("--posters", type=int, default=4, help="threads posting at once")
     parser.add_argument("--batch", type=int, default=1, help="specs per POST (1: POST /jobs)")
+    parser.add_argument("--sweep", action="store_true", help="each batch posted as one sweep")
     args = parser.parse_args()
+    if args.sweep and args.batch == 1:
+        parser.error("--sweep posts batches: give --batch N (N > 1)")
     runs = [
-        run_once(int(a), int(s), args.jobs, args.posters, args.batch)
+        run_once(int(a), int(s), args.jobs, args.posters, args.batch, args.sweep)
         for a in args.agents.split(",")
         for s in args.slots.split(",")
     ]
     posting = (
         f"POST /jobs ({args.posters} posters)"
         if args.batch == 1
-        else f"POST /jobs/batch of {args.batch} ({args.posters} posters)"
+        else f"POST /jobs/batch of {args.batch}{' as sweeps' if args.sweep else ''} "
+        f"({args.posters} posters)"
     )
     print(f"\n{args.jobs} no-op echo jobs through {posting}, anvil automine\n")
     print(

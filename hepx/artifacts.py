@@ -50,9 +50,7 @@ def load_artifact(name: str) -> Artifact:
     if code is None:
         return artifact
     have = {(entry["type"], entry.get("name")) for entry in artifact.abi}
-    forwarded = [
-        entry for entry in _read_artifact(code).abi if (entry["type"], entry.get("name")) not in have
-    ]
+    forwarded = [e for e in _read_artifact(code).abi if (e["type"], e.get("name")) not in have]
     return dataclasses.replace(artifact, abi=[*artifact.abi, *forwarded])
 
 

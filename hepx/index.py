@@ -20,6 +20,7 @@ from typing import Any
 
 from hepx.chain import (
     STATE_AFTER_EVENT,
+    SWEEP_EVENTS,
     JobState,
     MarketClient,
     MarketEvent,
@@ -27,8 +28,11 @@ from hepx.chain import (
     json_safe,
 )
 from hepx.errors import EventIndexError
+from hepx.index_sweeps import apply_sweep_event, replay_sweeps, sweeps_touched
 from hepx.indexed import (
+    MIGRATIONS,
     SCHEMA,
+    SCHEMA_SWEEPS,
     SCHEMA_VERSION,
     IndexedEvent,
     IndexedJob,
@@ -44,7 +48,9 @@ MAX_PER_PAGE = 500
 # Far beyond any market's job count, and (page - 1) * per_page stays inside SQLite's int64.
 MAX_PAGE = 10**9
 _STATE_AFTER = {
-    name: state.label for name, state in STATE_AFTER_EVENT.items() if name != "JobPosted"
+    name: state.label
+    for name, state in STATE_AFTER_EVENT.items()
+    if name != "JobPosted" and name not in SWEEP_EVENTS
 }
 # Which argument names the account an event is about (for address pages).
 _ADDRESS_ARG = {
@@ -88,7 +94,14 @@ class MarketIndex:
         self._local = threading.local()
         self._write_lock = threading.Lock()
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._db().executescript(SCHEMA)  # executescript commits on its own
+        db = self._db()
+        db.executescript(SCHEMA)  # executescript commits on its own
+        for table, columns in MIGRATIONS.items():
+            have = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+            for column, kind in columns.items():
+                if column not in have:
+                    db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+        db.executescript(SCHEMA_SWEEPS)
         with self._tx() as db:
             self._check_identity(db)
 
@@ -186,6 +199,11 @@ class MarketIndex:
         return self.deploy_block - 1
 
     def _rollback(self, db: sqlite3.Connection, to_block: int) -> None:
+        names = ",".join("?" * len(SWEEP_EVENTS))
+        sweeps = sweeps_touched(db.execute(
+            f"SELECT args FROM events WHERE block > ? AND name IN ({names})",
+            (to_block, *SWEEP_EVENTS),
+        ).fetchall(), db)  # fmt: skip
         touched = [
             int(r[0])
             for r in db.execute(
@@ -193,6 +211,12 @@ class MarketIndex:
                 (to_block,),
             )
         ]
+        # A sweep's job (one opened to a dispute) is rebuilt with its sweep.
+        for job_id in list(touched):
+            row = db.execute("SELECT sweep_id FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
+            if row is not None and row[0] is not None:
+                sweeps.add(int(row[0]))
+                touched.remove(job_id)
         db.execute("DELETE FROM events WHERE block > ?", (to_block,))
         for job_id in touched:
             db.execute("DELETE FROM jobs WHERE job_id = ?", (job_id,))
@@ -200,6 +224,7 @@ class MarketIndex:
                 "SELECT * FROM events WHERE job_id = ? ORDER BY block, log_index", (job_id,)
             ).fetchall():
                 self._apply(db, self._row_event(row))
+        replay_sweeps(db, sweeps, lambda row: self._apply(db, self._row_event(row)))
         db.execute("INSERT OR REPLACE INTO meta VALUES ('synced_block', ?)", (str(to_block),))
         db.execute("DELETE FROM meta WHERE key = 'synced_hash'")
         db.execute(
@@ -276,6 +301,9 @@ class MarketIndex:
 
     def _apply(self, db: sqlite3.Connection, ev: IndexedEvent) -> None:
         """Move the job row along for one event."""
+        if ev.name in SWEEP_EVENTS:
+            apply_sweep_event(db, ev.name, ev.args, ev.block, self.kind_of)
+            return
         if ev.job_id is None or ev.name == "Payment":
             return
         args = ev.args
@@ -367,6 +395,8 @@ class MarketIndex:
             posted_block=int(row["posted_block"]),
             updated_block=int(row["updated_block"]),
             expired_from=row["expired_from"],
+            sweep_id=row["sweep_id"],
+            lot_id=row["lot_id"],
         )
 
     def jobs(
@@ -409,6 +439,8 @@ class MarketIndex:
         return JobPage([self._row_job(r) for r in rows], total, page, per_page)
 
     def job(self, job_id: int) -> IndexedJob | None:
+        if not 0 <= job_id < 2**63:  # beyond SQLite's integers: no job has such an id
+            return None
         row = self._db().execute("SELECT * FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
         return None if row is None else self._row_job(row)
 

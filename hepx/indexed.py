@@ -41,7 +41,9 @@ CREATE TABLE IF NOT EXISTS jobs (
     result_cid TEXT,
     posted_block INTEGER NOT NULL,
     updated_block INTEGER NOT NULL,
-    expired_from TEXT
+    expired_from TEXT,
+    sweep_id INTEGER,
+    lot_id INTEGER
 );
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state, job_id);
 CREATE INDEX IF NOT EXISTS jobs_kind ON jobs (kind, job_id);
@@ -49,6 +51,14 @@ CREATE INDEX IF NOT EXISTS jobs_requester ON jobs (requester, job_id);
 CREATE INDEX IF NOT EXISTS jobs_worker ON jobs (worker, job_id);
 CREATE INDEX IF NOT EXISTS jobs_result ON jobs (result_cid);
 """
+# Created after the columns a file made before sweeps lacks (MIGRATIONS adds them first).
+SCHEMA_SWEEPS = """
+CREATE INDEX IF NOT EXISTS jobs_sweep ON jobs (sweep_id);
+CREATE INDEX IF NOT EXISTS jobs_lot ON jobs (lot_id);
+"""
+# Columns added since a file's schema; no market before them had sweeps, so adding them
+# empty is exact.
+MIGRATIONS = {"jobs": {"sweep_id": "INTEGER", "lot_id": "INTEGER"}}
 
 
 @dataclass(frozen=True)
@@ -91,6 +101,8 @@ class IndexedJob:
     posted_block: int
     updated_block: int
     expired_from: str | None
+    sweep_id: int | None = None  # a sweep's job: the sweep's id (its first job's)
+    lot_id: int | None = None  # and, once claimed, its lot's
 
     def to_json(self) -> dict[str, Any]:
         return dict(self.__dict__)

@@ -12,9 +12,10 @@ from hepx.errors import ApiUnavailable, WorkflowError
 class JobsApi(Protocol):
     def post_job(self, spec: dict[str, Any]) -> dict[str, Any]: ...
 
-    def post_jobs(self, specs: list[dict[str, Any]]) -> dict[str, Any]:
+    def post_jobs(self, specs: list[dict[str, Any]], sweep: bool = False) -> dict[str, Any]:
         """Post fast-path specs sharing their windows in one transaction: ``{"tx_hash",
-        "jobs": [{"job_id", ...}, ...]}``, the jobs in the specs' order."""
+        "jobs": [{"job_id", ...}, ...]}``, the jobs in the specs' order; ``sweep``: as one
+        sweep (specs of one max price, taken by workers in lots)."""
         ...
 
     def get_job(self, job_id: int) -> dict[str, Any]: ...
@@ -54,8 +55,8 @@ class HttpJobsApi:
     def post_job(self, spec: dict[str, Any]) -> dict[str, Any]:
         return self._call("POST", "/jobs", json=spec)
 
-    def post_jobs(self, specs: list[dict[str, Any]]) -> dict[str, Any]:
-        return self._call("POST", "/jobs/batch", json={"specs": specs})
+    def post_jobs(self, specs: list[dict[str, Any]], sweep: bool = False) -> dict[str, Any]:
+        return self._call("POST", "/jobs/batch", json={"specs": specs, "sweep": sweep})
 
     def get_job(self, job_id: int) -> dict[str, Any]:
         return self._call("GET", f"/jobs/{job_id}")

@@ -1,5 +1,6 @@
-"""``POST /jobs/batch``: a sweep of job specs posted in one ``postJobs`` transaction
-(custodial: the API's key pays the escrows, counted against the caller's token)."""
+"""``POST /jobs/batch``: a sweep of job specs posted in one ``postJobs`` transaction, or as
+one sweep record (``postSweep``) with ``"sweep": true`` (custodial: the API's key pays the
+escrows, counted against the caller's token)."""
 
 from __future__ import annotations
 
@@ -31,8 +32,9 @@ router = APIRouter()
     summary="Post a sweep of job specs in one transaction (custodial mode)",
     description="Every spec must be a fast-path job (no replicas, stake, token or allowlist) "
     "with the same claim and run windows: the market's postJobs posts them together, with "
-    "consecutive ids. The escrows are the API's, counted against the caller's API token as "
-    "one spend; a refusal posts none of them.",
+    "consecutive ids. With sweep: true (specs of one max_price) they are one sweep instead: "
+    "one record, taken by workers in lots and paid per lot. The escrows are the API's, "
+    "counted against the caller's API token as one spend; a refusal posts none of them.",
     response_model=JobBatchOut,
     responses=ERROR_RESPONSES,
 )
@@ -47,11 +49,11 @@ async def post_jobs(
     except ValueError as exc:
         raise HTTPException(422, f"malformed batch: {exc}") from exc
     token = token_for(services, credentials, Scope.JOBS)
-    return await run_in_threadpool(_post_batch, services, batch.specs, token)
+    return await run_in_threadpool(_post_batch, services, batch.specs, token, batch.sweep)
 
 
 def _post_batch(
-    services: Services, documents: list[dict[str, Any]], token: TokenRecord | None
+    services: Services, documents: list[dict[str, Any]], token: TokenRecord | None, sweep: bool
 ) -> JobBatchOut:
     require_custodial(services.settings, "posting jobs from plain specs")
     if not 1 <= len(documents) <= MAX_BATCH_SPECS:
@@ -71,14 +73,26 @@ def _post_batch(
     client = services.checked_client()
     jobs = [(cid, int(spec.payment.max_price_wei)) for spec, cid in stored]
     total = sum(price for _, price in jobs)
+    prices = {price for _, price in jobs}
+    if sweep and len(prices) != 1:
+        raise HTTPException(
+            422, f"the specs' max_price differ ({len(prices)} prices): a sweep has one price "
+            "(post one sweep per price)",
+        )  # fmt: skip
+    sweep_id = None
     with spending(services, token, total, f"a batch of {len(jobs)} jobs"):
-        ids, tx = client.post_jobs(jobs, *windows)
+        if sweep:
+            sweep_id, tx = client.post_sweep([cid for cid, _ in jobs], prices.pop(), *windows)
+            ids = list(range(sweep_id, sweep_id + len(jobs)))
+        else:
+            ids, tx = client.post_jobs(jobs, *windows)
     for job_id, (spec, cid) in zip(ids, stored, strict=True):
         pin_job(services, job_id, cid, spec)
     log.info("jobs posted job_ids=%d..%d tx=%s requester=%s escrow=%d token=%s", ids[0],
              ids[-1], tx.tx_hash, client.sender, total, token.name if token else "-")  # fmt: skip
     return JobBatchOut(
         tx_hash=tx.tx_hash,
+        sweep_id=sweep_id,
         jobs=[
             JobPostedOut(job_id=job_id, tx_hash=tx.tx_hash, spec_cid=cid)
             for job_id, (_, cid) in zip(ids, stored, strict=True)

@@ -316,9 +316,13 @@ def _job_events(services: Services, job_id: int) -> tuple[Any, list[MarketEvent]
     client = services.client()
     job = client.job(job_id)
     if job.state is JobState.NONE:
-        raise HTTPException(
-            404, f"job {job_id} does not exist (the market has {client.job_count()} jobs)"
-        )
+        sweep = services.index.sweep_of(job_id)
+        found = None if sweep is None else client.sweep_job(job_id, *sweep, client.block_number())
+        if found is None:
+            raise HTTPException(
+                404, f"job {job_id} does not exist (the market has {client.job_count()} jobs)"
+            )
+        return found[0], found[2]
     head = client.block_number()
     start = services.index.posted_block(job_id) or services.deployment().deploy_block
     return job, client.events(start, head, job_id=job_id)
@@ -368,6 +372,11 @@ def get_job(job_id: JobIdParam, services: ServicesDep) -> JobOut:
             spec_cid, max_price = str(ev.args["specCid"]), int(ev.args["maxPrice"])
         elif ev.name == "ResultSubmitted":
             result_cid = str(ev.args["resultCid"])
+        elif ev.name == "SweepPosted":  # a sweep's job: its entries in the sweep's and lot's
+            spec_cid = str(ev.args["specCids"][job_id - int(ev.args["sweepId"])])
+            max_price = int(ev.args["price"])
+        elif ev.name == "LotSubmitted":
+            result_cid = str(ev.args["resultCids"][job_id - int(ev.args["lotId"])])
         if ev.name in FINAL_EVENTS:
             settle_tx = ev.tx_hash
     result_cid = result_cid or _agreed_result(events)

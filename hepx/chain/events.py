@@ -37,7 +37,19 @@ STATE_AFTER_EVENT: dict[str, JobState] = {
     "JobNoQuorum": JobState.NO_QUORUM,
     "JobDisputed": JobState.DISPUTED,
     "JobOverturned": JobState.OVERTURNED,
+    # A sweep's events, for each job of its sweep or lot (hepx/index_sweeps.py); a job opened
+    # to a dispute goes on with its own.
+    "SweepPosted": JobState.OPEN,
+    "LotClaimed": JobState.CLAIMED,
+    "LotSubmitted": JobState.SUBMITTED,
+    "LotSettled": JobState.SETTLED,
+    "LotExpired": JobState.EXPIRED,
+    "SweepRefunded": JobState.CANCELLED,
 }
+# The events of sweeps (ISweepCalls): each moves every job of its sweep or lot.
+SWEEP_EVENTS = frozenset(
+    {"SweepPosted", "LotClaimed", "LotSubmitted", "LotSettled", "LotExpired", "SweepRefunded"}
+)
 # Events after which a job never changes (the contract emits a settlement's Payments first).
 FINAL_EVENTS = frozenset(name for name, state in STATE_AFTER_EVENT.items() if state.final)
 

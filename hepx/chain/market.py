@@ -10,6 +10,7 @@ from eth_utils.address import to_checksum_address
 from hepx.chain.contract import ContractClient
 from hepx.chain.enums import AssignmentStatus, JobState, MatchMode
 from hepx.chain.events import block_ranges
+from hepx.chain.sweeps import SweepCalls
 from hepx.chain.types import (
     CLAIM_ITEM_GAS,
     FINALIZE_ITEM_GAS,
@@ -29,8 +30,9 @@ from hepx.chain.types import (
 from hepx.deployment import Deployment
 
 
-class MarketClient(ContractClient):
-    """Calls the JobMarket at ``address`` over ``rpc_url``, signing with ``private_key``."""
+class MarketClient(SweepCalls, ContractClient):
+    """Calls the JobMarket at ``address`` over ``rpc_url``, signing with ``private_key``
+    (its sweep calls: :class:`~hepx.chain.sweeps.SweepCalls`)."""
 
     ARTIFACT = "JobMarket"
 

@@ -13,6 +13,7 @@ from hepx.chain.enums import (
     AssignmentStatus,
     DisputeState,
     JobState,
+    LotState,
     MatchMode,
     Verdict,
     VerifierStatus,
@@ -44,6 +45,13 @@ FINALIZE_ITEM_GAS = 60_000
 # says how many it would claim; one round trip less per claim): a claim costs ~41k warm, up
 # to ~95k for a new worker's account or a replica's slot.
 CLAIM_ITEM_GAS = 150_000
+# Gas of a lot's settlement (settleLots, or riding on submitLot), sent unsimulated (see
+# SETTLE_GAS): ~42k, ~60k with a new payee's account.
+LOT_SETTLE_GAS = 80_000
+# Gas per job of a submitLot, and its base, sent unsimulated for the same reason: ~4.6k per
+# job with a CID and a digest, ~50k for the lot.
+LOT_ITEM_GAS = 12_000
+LOT_BASE_GAS = 100_000
 # Gas per result of a submitResults batch, sent unsimulated (its settlements are due by the
 # wall clock, see SETTLE_GAS): a submission costs ~13k in a batch, ~36k alone, more with a
 # long CID.
@@ -180,6 +188,42 @@ class Job:
     # one worker is assigned (the rest is refunded then), 0 once final. The max price a job was
     # posted with is in its JobPosted event.
     escrow: int
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """A sweep as ``getSweep`` reports it: jobs ``sweep_id .. sweep_id + count - 1``."""
+
+    sweep_id: int
+    requester: str
+    count: int
+    taken: int  # claimed in lots or refunded: the next lot starts at sweep_id + taken
+    price: int
+    claim_deadline: int
+    run_window: int
+
+    @property
+    def untaken(self) -> int:
+        return self.count - self.taken
+
+
+@dataclass(frozen=True)
+class Lot:
+    """A lot as ``getLot`` reports it: jobs ``lot_id .. lot_id + count - 1`` of one sweep."""
+
+    lot_id: int
+    worker: str | None
+    requester: str
+    count: int
+    opened: int  # jobs opened to a dispute, paid or refunded on their own
+    state: LotState
+    deadline: int  # the run deadline, then the end of the challenge window
+    price: int
+    digests_hash: bytes
+
+    @property
+    def job_ids(self) -> range:
+        return range(self.lot_id, self.lot_id + self.count)
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ class SteppedAgent(WorkerAgent):
         # The results those jobs made go out, and earnings are withdrawn, as the real loop's
         # next round does.
         submit_and_settle(self.client, self.book, self.recovery)
+        self.sweeps.submit_and_settle(running=False)
         self.withdraw_earnings()
 
 

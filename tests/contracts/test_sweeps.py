@@ -317,5 +317,6 @@ def test_sweep_calls_need_the_market_and_its_code_built_for_the_same_parameters(
     receipt = m.w3.eth.wait_for_transaction_receipt(m.w3.eth.send_transaction(deploy))
     assert receipt["status"] == 0
     assert m.revert_error(receipt) == (
-        "JobMarketCallsMismatch", (other.address, CHALLENGE_WINDOW + 1, 0)
+        "JobMarketCallsMismatch",
+        (other.address, CHALLENGE_WINDOW + 1, 0),
     )

@@ -177,3 +177,69 @@ def test_bad_filters_name_the_problem(
     # Found by schemathesis: a page past SQLite's int64 offset was a 500.
     with pytest.raises(EventIndexError, match="page must be between 1 and"):
         index.jobs(page=5030193234915530291324467019776)
+
+
+def test_a_sweeps_jobs_each_get_a_row_that_follows_their_lot_and_survives_a_reorg(
+    node: Anvil, deployment: Deployment, snapshot: MarketClient, tmp_path: Path
+) -> None:
+    requester, worker = _client(node, deployment, 1), _client(node, deployment, 3)
+    sweep, _ = requester.post_sweep([f"echo-{i}" for i in range(4)], WEI, 600, 600)
+    lot, count, _ = worker.claim_lot(sweep, 2)
+    worker.submit_lot(lot, [("bafyone", bytes(32)), ("bafytwo", bytes(32))])
+    index = _index(tmp_path, snapshot, deployment)
+    index.sync()
+    rows = {j.job_id: j for j in index.jobs().items}
+    assert {j: r.state for j, r in rows.items()} == {
+        sweep: "submitted",
+        sweep + 1: "submitted",
+        sweep + 2: "open",
+        sweep + 3: "open",
+    }
+    assert (rows[sweep + 1].result_cid, rows[sweep + 1].worker) == ("bafytwo", worker.sender)
+    assert (rows[sweep + 2].spec_cid, rows[sweep + 2].kind, rows[sweep + 2].sweep_id) == (
+        "echo-2", "echo", sweep,
+    )  # fmt: skip
+    assert (rows[sweep].lot_id, rows[sweep + 2].lot_id) == (lot, None)
+
+    # A second lot, then a reorg that undoes it: its jobs are open again, the first lot's
+    # untouched; the new history's refund cancels them instead.
+    fork = snapshot.w3.provider.make_request("evm_snapshot", [])["result"]  # type: ignore[arg-type]
+    worker.claim_lot(sweep, 2)
+    index.sync()
+    assert index.job(sweep + 3).state == "claimed"  # type: ignore[union-attr]
+    snapshot.w3.provider.make_request("evm_revert", [fork])  # type: ignore[arg-type]
+    snapshot.w3.provider.make_request("anvil_mine", [5])  # type: ignore[arg-type]
+    requester.refund_sweep(sweep)
+    assert index.sync().rolled_back_to is not None
+    states = {j.job_id: j.state for j in index.jobs().items}
+    assert states == {
+        sweep: "submitted", sweep + 1: "submitted", sweep + 2: "cancelled",
+        sweep + 3: "cancelled",
+    }  # fmt: skip
+    assert index.job(sweep + 3).worker is None  # type: ignore[union-attr]
+
+
+def test_a_sweeps_job_opened_to_a_dispute_ends_by_its_own_events(
+    node: Anvil, deployment: Deployment, snapshot: MarketClient, tmp_path: Path
+) -> None:
+    requester, worker = _client(node, deployment, 1), _client(node, deployment, 3)
+    sweep, _ = requester.post_sweep(["echo-a", "echo-b"], WEI, 600, 600)
+    lot, _, _ = worker.claim_lot(sweep, 2)
+    digests = [bytes([1]) * 32, bytes([2]) * 32]
+    worker.submit_lot(lot, [("bafya", digests[0]), ("bafyb", digests[1])])
+    requester.open_lot_job(lot, sweep + 1, digests)
+    snapshot.w3.provider.make_request("evm_increaseTime", [5])  # type: ignore[arg-type]
+    snapshot.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+    worker.settle_lots([lot])
+    index = _index(tmp_path, snapshot, deployment)
+    index.sync()
+    assert {j.job_id: j.state for j in index.jobs().items} == {
+        sweep: "settled",
+        sweep + 1: "submitted",
+    }
+    worker.finalize(sweep + 1, gas=200_000)
+    index.sync()
+    assert index.job(sweep + 1).state == "settled"  # type: ignore[union-attr]
+    assert [e.name for e in index.events(job_id=sweep + 1) if e.name != "Payment"] == [
+        "LotJobOpened", "JobSettled",
+    ]  # fmt: skip

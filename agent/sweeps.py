@@ -1,0 +1,288 @@
+"""Sweeps (ISweepCalls): many fast-path jobs under one record, taken in lots.
+
+A sweep the policy takes as a whole (every spec in it) is kept as open until its jobs are
+taken or its claim deadline passes. Each round, the agent claims a lot of its next jobs (as
+many as its free slots can run, one after another, before the run deadline: a claim never
+races another worker's, since each takes the sweep's next jobs), books each job of the lot
+(with ``lot`` in its record) and runs them as any claimed job. A lot's results go out in one
+``submitLot`` once every job of it is ready, carrying the matured lots' settlements; a lot
+with a failed job cannot be submitted, and is expired at its run deadline (the requester
+refunded). A job of a lot opened to a dispute becomes an ordinary job of the book.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+from agent.host import FlowHost, JobBook
+from agent.phases import Phase
+from agent.policy import decide
+from agent.settlement import RIDE_WAIT
+from agent.slots import Need, Slots
+from hepx.chain import Job, JobState, LotState, MarketClient, MarketEvent, TxResult
+from hepx.chain.sweeps import LOT_JOB_STATE
+from hepx.errors import SpecError, StoreError, TxDropped, TxReverted
+from hepx.files import write_atomic
+from hepx.spec import parse_spec
+
+log = logging.getLogger("hepx.agent")
+
+# A lot's jobs run one after another in the slots it may use: it is claimed only as large as
+# the run window allows at the specs' max_runtime, less this margin for the submission.
+LOT_MARGIN = 30
+
+
+@dataclass(frozen=True)
+class OpenSweep:
+    """A sweep the policy takes, while it may have jobs left."""
+
+    sweep_id: int
+    spec_cids: list[str]
+    price: int
+    claim_deadline: int
+    run_window: int
+    cpus: int  # the most any of its jobs needs
+    memory_mb: int
+    max_runtime: int
+
+
+def chain_job(client: MarketClient, book: JobBook, job_id: int) -> Job:
+    """The job as the chain has it: a job of a lot (not opened to a dispute) as its lot says."""
+    lot_id = book.lot(job_id)
+    if lot_id is None:
+        return client.job(job_id)
+    lot = client.lot(lot_id)
+    return Job(
+        job_id, lot.requester, LOT_JOB_STATE[lot.state], lot.deadline, 0, lot.worker, lot.price,
+        lot.price if lot.state in (LotState.CLAIMED, LotState.SUBMITTED) else 0,
+    )  # fmt: skip
+
+
+class SweepFlow:
+    def __init__(self, agent: FlowHost, slots: Slots, path: Path) -> None:
+        self.agent = agent
+        self.slots = slots
+        self.path = path
+        self._lock = threading.Lock()
+        self.open: dict[int, OpenSweep] = {}
+        if path.exists():
+            self.open = {int(k): OpenSweep(**v) for k, v in json.loads(path.read_text()).items()}
+
+    # ------------------------------------------------------------ taking
+
+    def on_posted(self, event: MarketEvent) -> None:
+        """Keep the sweep if the policy takes every job of it; say why not otherwise."""
+        agent = self.agent
+        args = event.args
+        sweep_id, cids = int(args["sweepId"]), [str(c) for c in args["specCids"]]
+        as_job = Job(sweep_id, str(args["requester"]), JobState.OPEN, int(args["claimDeadline"]),
+                     int(args["runWindow"]), None, 0, int(args["price"]))  # fmt: skip
+        needs: list[tuple[int, int, int]] = []
+        for i, cid in enumerate(cids):
+            try:
+                spec = parse_spec(agent.store.read_bytes(cid))
+            except (StoreError, SpecError) as exc:
+                log.warning("event=declined sweep=%d job=%d error=%s", sweep_id, sweep_id + i, exc)
+                return
+            decision = decide(agent.policy, spec, as_job)
+            if decision.accept and not all(agent.store.has(ref.cid) for ref in spec.inputs):
+                decision = replace(decision, accept=False, reason="inputs unavailable")
+            if not decision.accept or decision.price > as_job.escrow:
+                log.info("event=declined sweep=%d job=%d reason=%r", sweep_id, sweep_id + i,
+                         decision.reason)  # fmt: skip
+                return
+            res = spec.resources
+            needs.append((res.cpus, res.memory_mb, res.max_runtime))
+        cpus, memory_mb, runtime = (max(n[k] for n in needs) for k in range(3))
+        if (too_big := self.slots.never_fits(Need(cpus, memory_mb))) is not None:
+            log.info("event=declined sweep=%d reason=%r", sweep_id, too_big)
+            return
+        self.open[sweep_id] = OpenSweep(sweep_id, cids, as_job.escrow, as_job.deadline,
+                                        as_job.run_window, cpus, memory_mb, runtime)  # fmt: skip
+        self._save()
+        log.info("event=sweep_taken sweep=%d jobs=%d", sweep_id, len(cids))
+
+    def claim(self) -> None:
+        """Claim a lot of each open sweep while slots are free."""
+        client = self.agent.client
+        for sweep_id in sorted(self.open):
+            want = self._lot_size(self.open[sweep_id])
+            if want == 0:
+                return  # no free slot: the next round
+            sweep = client.sweep(sweep_id)
+            if sweep.untaken == 0 or client.chain_now() > sweep.claim_deadline:
+                self._close(sweep_id, "no job left")
+                continue
+            self._claim(self.open[sweep_id], min(want, sweep.untaken))
+
+    def _lot_size(self, sweep: OpenSweep) -> int:
+        free = self.slots.free
+        at_once = free.cpus // sweep.cpus
+        if sweep.memory_mb:
+            at_once = min(at_once, free.memory_mb // sweep.memory_mb)
+        waves = max(1, (sweep.run_window - LOT_MARGIN) // max(1, sweep.max_runtime))
+        return min(at_once * waves, self.agent.policy.lot_jobs)
+
+    def _claim(self, sweep: OpenSweep, most: int) -> None:
+        agent = self.agent
+        try:
+            lot_id, count, tx = agent.client.claim_lot(sweep.sweep_id, most)
+        except TxReverted as exc:  # a stake short of the lot's, say
+            log.info("event=lot_refused sweep=%d jobs=%d error=%s", sweep.sweep_id, most, exc)
+            self._close(sweep.sweep_id, str(exc))
+            return
+        if count == 0:
+            self._close(sweep.sweep_id, "another worker took the last jobs")
+            return
+        self.book_lot(sweep, lot_id, count, tx)
+
+    def book_lot(self, sweep: OpenSweep, lot_id: int, count: int, tx: TxResult) -> None:
+        """Book and start the jobs of a lot we hold."""
+        agent = self.agent
+        run_deadline = int(tx.event("LotClaimed").args["runDeadline"])
+        jobs = {
+            job_id: {"spec_cid": sweep.spec_cids[job_id - sweep.sweep_id], "price": sweep.price,
+                     "lot": lot_id, "lot_size": count, "run_deadline": run_deadline}
+            for job_id in range(lot_id, lot_id + count)
+        }  # fmt: skip
+        agent.book.set_many(jobs, phase=Phase.CLAIMING, sent="claimLot")
+        agent.book.set_many(
+            dict.fromkeys(jobs, {}), phase=Phase.CLAIMED, claim_tx=tx.tx_hash,
+            claim_block=tx.block_number,
+        )  # fmt: skip
+        log.info("event=lot_claimed lot=%d sweep=%d jobs=%d tx=%s", lot_id, sweep.sweep_id, count,
+                 tx.tx_hash)  # fmt: skip
+        for job_id, rec in jobs.items():
+            agent.run_job(job_id, str(rec["spec_cid"]))
+
+    def _close(self, sweep_id: int, why: str) -> None:
+        self.open.pop(sweep_id, None)
+        self._save()
+        log.info("event=sweep_closed sweep=%d reason=%r", sweep_id, why)
+
+    def _save(self) -> None:
+        with self._lock:
+            write_atomic(self.path, json.dumps({k: asdict(v) for k, v in self.open.items()}))
+
+    # ------------------------------------------------------------ results and settlement
+
+    def lots(self) -> dict[int, list[int]]:
+        """Our lots not yet done, each with its jobs still in it."""
+        found: dict[int, list[int]] = {}
+        for job_id, rec in list(self.agent.book.jobs.items()):
+            if "lot" in rec and rec.get("phase") != Phase.DONE:
+                found.setdefault(int(rec["lot"]), []).append(job_id)
+        return found
+
+    def submit_and_settle(self, running: bool) -> None:
+        """Send each lot whose results are all ready, carrying the matured lots' settlements;
+        settle matured lots alone when no submission will carry them soon; expire our lots
+        with a failed job once their run deadline has passed."""
+        client, book = self.agent.client, self.agent.book
+        now = client.chain_now()
+        due: dict[int, int] = {}
+        ready: list[int] = []
+        for lot_id, jobs in sorted(self.lots().items()):
+            rec = book.jobs[jobs[0]]
+            phases = {book.phase(j) for j in jobs}
+            if phases == {Phase.SUBMITTED} and now > int(rec["challenge_end"]) + 1:
+                due[lot_id] = int(rec["challenge_end"])
+            elif phases == {Phase.READY} and len(jobs) == int(rec["lot_size"]):
+                ready.append(lot_id)
+            elif Phase.FAILED in phases and Phase.CLAIMED not in phases:
+                self._expire(lot_id, jobs, int(rec["run_deadline"]), now)
+        for lot_id in ready:
+            self._submit(lot_id, list(due))
+            due = {}
+        if due and (not running or now > min(due.values()) + RIDE_WAIT):
+            self._settle(list(due))
+
+    def _submit(self, lot_id: int, due: list[int]) -> None:
+        client, book = self.agent.client, self.agent.book
+        jobs = sorted(self.lots()[lot_id])
+        results = [
+            (str(book.jobs[j]["result_cid"]), bytes.fromhex(str(book.jobs[j]["digest"])[2:]))
+            for j in jobs
+        ]
+        try:
+            settled, tx = client.submit_lot(lot_id, results, due)
+        except TxDropped as exc:  # a reorg took its block: ready still, next round
+            log.warning("event=submit_dropped lot=%d error=%s", lot_id, exc)
+            return
+        except TxReverted as exc:  # past the run deadline, say: expired at it
+            log.warning("event=submit_refused lot=%d error=%s", lot_id, exc)
+            book.set_many(dict.fromkeys(jobs, {}), phase=Phase.FAILED, error=str(exc))
+            return
+        end = int(tx.event("LotSubmitted").args["challengeEnd"])
+        book.set_many(dict.fromkeys(jobs, {}), phase=Phase.SUBMITTED, submit_tx=tx.tx_hash,
+                      challenge_end=end)  # fmt: skip
+        log.info("event=lot_submitted lot=%d jobs=%d tx=%s", lot_id, len(jobs), tx.tx_hash)
+        self._settled(settled, tx)
+
+    def _settle(self, due: list[int]) -> None:
+        try:
+            settled, tx = self.agent.client.settle_lots(due)
+        except TxReverted as exc:
+            log.warning("event=settle_refused lots=%s error=%s", due, exc)
+            return
+        self._settled(settled, tx)
+
+    def _settled(self, settled: list[int], tx: TxResult) -> None:
+        """Book the settled lots' jobs as done; a job of one opened to a dispute goes on as an
+        ordinary submitted job (finalized, or judged, on its own)."""
+        client, book = self.agent.client, self.agent.book
+        lots = self.lots()
+        for lot_id in settled:
+            jobs = lots.get(lot_id, [])
+            opened = client.lot(lot_id).opened
+            for job_id in jobs if opened else ():
+                if client.job(job_id).state != JobState.NONE:
+                    book.drop_field(job_id, "lot")
+                    log.info("event=lot_job_opened job=%d lot=%d", job_id, lot_id)
+            done = [j for j in jobs if book.lot(j) is not None]
+            book.set_many(dict.fromkeys(done, {}), phase=Phase.DONE, final_state="settled",
+                          done_block=tx.block_number)  # fmt: skip
+            log.info("event=lot_settled lot=%d jobs=%d tx=%s", lot_id, len(done), tx.tx_hash)
+
+    def _expire(self, lot_id: int, jobs: list[int], run_deadline: int, now: float) -> None:
+        if now <= run_deadline + 1:
+            return
+        client, book = self.agent.client, self.agent.book
+        try:
+            tx = client.expire_lot(lot_id)
+        except TxReverted as exc:  # someone else expired it, or a reorg: the lot says
+            state = client.lot(lot_id).state
+            if state in (LotState.EXPIRED, LotState.NONE):
+                book.set_many(dict.fromkeys(jobs, {}), phase=Phase.DONE, final_state=state.label)
+            log.info("event=expire_refused lot=%d error=%s", lot_id, exc)
+            return
+        book.set_many(dict.fromkeys(jobs, {}), phase=Phase.DONE, final_state="expired",
+                      done_block=tx.block_number)  # fmt: skip
+        log.info("event=lot_expired lot=%d tx=%s", lot_id, tx.tx_hash)
+
+    # ------------------------------------------------------------ restarts and reorgs
+
+    def resume(self) -> None:
+        """Lots booked as claiming were claimed (they are booked from the claim's receipt)."""
+        book = self.agent.book
+        claiming = [j for j in book.in_phase(Phase.CLAIMING) if book.lot(j) is not None]
+        if claiming:
+            book.set_many(dict.fromkeys(claiming, {}), phase=Phase.CLAIMED)
+
+    def after_reorg(self) -> None:
+        """Put each lot of ours back where the chain has it: gone or another's (done), its
+        submission orphaned (ready again)."""
+        client, book = self.agent.client, self.agent.book
+        for lot_id, jobs in self.lots().items():
+            lot = client.lot(lot_id)
+            if lot.worker != self.agent.address:
+                log.warning("event=lot_orphaned lot=%d worker=%s", lot_id, lot.worker)
+                book.set_many(dict.fromkeys(jobs, {}), phase=Phase.DONE, note="lot orphaned")
+            elif lot.state == LotState.CLAIMED:
+                submitted = [j for j in jobs if book.phase(j) == Phase.SUBMITTED]
+                if submitted:
+                    book.set_many(dict.fromkeys(submitted, {}), phase=Phase.READY)

@@ -1,0 +1,171 @@
+"""Agents and sweeps (agent/sweeps.py) on a real anvil: a sweep the policy takes is claimed
+in lots as slots allow, two agents share one without losing a claim, a lot's results go out
+in one submitLot that settles the matured lots, a lot with a failed job is expired at its
+run deadline, a restart carries a lot on, and a job opened to a dispute goes on alone."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from agent_helpers import SteppedAgent, client_of
+
+from agent.phases import Phase
+from agent.policy import Policy
+from hepx.anvil import Anvil
+from hepx.chain import JobState, LotState, MarketClient
+from hepx.deployment import Deployment
+from hepx.spec import canonical_json, parse_spec
+from hepx.store import LocalStore
+
+PRICE = 10**6
+POLICY = {"kinds": {"echo": {"price": 1000}}, "max_runtime": 60, "slots": 2}
+
+
+def _agent(anvil: Anvil, deployment: Deployment, store: LocalStore, state: Path,
+           account: int = 1, **policy: object) -> SteppedAgent:  # fmt: skip
+    return SteppedAgent(client_of(anvil, deployment, account), store,
+                        Policy.model_validate({**POLICY, **policy}), state,
+                        start_block=deployment.deploy_block, poll_interval=0.05,
+                        submit_margin=1)  # fmt: skip
+
+
+def _spec_cid(store: LocalStore, message: str, runtime: int = 30, fail: str = "") -> str:
+    spec = parse_spec({
+        "apiVersion": "hepx/v1", "kind": "echo", "metadata": {"name": "t"},
+        "params": {"message": message, "fail": fail}, "resources": {"max_runtime": runtime},
+        "payment": {"max_price": PRICE, "claim_window": 60, "run_window": 120},
+    })  # fmt: skip
+    return store.add_bytes(canonical_json(spec))
+
+
+def _sweep(requester: MarketClient, store: LocalStore, n: int, run_window: int = 120,
+           **spec: object) -> int:  # fmt: skip
+    cids = [_spec_cid(store, f"m{i}", **spec) for i in range(n)]  # type: ignore[arg-type]
+    return requester.post_sweep(cids, PRICE, 60, run_window)[0]
+
+
+def _warp(client: MarketClient, seconds: int) -> None:
+    client.w3.provider.make_request("evm_increaseTime", [seconds])  # type: ignore[arg-type]
+    client.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+
+
+def _lot_ids(agent: SteppedAgent) -> set[int]:
+    return {int(rec["lot"]) for rec in agent.book.jobs.values() if "lot" in rec}
+
+
+def test_an_agent_takes_a_sweep_in_lots_its_slots_can_run_and_is_paid_per_lot(
+    anvil: Anvil, deployment: Deployment, store: LocalStore, tmp_path: Path
+) -> None:
+    requester = client_of(anvil, deployment, 0)
+    # A run window of 100 s at 30 s per job: 2 slots x 2 runs = a lot of at most 4 jobs.
+    sweep = _sweep(requester, store, 6, run_window=100)
+    agent = _agent(anvil, deployment, store, tmp_path / "w")
+    agent.step()
+    agent.step()
+    lots = sorted(_lot_ids(agent))
+    assert [requester.lot(lot).count for lot in lots] == [4, 2]
+    assert lots == [sweep, sweep + 4]
+    assert {requester.lot(lot).state for lot in lots} == {LotState.SUBMITTED}
+    for job_id in range(sweep, sweep + 6):
+        result = agent.book.jobs[job_id]
+        assert result["phase"] == Phase.SUBMITTED
+        assert store.has(str(result["result_cid"]))
+    _warp(requester, 5)  # past the test market's challenge window
+    agent.step()
+    assert {requester.lot(lot).state for lot in lots} == {LotState.SETTLED}
+    assert {agent.book.phase(j) for j in range(sweep, sweep + 6)} == {Phase.DONE}
+    paid = [e.args for e in requester.events(deployment.deploy_block, requester.block_number())
+            if e.name == "LotSettled"]  # fmt: skip
+    assert sorted((p["lotId"], p["payment"]) for p in paid) == [
+        (sweep, 4 * PRICE),
+        (sweep + 4, 2 * PRICE),
+    ]
+    assert requester.withdrawable(agent.address) == 0  # withdrawn
+
+
+def test_two_agents_share_a_sweep_and_neither_sends_a_claim_that_fails(
+    anvil: Anvil, deployment: Deployment, store: LocalStore, tmp_path: Path
+) -> None:
+    requester = client_of(anvil, deployment, 0)
+    sweep = _sweep(requester, store, 5)
+    agents = [_agent(anvil, deployment, store, tmp_path / f"w{i}", account=i + 1, lot_jobs=2)
+              for i in range(2)]  # fmt: skip
+    for _ in range(3):
+        for agent in agents:
+            agent.step()
+    owners = {
+        j: requester.lot(int(agent.book.jobs[j]["lot"])).worker
+        for agent in agents for j in agent.book.jobs
+    }  # fmt: skip
+    assert sorted(owners) == list(range(sweep, sweep + 5))  # every job, once
+    assert {a.address for a in agents} == set(owners.values())
+    assert requester.sweep(sweep).untaken == 0
+
+
+def test_a_sweep_with_a_job_the_policy_declines_is_not_taken(
+    anvil: Anvil, deployment: Deployment, store: LocalStore, tmp_path: Path
+) -> None:
+    requester = client_of(anvil, deployment, 0)
+    cids = [_spec_cid(store, "ok"), _spec_cid(store, "long", runtime=90)]  # policy: 60 s
+    sweep = requester.post_sweep(cids, PRICE, 60, 120)[0]
+    agent = _agent(anvil, deployment, store, tmp_path / "w")
+    agent.step()
+    assert agent.book.jobs == {}
+    assert requester.sweep(sweep).taken == 0
+
+
+def test_a_lot_with_a_failed_job_is_expired_at_its_run_deadline_and_the_requester_refunded(
+    anvil: Anvil, deployment: Deployment, store: LocalStore, tmp_path: Path
+) -> None:
+    requester = client_of(anvil, deployment, 0)
+    unknown = "bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy"
+    sweep = requester.post_sweep([_spec_cid(store, "ok"), unknown], PRICE, 60, 120)[0]
+    agent = _agent(anvil, deployment, store, tmp_path / "w")
+    agent.step()  # a spec it cannot read: the sweep is declined, not half taken
+    assert requester.sweep(sweep).taken == 0
+    failing = [_spec_cid(store, "ok"), _spec_cid(store, "no", fail="broken on purpose")]
+    sweep = requester.post_sweep(failing, PRICE, 60, 120)[0]
+    agent.step()
+    assert requester.lot(sweep).state == LotState.CLAIMED  # one result missing: not sent
+    assert agent.book.phase(sweep + 1) == Phase.FAILED
+    credit = requester.withdrawable(requester.sender)
+    _warp(requester, 125)  # past the lot's run deadline
+    agent.step()
+    assert requester.lot(sweep).state == LotState.EXPIRED
+    assert requester.withdrawable(requester.sender) == credit + 2 * PRICE
+    assert {agent.book.phase(j) for j in (sweep, sweep + 1)} == {Phase.DONE}
+
+
+def test_a_restarted_agent_carries_its_lot_on_without_claiming_again(
+    anvil: Anvil, deployment: Deployment, store: LocalStore, tmp_path: Path
+) -> None:
+    requester = client_of(anvil, deployment, 0)
+    sweep = _sweep(requester, store, 3)
+    first = _agent(anvil, deployment, store, tmp_path / "w")
+    first.follower.poll(first.handle)
+    first.sweeps.claim()  # claimed, then killed before any job ran
+    first.slots.join(timeout=60)
+    lots = _lot_ids(first)
+    second = _agent(anvil, deployment, store, tmp_path / "w")
+    second.step()
+    assert _lot_ids(second) == lots
+    assert requester.lot(sweep).state == LotState.SUBMITTED
+    assert requester.sweep(sweep).taken == 3
+
+
+def test_a_lot_job_opened_to_a_dispute_is_settled_on_its_own_and_the_lot_pays_the_rest(
+    anvil: Anvil, deployment: Deployment, store: LocalStore, tmp_path: Path
+) -> None:
+    requester = client_of(anvil, deployment, 0)
+    sweep = _sweep(requester, store, 3)
+    agent = _agent(anvil, deployment, store, tmp_path / "w")
+    agent.step()
+    jobs = range(sweep, sweep + 3)
+    digests = [bytes.fromhex(str(agent.book.jobs[j]["digest"])[2:]) for j in jobs]
+    requester.open_lot_job(sweep, sweep + 1, digests)
+    _warp(requester, 5)
+    agent.step()
+    agent.step()
+    assert requester.lot(sweep).state == LotState.SETTLED
+    assert requester.job(sweep + 1).state == JobState.SETTLED  # finalized by the agent
+    assert {agent.book.phase(j) for j in range(sweep, sweep + 3)} == {Phase.DONE}
