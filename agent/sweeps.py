@@ -135,7 +135,7 @@ class SweepFlow:
             log.info("event=lot_refused sweep=%d jobs=%d error=%s", sweep.sweep_id, most, exc)
             self._close(sweep.sweep_id, str(exc))
             return
-        if count == 0:
+        if count == 0 or tx is None:
             self._close(sweep.sweep_id, "another worker took the last jobs")
             return
         self.book_lot(sweep, lot_id, count, tx)

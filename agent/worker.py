@@ -430,6 +430,8 @@ class WorkerAgent:
         rec = self.book.jobs.get(job_id, {})
         if rec.get("phase") != Phase.CLAIMED or rec.get("spec_cid") != spec_cid:
             return f"the book now has {rec.get('phase')} for spec {rec.get('spec_cid')}"
+        if "lot" in rec:
+            return None  # the lot's submission is refused on chain if it is not ours any more
         job = chain_job(self.client, self.book, job_id)
         if job.state != JobState.CLAIMED or job.worker != self.address:
             return f"on chain it is {job.state.label}, worker {job.worker}"
@@ -457,11 +459,14 @@ class WorkerAgent:
         """Run the job and store its result folder; None (and phase failed) if it failed."""
         spec = spec or parse_spec(self.store.read_bytes(spec_cid))
         pin_job(self.store, job_id, spec_cid, [ref.cid for ref in spec.inputs])
-        job = chain_job(self.client, self.book, job_id)
+        # A lot's run deadline is in the book (from its claim): one read less per job.
+        deadline = self.book.jobs[job_id].get("run_deadline")
+        if deadline is None:
+            deadline = self.client.job(job_id).deadline
         budget = min(
             spec.resources.max_runtime,
             self.policy.max_runtime,
-            int(job.deadline - time.time()) - self.submit_margin,
+            int(deadline - time.time()) - self.submit_margin,
         )
         workdir = self.paths.work / str(job_id)
         inputs, result = workdir / "inputs", workdir / "result"

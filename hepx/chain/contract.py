@@ -25,6 +25,7 @@ from hepx.chain.events import LogDecoder
 from hepx.chain.nonces import sequence_for
 from hepx.chain.rpc import Rpc
 from hepx.chain.types import MarketEvent, TxResult
+from hepx.chain.views import view_calls
 from hepx.errors import ChainError, ConfigError, HepxError, NotMined, TxDropped, TxReverted
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,7 @@ class ContractClient:
         # Called with (what, result) after each mined tx: metrics count gas and calls here.
         self.tx_observers: list[Callable[[str, TxResult], None]] = []
         self.decoder = LogDecoder(self.artifact.abi, self.contract.address)
+        self.views = view_calls(self.artifact.abi)
 
     @classmethod
     def of_market(cls, market: ContractClient, private_key: str | None = None) -> Self:
@@ -89,7 +91,20 @@ class ContractClient:
         return str(self.account.address)
 
     def read(self, function: str, *args: Any) -> Any:
-        """The result of calling the contract's view ``function`` with ``args``."""
+        """The result of calling the contract's view ``function`` with ``args``: one raw
+        ``eth_call`` (hepx/chain/views.py); web3's own path for anything it does not answer
+        plainly (a revert, no contract), so errors are converted as for every call."""
+        view = self.views.get(function)
+        data = None if view is None else view.encode(args)
+        if view is not None and data is not None:
+            call = {"to": self.contract.address, "data": data}
+            reply = self.rpc.call(
+                function,
+                lambda: self.w3.provider.make_request("eth_call", [call, "latest"]),  # type: ignore[arg-type]
+            )
+            result = reply.get("result")
+            if "error" not in reply and isinstance(result, str) and len(result) > 2:
+                return view.decode(result)
         return self.rpc.call(function, lambda: self.contract.functions[function](*args).call())
 
     def chain_id(self) -> int:

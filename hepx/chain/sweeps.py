@@ -12,6 +12,7 @@ from eth_utils.abi import event_abi_to_log_topic
 from hepx.chain.enums import JobState, LotState
 from hepx.chain.types import (
     LOT_BASE_GAS,
+    LOT_CLAIM_GAS,
     LOT_ITEM_GAS,
     LOT_SETTLE_GAS,
     SETTLE_GAS,
@@ -39,6 +40,7 @@ class SweepCalls:
     if TYPE_CHECKING:  # the client's own; declared here only for the type checker
         contract: Any
         rpc: Any
+        sender: str
 
         def read(self, function: str, *args: Any) -> Any: ...
 
@@ -78,11 +80,18 @@ class SweepCalls:
         tx = self.transact(f"postSweep x{len(spec_cids)}", fn, value=price * len(spec_cids))
         return int(tx.event("SweepPosted").args["sweepId"]), tx
 
-    def claim_lot(self, sweep_id: int, most: int) -> tuple[int, int, TxResult]:
-        """Take at most ``most`` of the sweep's next jobs: (lot id, jobs taken, tx); (0, 0, tx)
-        when none was left (skipped on chain, not reverted)."""
-        tx = self.transact(f"claimLot {sweep_id} x{most}", self.contract.functions.claimLot(
-            sweep_id, most))  # fmt: skip
+    def claim_lot(self, sweep_id: int, most: int) -> tuple[int, int, TxResult | None]:
+        """Take at most ``most`` of the sweep's next jobs: (lot id, jobs taken, tx). When the
+        call already finds none left nothing is sent, (0, 0, None); when another worker took
+        the last ones meanwhile the claim is skipped on chain, not reverted: (0, 0, tx)."""
+        fn = self.contract.functions.claimLot(sweep_id, most)
+        what = f"claimLot {sweep_id} x{most}"
+        # The call is the simulation (a refusal raises here); the transaction then goes
+        # without a second one, with gas for a new worker's account.
+        _, count = self.rpc.call(what, lambda: fn.call({"from": self.sender}))
+        if count == 0:
+            return 0, 0, None
+        tx = self.transact(what, fn, gas=LOT_CLAIM_GAS)
         for ev in tx.events:
             if ev.name == "LotClaimed":
                 return int(ev.args["lotId"]), int(ev.args["count"]), tx

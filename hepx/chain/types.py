@@ -48,6 +48,9 @@ CLAIM_ITEM_GAS = 150_000
 # Gas of a lot's settlement (settleLots, or riding on submitLot), sent unsimulated (see
 # SETTLE_GAS): ~42k, ~60k with a new payee's account.
 LOT_SETTLE_GAS = 80_000
+# Gas of a claimLot, sent after an eth_call instead of an estimate (see CLAIM_ITEM_GAS): ~59k,
+# ~65k with a stake to lock, ~105k with a new worker's account.
+LOT_CLAIM_GAS = 150_000
 # Gas per job of a submitLot, and its base, sent unsimulated for the same reason: ~4.6k per
 # job with a CID and a digest, ~50k for the lot.
 LOT_ITEM_GAS = 12_000

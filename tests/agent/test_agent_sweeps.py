@@ -169,3 +169,14 @@ def test_a_lot_job_opened_to_a_dispute_is_settled_on_its_own_and_the_lot_pays_th
     assert requester.lot(sweep).state == LotState.SETTLED
     assert requester.job(sweep + 1).state == JobState.SETTLED  # finalized by the agent
     assert {agent.book.phase(j) for j in range(sweep, sweep + 3)} == {Phase.DONE}
+
+
+def test_a_claim_of_a_sweep_with_no_job_left_sends_nothing(
+    anvil: Anvil, deployment: Deployment, store: LocalStore
+) -> None:
+    requester, late = client_of(anvil, deployment, 0), client_of(anvil, deployment, 2)
+    sweep = _sweep(requester, store, 2)
+    assert client_of(anvil, deployment, 1).claim_lot(sweep, 5)[1] == 2
+    nonce = late.rpc.nonce(late.sender)
+    assert late.claim_lot(sweep, 5) == (0, 0, None)
+    assert late.rpc.nonce(late.sender) == nonce  # no transaction, no gas
