@@ -79,7 +79,7 @@ class JobBook:
                 old = self.jobs.get(job_id, {}).get("phase")
                 fields["phase"] = check_step(job_id, old, fields["phase"])
             self.jobs.setdefault(job_id, {}).update(fields)
-            write_atomic(self.path, json.dumps(self.jobs, indent=1))
+            self._write()
 
     def set_many(self, jobs: dict[int, dict[str, Any]], **fields: Any) -> None:
         """``set`` for each of ``jobs`` (id -> its own fields, besides ``fields``), written
@@ -91,22 +91,27 @@ class JobBook:
                     old = self.jobs.get(job_id, {}).get("phase")
                     merged["phase"] = check_step(job_id, old, merged["phase"])
                 self.jobs.setdefault(job_id, {}).update(merged)
-            write_atomic(self.path, json.dumps(self.jobs, indent=1))
+            self._write()
 
     def drop_field(self, job_id: int, name: str) -> None:
         with self._lock:
             if self.jobs.get(job_id, {}).pop(name, None) is not None:
-                write_atomic(self.path, json.dumps(self.jobs, indent=1))
+                self._write()
 
     def lot(self, job_id: int) -> int | None:
         """The lot (agent/sweeps.py) the job belongs to, or None for a job of its own."""
         lot = self.jobs.get(job_id, {}).get("lot")
         return None if lot is None else int(lot)
 
+    def _write(self) -> None:  # lock held
+        # Compact: an indent makes json use its pure-Python encoder, ~10x slower, and the
+        # whole book is written at each step of each job.
+        write_atomic(self.path, json.dumps(self.jobs, separators=(",", ":")))
+
     def forget(self, job_id: int) -> None:
         with self._lock:
             if self.jobs.pop(job_id, None) is not None:
-                write_atomic(self.path, json.dumps(self.jobs, indent=1))
+                self._write()
 
     def phase(self, job_id: int) -> Phase | None:
         phase = self.jobs.get(job_id, {}).get("phase")

@@ -43,7 +43,7 @@ def pin_result(store: LocalStore, job_id: int, result_cid: str) -> None:
 class _Book(Protocol):
     jobs: dict[int, dict[str, Any]]
 
-    def set(self, job_id: int, **fields: Any) -> None: ...
+    def set_many(self, jobs: dict[int, dict[str, Any]], **fields: Any) -> None: ...
 
 
 def release_settled(
@@ -70,6 +70,5 @@ def release_settled(
     except StoreError as exc:
         log.warning("event=pin_release_failed jobs=%s error=%s", done, exc)
         return []
-    for job_id in done:
-        book.set(job_id, pins_released=True)
+    book.set_many(dict.fromkeys(done, {}), pins_released=True)  # one write for the round
     return done
