@@ -30,7 +30,9 @@ MAX_WAIT_RANKS = 4
 # A worker not seen at work for this long is left out of the ranking.
 PEER_TTL = 600.0
 # The events that show a worker at work (each has the worker's address as ``worker``).
-_AT_WORK = frozenset({"JobClaimed", "ReplicaDrawn", "ResultSubmitted", "WorkerRegistered"})
+_AT_WORK = frozenset(
+    {"JobClaimed", "ReplicaDrawn", "ResultSubmitted", "WorkerRegistered", "LotClaimed"}
+)
 
 
 class ClaimOrder:

@@ -15,15 +15,17 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+from agent.claim_order import ClaimOrder
 from agent.host import FlowHost, JobBook
 from agent.phases import Phase
 from agent.policy import decide
 from agent.settlement import RIDE_WAIT
 from agent.slots import Need, Slots
-from hepx.chain import Job, JobState, LotState, MarketClient, MarketEvent, TxResult
+from hepx.chain import Job, JobState, LotState, MarketClient, MarketEvent, Sweep, TxResult
 from hepx.chain.sweeps import LOT_JOB_STATE
 from hepx.errors import SpecError, StoreError, TxDropped, TxReverted
 from hepx.files import write_atomic
@@ -63,10 +65,14 @@ def chain_job(client: MarketClient, book: JobBook, job_id: int) -> Job:
 
 
 class SweepFlow:
-    def __init__(self, agent: FlowHost, slots: Slots, path: Path) -> None:
+    def __init__(self, agent: FlowHost, slots: Slots, order: ClaimOrder, path: Path) -> None:
         self.agent = agent
         self.slots = slots
+        self.order = order
         self.path = path
+        # A sweep's last jobs, which every agent may want at once, go in turns (as first-come
+        # jobs do): sweep -> (its jobs taken when this agent's turn was set, the turn's time).
+        self._tails: dict[int, tuple[int, float]] = {}
         self._lock = threading.Lock()
         self.open: dict[int, OpenSweep] = {}
         if path.exists():
@@ -117,7 +123,19 @@ class SweepFlow:
             if sweep.untaken == 0 or client.chain_now() > sweep.claim_deadline:
                 self._close(sweep_id, "no job left")
                 continue
+            if want >= sweep.untaken and not self._my_turn(sweep):
+                continue
             self._claim(self.open[sweep_id], min(want, sweep.untaken))
+
+    def _my_turn(self, sweep: Sweep) -> bool:
+        """Whether this agent may claim the rest of the sweep now: the rest is ranked among
+        the workers seen at work as a first-come job is (the first at once, the next a
+        STAGGER later each), so that agents do not all send a claim only one can win."""
+        taken, at = self._tails.get(sweep.sweep_id, (-1, 0.0))
+        if taken != sweep.taken:
+            at = time.monotonic() + self.order.wait(sweep.sweep_id + sweep.taken)
+            self._tails[sweep.sweep_id] = (sweep.taken, at)
+        return time.monotonic() >= at
 
     def _lot_size(self, sweep: OpenSweep) -> int:
         free = self.slots.free
@@ -161,6 +179,7 @@ class SweepFlow:
 
     def _close(self, sweep_id: int, why: str) -> None:
         self.open.pop(sweep_id, None)
+        self._tails.pop(sweep_id, None)
         self._save()
         log.info("event=sweep_closed sweep=%d reason=%r", sweep_id, why)
 

@@ -129,7 +129,7 @@ class WorkerAgent:
         self.order = ClaimOrder(self.address)
         self.claims = ClaimBatch(self, self.slots)  # this round's first-come claims
         self.waiting = Waiting(self.paths.waiting)
-        self.sweeps = SweepFlow(self, self.slots, self.paths.sweeps)  # lots of sweeps' jobs
+        self.sweeps = SweepFlow(self, self.slots, self.order, self.paths.sweeps)  # sweeps' lots
 
     # ------------------------------------------------------------ loop
 

@@ -12,7 +12,7 @@ from agent_helpers import SteppedAgent, client_of
 from agent.phases import Phase
 from agent.policy import Policy
 from hepx.anvil import Anvil
-from hepx.chain import JobState, LotState, MarketClient
+from hepx.chain import JobState, LotState, MarketClient, MarketEvent
 from hepx.deployment import Deployment
 from hepx.spec import canonical_json, parse_spec
 from hepx.store import LocalStore
@@ -180,3 +180,24 @@ def test_a_claim_of_a_sweep_with_no_job_left_sends_nothing(
     nonce = late.rpc.nonce(late.sender)
     assert late.claim_lot(sweep, 5) == (0, 0, None)
     assert late.rpc.nonce(late.sender) == nonce  # no transaction, no gas
+
+
+def test_agents_that_know_each_other_take_a_sweeps_last_jobs_in_turns_not_in_a_race(
+    anvil: Anvil, deployment: Deployment, store: LocalStore, tmp_path: Path
+) -> None:
+    requester = client_of(anvil, deployment, 0)
+    agents = [_agent(anvil, deployment, store, tmp_path / f"w{i}", account=i + 1)
+              for i in range(2)]  # fmt: skip
+    for agent in agents:  # each has seen the other at work
+        for other in agents:
+            agent.order.saw(MarketEvent("WorkerRegistered", {"worker": other.address}, 0, "", 0))
+    sweep = _sweep(requester, store, 2)  # fewer than either would take: the rest, at once
+    first = min(agents, key=lambda a: a.order.rank(sweep))
+    second = agents[1 - agents.index(first)]
+    nonce = second.client.rpc.nonce(second.address)
+    second.step()  # its turn is a STAGGER later: it leaves the sweep to the first
+    assert second.book.jobs == {}
+    assert second.client.rpc.nonce(second.address) == nonce
+    first.step()
+    assert requester.lot(sweep).worker == first.address
+    assert requester.sweep(sweep).untaken == 0
