@@ -70,8 +70,8 @@ class SweepFlow:
         self.slots = slots
         self.order = order
         self.path = path
-        # A sweep's last jobs, which every agent may want at once, go in turns (as first-come
-        # jobs do): sweep -> (its jobs taken when this agent's turn was set, the turn's time).
+        # A sweep's jobs that agents ranked ahead will take leave this one to wait its turn (as
+        # first-come jobs do): sweep -> (its jobs taken when the turn was set, the turn's time).
         self._tails: dict[int, tuple[int, float]] = {}
         self._lock = threading.Lock()
         self.open: dict[int, OpenSweep] = {}
@@ -123,14 +123,17 @@ class SweepFlow:
             if sweep.untaken == 0 or client.chain_now() > sweep.claim_deadline:
                 self._close(sweep_id, "no job left")
                 continue
-            if want >= sweep.untaken and not self._my_turn(sweep):
+            # Agents ranked ahead for this round each take about as many as this one would:
+            # with no room left behind them, this agent waits its turn.
+            ahead = self.order.rank(sweep.sweep_id + sweep.taken)
+            if sweep.untaken <= ahead * want and not self._my_turn(sweep):
                 continue
             self._claim(self.open[sweep_id], min(want, sweep.untaken))
 
     def _my_turn(self, sweep: Sweep) -> bool:
-        """Whether this agent may claim the rest of the sweep now: the rest is ranked among
-        the workers seen at work as a first-come job is (the first at once, the next a
-        STAGGER later each), so that agents do not all send a claim only one can win."""
+        """Whether this agent may claim from the sweep now: its next jobs are ranked among the
+        workers seen at work as a first-come job is (the first at once, the next a STAGGER
+        later each), so that agents do not all send a claim only some can win."""
         taken, at = self._tails.get(sweep.sweep_id, (-1, 0.0))
         if taken != sweep.taken:
             at = time.monotonic() + self.order.wait(sweep.sweep_id + sweep.taken)
