@@ -143,8 +143,9 @@ def test_a_restarted_agent_carries_its_lot_on_without_claiming_again(
     sweep = _sweep(requester, store, 3)
     first = _agent(anvil, deployment, store, tmp_path / "w")
     first.follower.poll(first.handle)
-    first.sweeps.claim()  # claimed, then killed before any job ran
+    first.sweeps.claim()  # claimed and run, then gone before a round sent the lot's results
     first.slots.join(timeout=60)
+    assert requester.lot(sweep).state == LotState.CLAIMED
     lots = _lot_ids(first)
     second = _agent(anvil, deployment, store, tmp_path / "w")
     second.step()
