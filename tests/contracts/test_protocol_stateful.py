@@ -1,6 +1,7 @@
 """Stateful property test: random protocol sequences by several requesters and workers.
 
-A hypothesis RuleBasedStateMachine drives posts (fast path, one by one and in batches, and
+A hypothesis RuleBasedStateMachine drives posts (fast path, one by one, in batches and in
+sweeps taken in lots, and
 with terms: claim or auction, 1 or drawn k-of-n replicas, ETH or an ERC-20, with or without a
 minimum stake), claims, bids, awards, commits, reveals, submissions (one by one and batched
 with settlements), accepts, finalizes, cancels, expiries, registrations, top-ups,
@@ -14,6 +15,9 @@ it checks against the chain:
 - a job's credits (payments and refunds) plus what it still holds equal what was paid in, it
   holds nothing once final, and no payee is paid twice by one job; a final state never changes;
 - a reverted call changed nothing it could have touched;
+- sweeps (tests/contracts/stateful_sweeps.py) hold their untaken jobs' escrow and lots their
+  unopened jobs', a final lot never changes, and a lot's job opened to a dispute goes on as
+  a job of its own;
 and at the end of every run that time alone lets anyone move every job to a final state.
 Reads are batched raw eth_calls and only what a step touched is re-read, plus a full re-read
 every few steps, so a few hundred steps stay within a minute.
@@ -46,6 +50,7 @@ from protocol_helpers import (
     deploy_contract,
     transact,
 )
+from stateful_sweeps import SWEEP_CALLS, SweepRules
 from web3.types import TxReceipt
 
 FINAL = {State.SETTLED, State.CANCELLED, State.EXPIRED, State.NO_QUORUM, State.OVERTURNED}
@@ -125,11 +130,12 @@ def _type(entry: dict[str, Any]) -> str:
     return str(entry["type"])
 
 
-class ProtocolMachine(RuleBasedStateMachine):
+class ProtocolMachine(SweepRules, RuleBasedStateMachine):
     market: Market  # set by the test
     rules_run = 0  # over all runs, so the test can insist on enough steps
     court_calls: dict[str, int] = {}  # successful court calls over all runs, by function
     batch_calls: dict[str, int] = {}  # mined batch calls, and the results they submitted
+    sweep_calls: dict[str, int] = {}  # sweep calls that went through, by function
 
     def __init__(self) -> None:
         super().__init__()
@@ -167,6 +173,7 @@ class ProtocolMachine(RuleBasedStateMachine):
         self.steps = 0
         self.court = court_of(market)
         self.votes: dict[tuple[int, str], bytes] = {}  # committed votes, by (job, verifier)
+        self.init_sweeps()
 
     def teardown(self) -> None:
         try:
@@ -197,7 +204,10 @@ class ProtocolMachine(RuleBasedStateMachine):
 
     def send(self, sender: str, fn: str, *args: Any, value: int = 0) -> TxReceipt:
         receipt = self.market.try_send(sender, fn, *args, value=value)
-        self.after(receipt, sender, args[0] if args and isinstance(args[0], int) else None)
+        job_arg = args[0] if args and isinstance(args[0], int) else None
+        self.after(receipt, sender, job_arg, sweep_call=fn in SWEEP_CALLS)
+        if receipt["status"] == 1 and (fn in SWEEP_CALLS or fn == "openLotJob"):
+            ProtocolMachine.sweep_calls[fn] = ProtocolMachine.sweep_calls.get(fn, 0) + 1
         return receipt
 
     def send_court(
@@ -211,17 +221,24 @@ class ProtocolMachine(RuleBasedStateMachine):
             ProtocolMachine.court_calls[fn] = ProtocolMachine.court_calls.get(fn, 0) + 1
         return receipt
 
-    def after(self, receipt: TxReceipt, sender: str, job_arg: int | None) -> None:
+    def after(
+        self, receipt: TxReceipt, sender: str, job_arg: int | None, sweep_call: bool = False
+    ) -> None:
         """Update the cached books from the step's events, then check them."""
         self.steps += 1
         ProtocolMachine.rules_run += 1
-        jobs, accounts, workers = set(), {sender}, {sender}
-        if job_arg is not None and job_arg in self.jobs:
+        jobs, accounts, workers, sweeps = set(), {sender}, {sender}, set()
+        if job_arg is not None and job_arg in self.jobs and not sweep_call:
             jobs.add(job_arg)
         if receipt["status"] == 1:
             for name, args in self.market_events(receipt):
+                self.sweep_events(name, args, sweeps)
+                if sweep_call and name == "Payment":  # a sweep's or a lot's, not a job's
+                    accounts.add(args["payee"])
+                    workers.add(args["payee"])
+                    continue
                 # A skipped batch item changed nothing, and may name a job never posted.
-                if args.get("jobId") and name != "BatchItemSkipped":
+                if args.get("jobId") and name != "BatchItemSkipped" and not sweep_call:
                     jobs.add(int(args["jobId"]))
                 if name == "JobPosted":
                     self.jobs.setdefault(int(args["jobId"]), ())
@@ -240,17 +257,20 @@ class ProtocolMachine(RuleBasedStateMachine):
                     workers.add(args["payee"])
                     self.account_payment(args)
         before = self.books()
-        self.refresh(jobs, accounts, workers)
+        self.refresh(jobs, accounts, workers, sweeps)
         if receipt["status"] == 0:
             assert self.books() == before, "a reverted call changed state"
         if self.steps % FULL_CHECK_EVERY == 0:
             tracked = self.books()
-            self.refresh(set(self.jobs), set(self.actors), set(self.actors))
+            self.refresh(set(self.jobs), set(self.actors), set(self.actors), self.every_sweep())
             assert self.books() == tracked, "a step changed state its events did not show"
         self.check_books()
 
     def books(self) -> tuple[dict[Any, Any], ...]:
-        return dict(self.jobs), dict(self.eth_credits), dict(self.token_credits), dict(self.workers)
+        return (
+            dict(self.jobs), dict(self.eth_credits), dict(self.token_credits), dict(self.workers),
+            dict(self.sweeps), dict(self.lots),
+        )  # fmt: skip
 
     def market_events(self, receipt: TxReceipt) -> list[tuple[str, dict[str, Any]]]:
         return [
@@ -278,12 +298,15 @@ class ProtocolMachine(RuleBasedStateMachine):
                 assert (job_id, payee) not in self.paid, f"job {job_id} paid {payee} twice"
                 self.paid.add((job_id, payee))
 
-    def refresh(self, jobs: set[int], accounts: set[str], workers: set[str]) -> None:
+    def refresh(
+        self, jobs: set[int], accounts: set[str], workers: set[str], sweeps: set[int]
+    ) -> None:
         token = self.token.address
         calls: list[tuple[str, tuple[Any, ...]]] = [("getJob", (j,)) for j in sorted(jobs)]
         calls += [("withdrawable", (a,)) for a in sorted(accounts)]
         calls += [("tokenWithdrawable", (token, a)) for a in sorted(accounts)]
         calls += [("getWorker", (w,)) for w in sorted(workers) if w in self.workers]
+        calls += self.sweep_reads(sweeps)
         results = iter(self.reader.many(calls))
         for j in sorted(jobs):
             job = tuple(to_checksum_address(v) if isinstance(v, str) else v for v in next(results))
@@ -298,6 +321,7 @@ class ProtocolMachine(RuleBasedStateMachine):
         for w in sorted(workers):
             if w in self.workers:
                 self.workers[w] = tuple(next(results))
+        self.sweep_refresh(sweeps, results)
 
     def check_books(self) -> None:
         eth_escrow = token_escrow = 0
@@ -314,6 +338,7 @@ class ProtocolMachine(RuleBasedStateMachine):
                     eth_escrow += held
                 else:
                     token_escrow += held
+        eth_escrow += self.sweep_escrow()
         stakes = sum(w[1] + w[4] for w in self.workers.values())
         eth, tokens, burned, bonds = self.reader.many(
             [("balance", (self.market.address,)), ("tokens", ()), ("burned", ()),
@@ -332,16 +357,18 @@ class ProtocolMachine(RuleBasedStateMachine):
         keeper = self.actors[-1]
         for _ in range(3):
             self.market.advance(10**6)
+            self.end_sweeps(keeper)
             for job_id in sorted(self.jobs):
                 if State(self.jobs[job_id][1]) == State.DISPUTED:
                     self.send_court(keeper, "resolve", job_id)
                 for fn in MOVE_ON.get(State(self.jobs[job_id][1]), ()):
                     if self.send(keeper, fn, job_id)["status"] == 1:
                         break
-        stuck = {
+        stuck: dict[Any, Any] = {
             j: State(job[1]).name for j, job in self.jobs.items() if State(job[1]) not in FINAL
         }
-        assert not stuck, f"jobs no one could finish: {stuck}"
+        stuck.update(self.stuck_sweeps())
+        assert not stuck, f"jobs, lots or sweeps no one could finish: {stuck}"
 
     # ------------------------------------------------------------ rules
 
@@ -603,6 +630,7 @@ def test_random_protocol_runs_keep_books_exact_and_never_strand_a_job(
     ProtocolMachine.rules_run = 0
     ProtocolMachine.court_calls = {}
     ProtocolMachine.batch_calls = {}
+    ProtocolMachine.sweep_calls = {}
     run_state_machine_as_test(
         ProtocolMachine,
         settings=settings(
@@ -626,3 +654,9 @@ def test_random_protocol_runs_keep_books_exact_and_never_strand_a_job(
     print(f"batch calls mined: {batches}")
     for fn in ("postJobs", "submitResults", "submitResults BatchItemSkipped"):
         assert batches.get(fn, 0) >= 1, f"no {fn}: {batches}"
+    sweeps = ProtocolMachine.sweep_calls
+    print(f"sweep calls that went through: {sweeps}")
+    # (expireLot and refundSweep have their own tests in test_sweeps.py; here they come up
+    # when a run leaves a lot or a sweep to time.)
+    for fn in ("postSweep", "claimLot", "submitLot", "settleLots", "openLotJob"):
+        assert sweeps.get(fn, 0) >= 1, f"no {fn} went through: {sweeps}"
