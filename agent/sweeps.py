@@ -26,7 +26,6 @@ from agent.policy import decide
 from agent.settlement import RIDE_WAIT
 from agent.slots import Need, Slots
 from hepx.chain import Job, JobState, LotState, MarketClient, MarketEvent, Sweep, TxResult
-from hepx.chain.sweeps import LOT_JOB_STATE
 from hepx.errors import SpecError, StoreError, TxDropped, TxReverted
 from hepx.files import write_atomic
 from hepx.spec import parse_spec
@@ -55,13 +54,7 @@ class OpenSweep:
 def chain_job(client: MarketClient, book: JobBook, job_id: int) -> Job:
     """The job as the chain has it: a job of a lot (not opened to a dispute) as its lot says."""
     lot_id = book.lot(job_id)
-    if lot_id is None:
-        return client.job(job_id)
-    lot = client.lot(lot_id)
-    return Job(
-        job_id, lot.requester, LOT_JOB_STATE[lot.state], lot.deadline, 0, lot.worker, lot.price,
-        lot.price if lot.state in (LotState.CLAIMED, LotState.SUBMITTED) else 0,
-    )  # fmt: skip
+    return client.job(job_id) if lot_id is None else client.lot_job(job_id, lot_id)
 
 
 class SweepFlow:
@@ -72,7 +65,7 @@ class SweepFlow:
         self.path = path
         # A sweep's jobs that agents ranked ahead will take leave this one to wait its turn (as
         # first-come jobs do): sweep -> (its jobs taken when the turn was set, the turn's time).
-        self._tails: dict[int, tuple[int, float]] = {}
+        self._turns: dict[int, tuple[int, float]] = {}
         self._lock = threading.Lock()
         self.open: dict[int, OpenSweep] = {}
         if path.exists():
@@ -134,10 +127,10 @@ class SweepFlow:
         """Whether this agent may claim from the sweep now: its next jobs are ranked among the
         workers seen at work as a first-come job is (the first at once, the next a STAGGER
         later each), so that agents do not all send a claim only some can win."""
-        taken, at = self._tails.get(sweep.sweep_id, (-1, 0.0))
+        taken, at = self._turns.get(sweep.sweep_id, (-1, 0.0))
         if taken != sweep.taken:
             at = time.monotonic() + self.order.wait(sweep.sweep_id + sweep.taken)
-            self._tails[sweep.sweep_id] = (sweep.taken, at)
+            self._turns[sweep.sweep_id] = (sweep.taken, at)
         return time.monotonic() >= at
 
     def _lot_size(self, sweep: OpenSweep) -> int:
@@ -182,7 +175,7 @@ class SweepFlow:
 
     def _close(self, sweep_id: int, why: str) -> None:
         self.open.pop(sweep_id, None)
-        self._tails.pop(sweep_id, None)
+        self._turns.pop(sweep_id, None)
         self._save()
         log.info("event=sweep_closed sweep=%d reason=%r", sweep_id, why)
 

@@ -25,7 +25,7 @@ from hepx.chain.types import (
 )
 
 # What a lot's state says of each of its jobs (those not opened to a dispute).
-LOT_JOB_STATE = {
+_LOT_JOB_STATE = {
     LotState.NONE: JobState.NONE,
     LotState.CLAIMED: JobState.CLAIMED,
     LotState.SUBMITTED: JobState.SUBMITTED,
@@ -178,17 +178,20 @@ class SweepCalls:
     def _event_abi(self, name: str) -> dict[str, Any]:
         return next(e for e in self.contract.abi if e["type"] == "event" and e["name"] == name)
 
+    def lot_job(self, job_id: int, lot_id: int, run_window: int = 0) -> Job:
+        """Job ``job_id`` of lot ``lot_id`` (not opened to a dispute) as its lot has it."""
+        lot = self.lot(lot_id)
+        live = lot.state in (LotState.CLAIMED, LotState.SUBMITTED)
+        return Job(job_id, lot.requester, _LOT_JOB_STATE[lot.state], lot.deadline, run_window,
+                   lot.worker, lot.price, lot.price if live else 0)  # fmt: skip
+
     def _sweep_job_state(
         self, job_id: int, sweep_id: int, lot_id: int | None, posted: MarketEvent
     ) -> Job:
         if (opened := self.job(job_id)).state != JobState.NONE:
             return opened  # an ordinary job since it was opened to a dispute
         if lot_id is not None:
-            lot = self.lot(lot_id)
-            live = lot.state in (LotState.CLAIMED, LotState.SUBMITTED)
-            return Job(job_id, lot.requester, LOT_JOB_STATE[lot.state], lot.deadline,
-                       int(posted.args["runWindow"]), lot.worker, lot.price,
-                       lot.price if live else 0)  # fmt: skip
+            return self.lot_job(job_id, lot_id, int(posted.args["runWindow"]))
         sweep = self.sweep(sweep_id)
         refunded = sweep.taken == sweep.count  # every job taken, and not in a lot: refunded
         return Job(job_id, sweep.requester, JobState.CANCELLED if refunded else JobState.OPEN,
