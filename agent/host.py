@@ -74,12 +74,7 @@ class JobBook:
             self.jobs = {int(k): v for k, v in json.loads(path.read_text()).items()}
 
     def set(self, job_id: int, **fields: Any) -> None:
-        with self._lock:
-            if "phase" in fields:
-                old = self.jobs.get(job_id, {}).get("phase")
-                fields["phase"] = check_step(job_id, old, fields["phase"])
-            self.jobs.setdefault(job_id, {}).update(fields)
-            self._write()
+        self.set_many({job_id: fields})
 
     def set_many(self, jobs: dict[int, dict[str, Any]], **fields: Any) -> None:
         """``set`` for each of ``jobs`` (id -> its own fields, besides ``fields``), written

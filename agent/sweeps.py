@@ -108,12 +108,13 @@ class SweepFlow:
     def claim(self) -> None:
         """Claim a lot of each open sweep while slots are free."""
         client = self.agent.client
+        now = client.chain_now() if self.open else 0.0
         for sweep_id in sorted(self.open):
             want = self._lot_size(self.open[sweep_id])
             if want == 0:
                 return  # no free slot: the next round
             sweep = client.sweep(sweep_id)
-            if sweep.untaken == 0 or client.chain_now() > sweep.claim_deadline:
+            if sweep.untaken == 0 or now > sweep.claim_deadline:
                 self._close(sweep_id, "no job left")
                 continue
             # Agents ranked ahead for this round each take about as many as this one would:
@@ -201,7 +202,8 @@ class SweepFlow:
         now = client.chain_now()
         due: dict[int, int] = {}
         ready: list[int] = []
-        for lot_id, jobs in sorted(self.lots().items()):
+        lots = self.lots()
+        for lot_id, jobs in sorted(lots.items()):
             rec = book.jobs[jobs[0]]
             phases = {book.phase(j) for j in jobs}
             if phases == {Phase.SUBMITTED} and now > int(rec["challenge_end"]) + 1:
@@ -211,20 +213,21 @@ class SweepFlow:
             elif Phase.FAILED in phases and Phase.CLAIMED not in phases:
                 self._expire(lot_id, jobs, int(rec["run_deadline"]), now)
         for lot_id in ready:
-            self._submit(lot_id, list(due))
+            self._submit(lot_id, sorted(lots[lot_id]), list(due), lots)
             due = {}
         if due and (not running or now > min(due.values()) + RIDE_WAIT):
-            self._settle(list(due))
+            self._settle(list(due), lots)
 
-    def _submit(self, lot_id: int, due: list[int]) -> None:
+    def _submit(
+        self, lot_id: int, jobs: list[int], due: list[int], lots: dict[int, list[int]]
+    ) -> None:
         client, book = self.agent.client, self.agent.book
-        jobs = sorted(self.lots()[lot_id])
         results = [
             (str(book.jobs[j]["result_cid"]), bytes.fromhex(str(book.jobs[j]["digest"])[2:]))
             for j in jobs
         ]
         try:
-            settled, tx = client.submit_lot(lot_id, results, due)
+            _, tx = client.submit_lot(lot_id, results, due)
         except TxDropped as exc:  # a reorg took its block: ready still, next round
             log.warning("event=submit_dropped lot=%d error=%s", lot_id, exc)
             return
@@ -236,24 +239,25 @@ class SweepFlow:
         book.set_many(dict.fromkeys(jobs, {}), phase=Phase.SUBMITTED, submit_tx=tx.tx_hash,
                       challenge_end=end)  # fmt: skip
         log.info("event=lot_submitted lot=%d jobs=%d tx=%s", lot_id, len(jobs), tx.tx_hash)
-        self._settled(settled, tx)
+        self._settled(tx, lots)
 
-    def _settle(self, due: list[int]) -> None:
+    def _settle(self, due: list[int], lots: dict[int, list[int]]) -> None:
         try:
-            settled, tx = self.agent.client.settle_lots(due)
+            _, tx = self.agent.client.settle_lots(due)
         except TxReverted as exc:
             log.warning("event=settle_refused lots=%s error=%s", due, exc)
             return
-        self._settled(settled, tx)
+        self._settled(tx, lots)
 
-    def _settled(self, settled: list[int], tx: TxResult) -> None:
-        """Book the settled lots' jobs as done; a job of one opened to a dispute goes on as an
-        ordinary submitted job (finalized, or judged, on its own)."""
+    def _settled(self, tx: TxResult, lots: dict[int, list[int]]) -> None:
+        """Book the jobs of the lots ``tx`` settled as done; a job of one opened to a dispute
+        (the lot paid for fewer jobs than it has) goes on as an ordinary submitted job
+        (finalized, or judged, on its own)."""
         client, book = self.agent.client, self.agent.book
-        lots = self.lots()
-        for lot_id in settled:
+        for ev in (e for e in tx.events if e.name == "LotSettled"):
+            lot_id = int(ev.args["lotId"])
             jobs = lots.get(lot_id, [])
-            opened = client.lot(lot_id).opened
+            opened = len(jobs) > int(ev.args["jobs"])
             for job_id in jobs if opened else ():
                 if client.job(job_id).state != JobState.NONE:
                     book.drop_field(job_id, "lot")
