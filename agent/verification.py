@@ -74,8 +74,14 @@ class VerifierFlow:
             job_id, self.from_block, ("JobPosted", "ResultSubmitted"), dispute.opened_block
         )
         spec_cid = str(found["JobPosted"]["specCid"]) if "JobPosted" in found else None
+        result_cid = (
+            str(found["ResultSubmitted"]["resultCid"]) if "ResultSubmitted" in found else None
+        )
+        if spec_cid is None:  # a sweep's job: its post and result are its sweep's and lot's
+            cids = agent.client.lot_job_cids(job_id, self.from_block, dispute.opened_block)
+            spec_cid, result_cid = cids if cids is not None else (None, None)
         why = self._cannot_sit(dispute, spec_cid)
-        if why is None and "ResultSubmitted" not in found:
+        if why is None and result_cid is None:
             why = "its result is not found"
         if why is not None:
             log.info("event=not_volunteering job=%d reason=%r", job_id, why)
@@ -84,7 +90,7 @@ class VerifierFlow:
             job_id,
             phase=Phase.VOLUNTEERING,
             spec_cid=spec_cid,
-            result_cid=str(found["ResultSubmitted"]["resultCid"]),
+            result_cid=result_cid,
         )
         log.info("event=volunteering job=%d bond=%d panel=%d", job_id, dispute.bond, dispute.panel)
         self._step(job_id)

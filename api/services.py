@@ -199,17 +199,16 @@ class IndexService:
 
     def sweep_of(self, job_id: int) -> tuple[int, int] | None:
         """(sweep id, block of its post) if ``job_id`` is a sweep's job: sweeps' jobs are known
-        from the index only (they have no JobPosted of their own), synced first if need be."""
-        for attempt in range(2):
-            try:
-                index = self.refresh(0, inline=True) if attempt else self.index()
-                job = index.job(job_id)
-            except HepxError as exc:
-                log.debug("event=index_unavailable job=%d error=%s", job_id, exc)
-                return None
-            if job is not None:
-                return None if job.sweep_id is None else (job.sweep_id, job.posted_block)
-        return None
+        from the index only (they have no JobPosted of their own), synced first when it does
+        not know the job yet."""
+        try:
+            job = self.index().job(job_id)
+            if job is None:
+                job = self.refresh(0, inline=True).job(job_id)
+        except HepxError as exc:
+            log.debug("event=index_unavailable job=%d error=%s", job_id, exc)
+            return None
+        return None if job is None or job.sweep_id is None else (job.sweep_id, job.posted_block)
 
     def view(self) -> ChainView:
         self.index()

@@ -315,14 +315,16 @@ def job_schema() -> dict[str, Any]:
 def _job_events(services: Services, job_id: int) -> tuple[Any, list[MarketEvent]]:
     client = services.client()
     job = client.job(job_id)
-    if job.state is JobState.NONE:
-        sweep = services.index.sweep_of(job_id)
-        found = None if sweep is None else client.sweep_job(job_id, *sweep, client.block_number())
-        if found is None:
-            raise HTTPException(
-                404, f"job {job_id} does not exist (the market has {client.job_count()} jobs)"
-            )
+    # A sweep's job, opened to a dispute or not, has no JobPosted: its sweep's and lot's
+    # events say what it is (the index says whose sweep).
+    sweep = services.index.sweep_of(job_id)
+    found = None if sweep is None else client.sweep_job(job_id, *sweep, client.block_number())
+    if found is not None:
         return found[0], found[2]
+    if job.state is JobState.NONE:
+        raise HTTPException(
+            404, f"job {job_id} does not exist (the market has {client.job_count()} jobs)"
+        )
     head = client.block_number()
     start = services.index.posted_block(job_id) or services.deployment().deploy_block
     return job, client.events(start, head, job_id=job_id)

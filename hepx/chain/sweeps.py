@@ -152,28 +152,54 @@ class SweepCalls:
                 e for e in self.iter_events(from_block, to_block, job_id=lot_id)
                 if e.name.startswith("Lot") and e.args.get("jobId", job_id) == job_id
             ]  # fmt: skip
-        own = [e for e in self.iter_events(from_block, to_block, job_id=job_id)
-               if e.job_id == job_id and not e.name.startswith(("Lot", "Sweep"))]  # fmt: skip
+        mine = (sweep_events if job_id == sweep_id
+                else self.iter_events(from_block, to_block, job_id=job_id))  # fmt: skip
+        own = [e for e in mine if e.job_id == job_id and not e.name.startswith(("Lot", "Sweep"))]
         ends = {e.tx_hash for e in own if e.name != "Payment"}
         events += [e for e in own if e.name != "Payment" or e.tx_hash in ends]
+        # The three lists are apart by name (Sweep*, Lot*, the job's own): nothing twice.
         events.sort(key=lambda e: (e.block_number, e.log_index))
-        unique = list({(e.tx_hash, e.log_index): e for e in events}.values())
-        return self._sweep_job_state(job_id, sweep_id, lot_id, posted[-1]), spec_cid, unique
+        return self._sweep_job_state(job_id, sweep_id, lot_id, posted[-1]), spec_cid, events
 
     def _lot_holding(
         self, job_id: int, sweep_id: int, from_block: int, to_block: int
     ) -> int | None:
         """The lot of the sweep that holds ``job_id``, if one was claimed."""
-        topic = "0x" + event_abi_to_log_topic(cast(Any, self._event_abi("LotClaimed"))).hex()
-        params = {
-            "address": self.contract.address, "fromBlock": from_block, "toBlock": to_block,
-            "topics": [topic, None, "0x" + sweep_id.to_bytes(32, "big").hex()],
-        }  # fmt: skip
-        for raw in self.rpc.logs(params):
-            ev = self.decode_log(raw)
-            if ev is not None and 0 <= job_id - int(ev.args["lotId"]) < int(ev.args["count"]):
+        for ev in self._events_with("LotClaimed", from_block, to_block, None, sweep_id):
+            if 0 <= job_id - int(ev.args["lotId"]) < int(ev.args["count"]):
                 return int(ev.args["lotId"])
         return None
+
+    def lot_job_cids(self, job_id: int, from_block: int, to_block: int) -> tuple[str, str] | None:
+        """(spec CID, result CID) of a sweep's job opened to a dispute, which has no JobPosted
+        or ResultSubmitted of its own: from its sweep's post and its lot's submission."""
+        opened = self._events_with("LotJobOpened", from_block, to_block, None, job_id)
+        if not opened:
+            return None
+        lot_id = int(opened[-1].args["lotId"])
+        lot = {e.name: e.args for e in self.iter_events(from_block, to_block, job_id=lot_id)}
+        if "LotClaimed" not in lot or "LotSubmitted" not in lot:
+            return None
+        sweep_id = int(lot["LotClaimed"]["sweepId"])
+        sweep = {e.name: e.args for e in self.iter_events(from_block, to_block, job_id=sweep_id)}
+        if "SweepPosted" not in sweep:
+            return None
+        return (
+            str(sweep["SweepPosted"]["specCids"][job_id - sweep_id]),
+            str(lot["LotSubmitted"]["resultCids"][job_id - lot_id]),
+        )
+
+    def _events_with(
+        self, name: str, from_block: int, to_block: int, *indexed: int | None
+    ) -> list[MarketEvent]:
+        """The market's ``name`` events in the range whose indexed arguments are ``indexed``
+        (None: any), decoded."""
+        topic = "0x" + event_abi_to_log_topic(cast(Any, self._event_abi(name))).hex()
+        topics = [topic, *(None if i is None else "0x" + i.to_bytes(32, "big").hex()
+                           for i in indexed)]  # fmt: skip
+        params = {"address": self.contract.address, "fromBlock": from_block, "toBlock": to_block,
+                  "topics": topics}  # fmt: skip
+        return [ev for raw in self.rpc.logs(params) if (ev := self.decode_log(raw)) is not None]
 
     def _event_abi(self, name: str) -> dict[str, Any]:
         return next(e for e in self.contract.abi if e["type"] == "event" and e["name"] == name)

@@ -57,6 +57,12 @@ def _agent(anvil: Anvil, market: Deployment, store: LocalStore, state: Path, acc
 
 
 def _post_echo(requester: MarketClient, store: LocalStore) -> tuple[int, str]:
+    spec_cid = _echo_spec(store)
+    job_id, _ = requester.post_job(spec_cid, PRICE, 60, 60)
+    return job_id, spec_cid
+
+
+def _echo_spec(store: LocalStore) -> str:
     spec = parse_spec(
         {
             "apiVersion": "hepx/v1", "kind": "echo", "metadata": {"name": "disputed"},
@@ -64,9 +70,7 @@ def _post_echo(requester: MarketClient, store: LocalStore) -> tuple[int, str]:
             "payment": {"max_price": PRICE, "claim_window": 60, "run_window": 60},
         }
     )  # fmt: skip
-    spec_cid = store.add_bytes(canonical_json(spec))
-    job_id, _ = requester.post_job(spec_cid, PRICE, 60, 60)
-    return job_id, spec_cid
+    return store.add_bytes(canonical_json(spec))
 
 
 def _panel(
@@ -144,6 +148,34 @@ def test_a_panel_of_agents_refutes_a_made_up_result_and_the_worker_is_slashed(
     assert rewards == {agent.address: PRICE // 2 // 3 for agent in panel}
     for agent in panel:
         assert agent.verifier.book.phase(job_id) == "done"
+
+
+def test_a_panel_of_agents_refutes_a_made_up_result_in_a_sweeps_lot(
+    anvil: Anvil, market: Deployment, store: LocalStore, tmp_path: Path
+) -> None:
+    """A sweep's job has no JobPosted or ResultSubmitted of its own: the panel finds its spec
+    and result through its sweep and lot once the requester opened it to the dispute."""
+    requester, cheat = client_of(anvil, market, 1), client_of(anvil, market, 2)
+    ensure_stake(cheat, WORKER_POLICY)
+    panel = _panel(anvil, market, store, tmp_path)
+    spec_cid = _echo_spec(store)
+    sweep, _ = requester.post_sweep([spec_cid, spec_cid], PRICE, 60, 60)
+    lot, _, _ = cheat.claim_lot(sweep, 2)
+    made_up = tmp_path / "made-up"
+    (made_up / "outputs").mkdir(parents=True)
+    (made_up / "outputs" / "echo.txt").write_text("whatever pays\n")
+    digest = digest_bytes32("echo", made_up / "outputs")
+    cheat.submit_lot(lot, [(store.add_dir(made_up), digest)] * 2)
+    requester.open_lot_job(lot, sweep + 1, [digest, digest])
+    court = CourtClient.of_market(requester)
+    court.open_dispute(sweep + 1, PRICE, panel=3)
+
+    _until_resolved(anvil, court, sweep + 1, panel)
+
+    dispute = court.dispute(sweep + 1)
+    assert dispute is not None and dispute.verdict == Verdict.WORKER_REFUTED
+    assert requester.job(sweep + 1).state == JobState.OVERTURNED
+    assert cheat.worker(cheat.sender).stake == STAKE - PRICE
 
 
 def test_a_panel_of_agents_upholds_honest_work_and_the_bond_pays_it(

@@ -81,3 +81,25 @@ def test_a_job_number_no_sweep_holds_is_still_404(api: TestClient) -> None:
     reply = api.post("/jobs/batch", json={"specs": _sweep(2), "sweep": True})
     beyond = reply.json()["sweep_id"] + 5
     assert api.get(f"/jobs/{beyond}").status_code == 404
+
+
+def test_a_sweeps_job_opened_to_a_dispute_still_shows_its_spec_and_its_lot(
+    api: TestClient, market_as: Callable[[int], MarketClient]
+) -> None:
+    requester, worker = market_as(0), market_as(1)
+    specs = _sweep(2)
+    for spec in specs:
+        spec["metadata"]["name"] = "sweep-opened"
+    body = api.post("/jobs/batch", json={"specs": specs, "sweep": True}).json()
+    sweep_id = body["sweep_id"]
+    lot, _, _ = worker.claim_lot(sweep_id, 2)
+    digests = [bytes([7]) * 32, bytes([8]) * 32]
+    worker.submit_lot(lot, [(RESULT, digests[0]), (f"{RESULT}y", digests[1])])
+    requester.open_lot_job(lot, sweep_id + 1, digests)
+    shown = api.get(f"/jobs/{sweep_id + 1}").json()
+    assert (shown["state"], shown["spec_cid"], shown["result_cid"]) == (
+        "submitted", body["jobs"][1]["spec_cid"], f"{RESULT}y",
+    )  # fmt: skip
+    assert [t["event"] for t in shown["transitions"]] == [
+        "SweepPosted", "LotClaimed", "LotSubmitted", "LotJobOpened",
+    ]  # fmt: skip
