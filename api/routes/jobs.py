@@ -315,8 +315,15 @@ def job_schema() -> dict[str, Any]:
 def _job_events(services: Services, job_id: int) -> tuple[Any, list[MarketEvent]]:
     client = services.client()
     job = client.job(job_id)
-    # A sweep's job, opened to a dispute or not, has no JobPosted: its sweep's and lot's
-    # events say what it is (the index says whose sweep).
+    events: list[MarketEvent] = []
+    if job.state is not JobState.NONE:
+        head = client.block_number()
+        start = services.index.posted_block(job_id) or services.deployment().deploy_block
+        events = client.events(start, head, job_id=job_id)
+        if any(ev.name == "JobPosted" for ev in events):
+            return job, events
+    # No post of its own: a sweep's job (opened to a dispute, or not), which its sweep's and
+    # lot's events show (the index says whose sweep).
     sweep = services.index.sweep_of(job_id)
     found = None if sweep is None else client.sweep_job(job_id, *sweep, client.block_number())
     if found is not None:
@@ -325,9 +332,7 @@ def _job_events(services: Services, job_id: int) -> tuple[Any, list[MarketEvent]
         raise HTTPException(
             404, f"job {job_id} does not exist (the market has {client.job_count()} jobs)"
         )
-    head = client.block_number()
-    start = services.index.posted_block(job_id) or services.deployment().deploy_block
-    return job, client.events(start, head, job_id=job_id)
+    return job, events
 
 
 JobIdParam = Annotated[
