@@ -36,7 +36,7 @@ def test_the_replica_calls_called_directly_know_no_job_of_the_market(
     calls = market.w3.eth.contract(address=address, abi=load_artifact("MarketCalls").abi)
     for fn in (calls.functions.finalize(job_id), calls.functions.commitResult(job_id, KIND)):
         tx = fn.transact({"from": worker, "gas": 10**6})
-        assert market.w3.eth.get_transaction_receipt(tx)["status"] == 0  # JobMarketUnknownJob
+        assert market.w3.eth.wait_for_transaction_receipt(tx)["status"] == 0  # JobMarketUnknownJob
     assert market.job(job_id)["state"] == State.OPEN
 
 
