@@ -20,7 +20,7 @@ def test_the_registry_code_called_directly_touches_nothing_of_the_market(
     address = market.contract.functions.marketCalls().call()
     calls = market.w3.eth.contract(address=address, abi=load_artifact("MarketCalls").abi)
     tx = calls.functions.register([KIND]).transact({"from": stranger, "gas": 10**6})
-    assert market.w3.eth.get_transaction_receipt(tx)["status"] == 1
+    assert market.w3.eth.wait_for_transaction_receipt(tx)["status"] == 1
     assert market.contract.functions.getWorker(stranger).call()[0] is False
     assert calls.functions.unbondDelay().call() == market.contract.functions.unbondDelay().call()
     # Nor can it be used to reach the market's stakes: its storage is its own.
