@@ -5,6 +5,12 @@ timeout can kill everything the job started (its whole process group, a session 
 The process is forked from a warm one (multiprocessing's fork server, which imported the
 runners' common modules once) rather than a fresh interpreter: `python -m agent.kinds` spends
 about 0.25 s importing before a no-op job does anything, half of such a job's whole latency.
+
+A kind whose runner keeps no state in its process (``Kind.reuses_process``: echo, the LLM
+kinds) runs in a kept process instead, one job after another: forking and reaping a process
+cost a no-op job about 12 ms of CPU, more than all the rest of its run. The same wall-clock
+limit holds (a job over it takes its process down with it; the next job gets a new one),
+and a kept process is replaced after ``_JOBS_PER_KEPT_PROCESS`` jobs.
 """
 
 from __future__ import annotations
@@ -13,16 +19,18 @@ import contextlib
 import functools
 import logging
 import multiprocessing
+import multiprocessing.forkserver
 import os
 import signal
 import sys
 import threading
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agent.kinds import runner_args
+from agent.kinds import REUSES_PROCESS, runner_args
 from hepx.errors import ExecutionError
 
 log = logging.getLogger(__name__)
@@ -43,6 +51,8 @@ class Execution:
 # What the fork server imports once, so that a job's process starts with it.
 _PRELOAD = ["agent.kinds.__main__", "hepx.spec", "hepx.kinds"]
 _FOLLOW_INTERVAL = 0.1  # seconds between reads of a running job's log for progress lines
+# Jobs a kept process runs before it is replaced: bounds what a slow leak in a runner grows to.
+_JOBS_PER_KEPT_PROCESS = 1000
 
 
 @functools.cache
@@ -66,8 +76,9 @@ def execute(
     non-zero exit or a timeout. A process the fork server lost before it wrote a line (exit
     255, seen under load with several slots starting jobs at once) is the executor's failure,
     not the job's: it is started once more."""
+    once = _execute_kept if kind in REUSES_PROCESS else _execute_once
     start = functools.partial(
-        _execute_once, kind, spec_path, inputs_dir, outputs_dir, log_path, timeout, job_id, env
+        once, kind, spec_path, inputs_dir, outputs_dir, log_path, timeout, job_id, env
     )
     try:
         return start()
@@ -97,27 +108,165 @@ def _execute_once(
         target=_job_main, args=(args, str(log_path), env or {}), name=f"job-{job_id}"
     )
     process.start()
+    with _relaying(log_path, job_id):
+        process.join(timeout)
+        timed_out = process.exitcode is None
+        if timed_out:
+            _kill(process)
+    code = None if timed_out else int(process.exitcode)
+    return _ended(kind, job_id, code, timeout, started, log_path)
+
+
+def start_runners(kinds: Iterable[str], count: int) -> None:
+    """Start the fork server now, and ``count`` kept processes if any of ``kinds`` reuses
+    its process: at the agent's start, not under its first jobs (the fork server imports
+    the runners' modules, a second or more of CPU that several agents starting jobs at once
+    used to spend while their jobs waited)."""
+    _warm()
+    multiprocessing.forkserver.ensure_running()
+    if REUSES_PROCESS.intersection(kinds):
+        started = [_KEPT.take() for _ in range(count)]
+        for kept in started:
+            _KEPT.give_back(kept)
+
+
+def _execute_kept(
+    kind: str,
+    spec_path: Path,
+    inputs_dir: Path,
+    outputs_dir: Path,
+    log_path: Path,
+    timeout: float,
+    job_id: int,
+    env: dict[str, str] | None,
+) -> Execution:
+    args = runner_args(kind, str(spec_path), str(inputs_dir), str(outputs_dir))[2:]
+    log_path.write_bytes(b"")
+    started = time.monotonic()
+    kept = _KEPT.take()
+    code: int | None
+    with _relaying(log_path, job_id):
+        try:
+            kept.connection.send((args, str(log_path), env or {}))
+            if kept.connection.poll(timeout):
+                code = int(kept.connection.recv())
+            else:
+                code = None  # over its limit: the process goes, with all the job started
+                _kill(kept.process)
+        except (EOFError, OSError):  # the process died under the job (or before it)
+            kept.process.join()
+            died = kept.process.exitcode
+            # No output: the job never started (or died at once), started once more as a
+            # lost fork is; else it failed, whatever code its process left with.
+            code = 255 if not log_path.stat().st_size else (died or 1)
+    if code is not None and kept.process.is_alive():
+        _KEPT.give_back(kept)
+    return _ended(kind, job_id, code, timeout, started, log_path)
+
+
+def _kill(process: Any) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)  # the job's session: all it started
+    process.join()
+
+
+@contextlib.contextmanager
+def _relaying(log_path: Path, job_id: int) -> Iterator[None]:
+    """Relay the job's progress lines while the body runs, and its last ones after."""
     done = threading.Event()
     relay = threading.Thread(target=_relay_progress, args=(log_path, done, job_id), daemon=True)
     relay.start()
-    process.join(timeout)
-    timed_out = process.exitcode is None
-    if timed_out:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)  # the job's session: all it started
-        process.join()
-    done.set()
-    relay.join(timeout=5)
-    if timed_out:
+    try:
+        yield
+    finally:
+        done.set()
+        relay.join(timeout=5)
+
+
+def _ended(
+    kind: str, job_id: int, code: int | None, timeout: float, started: float, log_path: Path
+) -> Execution:
+    """The run's Execution, or its error: timed out (``code`` None), failed, or lost."""
+    if code is None:
         raise ExecutionError(f"job {job_id}: {kind} timed out after {timeout:.0f} s")
-    code = int(process.exitcode)
-    seconds = time.monotonic() - started
     if code != 0:
         last = _last_line(log_path)
         lost = code == 255 and not log_path.stat().st_size
         error = _ForkLost if lost else ExecutionError
         raise error(f"job {job_id}: {kind} exited with code {code}: {last}")
-    return Execution(code, seconds, log_path)
+    return Execution(code, time.monotonic() - started, log_path)
+
+
+@dataclass
+class _Kept:
+    """A kept process (``_serve``) and the agent's end of its pipe."""
+
+    process: Any
+    connection: Any
+    jobs: int = 0
+
+
+class _KeptProcesses:
+    """The idle kept processes: a slot takes one (or starts one) per job and gives it back.
+    As many exist as jobs of such kinds ran at once, so the agent's slots bound them."""
+
+    def __init__(self) -> None:
+        self._idle: list[_Kept] = []
+        self._lock = threading.Lock()
+
+    def take(self) -> _Kept:
+        with self._lock:
+            while self._idle:
+                kept = self._idle.pop()
+                if kept.process.is_alive():
+                    kept.jobs += 1
+                    return kept
+        ours, theirs = _warm().Pipe()
+        process = _warm().Process(target=_serve, args=(theirs,), name="kept-runner", daemon=True)
+        process.start()
+        theirs.close()
+        return _Kept(process, ours, 1)
+
+    def give_back(self, kept: _Kept) -> None:
+        if kept.jobs >= _JOBS_PER_KEPT_PROCESS:
+            kept.connection.close()  # it reads the end of its pipe and exits
+            return
+        with self._lock:
+            self._idle.append(kept)
+
+
+_KEPT = _KeptProcesses()
+
+
+def _serve(connection: Any) -> None:
+    """In a kept process: run the jobs that come down the pipe, each with its output in its
+    log and its environment added for its run only, until the pipe closes."""
+    os.setsid()
+    from agent.kinds.__main__ import main  # preloaded: no import cost here
+
+    base_env = dict(os.environ)
+    quiet = os.open(os.devnull, os.O_WRONLY)
+    while True:
+        try:
+            args, log_path, env = connection.recv()
+        except EOFError:  # the agent closed the pipe, or is gone
+            os._exit(0)
+        os.environ.update(env)
+        log_fd = os.open(log_path, os.O_WRONLY | os.O_APPEND)
+        os.dup2(log_fd, 1)
+        os.dup2(log_fd, 2)
+        os.close(log_fd)
+        try:
+            code = main(args)
+        except SystemExit as exc:  # argparse's refusal of the arguments
+            code = exc.code if isinstance(exc.code, int) else 1
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.dup2(quiet, 1)  # nothing of the next job's lands in this one's log
+        os.dup2(quiet, 2)
+        os.environ.clear()
+        os.environ.update(base_env)
+        connection.send(code)
 
 
 def _job_main(args: list[str], log_path: str, env: dict[str, str]) -> None:

@@ -17,6 +17,8 @@ from hepx.kinds import REGISTRY
 
 # Kind -> runner module, for every kind that runs as a process (not in its own image).
 RUNNERS: dict[str, str] = {k.name: k.runner for k in REGISTRY.values() if k.runner is not None}
+# Kinds whose jobs may run one after another in one kept process (Kind.reuses_process).
+REUSES_PROCESS = frozenset(k.name for k in REGISTRY.values() if k.reuses_process and k.runner)
 
 
 def runner_args(kind: str, spec: str, inputs: str, outputs: str) -> list[str]:

@@ -43,4 +43,6 @@ class EchoJob(JobSpec):
         return self
 
 
-KIND = Kind("echo", EchoJob, DigestMethod.BYTES, Sandbox.PROCESS, Pricing.FLAT, 10**9)
+KIND = Kind(
+    "echo", EchoJob, DigestMethod.BYTES, Sandbox.PROCESS, Pricing.FLAT, 10**9, reuses_process=True
+)

@@ -54,6 +54,10 @@ class Kind:
     # None: a dispute's verifiers re-run it. Agents do not verify such kinds and
     # `hepx job dispute` refuses them; the API and the explorer say so.
     not_disputable: str | None = None
+    # Its runner is pure Python and leaves nothing behind in its process (no native library
+    # with global state, no module-level caches of a job's data), so an agent may run one job
+    # after another in one kept process instead of forking one per job (agent/executor.py).
+    reuses_process: bool = False
 
     @property
     def params(self) -> type[BaseModel]:

@@ -27,4 +27,5 @@ KIND = Kind(
     Pricing.PER_TOKEN,
     10**9,
     not_disputable=NOT_REPRODUCIBLE,
+    reuses_process=True,
 )

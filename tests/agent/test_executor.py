@@ -1,10 +1,13 @@
-"""The executor: a job runs in a process of its own, forked from a warm server, with its
-output in its log, its progress lines relayed to the agent's log, and a clear error on
-failure."""
+"""The executor: a job runs in a process of its own, forked from a warm server (or, for a
+kind that reuses its process, in a kept one), with its output in its log, its progress lines
+relayed to the agent's log, and a clear error on failure."""
 
 from __future__ import annotations
 
 import logging
+import os
+import signal
+import threading
 from pathlib import Path
 
 import pytest
@@ -44,7 +47,12 @@ def test_a_job_runs_in_its_own_process_and_its_progress_reaches_the_agent_log(
     assert "job=5 progress: copied a.txt (1/1)" in caplog.text
 
 
-def test_a_failing_job_reports_its_last_line_and_a_hung_one_is_killed(tmp_path: Path) -> None:
+@pytest.mark.parametrize("process", ["kept", "forked per job"])
+def test_a_failing_job_reports_its_last_line_and_a_hung_one_is_killed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, process: str
+) -> None:
+    if process == "forked per job":  # as a kind that does not reuse its process runs
+        monkeypatch.setattr("agent.executor.REUSES_PROCESS", frozenset())
     spec = _spec(tmp_path, fail="on purpose")
     with pytest.raises(
         ExecutionError, match="exited with code 1: error: echo job failed on request: on purpose"
@@ -63,7 +71,7 @@ def test_a_process_the_fork_server_lost_is_started_once_more_then_reported(
     import agent.executor as executor
 
     spec = _spec(tmp_path)
-    real, starts = executor._execute_once, []
+    real, starts = executor._execute_kept, []  # echo's path; _execute_once is retried alike
 
     def lost_first(*args: object) -> executor.Execution:
         starts.append(args)
@@ -71,7 +79,7 @@ def test_a_process_the_fork_server_lost_is_started_once_more_then_reported(
             raise executor._ForkLost("job 8: echo exited with code 255: (no output)")
         return real(*args)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(executor, "_execute_once", lost_first)
+    monkeypatch.setattr(executor, "_execute_kept", lost_first)
     with caplog.at_level(logging.WARNING, logger="agent.executor"):
         run = execute("echo", spec, tmp_path / "in", tmp_path / "out", tmp_path / "job.log", 30, 8)
     assert run.exit_code == 0 and len(starts) == 2
@@ -80,6 +88,65 @@ def test_a_process_the_fork_server_lost_is_started_once_more_then_reported(
     def always_lost(*args: object) -> executor.Execution:
         raise executor._ForkLost("job 9: echo exited with code 255: (no output)")
 
-    monkeypatch.setattr(executor, "_execute_once", always_lost)
+    monkeypatch.setattr(executor, "_execute_kept", always_lost)
     with pytest.raises(ExecutionError, match="exited with code 255"):
         execute("echo", spec, tmp_path / "in", tmp_path / "out", tmp_path / "job.log", 30, 9)
+
+
+def _kept_pids() -> list[int]:
+    import agent.executor as executor
+
+    return [kept.process.pid for kept in executor._KEPT._idle]
+
+
+def test_jobs_of_a_kind_that_reuses_its_process_run_in_one_kept_process_each_in_its_own_log(
+    tmp_path: Path,
+) -> None:
+    spec = _spec(tmp_path)
+    logs = [tmp_path / f"job{i}.log" for i in range(3)]
+    pids = []
+    for i, log in enumerate(logs):
+        out = tmp_path / f"out{i}"
+        out.mkdir()
+        assert execute("echo", spec, tmp_path / "in", out, log, 30, 20 + i).exit_code == 0
+        assert (out / "message.txt").read_text() == "hi"
+        pids.append(_kept_pids())
+    assert len(pids[0]) == 1 and pids[0] == pids[1] == pids[2]  # no fork per job
+    for log in logs:  # each job's lines in its own log, none of another's
+        assert log.read_text().count("progress: copied a.txt (1/1)") == 1
+
+
+def test_a_kept_process_over_its_limit_or_killed_under_a_job_fails_that_job_only(
+    tmp_path: Path,
+) -> None:
+    spec = _spec(tmp_path)
+    assert execute("echo", spec, tmp_path / "in", tmp_path / "out", tmp_path / "a.log", 30, 30)
+    (first,) = _kept_pids()
+    hung = tmp_path / "hung.yaml"
+    hung.write_text(spec.read_text().replace("message: hi", "message: hi\n  sleep_seconds: 60"))
+    with pytest.raises(ExecutionError, match="timed out after 1 s"):
+        execute("echo", hung, tmp_path / "in", tmp_path / "out", tmp_path / "b.log", 1, 31)
+    with pytest.raises(ProcessLookupError):
+        os.kill(first, 0)  # the hung job's process is gone, and with it all it started
+    assert _kept_pids() == []
+
+    # Killed under a running job: that job fails (never a success), the next one runs.
+    killer = threading.Timer(1.0, lambda: os.killpg(_running_kept(), signal.SIGKILL))
+    killer.start()
+    with pytest.raises(ExecutionError, match="exited with code -9: progress: sleeping 60 s"):
+        execute("echo", hung, tmp_path / "in", tmp_path / "out", tmp_path / "c.log", 30, 32)
+    killer.join()
+    out = tmp_path / "out2"
+    out.mkdir()
+    assert execute("echo", spec, tmp_path / "in", out, tmp_path / "d.log", 30, 33).exit_code == 0
+    assert (out / "message.txt").read_text() == "hi" and _kept_pids() not in ([], [first])
+
+
+def _running_kept() -> int:
+    """The pid of the one kept process that is busy (not idle): the one under a job."""
+    import multiprocessing
+
+    idle = set(_kept_pids())
+    (busy,) = [p.pid for p in multiprocessing.active_children()
+               if p.name == "kept-runner" and p.pid not in idle]  # fmt: skip
+    return int(busy)
