@@ -52,3 +52,32 @@ def test_a_book_read_back_goes_on_from_the_phase_it_saved(tmp_path: Path) -> Non
     again.set(1, phase=Phase.SUBMITTED)
     with pytest.raises(PhaseError):
         again.set(1, phase=Phase.CLAIMING)
+
+
+def test_the_book_read_back_is_the_book_written_through_folds_forgets_and_a_torn_line(
+    tmp_path: Path,
+) -> None:
+    """Changes go to a journal folded into the book once it outgrows it: a book read back at
+    any point (after a kill: a torn last line) is the book in memory, up to that line."""
+    path = tmp_path / "jobs.json"
+    book = JobBook(path)
+    steps = [Phase.CLAIMING, Phase.CLAIMED, Phase.READY, Phase.SUBMITTED, Phase.DONE]
+    folded = 0
+    for job_id in range(300):
+        for phase in steps:
+            book.set(job_id, phase=phase, note=f"{job_id}-{phase}")
+            folded += not book.journal.exists()  # just folded into the book
+        if job_id % 7 == 0:
+            book.drop_field(job_id, "note")
+        if job_id % 11 == 0:
+            book.forget(job_id)
+        if job_id % 50 == 0:
+            assert JobBook(path).jobs == book.jobs
+    assert folded >= 2 and JobBook(path).jobs == book.jobs
+    assert 0 not in book.jobs and "note" not in book.jobs[7] and book.jobs[8]["note"] == "8-done"
+
+    before = {k: dict(v) for k, v in book.jobs.items()}
+    book.set(299, phase=Phase.DONE, note="the torn one")
+    with open(book.journal, "r+b") as journal:  # the kill cut the last line short
+        journal.truncate(journal.seek(0, 2) - 5)
+    assert JobBook(path).jobs == before

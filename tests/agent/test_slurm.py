@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 from agent_helpers import SteppedAgent, client_of
 
+from agent.host import JobBook
 from agent.policy import Policy
 from agent.slurm import Slurm
 from hepx.anvil import Anvil
@@ -145,12 +146,7 @@ def test_a_restarted_agent_follows_the_slurm_job_it_queued_instead_of_queueing_a
     cmd += ["--policy", str(policy)]
 
     def batch_id() -> str | None:
-        book = state / "jobs.json"
-        return (
-            json.loads(book.read_text()).get(str(job_id), {}).get("batch_id")
-            if book.exists()
-            else None
-        )
+        return JobBook(state / "jobs.json").jobs.get(job_id, {}).get("batch_id")
 
     first = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, start_new_session=True)
     deadline = time.monotonic() + 90  # a bound, not a timing
