@@ -64,8 +64,10 @@ def release_settled(
         return []
     wanted = tuple(_prefix(job_id) for job_id in done)
     try:
-        for pin in store.pins.list():
-            if pin.expires_at is None and pin.name.startswith(wanted):
+        # By name first: reading every pin of the store each round grew with all it holds.
+        for name in (n for n in store.pins.names() if n.startswith(wanted)):
+            pin = store.pins.get(name)
+            if pin is not None and pin.expires_at is None:
                 store.pin(pin.name, pin.cid, now + retention)
     except StoreError as exc:
         log.warning("event=pin_release_failed jobs=%s error=%s", done, exc)

@@ -39,10 +39,13 @@ class Pins:
     def set(self, name: str, cid: str, expires_at: float | None = None) -> Pin:
         path = self._path(name)
         pin = Pin(name, cid, expires_at)
+        tmp = path.with_name(f".{path.name}.{os.urandom(4).hex()}.tmp")
         try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".{path.name}.{os.urandom(4).hex()}.tmp")
-            tmp.write_text(json.dumps(asdict(pin)))
+            try:
+                tmp.write_text(json.dumps(asdict(pin)))
+            except FileNotFoundError:  # the first pin: its folder comes with it
+                self.folder.mkdir(parents=True, exist_ok=True)
+                tmp.write_text(json.dumps(asdict(pin)))
             os.replace(tmp, path)
         except OSError as exc:
             raise StoreError(f"cannot write pin {name} in {self.folder}: {exc}") from exc
@@ -63,11 +66,17 @@ class Pins:
         path.unlink(missing_ok=True)
         return existed
 
-    def list(self) -> list[Pin]:
-        if not self.folder.is_dir():
+    def names(self) -> builtins.list[str]:
+        """Every pin's name, sorted, without reading the pins (one folder listing)."""
+        try:
+            with os.scandir(self.folder) as entries:
+                found = [e.name[:-5] for e in entries if e.name.endswith(".json")]
+        except FileNotFoundError:
             return []
-        names = sorted(p.stem for p in self.folder.glob("*.json") if not p.name.startswith("."))
-        return [pin for name in names if (pin := self.get(name)) is not None]
+        return sorted(name for name in found if not name.startswith("."))
+
+    def list(self) -> builtins.list[Pin]:
+        return [pin for name in self.names() if (pin := self.get(name)) is not None]
 
     def expire(self, now: float) -> builtins.list[str]:
         """Remove pins whose time has passed; return their names."""

@@ -6,6 +6,7 @@ fetching each have their own module."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import queue
@@ -88,6 +89,14 @@ class LocalStore:
         if not isinstance(self._blocks, Blockstore):
             raise StoreError("this view of the store is read-only")
         return self._blocks.batch()
+
+    def batch(self) -> AbstractContextManager[None]:
+        """Everything added in the block goes into one pack, durable and visible together
+        when it exits (one fsync for many small adds, as a batch of job specs is); nothing
+        of it if the block raises. Where the blocks live elsewhere (a Kubo node), no-op."""
+        if isinstance(self._blocks, Blockstore):
+            return self._blocks.batch()
+        return contextlib.nullcontext()
 
     def _put(self, codec: int, data: bytes) -> BlockId:
         bid = BlockId.of(codec, data)

@@ -4,6 +4,7 @@ way a caller can get it wrong or try to get more than it may: refused whole, not
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from api_helpers import echo_spec
@@ -13,6 +14,8 @@ from api.app import create_app
 from hepx.api_tokens import Scope, TokenBook
 from hepx.chain import JobState, MarketClient
 from hepx.config import Settings
+from hepx.spec import canonical_json, parse_spec
+from hepx.store import LocalStore
 
 PRICE = 10**16  # echo_spec's max price: 0.01 ether
 
@@ -48,7 +51,7 @@ def test_a_sweep_is_posted_in_one_transaction_with_consecutive_ids(
 
 
 def test_a_batch_is_refused_whole_for_any_bad_spec(
-    api: TestClient, market_as: Callable[[int], MarketClient]
+    api: TestClient, market_as: Callable[[int], MarketClient], store: LocalStore, tmp_path: Path
 ) -> None:
     before = market_as(0).job_count()
     cases = [
@@ -70,6 +73,13 @@ def test_a_batch_is_refused_whole_for_any_bad_spec(
     reply = api.post("/jobs/batch", json={"specs": [*_sweep(1), missing]})
     assert reply.status_code == 422 and "spec 1: input 'data'" in reply.text
     assert market_as(0).job_count() == before  # nothing was posted
+    # ... nor stored: the batch's specs go into the store together or not at all.
+    good = LocalStore(tmp_path / "elsewhere", fsync=False).add_bytes(
+        canonical_json(parse_spec(_sweep(1)[0]))
+    )
+    assert not store.has(good)
+    assert api.post("/jobs/batch", json={"specs": _sweep(1)}).status_code == 201
+    assert store.has(good)
 
 
 def test_a_batch_spends_only_what_the_callers_token_has_left(

@@ -15,6 +15,7 @@ from multiformats import CID, multihash
 
 from hepx.errors import BlockCorrupted, BlockNotFound, InvalidCid, PathNotFound, StoreError
 from hepx.store import CHUNK_SIZE, MAX_LINKS, Entry, LocalStore, parse_cid
+from hepx.store._cid import block_id
 from hepx.store._unixfs import FILE, PBLink, decode_node, decode_unixfs, encode_node, encode_unixfs
 
 KIB = 1024
@@ -306,6 +307,35 @@ def test_cid_with_unsupported_codec_or_hash_is_refused(store: LocalStore) -> Non
     blake = str(CID("base32", 1, "raw", multihash.digest(b"x", "sha2-512")))
     with pytest.raises(InvalidCid, match="sha2-512"):
         store.get_block(blake)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.sampled_from(["raw", "dag-pb", "dag-cbor"]),
+    st.sampled_from(["sha2-256", "sha2-512"]),
+    st.binary(max_size=64),
+    st.sampled_from([0, 1, 58]),
+)
+def test_the_store_own_cid_form_reads_as_multiformats_reads_it(
+    codec: str, hashfun: str, data: bytes, flip: int
+) -> None:
+    """block_id reads the store's own spelling (CIDv1 base32) by hand: the same BlockId as
+    multiformats gives, or the same refusal; a changed character is never a valid other CID."""
+    text = str(CID("base32", 1, codec, multihash.digest(data, hashfun)))
+    text = text[:flip] + ("a" if text[flip] != "a" else "b") + text[flip + 1 :] if flip else text
+    try:
+        cid = parse_cid(text)
+        expected: object = (cid.codec.code, bytes(cid.raw_digest), cid.hashfun.code)
+        if expected[0] not in (0x55, 0x70) or expected[2] != 0x12:
+            expected = InvalidCid
+    except InvalidCid:
+        expected = InvalidCid
+    try:
+        bid = block_id(text)
+        got: object = (bid.codec, bid.digest, 0x12)
+    except InvalidCid:
+        got = InvalidCid
+    assert got == expected
 
 
 def test_cidv0_and_other_bases_resolve_to_the_same_content(store: LocalStore) -> None:
