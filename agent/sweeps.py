@@ -206,7 +206,9 @@ class SweepFlow:
         for lot_id, jobs in sorted(lots.items()):
             rec = book.jobs[jobs[0]]
             phases = {book.phase(j) for j in jobs}
-            if phases == {Phase.SUBMITTED} and now > int(rec["challenge_end"]) + 1:
+            # No second of margin past the window as for a job's finalize: settleLots skips
+            # a lot not matured yet instead of reverting, so an early try costs no refusal.
+            if phases == {Phase.SUBMITTED} and now > int(rec["challenge_end"]):
                 due[lot_id] = int(rec["challenge_end"])
             elif phases == {Phase.READY} and len(jobs) == int(rec["lot_size"]):
                 ready.append(lot_id)

@@ -26,7 +26,7 @@ from agent.container_jobs import (
     run_container_job,
     runs_in_container,
 )
-from agent.executor import Execution, execute
+from agent.executor import Execution, execute, start_runners
 from agent.host import AgentPaths, JobBook, Produced
 from agent.llm_client import EndpointProbe
 from agent.llm_policy import runner_env
@@ -143,6 +143,7 @@ class WorkerAgent:
         )
         log.info("event=slots cpus=%d memory_mb=%d", self.slots.cpus, self.slots.memory_mb)
         remove_leftover_containers(self.policy, self.address)
+        start_runners(self.policy.kinds, self.slots.cpus)  # before the kinds are declared
         ensure_stake(self.client, self.policy)
         self.resume_held()  # jobs a previous run claimed but did not submit
         self.heads.start()

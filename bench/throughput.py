@@ -2,7 +2,8 @@
 S slots each, until every one is settled on chain.
 
 For each agents x slots configuration a fresh devnet (anvil automine, the API, W agents) gets
---jobs echo jobs posted by --posters threads at once, and the table shows:
+--jobs echo jobs posted by --posters threads at once, once every agent is up (its kinds
+registered on chain), and the table shows:
 
   jobs/s          jobs / (last settlement - first post)
   p50, p95        post -> result on chain, per job
@@ -37,7 +38,7 @@ from pathlib import Path
 
 from hepx.anvil import free_port
 from hepx.chain import JobState, LotState, MarketClient
-from hepx.devnet import start_devnet
+from hepx.devnet import Devnet, start_devnet
 from hepx.workflow_api import HttpJobsApi
 
 
@@ -66,6 +67,22 @@ class Run:
     skipped_gas: int  # gas of the claimJobs that claimed nothing
 
 
+def _wait_agents_up(devnet: Devnet, client: MarketClient) -> None:
+    """Until every agent has registered its kinds on chain (the last step of its start): the
+    run measures the market, not the agents' start (a Python process each, whose imports
+    would share the cores with the run)."""
+    deadline = time.monotonic() + 120
+    workers = {w.address.lower() for w in devnet.workers}
+    while True:
+        events = client.events(devnet.deployment.deploy_block, client.block_number())
+        up = {str(e.args["worker"]).lower() for e in events if e.name == "WorkerRegistered"}
+        if workers <= up:
+            return
+        if time.monotonic() > deadline:
+            raise SystemExit(f"{len(workers - up)} agents not up in 120 s: see {devnet.logs}")
+        time.sleep(0.2)
+
+
 def _call_of(client: MarketClient, tx_hash: str) -> str:
     """The market function a transaction called (its selector if the market has none)."""
     data = client.rpc.request("eth_getTransactionByHash", [tx_hash])["input"]
@@ -91,6 +108,7 @@ def run_once(
     )
     try:
         client = MarketClient(devnet.anvil.url, devnet.deployment.job_market, None)
+        _wait_agents_up(devnet, client)
         api = HttpJobsApi(devnet.api_url)
         first_block = client.block_number() + 1
         posted_at: dict[int, float] = {}
