@@ -62,13 +62,8 @@ def release_settled(
     ]
     if not done:
         return []
-    wanted = tuple(_prefix(job_id) for job_id in done)
     try:
-        # By name first: reading every pin of the store each round grew with all it holds.
-        for name in (n for n in store.pins.names() if n.startswith(wanted)):
-            pin = store.pins.get(name)
-            if pin is not None and pin.expires_at is None:
-                store.pin(pin.name, pin.cid, now + retention)
+        store.release_pins([_prefix(job_id) for job_id in done], now + retention)
     except StoreError as exc:
         log.warning("event=pin_release_failed jobs=%s error=%s", done, exc)
         return []

@@ -1,21 +1,28 @@
 """Pins: named roots that garbage collection keeps, each until an expiry time or for good.
 
-One small JSON file per pin (``<dir>/<name>.json``: cid, expires_at) written atomically, so
-concurrent agents pinning different jobs never rewrite each other's pins.
+One SQLite table (``<dir>/pins.sqlite``, WAL mode), which the store's processes (the API,
+every agent of a devnet) share: each pin is a row, so agents pinning different jobs never
+rewrite each other's, and a round's pins change in one transaction. A file per pin, as
+stores before kept them, cost a file created and renamed per pin in one folder all of them
+wrote into (several per job); such files are moved into the table when the store opens.
 """
 
 from __future__ import annotations
 
 import builtins
 import json
-import os
 import re
-from dataclasses import asdict, dataclass
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 from hepx.errors import StoreError
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_OPEN_ATTEMPTS = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,62 +32,132 @@ class Pin:
     expires_at: float | None  # epoch seconds; None keeps it until unpinned
 
 
+def _check(name: str) -> str:
+    if not _NAME.match(name):
+        raise StoreError(
+            f"bad pin name {name!r}: use letters, digits, '.', '_' or '-' (e.g. job-7-spec)"
+        )
+    return name
+
+
 class Pins:
     def __init__(self, folder: Path) -> None:
         self.folder = Path(folder)
+        self._db: sqlite3.Connection | None = None
+        self._lock = threading.Lock()  # one connection, shared by the process's threads
 
-    def _path(self, name: str) -> Path:
-        if not _NAME.match(name):
-            raise StoreError(
-                f"bad pin name {name!r}: use letters, digits, '.', '_' or '-' (e.g. job-7-spec)"
-            )
-        return self.folder / f"{name}.json"
+    def _open(self) -> sqlite3.Connection:  # lock held
+        if self._db is None:
+            try:
+                self.folder.mkdir(parents=True, exist_ok=True)
+                self._db = _connect(self.folder / "pins.sqlite")
+                _adopt_pin_files(self._db, self.folder)
+            except (OSError, sqlite3.Error) as exc:
+                raise StoreError(f"cannot open the pins in {self.folder}: {exc}") from exc
+        return self._db
+
+    def _run(
+        self, sql: str, rows: Iterable[tuple[object, ...]] = ((),)
+    ) -> builtins.list[tuple[object, ...]]:
+        """Run ``sql`` for each of ``rows`` in one transaction; the last statement's rows."""
+        with self._lock:
+            db = self._open()
+            try:
+                db.execute("BEGIN IMMEDIATE")
+                found: builtins.list[tuple[object, ...]] = []
+                for row in rows:
+                    found = db.execute(sql, row).fetchall()
+                db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise StoreError(f"pins in {self.folder}: {exc}") from exc
+            return found
 
     def set(self, name: str, cid: str, expires_at: float | None = None) -> Pin:
-        path = self._path(name)
-        pin = Pin(name, cid, expires_at)
-        tmp = path.with_name(f".{path.name}.{os.urandom(4).hex()}.tmp")
-        try:
-            try:
-                tmp.write_text(json.dumps(asdict(pin)))
-            except FileNotFoundError:  # the first pin: its folder comes with it
-                self.folder.mkdir(parents=True, exist_ok=True)
-                tmp.write_text(json.dumps(asdict(pin)))
-            os.replace(tmp, path)
-        except OSError as exc:
-            raise StoreError(f"cannot write pin {name} in {self.folder}: {exc}") from exc
+        pin = Pin(_check(name), cid, expires_at)
+        self.set_many([pin])
         return pin
 
+    def set_many(self, pins: Iterable[Pin]) -> None:
+        """Several pins in one transaction (a round's, say)."""
+        rows = [(_check(p.name), p.cid, p.expires_at) for p in pins]
+        if rows:
+            self._run("INSERT OR REPLACE INTO pins VALUES (?, ?, ?)", rows)
+
     def get(self, name: str) -> Pin | None:
-        try:
-            raw = json.loads(self._path(name).read_text())
-        except FileNotFoundError:
-            return None
-        except (OSError, ValueError) as exc:
-            raise StoreError(f"pin file for {name} in {self.folder} is unreadable: {exc}") from exc
-        return Pin(name, str(raw["cid"]), raw.get("expires_at"))
+        rows = self._run("SELECT name, cid, expires_at FROM pins WHERE name = ?", [(_check(name),)])
+        return _pins(rows)[0] if rows else None
 
     def remove(self, name: str) -> bool:
-        path = self._path(name)
-        existed = path.exists()
-        path.unlink(missing_ok=True)
-        return existed
+        return bool(self._run("DELETE FROM pins WHERE name = ? RETURNING name", [(_check(name),)]))
 
     def names(self) -> builtins.list[str]:
-        """Every pin's name, sorted, without reading the pins (one folder listing)."""
-        try:
-            with os.scandir(self.folder) as entries:
-                found = [e.name[:-5] for e in entries if e.name.endswith(".json")]
-        except FileNotFoundError:
-            return []
-        return sorted(name for name in found if not name.startswith("."))
+        return [str(row[0]) for row in self._run("SELECT name FROM pins ORDER BY name")]
 
     def list(self) -> builtins.list[Pin]:
-        return [pin for name in self.names() if (pin := self.get(name)) is not None]
+        return _pins(self._run("SELECT name, cid, expires_at FROM pins ORDER BY name"))
+
+    def release(self, prefixes: Iterable[str], expires_at: float) -> builtins.list[Pin]:
+        """Give every pin kept for good whose name starts with one of ``prefixes`` an expiry
+        at ``expires_at``; returns them. One transaction, a range of the index per prefix."""
+        rows = [(expires_at, p, p[:-1] + chr(ord(p[-1]) + 1)) for p in prefixes if p]
+        released: builtins.list[Pin] = []
+        for row in rows:  # RETURNING gives the last statement's rows only: one call each
+            released += _pins(
+                self._run(
+                    "UPDATE pins SET expires_at = ? WHERE name >= ? AND name < ? "
+                    "AND expires_at IS NULL RETURNING name, cid, expires_at",
+                    [row],
+                )
+            )
+        return released
 
     def expire(self, now: float) -> builtins.list[str]:
         """Remove pins whose time has passed; return their names."""
-        gone = [p.name for p in self.list() if p.expires_at is not None and p.expires_at <= now]
-        for name in gone:
-            self.remove(name)
-        return gone
+        rows = self._run("DELETE FROM pins WHERE expires_at <= ? RETURNING name", [(now,)])
+        return sorted(str(row[0]) for row in rows)
+
+
+def _pins(rows: Iterable[tuple[object, ...]]) -> builtins.list[Pin]:
+    return [
+        Pin(str(name), str(cid), None if expires is None else float(str(expires)))
+        for name, cid, expires in rows
+    ]
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    """The pins table, in WAL mode; a process that loses the race to switch a new file to WAL
+    ("database is locked" at once, busy timeout or not) waits and tries again."""
+    for attempt in range(_OPEN_ATTEMPTS):
+        db = sqlite3.connect(path, timeout=30, check_same_thread=False, isolation_level=None)
+        try:
+            db.execute("PRAGMA busy_timeout=30000")
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")  # a process killed loses nothing
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS pins (name TEXT PRIMARY KEY, cid TEXT NOT NULL, "
+                "expires_at REAL) WITHOUT ROWID"
+            )
+            return db
+        except sqlite3.OperationalError as exc:
+            db.close()
+            if "locked" not in str(exc) or attempt == _OPEN_ATTEMPTS - 1:
+                raise
+            time.sleep(min(1.0, 0.02 * 2**attempt))
+    raise AssertionError("unreachable")
+
+
+def _adopt_pin_files(db: sqlite3.Connection, folder: Path) -> None:
+    """Move pins a store of an earlier version kept as ``<name>.json`` files into the table
+    (a file is deleted once its row is in)."""
+    for path in folder.glob(".*.tmp"):
+        path.unlink(missing_ok=True)  # a write a kill interrupted
+    for path in sorted(folder.glob("*.json")):
+        try:
+            raw = json.loads(path.read_text())
+            row = (path.stem, str(raw["cid"]), raw.get("expires_at"))
+        except (OSError, ValueError, KeyError) as exc:
+            raise StoreError(f"pin file {path} is unreadable: {exc}") from exc
+        db.execute("INSERT OR IGNORE INTO pins VALUES (?, ?, ?)", row)
+        path.unlink()

@@ -439,6 +439,11 @@ class LocalStore:
     def unpin(self, name: str) -> bool:
         return self.pins.remove(name)
 
+    def release_pins(self, prefixes: Iterable[str], expires_at: float) -> list[Pin]:
+        """Give the pins kept for good under names starting with ``prefixes`` an expiry
+        (gc collects their DAGs after it); the pins changed."""
+        return self.pins.release(prefixes, expires_at)
+
     def verify(self) -> VerifyReport:
         """Check every block against its CID, every pin's DAG for completeness, and the
         folders for leftovers of interrupted writes."""

@@ -125,3 +125,49 @@ def test_cli_pin_gc_and_pins(tmp_path: Path) -> None:
     assert store.has(kept) and not store.has(dropped)
     missing = runner.invoke(store_cli, ["unpin", "nope", "--store", str(folder)])
     assert missing.exit_code == 1 and "no pin named 'nope'" in missing.stderr
+
+
+def test_pin_files_of_an_earlier_store_are_adopted_and_kept_through_gc(tmp_path: Path) -> None:
+    """Stores before kept a JSON file per pin: opening one moves them into the pins table."""
+    root = tmp_path / "old"
+    old = LocalStore(root, fsync=False)
+    kept, timed = old.add_bytes(b"kept for good"), old.add_bytes(b"kept a while")
+    (root / "pins").mkdir()
+    (root / "pins" / "job-3-spec.json").write_text(f'{{"cid": "{kept}", "expires_at": null}}')
+    (root / "pins" / "job-3-result.json").write_text(f'{{"cid": "{timed}", "expires_at": 50.0}}')
+    (root / "pins" / ".job-4-spec.json.1a2b.tmp").write_text("{")  # a write a kill cut short
+    store = LocalStore(root, fsync=False)
+    assert {p.name: (p.cid, p.expires_at) for p in store.pins.list()} == {
+        "job-3-result": (timed, 50.0),
+        "job-3-spec": (kept, None),
+    }
+    assert sorted(p.name for p in (root / "pins").iterdir()) == ["pins.sqlite"] + [
+        n for n in ("pins.sqlite-shm", "pins.sqlite-wal") if (root / "pins" / n).exists()
+    ]
+    store.gc(now=100.0)
+    assert store.has(kept) and not store.has(timed)
+
+
+def test_processes_pinning_at_once_keep_every_pin(tmp_path: Path) -> None:
+    """Agents and the API share a store: pins written at once from several processes (and
+    the same name re-pinned by all) are all there after."""
+    import multiprocessing
+
+    root = tmp_path / "shared"
+    cid = LocalStore(root, fsync=False).add_bytes(b"x")
+    context = multiprocessing.get_context("fork")
+    workers = [context.Process(target=_pin_many, args=(root, w, cid)) for w in range(4)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(60)
+    assert [w.exitcode for w in workers] == [0, 0, 0, 0]
+    names = LocalStore(root, fsync=False).pins.names()
+    assert len(names) == 4 * 50 + 1 and "shared" in names
+
+
+def _pin_many(root: Path, worker: int, cid: str) -> None:
+    store = LocalStore(root, fsync=False)
+    for i in range(50):
+        store.pin(f"job-{worker}-{i}", cid)
+        store.pin("shared", cid, expires_at=float(i))
