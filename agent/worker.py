@@ -14,7 +14,7 @@ import platform
 import shutil
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +54,7 @@ from hepx.chain import (
     MarketClient,
     MarketEvent,
     MatchMode,
+    PaymentDirection,
     TxResult,
     websocket_url,
 )
@@ -74,6 +75,11 @@ log = logging.getLogger("hepx.agent")
 
 # Seconds kept free before the run deadline for storing outputs and the submit tx.
 SUBMIT_MARGIN = 10
+# Seconds a round of the loop waits at least after the last one began. Every block (one per
+# transaction on an automining devnet) and every result made ready wakes the loop; a round
+# per wake made the rounds of N agents grow as N times their transactions, each round a
+# handful of reads, and a busy market's agents spent more on rounds than on jobs.
+MIN_ROUND_SECONDS = 0.05
 
 
 class WorkerAgent:
@@ -107,6 +113,11 @@ class WorkerAgent:
         self.heads = HeadWatcher(websocket_url(client.rpc_url) if ws_url == "" else ws_url)
         self.submit_margin = submit_margin
         self.address = client.sender
+        # Something was paid to us (in a receipt of ours or the chain's events), or we just
+        # started or saw a reorg: the next round looks at our credit and withdraws it. Looking
+        # every round was a read per round for nothing while no payment came.
+        self.earnings_due = True
+        client.tx_observers.append(lambda _what, tx: self._note_payments(tx.events))
         # Jobs with terms (auctions, replicas, stakes, tokens, allowlists): agent/bidding.py
         # and agent/replication.py.
         self.auctions = AuctionFlow(self)
@@ -149,6 +160,7 @@ class WorkerAgent:
         self.heads.start()
         lost_since: float | None = None
         while not stop.is_set():
+            began = time.monotonic()
             try:
                 self.step()
             except ChainError as exc:
@@ -165,6 +177,7 @@ class WorkerAgent:
                 log.warning("event=chain_back after=%.0fs", time.monotonic() - lost_since)
                 lost_since = None
             self.heads.wait(self.poll_interval)
+            stop.wait(began + MIN_ROUND_SECONDS - time.monotonic())
         self.heads.stop()
         if self.slots.running:
             # A job cut short here would run again from the start after a restart.
@@ -174,6 +187,10 @@ class WorkerAgent:
 
     def step(self) -> None:
         """One round of the loop; jobs it starts run on in their threads (``slots.join()``)."""
+        with self.client.one_clock():
+            self._round()
+
+    def _round(self) -> None:
         self.follower.poll(self.handle)
         self.resume_held()
         self.reconsider_waiting()
@@ -212,6 +229,7 @@ class WorkerAgent:
 
     def handle(self, event: MarketEvent) -> None:
         self.order.saw(event)
+        self._note_payments([event])
         if event.name == "JobPosted":
             self.consider(int(event.args["jobId"]), str(event.args["specCid"]))
             if self.claims.due():
@@ -222,6 +240,7 @@ class WorkerAgent:
             self.verifier.on_dispute(int(event.args["jobId"]))
 
     def _after_reorg(self, fork: int) -> None:
+        self.earnings_due = True  # a withdrawal may have been orphaned
         self.recovery.after_reorg(fork)
         self.sweeps.after_reorg()
 
@@ -553,9 +572,27 @@ class WorkerAgent:
 
     # ------------------------------------------------------------ settlement
 
+    def _note_payments(self, events: Iterable[MarketEvent]) -> None:
+        me = self.address.lower()
+        if any(
+            e.name == "Payment"
+            and e.args["direction"] == PaymentDirection.CREDIT
+            and str(e.args["payee"]).lower() == me
+            for e in events
+        ):
+            self.earnings_due = True
+
     def withdraw_earnings(self) -> None:
-        withdraw_token_earnings(self.client, self.policy)
-        if self.client.withdrawable(self.address) > 0:
-            tx = self.client.withdraw()
-            amount = tx.event("Payment").args["amount"]
-            log.info("event=withdrawn worker=%s amount=%d tx=%s", self.address, amount, tx.tx_hash)
+        if not self.earnings_due:
+            return
+        self.earnings_due = False
+        try:
+            withdraw_token_earnings(self.client, self.policy)
+            if self.client.withdrawable(self.address) > 0:
+                tx = self.client.withdraw()
+                amount = tx.event("Payment").args["amount"]
+                log.info("event=withdrawn worker=%s amount=%d tx=%s", self.address, amount,
+                         tx.tx_hash)  # fmt: skip
+        except BaseException:
+            self.earnings_due = True  # tried again next round
+            raise

@@ -8,10 +8,12 @@ anything is sent.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, Self
 
 from eth_account import Account
@@ -67,6 +69,7 @@ class ContractClient:
         self.tx_observers: list[Callable[[str, TxResult], None]] = []
         self.decoder = LogDecoder(self.artifact.abi, self.contract.address)
         self.views = view_calls(self.artifact.abi)
+        self._clock = threading.local()  # chain_now() held for a round (one_clock())
 
     @classmethod
     def of_market(cls, market: ContractClient, private_key: str | None = None) -> Self:
@@ -125,10 +128,28 @@ class ContractClient:
         does not, the latest block's time, with the wall clock as the floor (an idle chain's
         latest block is old).
         """
+        held: list[float] | None = getattr(self._clock, "held", None)
+        if held:
+            return held[0]
         try:
-            return float(self.timestamp("pending"))
+            now = float(self.timestamp("pending"))
         except ChainError:
-            return max(time.time(), self.timestamp("latest"))
+            now = max(time.time(), self.timestamp("latest"))
+        if held is not None:
+            held.append(now)
+        return now
+
+    @contextlib.contextmanager
+    def one_clock(self) -> Iterator[None]:
+        """chain_now() read once for the body's calls in this thread (a round of the agent's
+        loop asked it three times or more). The time read first only runs behind the chain's
+        for the rest of the body: a deadline is then seen passed a little later, never
+        sooner, so nothing is sent early."""
+        self._clock.held = []
+        try:
+            yield
+        finally:
+            self._clock.held = None
 
     def balance(self, address: str, block: str | int = "latest") -> int:
         return self.rpc.balance(address, block)

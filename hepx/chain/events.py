@@ -141,9 +141,10 @@ def block_ranges(first: int, last: int, size: int) -> Iterator[tuple[int, int]]:
 
 
 def confirmed_ranges(
-    rpc: Rpc, after_block: int, confirmations: int, size: int
+    rpc: Rpc, after_block: int, confirmations: int, size: int, head: int | None = None
 ) -> tuple[int, Iterator[tuple[int, int]]]:
     """What a follower of the chain reads next (the agent's follower, the API's index): the
-    newest block ``confirmations`` deep, and the ranges from ``after_block + 1`` up to it."""
-    safe_head = rpc.block_number() - confirmations
+    newest block ``confirmations`` deep, and the ranges from ``after_block + 1`` up to it
+    (``head``: the newest block, if the caller has just read it)."""
+    safe_head = (rpc.block_number() if head is None else head) - confirmations
     return safe_head, block_ranges(after_block + 1, safe_head, size)

@@ -127,9 +127,11 @@ class EventFollower:
 
     def poll(self, handle: Callable[[MarketEvent], None]) -> int:
         """Handle the events of every new confirmed block; return how many were handled."""
-        self._rewind_past_reorg()
+        head = self._rewind_past_reorg()
         rpc = self.client.rpc
-        _, ranges = confirmed_ranges(rpc, self.cursor.block, self.confirmations, self.max_range)
+        _, ranges = confirmed_ranges(
+            rpc, self.cursor.block, self.confirmations, self.max_range, head
+        )
         handled = 0
         for start, end in ranges:
             for event in self.client.iter_events(start, end):
@@ -139,18 +141,19 @@ class EventFollower:
             self.cursor.save(end, _hex(block["hash"]), _hex(block["parentHash"]))
         return handled
 
-    def _rewind_past_reorg(self) -> None:
+    def _rewind_past_reorg(self) -> int | None:
         """If a block the cursor knows is not on the chain any more, go back to the newest one
-        below it that is (every block below a canonical one is canonical too)."""
+        below it that is (every block below a canonical one is canonical too). The head it
+        read, if it read one."""
         check = self.cursor.to_check()
         if not check:
-            return  # a cursor saved before hashes were kept: nothing to compare
+            return None  # a cursor saved before hashes were kept: nothing to compare
         head = self.client.block_number()
         rpc = self.client.rpc
         stale = sorted(b for b, h in check.items() if b > head or rpc.block_hash(b) != h)
         if not stale:
             self.cursor.checked(set(check))
-            return
+            return head
         fork = self.cursor.floor
         for block, block_hash in self.cursor.newest_first():
             if block < stale[0] and rpc.block_hash(block) == block_hash:
@@ -166,6 +169,7 @@ class EventFollower:
         if self.on_reorg is not None:
             self.on_reorg(fork)
         self.cursor.rewind(fork)
+        return head
 
 
 def _hex(value: bytes) -> str:

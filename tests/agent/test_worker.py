@@ -332,6 +332,33 @@ def test_hung_job_is_killed_at_its_timeout_and_reported_failed(
     assert "timed out" in agent.book.jobs[job_id]["error"]
 
 
+def test_the_agent_reads_its_credit_only_once_something_was_paid_to_it(
+    anvil: Anvil,
+    deployment: Deployment,
+    store: LocalStore,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """No payment, no read of the agent's credit in its rounds; a payment made in another
+    party's transaction (a refund to the agent's key, sent by another client of it) is seen
+    in the chain's events, and the next round withdraws it."""
+    agent = _agent(anvil, deployment, store, tmp_path / "w", account=5)
+    agent.step()  # at its start it looks once
+    reads: list[str] = []
+    real = agent.client.withdrawable
+    monkeypatch.setattr(agent.client, "withdrawable", lambda a: reads.append(a) or real(a))
+    for _ in range(3):
+        agent.step()
+    assert reads == []
+    own_key = _client(anvil, deployment, 5)  # not the agent's client: its receipts unseen
+    job_id, _ = own_key.post_job(_echo(store), 10**6, 60, 60)
+    own_key.cancel(job_id)
+    assert own_key.withdrawable(agent.address) == 10**6
+    agent.step()
+    assert reads == [agent.address]  # once: its withdrawal is no credit to look for
+    assert own_key.withdrawable(agent.address) == 0  # withdrawn
+
+
 def test_agent_finalizes_after_challenge_window_and_withdraws_its_price(
     anvil: Anvil, deployment: Deployment, store: LocalStore, tmp_path: Path
 ) -> None:
