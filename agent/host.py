@@ -97,6 +97,11 @@ class JobBook:
                     self.jobs.pop(int(job_id), None)
                 else:
                     self.jobs[int(job_id)] = rec
+        # Jobs by phase: a round asks for a few phases many times, and the book keeps every
+        # job it ever took (a scan per ask grew with all of them).
+        self._phases: dict[str | None, set[int]] = {}
+        for job_id, rec in self.jobs.items():
+            self._phases.setdefault(rec.get("phase"), set()).add(job_id)
 
     def set(self, job_id: int, **fields: Any) -> None:
         self.set_many({job_id: fields})
@@ -107,11 +112,18 @@ class JobBook:
         with self._lock:
             for job_id, own in jobs.items():
                 merged = {**own, **fields}
+                old = self.jobs.get(job_id, {}).get("phase")
                 if "phase" in merged:
-                    old = self.jobs.get(job_id, {}).get("phase")
                     merged["phase"] = check_step(job_id, old, merged["phase"])
                 self.jobs.setdefault(job_id, {}).update(merged)
+                self._file(job_id, old)
             self._write(jobs)
+
+    def _file(self, job_id: int, old: str | None) -> None:  # lock held
+        """Move the job in the phase index from ``old`` to its phase now (None: gone)."""
+        self._phases.get(old, set()).discard(job_id)
+        if (rec := self.jobs.get(job_id)) is not None:
+            self._phases.setdefault(rec.get("phase"), set()).add(job_id)
 
     def drop_field(self, job_id: int, name: str) -> None:
         with self._lock:
@@ -142,7 +154,8 @@ class JobBook:
 
     def forget(self, job_id: int) -> None:
         with self._lock:
-            if self.jobs.pop(job_id, None) is not None:
+            if (rec := self.jobs.pop(job_id, None)) is not None:
+                self._file(job_id, rec.get("phase"))
                 self._write([job_id])
 
     def phase(self, job_id: int) -> Phase | None:
@@ -150,8 +163,9 @@ class JobBook:
         return None if phase is None else Phase(phase)
 
     def in_phase(self, *phases: Phase) -> list[int]:
+        """The jobs in any of ``phases``, by id."""
         with self._lock:
-            return [job_id for job_id, rec in self.jobs.items() if rec.get("phase") in phases]
+            return sorted(j for phase in set(phases) for j in self._phases.get(phase, ()))
 
 
 class FlowHost(Protocol):

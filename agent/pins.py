@@ -43,6 +43,8 @@ def pin_result(store: LocalStore, job_id: int, result_cid: str) -> None:
 class _Book(Protocol):
     jobs: dict[int, dict[str, Any]]
 
+    def in_phase(self, *phases: Phase) -> list[int]: ...
+
     def set_many(self, jobs: dict[int, dict[str, Any]], **fields: Any) -> None: ...
 
 
@@ -55,11 +57,7 @@ def release_settled(
     Store errors are logged, not raised: pins are housekeeping and must not stop the agent.
     """
     now = time.time() if now is None else now
-    done = [
-        job_id
-        for job_id, rec in book.jobs.items()
-        if rec.get("phase") == Phase.DONE and not rec.get("pins_released")
-    ]
+    done = [j for j in book.in_phase(Phase.DONE) if not book.jobs[j].get("pins_released")]
     if not done:
         return []
     try:

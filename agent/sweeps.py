@@ -189,9 +189,10 @@ class SweepFlow:
     def lots(self) -> dict[int, list[int]]:
         """Our lots not yet done, each with its jobs still in it."""
         found: dict[int, list[int]] = {}
-        for job_id, rec in list(self.agent.book.jobs.items()):
-            if "lot" in rec and rec.get("phase") != Phase.DONE:
-                found.setdefault(int(rec["lot"]), []).append(job_id)
+        book = self.agent.book
+        for job_id in book.in_phase(*(p for p in Phase if p != Phase.DONE)):
+            if (lot := book.lot(job_id)) is not None:
+                found.setdefault(lot, []).append(job_id)
         return found
 
     def submit_and_settle(self, running: bool) -> None:
