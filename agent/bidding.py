@@ -31,7 +31,7 @@ from hepx.chain import (
     kind_id,
 )
 from hepx.errors import ChainError, SpecError, TxReverted
-from hepx.spec import JobSpec, parse_spec
+from hepx.spec import JobSpec
 
 log = logging.getLogger("hepx.agent")
 
@@ -294,6 +294,6 @@ class AuctionFlow:
         job = agent.client.job(job_id)
         terms = agent.client.terms(job_id)
         spec_cid = str(rec["spec_cid"])
-        spec = parse_spec(agent.store.read_bytes(spec_cid))
+        spec = agent.specs.get(spec_cid)
         ask = int(str(rec.get("ask", rec["price"])))
         self._bid(job_id, spec_cid, job, terms, ask, self._proof(spec, terms))

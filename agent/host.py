@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from agent.phases import Phase, check_step
 from agent.policy import Policy
+from agent.specs import SpecCache
 from hepx.chain import MarketClient, TxResult
 from hepx.files import write_atomic
 from hepx.spec import JobSpec
@@ -173,6 +174,7 @@ class FlowHost(Protocol):
 
     client: MarketClient
     store: LocalStore
+    specs: SpecCache
     policy: Policy
     book: JobBook
     address: str

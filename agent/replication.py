@@ -21,7 +21,7 @@ from agent.phases import REPLICA_PHASES, Phase
 from hepx.chain import AssignmentStatus, JobState
 from hepx.digest import digest_bytes32
 from hepx.errors import DigestError, TxReverted
-from hepx.spec import JobSpec, parse_spec
+from hepx.spec import JobSpec
 
 log = logging.getLogger("hepx.agent")
 
@@ -50,7 +50,7 @@ class ReplicaFlow:
             # We will be slashed as a no-show; we still see to it that the job ends.
             agent.book.set(job_id, phase=Phase.REPLICA_FAILED)
             return
-        spec = spec or parse_spec(agent.store.read_bytes(spec_cid))
+        spec = spec or agent.specs.get(spec_cid)
         try:
             digest = self.digest(spec, produced.outputs)
         except DigestError as exc:

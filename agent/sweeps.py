@@ -28,7 +28,6 @@ from agent.slots import Need, Slots
 from hepx.chain import Job, JobState, LotState, MarketClient, MarketEvent, Sweep, TxResult
 from hepx.errors import SpecError, StoreError, TxDropped, TxReverted
 from hepx.files import write_atomic
-from hepx.spec import parse_spec
 
 log = logging.getLogger("hepx.agent")
 
@@ -83,7 +82,7 @@ class SweepFlow:
         needs: list[tuple[int, int, int]] = []
         for i, cid in enumerate(cids):
             try:
-                spec = parse_spec(agent.store.read_bytes(cid))
+                spec = agent.specs.get(cid)
             except (StoreError, SpecError) as exc:
                 log.warning("event=declined sweep=%d job=%d error=%s", sweep_id, sweep_id + i, exc)
                 return

@@ -33,7 +33,7 @@ from hepx.chain import CourtClient, Dispute, DisputeState, VerifierStatus, vote_
 from hepx.digest import digest_bytes32
 from hepx.errors import ChainError, DigestError, ExecutionError, SpecError, StoreError, TxReverted
 from hepx.kinds import why_not_disputable
-from hepx.spec import JobSpec, canonical_json, parse_spec
+from hepx.spec import JobSpec, canonical_json
 from hepx.store import LocalStore
 
 log = logging.getLogger("hepx.agent")
@@ -103,7 +103,7 @@ class VerifierFlow:
         if spec_cid is None:
             return "its post is not found"
         try:
-            spec = parse_spec(agent.store.read_bytes(spec_cid))
+            spec = agent.specs.get(spec_cid)
         except (StoreError, SpecError) as exc:
             return f"spec unreadable: {exc}"
         if spec.kind not in agent.policy.kinds:
@@ -189,7 +189,7 @@ class VerifierFlow:
     def _rerun(self, job_id: int, dispute: Dispute) -> None:
         rec = self.book.jobs[job_id]
         try:
-            spec = parse_spec(self.agent.store.read_bytes(str(rec["spec_cid"])))
+            spec = self.agent.specs.get(str(rec["spec_cid"]))
         except (StoreError, SpecError) as exc:
             self._done(job_id, f"spec unreadable: {exc}")  # silent: our stake pays for it
             return

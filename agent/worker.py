@@ -39,6 +39,7 @@ from agent.replication import ReplicaFlow
 from agent.settlement import submit_and_settle
 from agent.slots import Need, Slots, machine_cpus, machine_memory_mb
 from agent.slurm import BatchSystem, Slurm, run_batch_job
+from agent.specs import SpecCache
 from agent.stake import ensure_stake, withdraw_token_earnings
 from agent.sweeps import SweepFlow, chain_job
 from agent.verification import VerifierFlow
@@ -68,7 +69,7 @@ from hepx.errors import (
     TxReverted,
 )
 from hepx.kinds import PER_TOKEN_KINDS
-from hepx.spec import JobSpec, canonical_json, parse_spec
+from hepx.spec import JobSpec, canonical_json
 from hepx.store import LocalStore, push_dag
 
 log = logging.getLogger("hepx.agent")
@@ -97,6 +98,7 @@ class WorkerAgent:
     ) -> None:
         self.client = client
         self.store = store
+        self.specs = SpecCache(store)
         self.policy = policy
         self.paths = AgentPaths(state_dir)
         self.book = JobBook(self.paths.jobs)
@@ -282,7 +284,7 @@ class WorkerAgent:
             log.debug("event=skipped job=%d reason=%s", job_id, job.state.label)
             return
         try:
-            spec = parse_spec(self.store.read_bytes(spec_cid))
+            spec = self.specs.get(spec_cid)
         except StoreError as exc:
             log.warning("event=declined job=%d reason=spec_unavailable error=%s", job_id, exc)
             return
@@ -399,7 +401,7 @@ class WorkerAgent:
         work: Callable[[int, str, JobSpec | None], None],
     ) -> None:
         try:
-            spec = spec or parse_spec(self.store.read_bytes(spec_cid))
+            spec = spec or self.specs.get(spec_cid)
             need = self.need_of(spec)
         except (StoreError, SpecError):
             need = Need()  # produce_result fails the job with the reason
@@ -438,7 +440,7 @@ class WorkerAgent:
         dispute's verifiers can check it; zeros (a claim nobody can uphold) if none can be
         made."""
         try:
-            spec = spec or parse_spec(self.store.read_bytes(spec_cid))
+            spec = spec or self.specs.get(spec_cid)
             return digest_bytes32(spec.kind, outputs)
         except (DigestError, StoreError, SpecError) as exc:
             log.warning("event=no_digest job=%d error=%s", job_id, exc)
@@ -477,7 +479,7 @@ class WorkerAgent:
         self, job_id: int, spec_cid: str, spec: JobSpec | None = None
     ) -> Produced | None:
         """Run the job and store its result folder; None (and phase failed) if it failed."""
-        spec = spec or parse_spec(self.store.read_bytes(spec_cid))
+        spec = spec or self.specs.get(spec_cid)
         pin_job(self.store, job_id, spec_cid, [ref.cid for ref in spec.inputs])
         # A lot's run deadline is in the book (from its claim): one read less per job.
         deadline = self.book.jobs[job_id].get("run_deadline")

@@ -9,6 +9,7 @@ from pathlib import Path
 from agent.host import JobBook, Produced
 from agent.policy import Policy
 from agent.replication import ReplicaFlow
+from agent.specs import SpecCache
 from hepx.anvil import Anvil
 from hepx.chain import AssignmentStatus, JobState, MarketClient, Terms
 from hepx.deployment import Deployment
@@ -24,7 +25,7 @@ class Host:
     """A FlowHost whose job runs write ``answer`` into outputs/answer.txt."""
 
     def __init__(self, client: MarketClient, store: LocalStore, state: Path, answer: str) -> None:
-        self.client, self.store = client, store
+        self.client, self.store, self.specs = client, store, SpecCache(store)
         self.policy = Policy.model_validate({"kinds": {"echo": {"price": 1}}})
         self.book = JobBook(state / "jobs.json")
         self.address = client.sender

@@ -1,0 +1,27 @@
+"""Job specs read from the store by CID and parsed once.
+
+A CID names its bytes for good, so the spec parsed when a sweep was posted is the one each of
+its jobs runs with: an agent read and validated every spec of a sweep when it saw the post and
+again when each job started, and those reads were most of what a sweep's jobs cost the agent
+besides their runs. Errors are not kept: a spec missing from the store now may arrive later.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from hepx.spec import JobSpec, parse_spec
+from hepx.store import LocalStore
+
+# Specs kept: a few sweeps' worth (a spec is a few hundred bytes parsed).
+_KEPT = 4096
+
+
+class SpecCache:
+    def __init__(self, store: LocalStore, size: int = _KEPT) -> None:
+        self.store = store
+        self.get = functools.lru_cache(maxsize=size)(self._read)
+
+    def _read(self, cid: str) -> JobSpec:
+        """The spec stored under ``cid``; StoreError or SpecError as reading it raises."""
+        return parse_spec(self.store.read_bytes(cid))
