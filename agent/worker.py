@@ -303,9 +303,8 @@ class WorkerAgent:
             return
         missing = [ref.name for ref in spec.inputs if not self.store.has(ref.cid)]
         if missing:
-            log.warning(
-                "event=declined job=%d reason=inputs_unavailable inputs=%s", job_id, missing
-            )
+            log.warning("event=declined job=%d reason=inputs_unavailable inputs=%s", job_id,
+                        missing)  # fmt: skip
             return
         need = self.need_of(spec)
         if (too_big := self.slots.never_fits(need)) is not None:
@@ -321,11 +320,8 @@ class WorkerAgent:
             self.waiting.put(WaitReason.TURN, job_id, spec_cid, after=wait)
             return
         if not bidding and not self._reserve(job_id, need):
-            log.info(
-                "event=waiting job=%d reason='all slots busy' running=%d",
-                job_id,
-                self.slots.running,
-            )
+            log.info("event=waiting job=%d reason='all slots busy' running=%d", job_id,
+                     self.slots.running)  # fmt: skip
             self.waiting.put(WaitReason.SLOT, job_id, spec_cid)
             return
         queued = False
