@@ -9,6 +9,9 @@ registered on chain), and the table shows:
   p50, p95        post -> result on chain, per job
   gas/job         every transaction's gas in the run (posts, claims, results, settlements,
                   withdrawals, refused ones too) over the jobs
+  CPU/job         the whole machine's busy CPU time from the first post to the last
+                  settlement (/proc/stat: anvil, the API, every agent and job) over the jobs:
+                  what the run cost, steadier from run to run than jobs/s on a shared machine
   reverted        transactions the agents sent that reverted on chain (gas paid for nothing:
                   a lost claim race, a settlement another agent made first), by call
   skipped claims  jobs an agent's claimJobs found taken (a race lost after its eth_call: the
@@ -28,6 +31,7 @@ the agents take in lots (one claimLot, one submitLot and a share of one settleme
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import tempfile
 import threading
@@ -62,9 +66,18 @@ class Run:
     p50: float
     p95: float
     gas_per_job: float
+    cpu_per_job: float  # seconds of busy CPU, all processes, per job
     reverted: dict[str, int]  # call -> agent transactions of it that reverted on chain
     skipped: int  # claim items skipped on chain (BatchItemSkipped in a claimJobs)
     skipped_gas: int  # gas of the claimJobs that claimed nothing
+
+
+def _busy_cpu_seconds() -> float:
+    """CPU time the machine has spent not idle since boot, all cores (Linux)."""
+    with open("/proc/stat") as stat:
+        ticks = [int(t) for t in stat.readline().split()[1:]]
+    idle = ticks[3] + ticks[4]  # idle, iowait
+    return (sum(ticks) - idle) / os.sysconf("SC_CLK_TCK")
 
 
 def _wait_agents_up(devnet: Devnet, client: MarketClient) -> None:
@@ -126,6 +139,7 @@ def run_once(
                 with lock:
                     posted_at.update(dict.fromkeys(ids, t0))
 
+        busy_before = _busy_cpu_seconds()
         started = time.perf_counter()
         threads = [threading.Thread(target=poster) for _ in range(posters)]
         for t in threads:
@@ -158,6 +172,7 @@ def run_once(
             cursor = head + 1
             time.sleep(0.05)
         ended = time.perf_counter()
+        busy = _busy_cpu_seconds() - busy_before
         if len(settled) < jobs:
             raise SystemExit(f"{agents}x{slots}: only {len(settled)}/{jobs} settled in 900 s")
         latencies = sorted(result_at[j] - posted_at[j] for j in posted_at)
@@ -189,6 +204,7 @@ def run_once(
         statistics.median(latencies),
         latencies[min(len(latencies) - 1, round(0.95 * (len(latencies) - 1)))],
         gas / jobs,
+        busy / jobs,
         reverted,
         len(skips),
         skipped_gas,
@@ -221,16 +237,17 @@ def main() -> None:
     )
     print(f"\n{args.jobs} no-op echo jobs through {posting}, anvil automine\n")
     print(
-        "| agents x slots | jobs/s | p50 post -> result | p95 | gas/job | reverted txs "
+        "| agents x slots | jobs/s | p50 post -> result | p95 | gas/job | CPU/job | reverted txs "
         "| skipped claims (gas of empty claims) |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for r in runs:
         calls = ", ".join(f"{name} {n}" for name, n in sorted(r.reverted.items()))
         reverted = f"{sum(r.reverted.values())}" + (f" ({calls})" if calls else "")
         print(
             f"| {r.agents} x {r.slots} | {r.jobs / r.seconds:.2f} | {r.p50 * 1000:.0f} ms | "
-            f"{r.p95 * 1000:.0f} ms | {r.gas_per_job:,.0f} | {reverted} | "
+            f"{r.p95 * 1000:.0f} ms | {r.gas_per_job:,.0f} | {r.cpu_per_job * 1000:.1f} ms | "
+            f"{reverted} | "
             f"{r.skipped} ({r.skipped_gas:,}) |"
         )
 
