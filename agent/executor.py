@@ -76,10 +76,16 @@ def execute(
     non-zero exit or a timeout. A process the fork server lost before it wrote a line (exit
     255, seen under load with several slots starting jobs at once) is the executor's failure,
     not the job's: it is started once more."""
-    once = _execute_kept if kind in REUSES_PROCESS else _execute_once
-    start = functools.partial(
-        once, kind, spec_path, inputs_dir, outputs_dir, log_path, timeout, job_id, env
-    )
+    args = runner_args(kind, str(spec_path), str(inputs_dir), str(outputs_dir))[2:]
+    run = _run_kept if kind in REUSES_PROCESS else _run_forked
+
+    def start() -> Execution:
+        log_path.write_bytes(b"")
+        started = time.monotonic()
+        with _relaying(log_path, job_id):
+            code = run(args, log_path, timeout, job_id, env or {})
+        return _ended(kind, job_id, code, timeout, started, log_path)
+
     try:
         return start()
     except _ForkLost:
@@ -91,30 +97,19 @@ class _ForkLost(ExecutionError):
     """The fork server reported the job's process gone (exit 255) before it wrote anything."""
 
 
-def _execute_once(
-    kind: str,
-    spec_path: Path,
-    inputs_dir: Path,
-    outputs_dir: Path,
-    log_path: Path,
-    timeout: float,
-    job_id: int,
-    env: dict[str, str] | None,
-) -> Execution:
-    args = runner_args(kind, str(spec_path), str(inputs_dir), str(outputs_dir))[2:]
-    log_path.write_bytes(b"")
-    started = time.monotonic()
+def _run_forked(
+    args: list[str], log_path: Path, timeout: float, job_id: int, env: dict[str, str]
+) -> int | None:
+    """Run the job in a process forked for it; its exit code, None if it timed out."""
     process = _warm().Process(
-        target=_job_main, args=(args, str(log_path), env or {}), name=f"job-{job_id}"
+        target=_job_main, args=(args, str(log_path), env), name=f"job-{job_id}"
     )
     process.start()
-    with _relaying(log_path, job_id):
-        process.join(timeout)
-        timed_out = process.exitcode is None
-        if timed_out:
-            _kill(process)
-    code = None if timed_out else int(process.exitcode)
-    return _ended(kind, job_id, code, timeout, started, log_path)
+    process.join(timeout)
+    if process.exitcode is None:
+        _kill(process)
+        return None
+    return int(process.exitcode)
 
 
 def start_runners(kinds: Iterable[str], count: int) -> None:
@@ -130,38 +125,28 @@ def start_runners(kinds: Iterable[str], count: int) -> None:
             _KEPT.give_back(kept)
 
 
-def _execute_kept(
-    kind: str,
-    spec_path: Path,
-    inputs_dir: Path,
-    outputs_dir: Path,
-    log_path: Path,
-    timeout: float,
-    job_id: int,
-    env: dict[str, str] | None,
-) -> Execution:
-    args = runner_args(kind, str(spec_path), str(inputs_dir), str(outputs_dir))[2:]
-    log_path.write_bytes(b"")
-    started = time.monotonic()
+def _run_kept(
+    args: list[str], log_path: Path, timeout: float, job_id: int, env: dict[str, str]
+) -> int | None:
+    """Run the job in a kept process; its exit code, None if it timed out."""
     kept = _KEPT.take()
     code: int | None
-    with _relaying(log_path, job_id):
-        try:
-            kept.connection.send((args, str(log_path), env or {}))
-            if kept.connection.poll(timeout):
-                code = int(kept.connection.recv())
-            else:
-                code = None  # over its limit: the process goes, with all the job started
-                _kill(kept.process)
-        except (EOFError, OSError):  # the process died under the job (or before it)
-            kept.process.join()
-            died = kept.process.exitcode
-            # No output: the job never started (or died at once), started once more as a
-            # lost fork is; else it failed, whatever code its process left with.
-            code = 255 if not log_path.stat().st_size else (died or 1)
+    try:
+        kept.connection.send((args, str(log_path), env))
+        if kept.connection.poll(timeout):
+            code = int(kept.connection.recv())
+        else:
+            code = None  # over its limit: the process goes, with all the job started
+            _kill(kept.process)
+    except (EOFError, OSError):  # the process died under the job (or before it)
+        kept.process.join()
+        died = kept.process.exitcode
+        # No output: the job never started (or died at once), started once more as a lost
+        # fork is; else it failed, whatever code its process left with.
+        code = 255 if not log_path.stat().st_size else (died or 1)
     if code is not None and kept.process.is_alive():
         _KEPT.give_back(kept)
-    return _ended(kind, job_id, code, timeout, started, log_path)
+    return code
 
 
 def _kill(process: Any) -> None:

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from hepx.errors import BlockCorrupted, BlockNotFound, StoreError
 from hepx.store._cid import BlockId, block_id, block_id_from_binary
+from hepx.store._sqlite import open_shared
 
 # Blocks handed to the writer thread but not yet written: bounds the memory of a batch.
 _QUEUE_BLOCKS = 8
@@ -34,10 +35,6 @@ _QUEUE_BLOCKS = 8
 _PACK_BYTES = 128 << 20
 # Temporary packs older than this are debris from a crash (gc removes them).
 _STALE_SECONDS = 3600
-
-
-# Tries to open a new pack index another process is switching to WAL at the same moment.
-_OPEN_ATTEMPTS = 12
 
 
 class _PackWriter:
@@ -456,24 +453,10 @@ class Blockstore:
 
 
 def _open_index(path: Path, fsync: bool) -> sqlite3.Connection:
-    """The pack index, in WAL mode. Two processes opening a new store at once (a live API and a
-    test, say) race for the switch to WAL, which takes the file's exclusive lock and answers
-    "database is locked" at once, busy timeout or not: the loser waits and tries again."""
-    for attempt in range(_OPEN_ATTEMPTS):
-        db = sqlite3.connect(path, timeout=30, check_same_thread=False, isolation_level=None)
-        try:
-            db.execute("PRAGMA busy_timeout=30000")
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute(f"PRAGMA synchronous={'FULL' if fsync else 'OFF'}")
-            db.execute(
-                "CREATE TABLE IF NOT EXISTS blocks (cid BLOB PRIMARY KEY, "
-                "pack TEXT NOT NULL, offset INTEGER NOT NULL, length INTEGER NOT NULL)"
-                " WITHOUT ROWID"
-            )
-            return db
-        except sqlite3.OperationalError as exc:
-            db.close()
-            if "locked" not in str(exc) or attempt == _OPEN_ATTEMPTS - 1:
-                raise
-            time.sleep(min(1.0, 0.02 * 2**attempt))
-    raise AssertionError("unreachable")
+    """The pack index (block -> pack, offset, length)."""
+    return open_shared(
+        path,
+        "FULL" if fsync else "OFF",
+        "CREATE TABLE IF NOT EXISTS blocks (cid BLOB PRIMARY KEY, "
+        "pack TEXT NOT NULL, offset INTEGER NOT NULL, length INTEGER NOT NULL) WITHOUT ROWID",
+    )

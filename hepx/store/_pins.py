@@ -14,15 +14,14 @@ import json
 import re
 import sqlite3
 import threading
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from hepx.errors import StoreError
+from hepx.store._sqlite import open_shared
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-_OPEN_ATTEMPTS = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,25 +126,14 @@ def _pins(rows: Iterable[tuple[object, ...]]) -> builtins.list[Pin]:
 
 
 def _connect(path: Path) -> sqlite3.Connection:
-    """The pins table, in WAL mode; a process that loses the race to switch a new file to WAL
-    ("database is locked" at once, busy timeout or not) waits and tries again."""
-    for attempt in range(_OPEN_ATTEMPTS):
-        db = sqlite3.connect(path, timeout=30, check_same_thread=False, isolation_level=None)
-        try:
-            db.execute("PRAGMA busy_timeout=30000")
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")  # a process killed loses nothing
-            db.execute(
-                "CREATE TABLE IF NOT EXISTS pins (name TEXT PRIMARY KEY, cid TEXT NOT NULL, "
-                "expires_at REAL) WITHOUT ROWID"
-            )
-            return db
-        except sqlite3.OperationalError as exc:
-            db.close()
-            if "locked" not in str(exc) or attempt == _OPEN_ATTEMPTS - 1:
-                raise
-            time.sleep(min(1.0, 0.02 * 2**attempt))
-    raise AssertionError("unreachable")
+    # NORMAL in WAL mode: a killed process loses nothing; only a power cut may lose the
+    # last pins (the pin files before were not fsynced either).
+    return open_shared(
+        path,
+        "NORMAL",
+        "CREATE TABLE IF NOT EXISTS pins (name TEXT PRIMARY KEY, cid TEXT NOT NULL, "
+        "expires_at REAL) WITHOUT ROWID",
+    )
 
 
 def _adopt_pin_files(db: sqlite3.Connection, folder: Path) -> None:

@@ -71,26 +71,32 @@ def test_a_process_the_fork_server_lost_is_started_once_more_then_reported(
     import agent.executor as executor
 
     spec = _spec(tmp_path)
-    real, starts = executor._execute_kept, []  # echo's path; _execute_once is retried alike
+    real, starts = executor._run_kept, []  # echo's path; _run_forked's code is read alike
 
-    def lost_first(*args: object) -> executor.Execution:
+    def lost_first(*args: object) -> int | None:
         starts.append(args)
-        if len(starts) == 1:
-            raise executor._ForkLost("job 8: echo exited with code 255: (no output)")
-        return real(*args)  # type: ignore[arg-type]
+        return 255 if len(starts) == 1 else real(*args)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(executor, "_execute_kept", lost_first)
+    monkeypatch.setattr(executor, "_run_kept", lost_first)
     with caplog.at_level(logging.WARNING, logger="agent.executor"):
         run = execute("echo", spec, tmp_path / "in", tmp_path / "out", tmp_path / "job.log", 30, 8)
     assert run.exit_code == 0 and len(starts) == 2
     assert "event=fork_lost job=8" in caplog.text
 
-    def always_lost(*args: object) -> executor.Execution:
-        raise executor._ForkLost("job 9: echo exited with code 255: (no output)")
-
-    monkeypatch.setattr(executor, "_execute_kept", always_lost)
-    with pytest.raises(ExecutionError, match="exited with code 255"):
+    monkeypatch.setattr(executor, "_run_kept", lambda *args: 255)
+    with pytest.raises(ExecutionError, match="exited with code 255: \\(no output\\)"):
         execute("echo", spec, tmp_path / "in", tmp_path / "out", tmp_path / "job.log", 30, 9)
+
+    # Exit 255 after the job wrote a line is the job's own: no second start.
+    def wrote_then_255(args: list[str], log: Path, *rest: object) -> int:
+        log.write_text("error: the runner's own 255\n")
+        starts.append(args)
+        return 255
+
+    monkeypatch.setattr(executor, "_run_kept", wrote_then_255)
+    with pytest.raises(ExecutionError, match="code 255: error: the runner's own 255"):
+        execute("echo", spec, tmp_path / "in", tmp_path / "out", tmp_path / "job.log", 30, 10)
+    assert len(starts) == 3
 
 
 def _kept_pids() -> list[int]:
