@@ -227,28 +227,16 @@ def _serve(connection: Any) -> None:
     """In a kept process: run the jobs that come down the pipe, each with its output in its
     log and its environment added for its run only, until the pipe closes."""
     os.setsid()
-    from agent.kinds.__main__ import main  # preloaded: no import cost here
-
     base_env = dict(os.environ)
-    quiet = os.open(os.devnull, os.O_WRONLY)
     while True:
         try:
             args, log_path, env = connection.recv()
         except EOFError:  # the agent closed the pipe, or is gone
             os._exit(0)
         os.environ.update(env)
-        log_fd = os.open(log_path, os.O_WRONLY | os.O_APPEND)
-        os.dup2(log_fd, 1)
-        os.dup2(log_fd, 2)
-        os.close(log_fd)
-        try:
-            code = main(args)
-        except SystemExit as exc:  # argparse's refusal of the arguments
-            code = exc.code if isinstance(exc.code, int) else 1
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os.dup2(quiet, 1)  # nothing of the next job's lands in this one's log
-        os.dup2(quiet, 2)
+        _output_to(log_path)
+        code = _run_runner(args)
+        _output_to(os.devnull)  # nothing of the next job's lands in this one's log
         os.environ.clear()
         os.environ.update(base_env)
         connection.send(code)
@@ -258,16 +246,29 @@ def _job_main(args: list[str], log_path: str, env: dict[str, str]) -> None:
     """In the job's process: a session of its own, output to the job's log, then the runner."""
     os.setsid()
     os.environ.update(env)
-    log_fd = os.open(log_path, os.O_WRONLY | os.O_APPEND)
-    os.dup2(log_fd, 1)
-    os.dup2(log_fd, 2)
-    os.close(log_fd)
+    _output_to(log_path)
+    os._exit(_run_runner(args))
+
+
+def _output_to(path: str) -> None:
+    """This process's stdout and stderr to ``path``, appended."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+
+
+def _run_runner(args: list[str]) -> int:
+    """``python -m agent.kinds ARGS`` in this process; its exit code, its output flushed."""
     from agent.kinds.__main__ import main  # preloaded: no import cost here
 
-    code = main(args)
+    try:
+        code = main(args)
+    except SystemExit as exc:  # argparse's refusal of the arguments
+        code = exc.code if isinstance(exc.code, int) else 1
     sys.stdout.flush()
     sys.stderr.flush()
-    os._exit(code)
+    return code
 
 
 def _relay_progress(log_path: Path, done: threading.Event, job_id: int) -> None:

@@ -143,15 +143,21 @@ class JobBook:
         lines = [json.dumps([j, self.jobs.get(j)], separators=(",", ":")) for j in changed]
         self._journaled += len(lines)
         if self._journaled <= max(_JOURNAL_MIN, len(self.jobs)):
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with open(self.journal, "a", encoding="utf-8") as out:
-                out.write("\n".join(lines) + "\n")
+            try:
+                self._append(lines)
+            except FileNotFoundError:  # the agent's first job: its folder comes with it
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._append(lines)
             return
         # The book first: a kill before the journal goes leaves lines the book already has,
         # and replaying them gives the same records.
         write_atomic(self.path, json.dumps(self.jobs, separators=(",", ":")))
         self.journal.unlink(missing_ok=True)
         self._journaled = 0
+
+    def _append(self, lines: list[str]) -> None:
+        with open(self.journal, "a", encoding="utf-8") as out:
+            out.write("\n".join(lines) + "\n")
 
     def forget(self, job_id: int) -> None:
         with self._lock:

@@ -156,7 +156,8 @@ class WorkerAgent:
         )
         log.info("event=slots cpus=%d memory_mb=%d", self.slots.cpus, self.slots.memory_mb)
         remove_leftover_containers(self.policy, self.address)
-        start_runners(self.policy.kinds, self.slots.cpus)  # before the kinds are declared
+        # Before the kinds are declared; none kept where the batch system runs the jobs.
+        start_runners(self.policy.kinds, 0 if self.batch else self.slots.cpus)
         ensure_stake(self.client, self.policy)
         self.resume_held()  # jobs a previous run claimed but did not submit
         self.heads.start()

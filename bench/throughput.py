@@ -85,15 +85,16 @@ def _wait_agents_up(devnet: Devnet, client: MarketClient) -> None:
     run measures the market, not the agents' start (a Python process each, whose imports
     would share the cores with the run)."""
     deadline = time.monotonic() + 120
-    workers = {w.address.lower() for w in devnet.workers}
-    while True:
-        events = client.events(devnet.deployment.deploy_block, client.block_number())
-        up = {str(e.args["worker"]).lower() for e in events if e.name == "WorkerRegistered"}
-        if workers <= up:
-            return
+    waiting = {w.address.lower() for w in devnet.workers}
+    cursor = devnet.deployment.deploy_block
+    while waiting:
         if time.monotonic() > deadline:
-            raise SystemExit(f"{len(workers - up)} agents not up in 120 s: see {devnet.logs}")
+            raise SystemExit(f"{len(waiting)} agents not up in 120 s: see {devnet.logs}")
         time.sleep(0.2)
+        head = client.block_number()
+        waiting -= {str(e.args["worker"]).lower() for e in client.events(cursor, head)
+                    if e.name == "WorkerRegistered"}  # fmt: skip
+        cursor = head + 1
 
 
 def _call_of(client: MarketClient, tx_hash: str) -> str:

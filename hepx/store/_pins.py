@@ -58,14 +58,14 @@ class Pins:
     def _run(
         self, sql: str, rows: Iterable[tuple[object, ...]] = ((),)
     ) -> builtins.list[tuple[object, ...]]:
-        """Run ``sql`` for each of ``rows`` in one transaction; the last statement's rows."""
+        """Run ``sql`` for each of ``rows`` in one transaction; the rows they return."""
         with self._lock:
             db = self._open()
             try:
                 db.execute("BEGIN IMMEDIATE")
                 found: builtins.list[tuple[object, ...]] = []
                 for row in rows:
-                    found = db.execute(sql, row).fetchall()
+                    found += db.execute(sql, row).fetchall()
                 db.execute("COMMIT")
             except sqlite3.Error as exc:
                 if db.in_transaction:
@@ -74,15 +74,8 @@ class Pins:
             return found
 
     def set(self, name: str, cid: str, expires_at: float | None = None) -> Pin:
-        pin = Pin(_check(name), cid, expires_at)
-        self.set_many([pin])
-        return pin
-
-    def set_many(self, pins: Iterable[Pin]) -> None:
-        """Several pins in one transaction (a round's, say)."""
-        rows = [(_check(p.name), p.cid, p.expires_at) for p in pins]
-        if rows:
-            self._run("INSERT OR REPLACE INTO pins VALUES (?, ?, ?)", rows)
+        self._run("INSERT OR REPLACE INTO pins VALUES (?, ?, ?)", [(_check(name), cid, expires_at)])
+        return Pin(name, cid, expires_at)
 
     def get(self, name: str) -> Pin | None:
         rows = self._run("SELECT name, cid, expires_at FROM pins WHERE name = ?", [(_check(name),)])
@@ -91,9 +84,6 @@ class Pins:
     def remove(self, name: str) -> bool:
         return bool(self._run("DELETE FROM pins WHERE name = ? RETURNING name", [(_check(name),)]))
 
-    def names(self) -> builtins.list[str]:
-        return [str(row[0]) for row in self._run("SELECT name FROM pins ORDER BY name")]
-
     def list(self) -> builtins.list[Pin]:
         return _pins(self._run("SELECT name, cid, expires_at FROM pins ORDER BY name"))
 
@@ -101,16 +91,9 @@ class Pins:
         """Give every pin kept for good whose name starts with one of ``prefixes`` an expiry
         at ``expires_at``; returns them. One transaction, a range of the index per prefix."""
         rows = [(expires_at, p, p[:-1] + chr(ord(p[-1]) + 1)) for p in prefixes if p]
-        released: builtins.list[Pin] = []
-        for row in rows:  # RETURNING gives the last statement's rows only: one call each
-            released += _pins(
-                self._run(
-                    "UPDATE pins SET expires_at = ? WHERE name >= ? AND name < ? "
-                    "AND expires_at IS NULL RETURNING name, cid, expires_at",
-                    [row],
-                )
-            )
-        return released
+        sql = ("UPDATE pins SET expires_at = ? WHERE name >= ? AND name < ? "
+               "AND expires_at IS NULL RETURNING name, cid, expires_at")  # fmt: skip
+        return _pins(self._run(sql, rows)) if rows else []
 
     def expire(self, now: float) -> builtins.list[str]:
         """Remove pins whose time has passed; return their names."""

@@ -94,9 +94,7 @@ class LocalStore:
         """Everything added in the block goes into one pack, durable and visible together
         when it exits (one fsync for many small adds, as a batch of job specs is); nothing
         of it if the block raises. Where the blocks live elsewhere (a Kubo node), no-op."""
-        if isinstance(self._blocks, Blockstore):
-            return self._blocks.batch()
-        return contextlib.nullcontext()
+        return self._batch() if isinstance(self._blocks, Blockstore) else contextlib.nullcontext()
 
     def _put(self, codec: int, data: bytes) -> BlockId:
         bid = BlockId.of(codec, data)

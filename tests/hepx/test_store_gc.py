@@ -162,7 +162,7 @@ def test_processes_pinning_at_once_keep_every_pin(tmp_path: Path) -> None:
     for w in workers:
         w.join(60)
     assert [w.exitcode for w in workers] == [0, 0, 0, 0]
-    names = LocalStore(root, fsync=False).pins.names()
+    names = [p.name for p in LocalStore(root, fsync=False).pins.list()]
     assert len(names) == 4 * 50 + 1 and "shared" in names
 
 
