@@ -137,8 +137,8 @@ class EventFollower:
             for event in self.client.iter_events(start, end):
                 handle(event)
                 handled += 1
-            block = rpc.block(end)
-            self.cursor.save(end, _hex(block["hash"]), _hex(block["parentHash"]))
+            header = rpc.header(end)
+            self.cursor.save(end, header.hash, header.parent_hash)
         return handled
 
     def _rewind_past_reorg(self) -> int | None:
@@ -150,7 +150,8 @@ class EventFollower:
             return None  # a cursor saved before hashes were kept: nothing to compare
         head = self.client.block_number()
         rpc = self.client.rpc
-        stale = sorted(b for b, h in check.items() if b > head or rpc.block_hash(b) != h)
+        now = rpc.headers(b for b in check if b <= head)
+        stale = sorted(b for b, h in check.items() if b not in now or now[b].hash != h)
         if not stale:
             self.cursor.checked(set(check))
             return head
@@ -170,7 +171,3 @@ class EventFollower:
             self.on_reorg(fork)
         self.cursor.rewind(fork)
         return head
-
-
-def _hex(value: bytes) -> str:
-    return "0x" + bytes(value).hex()

@@ -2,15 +2,16 @@
 connection failures with backoff and converts web3's and requests' errors into hepx's
 (``ChainUnavailable``, ``TxReverted``, ``NoContract``, ``NotMined``, ``ChainError``) exactly once.
 
-web3's HTTPProvider retries on its own too; it is built with that switched off, so a dead node
-costs ``retries`` attempts, not ``retries`` times web3's.
+Requests go out on kept-alive connections (hepx.chain.transport), which do not retry on their
+own, so a dead node costs ``retries`` attempts.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import requests
@@ -25,8 +26,10 @@ from web3.exceptions import (
     TransactionNotFound,
     Web3RPCError,
 )
+from web3.types import RPCEndpoint
 
 from hepx.chain.reverts import decode_revert
+from hepx.chain.transport import KeptAliveProvider
 from hepx.errors import (
     ChainError,
     ChainUnavailable,
@@ -56,6 +59,23 @@ def reverted(what: str, exc: Exception) -> TxReverted:
     return TxReverted(f"{what} reverted: {exc}")
 
 
+@dataclass(frozen=True)
+class BlockHeader:
+    number: int
+    hash: str
+    parent_hash: str
+    timestamp: int
+
+    @classmethod
+    def of(cls, raw: dict[str, Any]) -> BlockHeader:
+        number, timestamp = int(raw["number"], 16), int(raw["timestamp"], 16)
+        return cls(number, raw["hash"], raw["parentHash"], timestamp)
+
+
+def _block_tag(number: int | str) -> str:
+    return hex(number) if isinstance(number, int) else number
+
+
 class Rpc:
     """A node at ``url``: retried, converted calls and the raw reads hepx needs."""
 
@@ -65,11 +85,8 @@ class Rpc:
         self.url = url
         self.retries = retries
         self.backoff = backoff
-        self.w3 = Web3(
-            Web3.HTTPProvider(
-                url, request_kwargs={"timeout": timeout}, exception_retry_configuration=None
-            )
-        )
+        self._provider = KeptAliveProvider(url, timeout)
+        self.w3 = Web3(self._provider)
         self._chain_id: int | None = None
 
     def call(self, what: str, fn: Callable[[], T]) -> T:
@@ -131,11 +148,42 @@ class Rpc:
             lambda: self.w3.eth.get_block(number, full_transactions=full_transactions),  # type: ignore[arg-type]
         )
 
+    def header(self, number: int | str = "latest") -> BlockHeader:
+        """What a block says of itself, read raw: web3's formatting of a whole block costs
+        more than the node's answer, and a round of an agent reads several."""
+        return BlockHeader.of(self._raw_block(number))
+
+    def _raw_block(self, number: int | str) -> dict[str, Any]:
+        raw = self.request("eth_getBlockByNumber", [_block_tag(number), False])
+        if not raw:
+            raise ChainError(f"eth_getBlockByNumber: the node has no block {number}")
+        return dict(raw)
+
+    def headers(self, numbers: Iterable[int]) -> dict[int, BlockHeader]:
+        """Several blocks' headers in one batched request (one by one where the node refuses
+        batches); a block the node does not have is left out."""
+        wanted = sorted(set(numbers))
+        replies: Any = None
+        if len(wanted) > 1:
+            batch = [(RPCEndpoint("eth_getBlockByNumber"), [hex(n), False]) for n in wanted]
+            replies = self.call(
+                "eth_getBlockByNumber", lambda: self._provider.make_batch_request(batch)
+            )
+        if not isinstance(replies, list) or any("result" not in r for r in replies):
+            return {n: h for n in wanted if (h := self._header_or_none(n)) is not None}
+        found = (BlockHeader.of(r["result"]) for r in replies if r["result"])
+        return {h.number: h for h in found}
+
+    def _header_or_none(self, number: int) -> BlockHeader | None:
+        raw = self.request("eth_getBlockByNumber", [hex(number), False])
+        return BlockHeader.of(raw) if raw else None
+
     def block_hash(self, number: int) -> str:
-        return "0x" + bytes(self.block(number)["hash"]).hex()
+        return self.header(number).hash
 
     def timestamp(self, block: int | str = "latest") -> int:
-        return int(self.block(block)["timestamp"])
+        # Not through header(): a pending block may have no hash or number yet.
+        return int(self._raw_block(block)["timestamp"], 16)
 
     def balance(self, address: str, block: str | int = "latest") -> int:
         checksum = to_checksum_address(address)

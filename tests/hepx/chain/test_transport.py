@@ -1,0 +1,188 @@
+"""The kept-alive JSON-RPC transport: one connection per thread, reused; a kept connection the
+server closed is replaced without losing the request; an overloaded node is retried like a
+dropped one; HTTP errors keep the meaning they had."""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+import requests
+from web3.types import RPCEndpoint
+
+from hepx.anvil import Anvil
+from hepx.chain import Rpc, transport
+from hepx.chain.transport import KeptAliveProvider, NodeBusy
+from hepx.errors import ChainError, ChainUnavailable
+
+
+class ScriptedNode:
+    """An HTTP server answering eth_blockNumber with 0x2a, after the scripted statuses
+    (``(status, body)``, consumed one per request); it counts connections and requests."""
+
+    def __init__(self) -> None:
+        self.script: list[tuple[int, bytes]] = []
+        self.close_after_each = False  # answer as if kept alive, then hang up
+        self.connections = 0
+        self.requests = 0
+        self.auth: list[str | None] = []
+        node = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def setup(self) -> None:
+                super().setup()
+                node.connections += 1
+
+            def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+                request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                node.requests += 1
+                node.auth.append(self.headers.get("Authorization"))
+                status, body = node.script.pop(0) if node.script else (200, b"")
+                if status == 200 and not body:
+                    body = json.dumps(node.answer(request)).encode()
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+                if node.close_after_each:
+                    self.close_connection = True
+
+            def log_message(self, *_: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def answer(self, request: Any) -> Any:
+        if isinstance(request, list):  # as a node that takes no batches answers one
+            return {"jsonrpc": "2.0", "id": None, "error": {"code": -32600, "message": "no"}}
+        if request["method"] == "eth_getBlockByNumber":
+            number = request["params"][0]
+            block_hash = f"0x{int(number, 16):064x}"
+            header = {"number": number, "hash": block_hash, "parentHash": "0x0", "timestamp": "0x1"}
+            return {"jsonrpc": "2.0", "id": request["id"], "result": header}
+        return {"jsonrpc": "2.0", "id": request["id"], "result": "0x2a"}
+
+
+@pytest.fixture
+def scripted() -> Iterator[ScriptedNode]:
+    node = ScriptedNode()
+    yield node
+    node.server.shutdown()
+    node.server.server_close()
+
+
+def test_one_thread_asks_on_one_kept_connection(scripted: ScriptedNode) -> None:
+    rpc = Rpc(scripted.url)
+    assert [rpc.block_number() for _ in range(5)] == [42] * 5
+    assert (scripted.requests, scripted.connections) == (5, 1)
+
+
+@pytest.mark.parametrize("seen_before_sending", [True, False])
+def test_a_kept_connection_the_server_closed_is_replaced_and_no_request_is_lost(
+    scripted: ScriptedNode, monkeypatch: pytest.MonkeyPatch, seen_before_sending: bool
+) -> None:
+    """Found closed when idle, or (a TLS socket, or a close racing the request) only when the
+    request fails on it."""
+    if not seen_before_sending:
+        monkeypatch.setattr(transport, "_closed_by_peer", lambda _sock: False)
+    scripted.close_after_each = True  # as a node or proxy with a short keep-alive does
+    rpc = Rpc(scripted.url, retries=1)  # no retry by Rpc.call: the transport must cope
+    assert [rpc.block_number() for _ in range(4)] == [42] * 4
+    assert (scripted.requests, scripted.connections) == (4, 4)
+
+
+def test_an_overloaded_node_is_retried_and_then_answers(scripted: ScriptedNode) -> None:
+    scripted.script = [(503, b"busy"), (429, b"slow down")]
+    rpc = Rpc(scripted.url, retries=3, backoff=0.01)
+    assert rpc.block_number() == 42
+    assert scripted.requests == 3
+
+
+def test_a_node_overloaded_for_good_is_unavailable_after_the_retries(
+    scripted: ScriptedNode,
+) -> None:
+    scripted.script = [(502, b"bad gateway")] * 3
+    rpc = Rpc(scripted.url, retries=3, backoff=0.01)
+    with pytest.raises(ChainUnavailable, match="unreachable after 3 tries.*502"):
+        rpc.block_number()
+    provider = KeptAliveProvider(scripted.url, timeout=5)
+    scripted.script = [(504, b"")]
+    with pytest.raises(NodeBusy):
+        provider.make_request(RPCEndpoint("eth_blockNumber"), [])
+
+
+def test_a_json_rpc_error_under_an_http_error_status_is_the_nodes_refusal(
+    scripted: ScriptedNode,
+) -> None:
+    error = {"jsonrpc": "2.0", "id": 0, "error": {"code": -32600, "message": "bad request"}}
+    scripted.script = [(400, json.dumps(error).encode())]
+    with pytest.raises(ChainError, match="bad request"):
+        Rpc(scripted.url).request("eth_blockNumber", [])
+
+
+def test_an_http_error_without_an_answer_is_retried_as_it_was_under_requests(
+    scripted: ScriptedNode,
+) -> None:
+    scripted.script = [(500, b"<html>oops</html>")]
+    assert Rpc(scripted.url, backoff=0.01).block_number() == 42
+    assert scripted.requests == 2
+    scripted.script = [(500, b"<html>oops</html>")]
+    with pytest.raises(requests.HTTPError, match="500"):
+        KeptAliveProvider(scripted.url, timeout=5).make_request(RPCEndpoint("eth_blockNumber"), [])
+
+
+def test_credentials_in_the_url_are_sent_as_basic_auth(scripted: ScriptedNode) -> None:
+    url = scripted.url.replace("http://", "http://user:p%40ss@") + "/v1/key?x=1"
+    assert Rpc(url).block_number() == 42
+    assert scripted.auth == ["Basic " + base64.b64encode(b"user:p@ss").decode()]
+
+
+def test_threads_asking_at_once_each_get_their_own_answers(node: Anvil) -> None:
+    """Against the real node: answers never cross between threads sharing one Rpc."""
+    rpc = Rpc(node.url)
+    head = rpc.block_number()
+    wrong: list[tuple[int, int]] = []
+
+    def ask(offset: int) -> None:
+        for i in range(40):
+            number = (offset + i) % (head + 1)
+            got = int(rpc.request("eth_getBlockByNumber", [hex(number), False])["number"], 16)
+            if got != number:
+                wrong.append((number, got))
+
+    threads = [threading.Thread(target=ask, args=(k * 7,)) for k in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert wrong == []
+
+
+def test_not_an_http_url_is_refused() -> None:
+    with pytest.raises(ValueError, match="not an http"):
+        KeptAliveProvider("ws://127.0.0.1:8545", timeout=5)
+
+
+def test_headers_come_in_one_batch_and_match_one_by_one(node: Anvil) -> None:
+    rpc = Rpc(node.url)
+    for _ in range(3):
+        rpc.request("evm_mine", [])
+    head = rpc.block_number()
+    wanted = [head - 2, head, head - 1, head + 5]  # one not mined yet: left out
+    assert rpc.headers(wanted) == {n: rpc.header(n) for n in (head - 2, head - 1, head)}
+    assert rpc.header(head).parent_hash == rpc.header(head - 1).hash
+
+
+def test_a_node_that_refuses_batches_is_asked_one_by_one(scripted: ScriptedNode) -> None:
+    headers = Rpc(scripted.url).headers([3, 4])
+    assert {n: h.hash for n, h in headers.items()} == {3: f"0x{3:064x}", 4: f"0x{4:064x}"}
+    assert scripted.requests == 3  # the refused batch, then each block
