@@ -140,7 +140,7 @@ class Rpc:
         return self._chain_id
 
     def block_number(self) -> int:
-        return self.call("eth_blockNumber", lambda: int(self.w3.eth.block_number))
+        return int(self.request("eth_blockNumber", []), 16)
 
     def block(self, number: int | str = "latest", full_transactions: bool = False) -> Any:
         return self.call(
