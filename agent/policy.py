@@ -111,6 +111,13 @@ class Policy(BaseModel):
         description="Most jobs of a sweep taken in one lot (a lot is paid once all its results "
         "are in; it is also held to what the free slots can run before its run deadline)",
     )
+    withdraw_every: int = Field(
+        default=600,
+        ge=0,
+        description="Seconds at least between withdrawals of the agent's earnings: each is a "
+        "transaction with its fee, and the credit is the agent's in the contract meanwhile "
+        "(what is left is withdrawn when the agent stops); 0: as soon as it is paid",
+    )
     requesters: list[str] = Field(default_factory=list, description="Allowlist; empty = anyone")
     images: list[str] = Field(
         default_factory=list,

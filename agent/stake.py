@@ -1,4 +1,4 @@
-"""The worker's standing in the registry and its ERC-20 earnings.
+"""The worker's standing in the registry.
 
 The agent registers at startup with the policy's kinds and its ``stake`` (none: 0), or tops
 its stake up to it and declares kinds it lacks; it never unbonds on its own (that is the
@@ -51,18 +51,3 @@ def _match(client: MarketClient, policy: Policy, stake: int) -> None:
     if missing:
         tx = client.set_kinds(missing, True)
         log.info("event=kinds_declared worker=%s kinds=%s tx=%s", me, ",".join(missing), tx.tx_hash)
-
-
-def withdraw_token_earnings(client: MarketClient, policy: Policy) -> None:
-    """Withdraw our credit in every ERC-20 the policy takes jobs in."""
-    for token in policy.tokens:
-        amount = client.token_withdrawable(token, client.sender)
-        if amount > 0:
-            tx = client.withdraw_token(token)
-            log.info(
-                "event=withdrawn worker=%s token=%s amount=%d tx=%s",
-                client.sender,
-                token,
-                amount,
-                tx.tx_hash,
-            )

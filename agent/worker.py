@@ -14,7 +14,7 @@ import platform
 import shutil
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ from agent.container_jobs import (
     run_container_job,
     runs_in_container,
 )
+from agent.earnings import Earnings
 from agent.executor import Execution, execute, start_runners
 from agent.host import AgentPaths, JobBook, Produced
 from agent.llm_client import EndpointProbe
@@ -40,7 +41,7 @@ from agent.settlement import submit_and_settle
 from agent.slots import Need, Slots, machine_cpus, machine_memory_mb
 from agent.slurm import BatchSystem, Slurm, run_batch_job
 from agent.specs import SpecCache
-from agent.stake import ensure_stake, withdraw_token_earnings
+from agent.stake import ensure_stake
 from agent.sweeps import SweepFlow, chain_job
 from agent.verification import VerifierFlow
 from agent.waiting import Waiting, WaitReason
@@ -55,7 +56,6 @@ from hepx.chain import (
     MarketClient,
     MarketEvent,
     MatchMode,
-    PaymentDirection,
     TxResult,
     websocket_url,
 )
@@ -64,6 +64,7 @@ from hepx.errors import (
     ChainError,
     DigestError,
     ExecutionError,
+    HepxError,
     SpecError,
     StoreError,
     TxReverted,
@@ -115,11 +116,8 @@ class WorkerAgent:
         self.heads = HeadWatcher(websocket_url(client.rpc_url) if ws_url == "" else ws_url)
         self.submit_margin = submit_margin
         self.address = client.sender
-        # Something was paid to us (in a receipt of ours or the chain's events), or we just
-        # started or saw a reorg: the next round looks at our credit and withdraws it. Looking
-        # every round was a read per round for nothing while no payment came.
-        self.earnings_due = True
-        client.tx_observers.append(lambda _what, tx: self._note_payments(tx.events))
+        self.earnings = Earnings(client, policy)
+        client.tx_observers.append(lambda _what, tx: self.earnings.note(tx.events))
         # Jobs with terms (auctions, replicas, stakes, tokens, allowlists): agent/bidding.py
         # and agent/replication.py.
         self.auctions = AuctionFlow(self)
@@ -186,6 +184,10 @@ class WorkerAgent:
             # A job cut short here would run again from the start after a restart.
             log.info("event=draining running=%d", self.slots.running)
         self.slots.join()
+        try:
+            self.earnings.withdraw(now=True)
+        except HepxError as exc:  # the credit stays ours in the contract
+            log.warning("event=withdraw_failed error=%s", exc)
         log.info("event=agent_stopped worker=%s", self.address)
 
     def step(self) -> None:
@@ -205,7 +207,7 @@ class WorkerAgent:
         submit_and_settle(self.client, self.book, self.recovery, running=self.slots.running > 0)
         self.sweeps.submit_and_settle(running=self.slots.running > 0)
         release_settled(self.store, self.book, self.pin_retention)
-        self.withdraw_earnings()
+        self.earnings.withdraw()
 
     def resume_held(self) -> None:
         """Run again every claimed job no slot holds: after a restart, or when its thread died
@@ -232,7 +234,7 @@ class WorkerAgent:
 
     def handle(self, event: MarketEvent) -> None:
         self.order.saw(event)
-        self._note_payments([event])
+        self.earnings.note([event])
         if event.name == "JobPosted":
             self.consider(int(event.args["jobId"]), str(event.args["specCid"]))
             if self.claims.due():
@@ -243,7 +245,7 @@ class WorkerAgent:
             self.verifier.on_dispute(int(event.args["jobId"]))
 
     def _after_reorg(self, fork: int) -> None:
-        self.earnings_due = True  # a withdrawal may have been orphaned
+        self.earnings.after_reorg()
         self.recovery.after_reorg(fork)
         self.sweeps.after_reorg()
 
@@ -568,30 +570,3 @@ class WorkerAgent:
                 return None
             log.info("event=published job=%d result=%s to=%s", job_id, result_cid, self.publish_url)
         return Produced(result_cid, outputs, workdir, run.seconds)
-
-    # ------------------------------------------------------------ settlement
-
-    def _note_payments(self, events: Iterable[MarketEvent]) -> None:
-        me = self.address.lower()
-        if any(
-            e.name == "Payment"
-            and e.args["direction"] == PaymentDirection.CREDIT
-            and str(e.args["payee"]).lower() == me
-            for e in events
-        ):
-            self.earnings_due = True
-
-    def withdraw_earnings(self) -> None:
-        if not self.earnings_due:
-            return
-        self.earnings_due = False
-        try:
-            withdraw_token_earnings(self.client, self.policy)
-            if self.client.withdrawable(self.address) > 0:
-                tx = self.client.withdraw()
-                amount = tx.event("Payment").args["amount"]
-                log.info("event=withdrawn worker=%s amount=%d tx=%s", self.address, amount,
-                         tx.tx_hash)  # fmt: skip
-        except BaseException:
-            self.earnings_due = True  # tried again next round
-            raise

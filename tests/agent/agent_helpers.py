@@ -23,7 +23,7 @@ class SteppedAgent(WorkerAgent):
         # next round does.
         submit_and_settle(self.client, self.book, self.recovery)
         self.sweeps.submit_and_settle(running=False)
-        self.withdraw_earnings()
+        self.earnings.withdraw()
 
 
 class AnswerLost(MarketClient):

@@ -359,6 +359,33 @@ def test_the_agent_reads_its_credit_only_once_something_was_paid_to_it(
     assert own_key.withdrawable(agent.address) == 0  # withdrawn
 
 
+def test_earnings_are_withdrawn_at_most_once_per_interval_and_what_is_left_at_stop(
+    anvil: Anvil, deployment: Deployment, store: LocalStore, tmp_path: Path
+) -> None:
+    """A withdrawal per payment cost a transaction and its fee per lot: within
+    ``withdraw_every`` the credit waits in the contract, and the agent takes it when it stops."""
+    agent = _agent(anvil, deployment, store, tmp_path / "w", account=6)
+    agent.policy = POLICY.model_copy(update={"withdraw_every": 3600})
+    agent.earnings.policy = agent.policy
+    own_key = _client(anvil, deployment, 6)  # refunds to the agent's key credit the agent
+
+    def credit() -> None:
+        job_id, _ = own_key.post_job(_echo(store), 10**6, 60, 60)
+        own_key.cancel(job_id)
+
+    credit()
+    agent.step()
+    assert own_key.withdrawable(agent.address) == 0  # the first credit: at once
+    credit()
+    agent.step()
+    agent.step()
+    assert own_key.withdrawable(agent.address) == 10**6  # within the interval: it waits
+    stop = threading.Event()
+    stop.set()  # a loop that stops at once still withdraws on its way out
+    agent.run(stop)
+    assert own_key.withdrawable(agent.address) == 0
+
+
 def test_agent_finalizes_after_challenge_window_and_withdraws_its_price(
     anvil: Anvil, deployment: Deployment, store: LocalStore, tmp_path: Path
 ) -> None:
