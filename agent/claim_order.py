@@ -7,7 +7,9 @@ keccak(jobId, address): the first ``seats`` claim at once (a job with n replicas
 the next ones only if the job is still open ``STAGGER`` seconds per rank later (the ones ahead
 declined it, were busy or are gone), and their simulation then refuses a claim that lost for
 free. No coordination and no contract change: each agent ranks from the same chain events, and
-a newcomer joins the ranking with its first claim or registration.
+a newcomer joins the ranking with its first claim or registration. A sweep's lots take turns
+the same way at each position of the sweep's cursor (a lot claim names its first job), with
+the workers that hold a lot ranked after those that do not.
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ PEER_TTL = 600.0
 _AT_WORK = frozenset(
     {"JobClaimed", "ReplicaDrawn", "ResultSubmitted", "WorkerRegistered", "LotClaimed"}
 )
+# The events after which a lot no longer keeps its worker busy.
+_LOT_ENDS = frozenset({"LotSubmitted", "LotExpired"})
 
 
 class ClaimOrder:
@@ -43,13 +47,18 @@ class ClaimOrder:
         self._clock = clock
         self._lock = threading.Lock()
         self._seen: dict[str, float] = {}
+        self._lots: dict[int, str] = {}  # lots claimed and not yet submitted or expired
 
     def saw(self, event: MarketEvent) -> None:
-        """Note the worker an event shows at work."""
-        if event.name in _AT_WORK:
-            worker = to_checksum_address(str(event.args["worker"]))
-            with self._lock:
+        """Note the worker an event shows at work, and the lots it holds."""
+        with self._lock:
+            if event.name in _AT_WORK:
+                worker = to_checksum_address(str(event.args["worker"]))
                 self._seen[worker] = self._clock()
+                if event.name == "LotClaimed":
+                    self._lots[int(event.args["lotId"])] = worker
+            elif event.name in _LOT_ENDS:
+                self._lots.pop(int(event.args["lotId"]), None)
 
     def peers(self) -> list[str]:
         """The workers seen lately, this one included."""
@@ -61,12 +70,28 @@ class ClaimOrder:
     def rank(self, job_id: int) -> int:
         """This agent's place (0 first) in ``job_id``'s order."""
 
-        def key(worker: str) -> bytes:
-            return keccak(job_id.to_bytes(32, "big") + bytes.fromhex(worker[2:]))
-
-        return sorted(self.peers(), key=key).index(self.me)
+        return sorted(self.peers(), key=lambda w: _key(job_id, w)).index(self.me)
 
     def wait(self, job_id: int, seats: int = 1) -> float:
         """Seconds to leave ``job_id`` to the workers ahead before claiming it (0: now)."""
-        behind = self.rank(job_id) - seats + 1
-        return 0.0 if behind <= 0 else min(behind, MAX_WAIT_RANKS) * STAGGER
+        return _stagger(self.rank(job_id) - seats + 1)
+
+    def lot_wait(self, first_job: int) -> float:
+        """Seconds to leave a sweep's lot starting at ``first_job`` to the workers ahead.
+
+        A lot claim names its first job, so only one claim per cursor position can win: the
+        workers take turns as for a first-come job, except that those holding a lot rank
+        after those that hold none (a worker is busy with its lot until it submits it, and a
+        turn left to a busy one would cost a STAGGER each time)."""
+        with self._lock:
+            busy = set(self._lots.values())
+        order = sorted(self.peers(), key=lambda w: (w in busy, _key(first_job, w)))
+        return _stagger(order.index(self.me))
+
+
+def _key(job_id: int, worker: str) -> bytes:
+    return keccak(job_id.to_bytes(32, "big") + bytes.fromhex(worker[2:]))
+
+
+def _stagger(behind: int) -> float:
+    return 0.0 if behind <= 0 else min(behind, MAX_WAIT_RANKS) * STAGGER

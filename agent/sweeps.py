@@ -1,13 +1,17 @@
 """Sweeps (ISweepCalls): many fast-path jobs under one record, taken in lots.
 
-A sweep the policy takes as a whole (every spec in it) is kept as open until its jobs are
-taken or its claim deadline passes. Each round, the agent claims a lot of its next jobs (as
-many as its free slots can run, one after another, before the run deadline: a claim never
-races another worker's, since each takes the sweep's next jobs), books each job of the lot
-(with ``lot`` in its record) and runs them as any claimed job. A lot's results go out in one
-``submitLot`` once every job of it is ready, carrying the matured lots' settlements; a lot
-with a failed job cannot be submitted, and is expired at its run deadline (the requester
-refunded). A job of a lot opened to a dispute becomes an ordinary job of the book.
+A sweep whose first job the policy takes is kept as open until its jobs are taken or its
+claim deadline passes. In its turn at the sweep's cursor (agent/claim_order.py: only one claim
+naming a first job can win it), the agent reads the specs from the cursor on and claims as
+many as its policy takes and its free slots can run one after another before the run
+deadline; a spec it would decline ends the lot before it, and the sweep is left to others once
+that job is next. The claim names its first job, so the contract never hands over a job whose
+spec the agent did not read: every agent used to read every spec of every sweep, and eight
+agents did that work eight times. Each job of the lot is booked (with ``lot`` in its record)
+and run as any claimed job. A lot's results go out in one ``submitLot`` once every job of it
+is ready, carrying the matured lots' settlements; a lot with a failed job cannot be submitted,
+and is expired at its run deadline (the requester refunded). A job of a lot opened to a
+dispute becomes an ordinary job of the book.
 """
 
 from __future__ import annotations
@@ -16,8 +20,9 @@ import json
 import logging
 import threading
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
+from typing import Any
 
 from agent.claim_order import ClaimOrder
 from agent.host import FlowHost, JobBook
@@ -45,9 +50,16 @@ class OpenSweep:
     price: int
     claim_deadline: int
     run_window: int
-    cpus: int  # the most any of its jobs needs
-    memory_mb: int
-    max_runtime: int
+    requester: str = ""  # kept by agents from before this field: an allowlist declines it
+
+    @classmethod
+    def saved(cls, record: dict[str, Any]) -> OpenSweep:
+        return cls(**{f.name: record[f.name] for f in fields(cls) if f.name in record})
+
+    def as_job(self) -> Job:
+        """The sweep as the policy judges a job (its price, windows and requester)."""
+        return Job(self.sweep_id, self.requester, JobState.OPEN, self.claim_deadline,
+                   self.run_window, None, 0, self.price)  # fmt: skip
 
 
 def chain_job(client: MarketClient, book: JobBook, job_id: int) -> Job:
@@ -62,97 +74,115 @@ class SweepFlow:
         self.slots = slots
         self.order = order
         self.path = path
-        # A sweep's jobs that agents ranked ahead will take leave this one to wait its turn (as
-        # first-come jobs do): sweep -> (its jobs taken when the turn was set, the turn's time).
+        # When each sweep's cursor was first seen where it is: sweep -> (jobs taken, time).
         self._turns: dict[int, tuple[int, float]] = {}
         self._lock = threading.Lock()
         self.open: dict[int, OpenSweep] = {}
         if path.exists():
-            self.open = {int(k): OpenSweep(**v) for k, v in json.loads(path.read_text()).items()}
+            saved = json.loads(path.read_text())
+            self.open = {int(k): OpenSweep.saved(v) for k, v in saved.items()}
 
     # ------------------------------------------------------------ taking
 
     def on_posted(self, event: MarketEvent) -> None:
-        """Keep the sweep if the policy takes every job of it; say why not otherwise."""
-        agent = self.agent
+        """Keep the sweep if the policy takes its first job; say why not otherwise. The rest
+        of its specs are read lot by lot, only by the agent about to claim them."""
         args = event.args
-        sweep_id, cids = int(args["sweepId"]), [str(c) for c in args["specCids"]]
-        as_job = Job(sweep_id, str(args["requester"]), JobState.OPEN, int(args["claimDeadline"]),
-                     int(args["runWindow"]), None, 0, int(args["price"]))  # fmt: skip
-        needs: list[tuple[int, int, int]] = []
-        for i, cid in enumerate(cids):
-            try:
-                spec = agent.specs.get(cid)
-            except (StoreError, SpecError) as exc:
-                log.warning("event=declined sweep=%d job=%d error=%s", sweep_id, sweep_id + i, exc)
-                return
-            decision = decide(agent.policy, spec, as_job)
-            if decision.accept and not all(agent.store.has(ref.cid) for ref in spec.inputs):
-                decision = replace(decision, accept=False, reason="inputs unavailable")
-            if not decision.accept or decision.price > as_job.escrow:
-                log.info("event=declined sweep=%d job=%d reason=%r", sweep_id, sweep_id + i,
-                         decision.reason)  # fmt: skip
-                return
-            res = spec.resources
-            needs.append((res.cpus, res.memory_mb, res.max_runtime))
-        cpus, memory_mb, runtime = (max(n[k] for n in needs) for k in range(3))
-        if (too_big := self.slots.never_fits(Need(cpus, memory_mb))) is not None:
-            log.info("event=declined sweep=%d reason=%r", sweep_id, too_big)
+        sweep = OpenSweep(int(args["sweepId"]), [str(c) for c in args["specCids"]],
+                          int(args["price"]), int(args["claimDeadline"]), int(args["runWindow"]),
+                          str(args["requester"]))  # fmt: skip
+        if (declined := self._declines(sweep, 0)) is not None:
+            log.info("event=declined sweep=%d job=%d reason=%r", sweep.sweep_id, sweep.sweep_id,
+                     declined)  # fmt: skip
             return
-        self.open[sweep_id] = OpenSweep(sweep_id, cids, as_job.escrow, as_job.deadline,
-                                        as_job.run_window, cpus, memory_mb, runtime)  # fmt: skip
+        self.open[sweep.sweep_id] = sweep
         self._save()
-        log.info("event=sweep_taken sweep=%d jobs=%d", sweep_id, len(cids))
+        log.info("event=sweep_taken sweep=%d jobs=%d", sweep.sweep_id, len(sweep.spec_cids))
 
     def claim(self) -> None:
-        """Claim a lot of each open sweep while slots are free."""
+        """Claim a lot of each open sweep while slots are free, in this agent's turn."""
         client = self.agent.client
         now = client.chain_now() if self.open else 0.0
         for sweep_id in sorted(self.open):
-            want = self._lot_size(self.open[sweep_id])
-            if want == 0:
+            if self.slots.free.cpus == 0:
                 return  # no free slot: the next round
             sweep = client.sweep(sweep_id)
             if sweep.untaken == 0 or now > sweep.claim_deadline:
                 self._close(sweep_id, "no job left")
-                continue
-            # Agents ranked ahead for this round each take about as many as this one would:
-            # with no room left behind them, this agent waits its turn.
-            ahead = self.order.rank(sweep.sweep_id + sweep.taken)
-            if sweep.untaken <= ahead * want and not self._my_turn(sweep):
-                continue
-            self._claim(self.open[sweep_id], min(want, sweep.untaken))
+            elif self._my_turn(sweep):
+                self._claim(self.open[sweep_id], sweep.taken, sweep.untaken)
 
     def _my_turn(self, sweep: Sweep) -> bool:
-        """Whether this agent may claim from the sweep now: its next jobs are ranked among the
-        workers seen at work as a first-come job is (the first at once, the next a STAGGER
-        later each), so that agents do not all send a claim only some can win."""
-        taken, at = self._turns.get(sweep.sweep_id, (-1, 0.0))
+        """Whether this agent may claim the lot at the sweep's cursor now: the workers take
+        turns at each position (ClaimOrder.lot_wait), since only one claim there can win."""
+        taken, since = self._turns.get(sweep.sweep_id, (-1, 0.0))
         if taken != sweep.taken:
-            at = time.monotonic() + self.order.wait(sweep.sweep_id + sweep.taken)
-            self._turns[sweep.sweep_id] = (sweep.taken, at)
-        return time.monotonic() >= at
+            since = time.monotonic()
+            self._turns[sweep.sweep_id] = (sweep.taken, since)
+        # The order is asked again each round: a worker ahead that submits its lot meanwhile
+        # (now free) moves ahead of the busy ones, this agent included.
+        return time.monotonic() >= since + self.order.lot_wait(sweep.sweep_id + sweep.taken)
 
-    def _lot_size(self, sweep: OpenSweep) -> int:
-        free = self.slots.free
-        at_once = free.cpus // sweep.cpus
-        if sweep.memory_mb:
-            at_once = min(at_once, free.memory_mb // sweep.memory_mb)
-        waves = max(1, (sweep.run_window - LOT_MARGIN) // max(1, sweep.max_runtime))
-        return min(at_once * waves, self.agent.policy.lot_jobs)
-
-    def _claim(self, sweep: OpenSweep, most: int) -> None:
-        agent = self.agent
+    def _claim(self, sweep: OpenSweep, taken: int, untaken: int) -> None:
+        count, declined = self._lot_from(sweep, taken, untaken)
+        if declined is not None:
+            self._close(sweep.sweep_id, declined)
+            return
+        if count == 0:
+            return  # its next job needs more than the free slots: a later round
+        first = sweep.sweep_id + taken
         try:
-            lot_id, count, tx = agent.client.claim_lot(sweep.sweep_id, most)
+            lot_id, count, tx = self.agent.client.claim_lot(sweep.sweep_id, first, count)
         except TxReverted as exc:  # a stake short of the lot's, say
-            log.info("event=lot_refused sweep=%d jobs=%d error=%s", sweep.sweep_id, most, exc)
+            log.info("event=lot_refused sweep=%d jobs=%d error=%s", sweep.sweep_id, count, exc)
             self._close(sweep.sweep_id, str(exc))
             return
-        if count == 0 or tx is None:
-            self._close(sweep.sweep_id, "another worker took the last jobs")
+        if count == 0 or tx is None:  # another lot took job ``first``: the next round looks
+            log.info("event=lot_skipped sweep=%d first=%d", sweep.sweep_id, first)
             return
         self.book_lot(sweep, lot_id, count, tx)
+
+    def _lot_from(self, sweep: OpenSweep, taken: int, untaken: int) -> tuple[int, str | None]:
+        """How many of the sweep's jobs from its ``taken``-th on make our next lot: each one's
+        spec read and taken by the policy, as many as the free slots can run one after another
+        before the run deadline (at the largest resources and runtime among them); or why the
+        job at the cursor is declined (the sweep is then left to others)."""
+        free = self.slots.free
+        cpus, memory_mb, runtime, count = 1, 0, 1, 0
+        for index in range(taken, taken + min(untaken, self.agent.policy.lot_jobs)):
+            first = sweep.sweep_id + index
+            declined = self._declines(sweep, index)
+            if declined is None:
+                res = self.agent.specs.get(sweep.spec_cids[index]).resources
+                cpus, memory_mb = max(cpus, res.cpus), max(memory_mb, res.memory_mb)
+                runtime = max(runtime, res.max_runtime)
+                declined = self.slots.never_fits(Need(cpus, memory_mb))
+            if declined is not None:
+                return (count, None) if count else (0, f"job {first}: {declined}")
+            at_once = free.cpus // cpus
+            if memory_mb:
+                at_once = min(at_once, free.memory_mb // memory_mb)
+            waves = max(1, (sweep.run_window - LOT_MARGIN) // runtime)
+            if count + 1 > at_once * waves:
+                break
+            count += 1
+        return count, None
+
+    def _declines(self, sweep: OpenSweep, index: int) -> str | None:
+        """Why the policy would not run the sweep's ``index``-th job; None if it would."""
+        agent = self.agent
+        try:
+            spec = agent.specs.get(sweep.spec_cids[index])
+        except (StoreError, SpecError) as exc:
+            return str(exc)
+        decision = decide(agent.policy, spec, sweep.as_job())
+        if not decision.accept:
+            return decision.reason
+        if decision.price > sweep.price:
+            return f"pays {sweep.price} wei, the policy asks {decision.price}"
+        if not all(agent.store.has(ref.cid) for ref in spec.inputs):
+            return "inputs unavailable"
+        return None
 
     def book_lot(self, sweep: OpenSweep, lot_id: int, count: int, tx: TxResult) -> None:
         """Book and start the jobs of a lot we hold."""

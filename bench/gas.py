@@ -106,7 +106,7 @@ def run() -> list[tuple[str, int]]:
             """BATCH jobs posted as a sweep, claimed as one lot, submitted, settled."""
             mine(f"{label} postSweep", sweeps.postSweep([SPEC_CID] * BATCH, price, 600, 1800),
                  requester, price * BATCH)  # fmt: skip
-            mine(f"{label} claimLot", sweeps.claimLot(sweep_id, BATCH), worker)
+            mine(f"{label} claimLot", sweeps.claimLot(sweep_id, sweep_id, BATCH), worker)
             mine(f"{label} submitLot", sweeps.submitLot(sweep_id, [RESULT_CID] * BATCH,
                  [RESULT_DIGEST] * BATCH, []), worker)  # fmt: skip
             wait(CHALLENGE_WINDOW + 1)

@@ -55,7 +55,7 @@ abstract contract SweepCalls is MarketBook, ISweepCalls {
     }
 
     /// @inheritdoc ISweepCalls
-    function claimLot(uint256 sweepId, uint256 maxCount)
+    function claimLot(uint256 sweepId, uint256 firstJob, uint256 maxCount)
         external
         returns (uint256 lotId, uint256 count)
     {
@@ -64,7 +64,10 @@ abstract contract SweepCalls is MarketBook, ISweepCalls {
         if (total == 0) revert SweepUnknown(sweepId);
         if (maxCount == 0) revert IJobMarket.JobMarketInvalidAmount(0);
         uint256 taken = s.taken;
-        uint256 left = block.timestamp > s.claimDeadline ? 0 : total - taken;
+        // Only the jobs the worker read the specs of: another claim that moved the cursor
+        // first leaves this one nothing, rather than jobs it never looked at.
+        bool stale = sweepId + taken != firstJob;
+        uint256 left = stale || block.timestamp > s.claimDeadline ? 0 : total - taken;
         count = maxCount < left ? maxCount : left;
         if (count == 0) {
             emit SweepClaimSkipped(sweepId, msg.sender);

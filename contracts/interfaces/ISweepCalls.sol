@@ -64,8 +64,8 @@ interface ISweepCalls {
         uint256 count,
         uint256 runDeadline
     );
-    /// @notice A claim found no job left (all taken, refunded, or past the claim deadline):
-    /// nothing changed and nothing reverted.
+    /// @notice A claim found no job left (all taken, refunded, or past the claim deadline), or
+    /// the sweep's next job was not the one it named: nothing changed and nothing reverted.
     event SweepClaimSkipped(uint256 indexed sweepId, address indexed worker);
     /// @notice The lot's results: `resultCids[i]` and `digests[i]` are job `lotId + i`'s.
     event LotSubmitted(
@@ -109,10 +109,12 @@ interface ISweepCalls {
         uint256 runWindow
     ) external payable returns (uint256 sweepId);
 
-    /// @notice Takes the sweep's next jobs, at most `maxCount`, at the sweep's price, and
-    /// locks their stake (the stake-free limit applies per job). With no job left it emits
-    /// `SweepClaimSkipped` and returns (0, 0): a lost race costs no reverted transaction.
-    function claimLot(uint256 sweepId, uint256 maxCount)
+    /// @notice Takes the sweep's next jobs from job `firstJob` on, at most `maxCount`, at the
+    /// sweep's price, and locks their stake (the stake-free limit applies per job). With no
+    /// job left, or when the sweep's next job is no longer `firstJob` (another lot took it
+    /// first), it emits `SweepClaimSkipped` and returns (0, 0): a worker gets only jobs whose
+    /// specs it read, and a lost race costs no reverted transaction.
+    function claimLot(uint256 sweepId, uint256 firstJob, uint256 maxCount)
         external
         returns (uint256 lotId, uint256 count);
 

@@ -80,12 +80,15 @@ class SweepCalls:
         tx = self.transact(f"postSweep x{len(spec_cids)}", fn, value=price * len(spec_cids))
         return int(tx.event("SweepPosted").args["sweepId"]), tx
 
-    def claim_lot(self, sweep_id: int, most: int) -> tuple[int, int, TxResult | None]:
-        """Take at most ``most`` of the sweep's next jobs: (lot id, jobs taken, tx). When the
-        call already finds none left nothing is sent, (0, 0, None); when another worker took
-        the last ones meanwhile the claim is skipped on chain, not reverted: (0, 0, tx)."""
-        fn = self.contract.functions.claimLot(sweep_id, most)
-        what = f"claimLot {sweep_id} x{most}"
+    def claim_lot(
+        self, sweep_id: int, first_job: int, most: int
+    ) -> tuple[int, int, TxResult | None]:
+        """Take at most ``most`` of the sweep's jobs from ``first_job`` on, if that is still
+        its next job: (lot id, jobs taken, tx). When the call already finds none left or the
+        cursor moved, nothing is sent, (0, 0, None); when another worker's claim landed first
+        meanwhile, the claim is skipped on chain, not reverted: (0, 0, tx)."""
+        fn = self.contract.functions.claimLot(sweep_id, first_job, most)
+        what = f"claimLot {sweep_id} from {first_job} x{most}"
         # The call is the simulation (a refusal raises here); the transaction then goes
         # without a second one, with gas for a new worker's account.
         _, count = self.rpc.call(what, lambda: fn.call({"from": self.sender}))

@@ -5,6 +5,7 @@ run deadline, a restart carries a lot on, and a job opened to a dispute goes on 
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from agent_helpers import SteppedAgent, client_of
@@ -102,16 +103,46 @@ def test_two_agents_share_a_sweep_and_neither_sends_a_claim_that_fails(
     assert requester.sweep(sweep).untaken == 0
 
 
-def test_a_sweep_with_a_job_the_policy_declines_is_not_taken(
+def test_a_job_the_policy_declines_ends_the_lot_before_it_and_the_rest_is_left(
     anvil: Anvil, deployment: Deployment, store: LocalStore, tmp_path: Path
 ) -> None:
     requester = client_of(anvil, deployment, 0)
-    cids = [_spec_cid(store, "ok"), _spec_cid(store, "long", runtime=90)]  # policy: 60 s
-    sweep = requester.post_sweep(cids, PRICE, 60, 120)[0]
+    cids = [_spec_cid(store, "ok"), _spec_cid(store, "long", runtime=90), _spec_cid(store, "ok2")]
+    sweep = requester.post_sweep(cids, PRICE, 60, 120)[0]  # policy: at most 60 s per job
     agent = _agent(anvil, deployment, store, tmp_path / "w")
     agent.step()
-    assert agent.book.jobs == {}
-    assert requester.sweep(sweep).taken == 0
+    agent.step()
+    assert requester.lot(sweep).count == 1  # the job before it, whose spec it takes
+    assert requester.sweep(sweep).taken == 1  # nothing from the declined one on
+    assert sorted(agent.book.jobs) == [sweep]
+    assert sweep not in agent.sweeps.open  # left to others, with the reason logged
+    first_declined = requester.post_sweep(cids[1:], PRICE, 60, 120)[0]
+    agent.step()
+    assert first_declined not in agent.sweeps.open
+    assert requester.sweep(first_declined).taken == 0
+
+
+def test_each_agent_reads_only_the_specs_of_the_lots_it_claims(
+    anvil: Anvil, deployment: Deployment, store: LocalStore, tmp_path: Path
+) -> None:
+    """Every agent read every spec of every sweep it saw: n agents did each check n times."""
+    requester = client_of(anvil, deployment, 0)
+    agents = [_agent(anvil, deployment, store, tmp_path / f"w{i}", account=i + 1, lot_jobs=2)
+              for i in range(3)]  # fmt: skip
+    read: dict[str, set[str]] = {a.address: set() for a in agents}
+    for agent in agents:
+        cached = agent.specs.get
+        agent.specs.get = lambda cid, a=agent, get=cached: read[a.address].add(cid) or get(cid)  # type: ignore[method-assign]
+    cids = [_spec_cid(store, f"each-{i}") for i in range(8)]
+    sweep = requester.post_sweep(cids, PRICE, 60, 120)[0]
+    deadline = time.monotonic() + 30
+    while requester.sweep(sweep).untaken and time.monotonic() < deadline:
+        for agent in agents:
+            agent.step()
+    assert requester.sweep(sweep).untaken == 0
+    for agent in agents:
+        own = {cids[j - sweep] for j in agent.book.jobs}
+        assert read[agent.address] == own | {cids[0]}  # the first at the post, to decide
 
 
 def test_a_lot_with_a_failed_job_is_expired_at_its_run_deadline_and_the_requester_refunded(
@@ -121,8 +152,8 @@ def test_a_lot_with_a_failed_job_is_expired_at_its_run_deadline_and_the_requeste
     unknown = "bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy"
     sweep = requester.post_sweep([_spec_cid(store, "ok"), unknown], PRICE, 60, 120)[0]
     agent = _agent(anvil, deployment, store, tmp_path / "w")
-    agent.step()  # a spec it cannot read: the sweep is declined, not half taken
-    assert requester.sweep(sweep).taken == 0
+    agent.step()  # a spec it cannot read ends the lot before it
+    assert requester.sweep(sweep).taken == 1
     failing = [_spec_cid(store, "ok"), _spec_cid(store, "no", fail="broken on purpose")]
     sweep = requester.post_sweep(failing, PRICE, 60, 120)[0]
     agent.step()
@@ -177,9 +208,10 @@ def test_a_claim_of_a_sweep_with_no_job_left_sends_nothing(
 ) -> None:
     requester, late = client_of(anvil, deployment, 0), client_of(anvil, deployment, 2)
     sweep = _sweep(requester, store, 2)
-    assert client_of(anvil, deployment, 1).claim_lot(sweep, 5)[1] == 2
+    assert client_of(anvil, deployment, 1).claim_lot(sweep, sweep, 5)[1] == 2
     nonce = late.rpc.nonce(late.sender)
-    assert late.claim_lot(sweep, 5) == (0, 0, None)
+    assert late.claim_lot(sweep, sweep + 2, 5) == (0, 0, None)
+    assert late.claim_lot(sweep, sweep, 5) == (0, 0, None)  # its first job is taken
     assert late.rpc.nonce(late.sender) == nonce  # no transaction, no gas
 
 

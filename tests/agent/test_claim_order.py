@@ -70,3 +70,24 @@ def test_events_that_do_not_show_a_worker_at_work_are_ignored() -> None:
     me.saw(MarketEvent("JobPosted", {"jobId": 1, "requester": WORKERS[1]}, 1, "0x", 0))
     me.saw(MarketEvent("JobSettled", {"jobId": 1, "worker": WORKERS[2]}, 1, "0x", 0))
     assert me.peers() == [WORKERS[0]]
+
+
+def _lot_event(name: str, lot_id: int, worker: str) -> MarketEvent:
+    args = {"lotId": lot_id, "worker": worker, "sweepId": 1, "count": 2, "runDeadline": 0}
+    return MarketEvent(name, args, 1, "0x" + "00" * 32, 0)
+
+
+def test_a_sweeps_lots_have_one_first_worker_and_those_holding_a_lot_go_last() -> None:
+    orders = _orders(WORKERS[:4])
+    for order in orders:
+        order.saw(_lot_event("LotClaimed", 7, WORKERS[0]))
+        order.saw(_lot_event("LotClaimed", 9, WORKERS[1]))
+    for first_job in range(10, 60):
+        waits = [o.lot_wait(first_job) for o in orders]
+        assert sorted(waits) == [0.0, STAGGER, 2 * STAGGER, 3 * STAGGER]  # each has its turn
+        assert min(waits[2:]) == 0.0 and min(waits[:2]) == 2 * STAGGER  # busy ones last
+    for order in orders:  # the lots are done: their workers are free again
+        order.saw(_lot_event("LotSubmitted", 7, WORKERS[0]))
+        order.saw(MarketEvent("LotExpired", {"lotId": 9, "refund": 0}, 1, "0x" + "00" * 32, 0))
+    firsts = {WORKERS[[o.lot_wait(j) for o in orders].index(0.0)] for j in range(10, 60)}
+    assert firsts == set(WORKERS[:4])

@@ -160,7 +160,7 @@ def test_a_panel_of_agents_refutes_a_made_up_result_in_a_sweeps_lot(
     panel = _panel(anvil, market, store, tmp_path)
     spec_cid = _echo_spec(store)
     sweep, _ = requester.post_sweep([spec_cid, spec_cid], PRICE, 60, 60)
-    lot, _, _ = cheat.claim_lot(sweep, 2)
+    lot, _, _ = cheat.claim_lot(sweep, sweep, 2)
     made_up = tmp_path / "made-up"
     (made_up / "outputs").mkdir(parents=True)
     (made_up / "outputs" / "echo.txt").write_text("whatever pays\n")

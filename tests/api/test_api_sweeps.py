@@ -38,7 +38,7 @@ def test_a_sweeps_jobs_are_shown_one_by_one_through_their_lots(
     found = api.get("/jobs", params={"spec_cid": body["jobs"][2]["spec_cid"]}).json()
     assert [item["job_id"] for item in found["items"]] == [ids[2]]
 
-    lot, count, _ = worker.claim_lot(sweep_id, 2)
+    lot, count, _ = worker.claim_lot(sweep_id, sweep_id, 2)
     assert (lot, count) == (sweep_id, 2)
     claimed = api.get(f"/jobs/{ids[1]}").json()
     assert (claimed["state"], claimed["worker"]) == ("claimed", worker.sender)
@@ -92,7 +92,7 @@ def test_a_sweeps_job_opened_to_a_dispute_still_shows_its_spec_and_its_lot(
         spec["metadata"]["name"] = "sweep-opened"
     body = api.post("/jobs/batch", json={"specs": specs, "sweep": True}).json()
     sweep_id = body["sweep_id"]
-    lot, _, _ = worker.claim_lot(sweep_id, 2)
+    lot, _, _ = worker.claim_lot(sweep_id, sweep_id, 2)
     digests = [bytes([7]) * 32, bytes([8]) * 32]
     worker.submit_lot(lot, [(RESULT, digests[0]), (f"{RESULT}y", digests[1])])
     requester.open_lot_job(lot, sweep_id + 1, digests)

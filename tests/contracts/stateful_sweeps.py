@@ -145,7 +145,7 @@ class SweepRules:
         receipt = self.send(self.requesters[who], "postSweep", [CID] * count, price, 600, 1800,
                             value=count * price)  # fmt: skip
         sweep = max(self.sweeps) if receipt["status"] == 1 else 0
-        self.send(self.staked[worker], "claimLot", sweep, count)
+        self.send(self.staked[worker], "claimLot", sweep, sweep, count)
         if opened == -2:
             return
         digests = [bytes([i + 1]) * 32 for i in range(count)]
@@ -154,10 +154,15 @@ class SweepRules:
             self.send(self.requesters[who], "openLotJob", sweep, sweep + opened, digests)
 
     @rule(who=st.integers(0, 6), pick=st.integers(0, 20), most=st.integers(1, 3),
-          aim=st.booleans())  # fmt: skip
-    def claim_lot(self, who: int, pick: int, most: int, aim: bool) -> None:
+          aim=st.booleans(), off=st.sampled_from([0, 0, 0, -1, 1]))  # fmt: skip
+    def claim_lot(self, who: int, pick: int, most: int, aim: bool, off: int) -> None:
+        """At the sweep's next job, or (``off``) at a job that is not its next: nothing."""
         worker = self.staked[who % 4] if aim else self.actors[who]
-        self.send(worker, "claimLot", self._sweep(pick), most)
+        sweep = self._sweep(pick)
+        taken = self.sweeps[sweep][2] if self.sweeps.get(sweep) else 0
+        receipt = self.send(worker, "claimLot", sweep, sweep + taken + off, most)
+        if off:
+            assert "LotClaimed" not in [name for name, _ in self.market_events(receipt)]
 
     @rule(who=st.integers(0, 6), pick=st.integers(0, 20), aim=st.booleans(),
           settle=st.lists(st.integers(0, 20), max_size=2), short=st.booleans())  # fmt: skip

@@ -36,9 +36,13 @@ def _sweep(m: Market, requester: str, n: int = N, price: int = PRICE, claim: int
 
 
 def _lot(m: Market, worker: str, sweep_id: int, most: int = N) -> tuple[int, int]:
-    receipt = m.send(worker, "claimLot", sweep_id, most)
+    receipt = m.send(worker, "claimLot", sweep_id, _next_job(m, sweep_id), most)
     [claimed] = market_events(m, receipt, "LotClaimed")
     return int(claimed["lotId"]), int(claimed["count"])
+
+
+def _next_job(m: Market, sweep_id: int) -> int:
+    return sweep_id + int(_sweep_of(m, sweep_id)["taken"])
 
 
 def _digests(n: int, garbage_at: int | None = None) -> list[bytes]:
@@ -102,29 +106,48 @@ def test_malformed_sweeps_are_refused(market: Market, requester: str) -> None:
     m.assert_reverts("SweepInvalidSize", (0, 10_000), requester, "postSweep", [], PRICE, 600, 1800)
     m.assert_reverts("JobMarketInvalidWindow", (0, 365 * 86400), requester, "postSweep", [CID],
                      PRICE, 0, 1800, value=PRICE)  # fmt: skip
-    m.assert_reverts("SweepUnknown", (999,), requester, "claimLot", 999, 1)
+    m.assert_reverts("SweepUnknown", (999,), requester, "claimLot", 999, 999, 1)
     sweep = _sweep(m, requester)
-    m.assert_reverts("JobMarketInvalidAmount", (0,), requester, "claimLot", sweep, 0)
+    m.assert_reverts("JobMarketInvalidAmount", (0,), requester, "claimLot", sweep, sweep, 0)
 
 
 def test_workers_claiming_in_one_block_get_disjoint_lots_and_the_last_is_skipped_not_reverted(
     market: Market, requester: str, worker: str, stranger: str
 ) -> None:
+    """Each claim names the job its lot starts at; one that finds the cursor moved (or no job
+    left) takes nothing and reverts nothing."""
     m = market
     sweep = _sweep(m, requester)
-    third = m.accounts[5]
-    a, b, c = _same_block(
+    third, fourth = m.accounts[5], m.accounts[6]
+    a, b, c, d = _same_block(
         m,
-        [(worker, "claimLot", (sweep, 3)), (stranger, "claimLot", (sweep, 3)),
-         (third, "claimLot", (sweep, 3))],
+        [(worker, "claimLot", (sweep, sweep, 3)), (stranger, "claimLot", (sweep, sweep, 3)),
+         (third, "claimLot", (sweep, sweep + 3, 3)), (fourth, "claimLot", (sweep, sweep + 5, 1))],
     )  # fmt: skip
-    assert (a["status"], b["status"], c["status"]) == (1, 1, 1)
+    assert (a["status"], b["status"], c["status"], d["status"]) == (1, 1, 1, 1)
     [first] = market_events(m, a, "LotClaimed")
-    [second] = market_events(m, b, "LotClaimed")
+    [second] = market_events(m, c, "LotClaimed")
     assert (first["lotId"], first["count"], first["worker"]) == (sweep, 3, worker)
-    assert (second["lotId"], second["count"], second["worker"]) == (sweep + 3, 2, stranger)
-    assert market_events(m, c, "SweepClaimSkipped") == [{"sweepId": sweep, "worker": third}]
+    assert (second["lotId"], second["count"], second["worker"]) == (sweep + 3, 2, third)
+    # The stranger named job 0, taken by then: none of jobs 3.. (whose specs it did not read).
+    assert market_events(m, b, "SweepClaimSkipped") == [{"sweepId": sweep, "worker": stranger}]
+    assert market_events(m, d, "SweepClaimSkipped") == [{"sweepId": sweep, "worker": fourth}]
     assert _sweep_of(m, sweep)["taken"] == N
+
+
+def test_a_claim_that_names_a_job_other_than_the_next_takes_nothing_and_locks_no_stake(
+    public_market: Market,
+) -> None:
+    m = public_market
+    requester, worker = m.accounts[1], m.accounts[2]
+    register(m, worker, stake=10 * PRICE)
+    sweep = _sweep(m, requester)
+    for named in (sweep + 1, sweep + N, sweep - 1):
+        receipt = m.send(worker, "claimLot", sweep, named, 2)
+        assert [name for name, _ in m.events(receipt)] == ["SweepClaimSkipped"]
+    assert _sweep_of(m, sweep)["taken"] == 0
+    assert m.contract.functions.availableStake(worker).call() == 10 * PRICE
+    assert _lot(m, worker, sweep, 2) == (sweep, 2)
 
 
 def test_claims_after_the_claim_deadline_are_skipped_and_the_rest_refunded_by_anyone(
@@ -135,7 +158,7 @@ def test_claims_after_the_claim_deadline_are_skipped_and_the_rest_refunded_by_an
     _lot(m, worker, sweep, 2)
     m.assert_reverts("JobMarketNotRequester", (sweep, stranger), stranger, "refundSweep", sweep)
     m.at(_sweep_of(m, sweep)["claimDeadline"] + 1)
-    receipt = m.send(worker, "claimLot", sweep, 3)
+    receipt = m.send(worker, "claimLot", sweep, sweep + 2, 3)
     assert [name for name, _ in m.events(receipt)] == ["SweepClaimSkipped"]
     credit = m.withdrawable(requester)
     receipt = m.send(stranger, "refundSweep", sweep)
@@ -154,7 +177,7 @@ def test_a_requester_cancels_the_untaken_rest_and_no_worker_can_take_it_after(
     sweep = _sweep(m, requester)
     lot, _ = _lot(m, worker, sweep, 1)
     m.send(requester, "refundSweep", sweep)
-    receipt = m.send(worker, "claimLot", sweep, 1)
+    receipt = m.send(worker, "claimLot", sweep, sweep + 1, 1)
     assert [name for name, _ in m.events(receipt)] == ["SweepClaimSkipped"]
     _submit(m, worker, lot, 1)  # the lot taken before the cancel is still the worker's
     assert _books_balance(m)
@@ -234,7 +257,7 @@ def test_a_worker_without_the_lots_stake_cannot_take_it(public_market: Market) -
     register(m, worker, stake=2 * PRICE)
     sweep = _sweep(m, requester)
     m.assert_reverts("RegistryInsufficientStake", (worker, 2 * PRICE, 3 * PRICE), worker,
-                     "claimLot", sweep, 3)  # fmt: skip
+                     "claimLot", sweep, sweep, 3)  # fmt: skip
     assert _lot(m, worker, sweep, 2) == (sweep, 2)
 
 

@@ -184,7 +184,7 @@ def test_a_sweeps_jobs_each_get_a_row_that_follows_their_lot_and_survives_a_reor
 ) -> None:
     requester, worker = _client(node, deployment, 1), _client(node, deployment, 3)
     sweep, _ = requester.post_sweep([f"echo-{i}" for i in range(4)], WEI, 600, 600)
-    lot, count, _ = worker.claim_lot(sweep, 2)
+    lot, count, _ = worker.claim_lot(sweep, sweep, 2)
     worker.submit_lot(lot, [("bafyone", bytes(32)), ("bafytwo", bytes(32))])
     index = _index(tmp_path, snapshot, deployment)
     index.sync()
@@ -204,7 +204,7 @@ def test_a_sweeps_jobs_each_get_a_row_that_follows_their_lot_and_survives_a_reor
     # A second lot, then a reorg that undoes it: its jobs are open again, the first lot's
     # untouched; the new history's refund cancels them instead.
     fork = snapshot.w3.provider.make_request("evm_snapshot", [])["result"]  # type: ignore[arg-type]
-    worker.claim_lot(sweep, 2)
+    worker.claim_lot(sweep, sweep + 2, 2)
     index.sync()
     assert index.job(sweep + 3).state == "claimed"  # type: ignore[union-attr]
     snapshot.w3.provider.make_request("evm_revert", [fork])  # type: ignore[arg-type]
@@ -224,7 +224,7 @@ def test_a_sweeps_job_opened_to_a_dispute_ends_by_its_own_events(
 ) -> None:
     requester, worker = _client(node, deployment, 1), _client(node, deployment, 3)
     sweep, _ = requester.post_sweep(["echo-a", "echo-b"], WEI, 600, 600)
-    lot, _, _ = worker.claim_lot(sweep, 2)
+    lot, _, _ = worker.claim_lot(sweep, sweep, 2)
     digests = [bytes([1]) * 32, bytes([2]) * 32]
     worker.submit_lot(lot, [("bafya", digests[0]), ("bafyb", digests[1])])
     requester.open_lot_job(lot, sweep + 1, digests)
