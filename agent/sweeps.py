@@ -30,7 +30,7 @@ from agent.phases import Phase
 from agent.policy import decide
 from agent.settlement import RIDE_WAIT
 from agent.slots import Need, Slots
-from hepx.chain import Job, JobState, LotState, MarketClient, MarketEvent, Sweep, TxResult
+from hepx.chain import Job, JobState, LotState, MarketClient, MarketEvent, TxResult
 from hepx.errors import SpecError, StoreError, TxDropped, TxReverted
 from hepx.files import write_atomic
 
@@ -76,6 +76,9 @@ class SweepFlow:
         self.path = path
         # When each sweep's cursor was first seen where it is: sweep -> (jobs taken, time).
         self._turns: dict[int, tuple[int, float]] = {}
+        # Each open sweep's jobs taken, from its LotClaimed and SweepRefunded events once read
+        # from the chain (asking the chain every round cost a call per round and open sweep).
+        self._taken: dict[int, int] = {}
         self._lock = threading.Lock()
         self.open: dict[int, OpenSweep] = {}
         if path.exists():
@@ -99,29 +102,42 @@ class SweepFlow:
         self._save()
         log.info("event=sweep_taken sweep=%d jobs=%d", sweep.sweep_id, len(sweep.spec_cids))
 
+    def on_taken(self, event: MarketEvent) -> None:
+        """Move an open sweep's cursor as a LotClaimed or SweepRefunded event says."""
+        sweep_id = int(event.args["sweepId"])
+        if sweep_id not in self._taken:
+            return  # not open here, or not read yet: read when next needed
+        if event.name == "LotClaimed":
+            end = int(event.args["lotId"]) + int(event.args["count"]) - sweep_id
+            self._taken[sweep_id] = max(self._taken[sweep_id], end)
+        else:
+            self._taken[sweep_id] = len(self.open[sweep_id].spec_cids)
+
     def claim(self) -> None:
         """Claim a lot of each open sweep while slots are free, in this agent's turn."""
         client = self.agent.client
         now = client.chain_now() if self.open else 0.0
-        for sweep_id in sorted(self.open):
+        for sweep_id, sweep in sorted(self.open.items()):
             if self.slots.free.cpus == 0:
                 return  # no free slot: the next round
-            sweep = client.sweep(sweep_id)
-            if sweep.untaken == 0 or now > sweep.claim_deadline:
+            if sweep_id not in self._taken:
+                self._taken[sweep_id] = client.sweep(sweep_id).taken
+            taken = self._taken[sweep_id]
+            if taken >= len(sweep.spec_cids) or now > sweep.claim_deadline:
                 self._close(sweep_id, "no job left")
-            elif self._my_turn(sweep):
-                self._claim(self.open[sweep_id], sweep.taken, sweep.untaken)
+            elif self._my_turn(sweep_id, taken):
+                self._claim(sweep, taken, len(sweep.spec_cids) - taken)
 
-    def _my_turn(self, sweep: Sweep) -> bool:
+    def _my_turn(self, sweep_id: int, taken: int) -> bool:
         """Whether this agent may claim the lot at the sweep's cursor now: the workers take
         turns at each position (ClaimOrder.lot_wait), since only one claim there can win."""
-        taken, since = self._turns.get(sweep.sweep_id, (-1, 0.0))
-        if taken != sweep.taken:
+        seen_at, since = self._turns.get(sweep_id, (-1, 0.0))
+        if seen_at != taken:
             since = time.monotonic()
-            self._turns[sweep.sweep_id] = (sweep.taken, since)
+            self._turns[sweep_id] = (taken, since)
         # The order is asked again each round: a worker ahead that submits its lot meanwhile
         # (now free) moves ahead of the busy ones, this agent included.
-        return time.monotonic() >= since + self.order.lot_wait(sweep.sweep_id + sweep.taken)
+        return time.monotonic() >= since + self.order.lot_wait(sweep_id + taken)
 
     def _claim(self, sweep: OpenSweep, taken: int, untaken: int) -> None:
         count, declined = self._lot_from(sweep, taken, untaken)
@@ -137,9 +153,11 @@ class SweepFlow:
             log.info("event=lot_refused sweep=%d jobs=%d error=%s", sweep.sweep_id, count, exc)
             self._close(sweep.sweep_id, str(exc))
             return
-        if count == 0 or tx is None:  # another lot took job ``first``: the next round looks
+        if count == 0 or tx is None:  # another lot took job ``first``: read the cursor again
             log.info("event=lot_skipped sweep=%d first=%d", sweep.sweep_id, first)
+            self._taken.pop(sweep.sweep_id, None)
             return
+        self._taken[sweep.sweep_id] = taken + count  # before the follower brings the event
         self.book_lot(sweep, lot_id, count, tx)
 
     def _lot_from(self, sweep: OpenSweep, taken: int, untaken: int) -> tuple[int, str | None]:
@@ -206,6 +224,7 @@ class SweepFlow:
     def _close(self, sweep_id: int, why: str) -> None:
         self.open.pop(sweep_id, None)
         self._turns.pop(sweep_id, None)
+        self._taken.pop(sweep_id, None)
         self._save()
         log.info("event=sweep_closed sweep=%d reason=%r", sweep_id, why)
 
@@ -326,7 +345,8 @@ class SweepFlow:
 
     def after_reorg(self) -> None:
         """Put each lot of ours back where the chain has it: gone or another's (done), its
-        submission orphaned (ready again)."""
+        submission orphaned (ready again). The sweeps' cursors are read again."""
+        self._taken.clear()
         client, book = self.agent.client, self.agent.book
         for lot_id, jobs in self.lots().items():
             lot = client.lot(lot_id)

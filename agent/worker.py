@@ -241,6 +241,8 @@ class WorkerAgent:
                 self.claims.send()  # a burst's first jobs do not wait for the whole poll
         elif event.name == "SweepPosted":
             self.sweeps.on_posted(event)
+        elif event.name in ("LotClaimed", "SweepRefunded"):
+            self.sweeps.on_taken(event)
         elif event.name == "JobDisputed":
             self.verifier.on_dispute(int(event.args["jobId"]))
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
 from agent_helpers import SteppedAgent, client_of
 
 from agent.phases import Phase
@@ -233,4 +234,26 @@ def test_agents_that_know_each_other_take_a_sweeps_last_jobs_in_turns_not_in_a_r
     assert second.client.rpc.nonce(second.address) == nonce
     first.step()
     assert requester.lot(sweep).worker == first.address
+    assert requester.sweep(sweep).untaken == 0
+
+
+def test_an_open_sweeps_cursor_follows_its_events_not_a_call_per_round(
+    anvil: Anvil,
+    deployment: Deployment,
+    store: LocalStore,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    requester, other = client_of(anvil, deployment, 0), client_of(anvil, deployment, 2)
+    sweep = _sweep(requester, store, 6)
+    agent = _agent(anvil, deployment, store, tmp_path / "w", lot_jobs=2)
+    reads: list[int] = []
+    real = agent.client.sweep
+    monkeypatch.setattr(agent.client, "sweep", lambda s: reads.append(s) or real(s))
+    agent.step()  # reads the cursor once, claims jobs 0-1
+    assert other.claim_lot(sweep, sweep + 2, 2)[1] == 2  # another worker takes jobs 2-3
+    for _ in range(3):
+        agent.step()
+    assert reads == [sweep]
+    assert sorted(agent.book.jobs) == [sweep, sweep + 1, sweep + 4, sweep + 5]
     assert requester.sweep(sweep).untaken == 0
