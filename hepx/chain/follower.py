@@ -23,6 +23,7 @@ from pathlib import Path
 
 from hepx.chain.events import confirmed_ranges
 from hepx.chain.market import MarketClient
+from hepx.chain.rpc import Rpc
 from hepx.chain.types import MarketEvent
 from hepx.files import write_atomic
 
@@ -148,9 +149,8 @@ class EventFollower:
         check = self.cursor.to_check()
         if not check:
             return None  # a cursor saved before hashes were kept: nothing to compare
-        head = self.client.block_number()
-        rpc = self.client.rpc
-        now = rpc.headers(b for b in check if b <= head)
+        rpc: Rpc = self.client.rpc
+        head, now = rpc.head_and_headers(check)  # a block above the head is not in ``now``
         stale = sorted(b for b, h in check.items() if b not in now or now[b].hash != h)
         if not stale:
             self.cursor.checked(set(check))

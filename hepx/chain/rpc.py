@@ -159,20 +159,21 @@ class Rpc:
             raise ChainError(f"eth_getBlockByNumber: the node has no block {number}")
         return dict(raw)
 
-    def headers(self, numbers: Iterable[int]) -> dict[int, BlockHeader]:
-        """Several blocks' headers in one batched request (one by one where the node refuses
-        batches); a block the node does not have is left out."""
+    def head_and_headers(self, numbers: Iterable[int]) -> tuple[int, dict[int, BlockHeader]]:
+        """The head's number and several blocks' headers, in one batched request (one by one
+        where the node refuses batches); a block the node does not have is left out."""
         wanted = sorted(set(numbers))
-        replies: Any = None
-        if len(wanted) > 1:
-            batch = [(RPCEndpoint("eth_getBlockByNumber"), [hex(n), False]) for n in wanted]
-            replies = self.call(
-                "eth_getBlockByNumber", lambda: self._provider.make_batch_request(batch)
-            )
+        batch: list[tuple[RPCEndpoint, list[Any]]] = [(RPCEndpoint("eth_blockNumber"), [])]
+        batch += [(RPCEndpoint("eth_getBlockByNumber"), [hex(n), False]) for n in wanted]
+        replies = self.call(
+            "eth_getBlockByNumber", lambda: self._provider.make_batch_request(batch)
+        )
         if not isinstance(replies, list) or any("result" not in r for r in replies):
-            return {n: h for n in wanted if (h := self._header_or_none(n)) is not None}
-        found = (BlockHeader.of(r["result"]) for r in replies if r["result"])
-        return {h.number: h for h in found}
+            head = self.block_number()
+            return head, {n: h for n in wanted if (h := self._header_or_none(n)) is not None}
+        found = (BlockHeader.of(r["result"]) for r in replies[1:] if r["result"])
+        head = int(replies[0]["result"], 16)
+        return head, {h.number: h for h in found}
 
     def _header_or_none(self, number: int) -> BlockHeader | None:
         raw = self.request("eth_getBlockByNumber", [hex(number), False])

@@ -178,11 +178,14 @@ def test_headers_come_in_one_batch_and_match_one_by_one(node: Anvil) -> None:
         rpc.request("evm_mine", [])
     head = rpc.block_number()
     wanted = [head - 2, head, head - 1, head + 5]  # one not mined yet: left out
-    assert rpc.headers(wanted) == {n: rpc.header(n) for n in (head - 2, head - 1, head)}
+    expected = {n: rpc.header(n) for n in (head - 2, head - 1, head)}
+    assert rpc.head_and_headers(wanted) == (head, expected)
+    assert rpc.head_and_headers([]) == (head, {})
     assert rpc.header(head).parent_hash == rpc.header(head - 1).hash
 
 
 def test_a_node_that_refuses_batches_is_asked_one_by_one(scripted: ScriptedNode) -> None:
-    headers = Rpc(scripted.url).headers([3, 4])
+    head, headers = Rpc(scripted.url).head_and_headers([3, 4])
+    assert head == 42
     assert {n: h.hash for n, h in headers.items()} == {3: f"0x{3:064x}", 4: f"0x{4:064x}"}
-    assert scripted.requests == 3  # the refused batch, then each block
+    assert scripted.requests == 4  # the refused batch, the head, then each block
