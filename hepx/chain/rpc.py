@@ -65,11 +65,13 @@ class BlockHeader:
     hash: str
     parent_hash: str
     timestamp: int
+    base_fee: int | None  # None before EIP-1559
 
     @classmethod
     def of(cls, raw: dict[str, Any]) -> BlockHeader:
         number, timestamp = int(raw["number"], 16), int(raw["timestamp"], 16)
-        return cls(number, raw["hash"], raw["parentHash"], timestamp)
+        base_fee = int(raw["baseFeePerGas"], 16) if raw.get("baseFeePerGas") else None
+        return cls(number, raw["hash"], raw["parentHash"], timestamp, base_fee)
 
 
 def _block_tag(number: int | str) -> str:

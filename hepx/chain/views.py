@@ -11,6 +11,7 @@ errors stay the ones hepx already converts.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,7 +51,17 @@ class ViewCall:
 
 def view_calls(abi: list[dict[str, Any]]) -> dict[str, ViewCall]:
     """The ABI's view functions by name (overloaded names left out: web3 picks those)."""
-    views = [e for e in abi if e["type"] == "function" and e.get("stateMutability") == "view"]
+    return _calls(abi, lambda mutability: mutability == "view")
+
+
+def send_calls(abi: list[dict[str, Any]]) -> dict[str, ViewCall]:
+    """The ABI's functions that change state, by name: their call data is encoded the same
+    way when a transaction is built (hepx/chain/contract.py)."""
+    return _calls(abi, lambda mutability: mutability in ("nonpayable", "payable"))
+
+
+def _calls(abi: list[dict[str, Any]], wanted: Callable[[str], bool]) -> dict[str, ViewCall]:
+    views = [e for e in abi if e["type"] == "function" and wanted(e.get("stateMutability", ""))]
     names = [e["name"] for e in abi if e["type"] == "function"]
     return {
         e["name"]: ViewCall(

@@ -4,10 +4,12 @@ bytes, booleans, several outputs), and cost one request instead of three."""
 
 from __future__ import annotations
 
+import pytest
 from chain_helpers import client_of
 
 from hepx.anvil import Anvil
 from hepx.deployment import Deployment
+from hepx.errors import TxReverted
 
 
 def test_every_view_shape_reads_as_web3_reads_it_in_one_request(
@@ -40,3 +42,28 @@ def test_every_view_shape_reads_as_web3_reads_it_in_one_request(
             client.w3.provider.make_request = make_request  # type: ignore[method-assign]
         assert got == expected or list(got) == list(expected), function
         assert sent == ["eth_call"], (function, sent)
+
+
+def test_a_transaction_built_from_raw_requests_is_the_one_web3_builds(
+    node: Anvil, deployment: Deployment
+) -> None:
+    """Same call data, gas (the estimate plus its margin), fees and chain; refusals still go
+    through web3's path, which names the contract's error."""
+    client = client_of(node, deployment, 0)
+    functions = client.contract.functions
+    for fn, value in [
+        (functions.postSweep(["bafya", "bafyb"], 10**12, 60, 60), 2 * 10**12),
+        (functions.register([b"\1" * 32]), 0),
+    ]:
+        lean = client._lean_tx(fn, client.sender, value, None)
+        params = {"from": client.sender, "value": value, "chainId": client.chain_id()}
+        web3_built = fn.build_transaction(params)
+        assert lean is not None
+        assert lean["data"] == web3_built["data"] and lean["to"] == web3_built["to"]
+        assert lean["gas"] == int(web3_built["gas"] * 1.2) + 10_000
+        for field in ("value", "chainId", "maxPriorityFeePerGas", "maxFeePerGas"):
+            assert lean[field] == web3_built[field], field
+    refused = functions.claimLot(10**9, 10**9, 1)  # no such sweep
+    assert client._lean_tx(refused, client.sender, 0, None) is None
+    with pytest.raises(TxReverted, match="SweepUnknown"):
+        client.transact("claimLot", refused)
