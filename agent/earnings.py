@@ -71,5 +71,6 @@ class Earnings:
             amount = client.token_withdrawable(token, client.sender)
             if amount > 0:
                 tx = client.withdraw_token(token)
+                self._withdrawn_at = time.monotonic()
                 log.info("event=withdrawn worker=%s token=%s amount=%d tx=%s", client.sender,
                          token, amount, tx.tx_hash)  # fmt: skip

@@ -168,7 +168,6 @@ class SweepFlow:
         free = self.slots.free
         cpus, memory_mb, runtime, count = 1, 0, 1, 0
         for index in range(taken, taken + min(untaken, self.agent.policy.lot_jobs)):
-            first = sweep.sweep_id + index
             declined = self._declines(sweep, index)
             if declined is None:
                 res = self.agent.specs.get(sweep.spec_cids[index]).resources
@@ -176,7 +175,7 @@ class SweepFlow:
                 runtime = max(runtime, res.max_runtime)
                 declined = self.slots.never_fits(Need(cpus, memory_mb))
             if declined is not None:
-                return (count, None) if count else (0, f"job {first}: {declined}")
+                return (count, None) if count else (0, f"job {sweep.sweep_id + index}: {declined}")
             at_once = free.cpus // cpus
             if memory_mb:
                 at_once = min(at_once, free.memory_mb // memory_mb)
