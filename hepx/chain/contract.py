@@ -9,7 +9,6 @@ anything is sent.
 from __future__ import annotations
 
 import contextlib
-import functools
 import logging
 import threading
 import time
@@ -24,7 +23,7 @@ from hexbytes import HexBytes
 from hepx.artifacts import load_artifact
 from hepx.chain.events import LogDecoder
 from hepx.chain.nonces import sequence_for
-from hepx.chain.rpc import Rpc
+from hepx.chain.rpc import Rpc, error_message
 from hepx.chain.types import MarketEvent, TxResult
 from hepx.chain.views import send_calls, view_calls
 from hepx.errors import ChainError, ConfigError, HepxError, NotMined, TxDropped, TxReverted
@@ -101,10 +100,7 @@ class ContractClient:
         data = None if view is None else view.encode(args)
         if view is not None and data is not None:
             call = {"to": self.contract.address, "data": data}
-            reply = self.rpc.call(
-                function,
-                lambda: self.w3.provider.make_request("eth_call", [call, "latest"]),  # type: ignore[arg-type]
-            )
+            reply = self.rpc.reply("eth_call", [call, "latest"], function)
             result = reply.get("result")
             if "error" not in reply and isinstance(result, str) and len(result) > 2:
                 return view.decode(result)
@@ -231,8 +227,7 @@ class ContractClient:
 
     def _answer(self, method: str, params: list[Any]) -> Any:
         """A raw request's result, or None if the node answered with an error."""
-        ask = self.w3.provider.make_request
-        reply = self.rpc.call(method, lambda: ask(method, params))  # type: ignore[arg-type]
+        reply = self.rpc.reply(method, params)
         return None if "error" in reply else reply.get("result")
 
     def _await_receipt(self, what: str, tx_hash: str) -> Any:
@@ -282,7 +277,7 @@ class ContractClient:
                     "chainId": self.chain_id(),
                 }
                 raw = account.sign_transaction(filler).raw_transaction
-                self.rpc.call("fill nonce gap", functools.partial(self._send_raw, raw))
+                self._send_raw(raw, "fill nonce gap")
                 log.warning("event=nonce_gap_filled sender=%s nonce=%d", account.address, nonce)
             sequence.resync()
 
@@ -303,9 +298,8 @@ class ContractClient:
                 )
                 signed = account.sign_transaction(tx)
                 tx_hash = "0x" + bytes(signed.hash).hex()
-                send = functools.partial(self._send_raw, signed.raw_transaction)
                 try:
-                    accepted = self.rpc.call(what, send)
+                    accepted = self._send_raw(signed.raw_transaction, what)
                 except HepxError:
                     sequence.resync()  # refused or unreachable: trust the node next time
                     raise
@@ -317,13 +311,12 @@ class ContractClient:
                 sequence.resync()
         raise ChainError(f"{what}: the node kept refusing our nonces ({_NONCE_ATTEMPTS} tries)")
 
-    def _send_raw(self, raw: bytes) -> bool:
+    def _send_raw(self, raw: bytes, what: str) -> bool:
         """Send; False if the node says the nonce is already used."""
-        reply = self.w3.provider.make_request("eth_sendRawTransaction", ["0x" + raw.hex()])  # type: ignore[arg-type]
-        error = reply.get("error")
-        if error is None:
+        reply = self.rpc.reply("eth_sendRawTransaction", ["0x" + raw.hex()], what)
+        if "error" not in reply:
             return True
-        message = str(error.get("message", error) if isinstance(error, dict) else error)
+        message = error_message(reply)
         if "already known" in message:
             return True  # a retry after a lost answer: the first send went through
         if "nonce too low" in message:

@@ -74,6 +74,12 @@ class BlockHeader:
         return cls(number, raw["hash"], raw["parentHash"], timestamp, base_fee)
 
 
+def error_message(reply: dict[str, Any]) -> str:
+    """The message of a JSON-RPC reply's error."""
+    error = reply["error"]
+    return str(error.get("message", error) if isinstance(error, dict) else error)
+
+
 def _block_tag(number: int | str) -> str:
     return hex(number) if isinstance(number, int) else number
 
@@ -125,13 +131,17 @@ class Rpc:
                 delay = min(delay * 2, 8.0)
         raise AssertionError("unreachable")
 
+    def reply(self, method: str, params: list[Any], what: str | None = None) -> dict[str, Any]:
+        """A raw JSON-RPC call's whole reply, its ``error`` left to the caller (retried and
+        converted as any call; ``what`` names it in errors, the method by default)."""
+        ask = self.w3.provider.make_request
+        return dict(self.call(what or method, lambda: ask(method, params)))  # type: ignore[arg-type]
+
     def request(self, method: str, params: list[Any]) -> Any:
         """A raw JSON-RPC call (methods web3 does not wrap, e.g. ``ots_*``); its result."""
-        reply = self.call(method, lambda: self.w3.provider.make_request(method, params))  # type: ignore[arg-type]
+        reply = self.reply(method, params)
         if "error" in reply:
-            error = reply["error"]
-            message = error.get("message", error) if isinstance(error, dict) else error
-            raise ChainError(f"{method} failed: {message}")
+            raise ChainError(f"{method} failed: {error_message(reply)}")
         return reply.get("result")
 
     # ------------------------------------------------------------ reads
@@ -156,10 +166,14 @@ class Rpc:
         return BlockHeader.of(self._raw_block(number))
 
     def _raw_block(self, number: int | str) -> dict[str, Any]:
-        raw = self.request("eth_getBlockByNumber", [_block_tag(number), False])
-        if not raw:
+        raw = self._raw_block_or_none(number)
+        if raw is None:
             raise ChainError(f"eth_getBlockByNumber: the node has no block {number}")
-        return dict(raw)
+        return raw
+
+    def _raw_block_or_none(self, number: int | str) -> dict[str, Any] | None:
+        raw = self.request("eth_getBlockByNumber", [_block_tag(number), False])
+        return dict(raw) if raw else None
 
     def head_and_headers(self, numbers: Iterable[int]) -> tuple[int, dict[int, BlockHeader]]:
         """The head's number and several blocks' headers, in one batched request (one by one
@@ -171,15 +185,12 @@ class Rpc:
             "eth_getBlockByNumber", lambda: self._provider.make_batch_request(batch)
         )
         if not isinstance(replies, list) or any("result" not in r for r in replies):
+            found_alone = {n: self._raw_block_or_none(n) for n in wanted}
             head = self.block_number()
-            return head, {n: h for n in wanted if (h := self._header_or_none(n)) is not None}
+            return head, {n: BlockHeader.of(raw) for n, raw in found_alone.items() if raw}
         found = (BlockHeader.of(r["result"]) for r in replies[1:] if r["result"])
         head = int(replies[0]["result"], 16)
         return head, {h.number: h for h in found}
-
-    def _header_or_none(self, number: int) -> BlockHeader | None:
-        raw = self.request("eth_getBlockByNumber", [hex(number), False])
-        return BlockHeader.of(raw) if raw else None
 
     def block_hash(self, number: int) -> str:
         return self.header(number).hash

@@ -95,14 +95,13 @@ class KeptAliveProvider(HTTPProvider):
     def _connection(self) -> tuple[http.client.HTTPConnection, bool]:
         """This thread's connection, and whether it served a request before."""
         conn: http.client.HTTPConnection | None = getattr(self._local, "conn", None)
-        # A TLS socket is readable with the server's session tickets, so only plain ones are
-        # looked at; a TLS connection the server closed is found by the retry above.
-        plain = conn is not None and conn.sock is not None and not self._https
-        if plain and conn is not None and _closed_by_peer(conn.sock):
+        if conn is not None and conn.sock is not None:
+            # A TLS socket is readable with the server's session tickets, so only plain ones
+            # are looked at; a TLS connection the server closed is found by the retry above.
+            if self._https or not _closed_by_peer(conn.sock):
+                return conn, True
             self._drop(conn)
             conn = None
-        if conn is not None and conn.sock is not None:
-            return conn, True
         if conn is None:
             kind = http.client.HTTPSConnection if self._https else http.client.HTTPConnection
             conn = kind(self._host, self._port, timeout=self._timeout)

@@ -6,7 +6,8 @@ CPU and three requests for one ``eth_call``, which an agent makes several times 
 Here each function's selector and types are worked out once; a call is one raw ``eth_call``,
 decoded with the same normalization web3 applies (checksummed addresses). Anything else (a
 revert, no contract, arguments eth_abi will not encode as given) is left to web3's path, so
-errors stay the ones hepx already converts.
+errors stay the ones hepx already converts. Transactions encode their call data the same way
+(``send_calls``, hepx/chain/contract.py).
 """
 
 from __future__ import annotations
@@ -27,8 +28,8 @@ from eth_utils.address import to_checksum_address
 
 
 @dataclass(frozen=True)
-class ViewCall:
-    """One view function: its selector, argument types and outputs."""
+class AbiFunction:
+    """One function of the ABI: its selector, argument types and outputs."""
 
     selector: bytes
     inputs: list[str]
@@ -49,28 +50,28 @@ class ViewCall:
         return decoded[0] if len(decoded) == 1 else decoded
 
 
-def view_calls(abi: list[dict[str, Any]]) -> dict[str, ViewCall]:
+def view_calls(abi: list[dict[str, Any]]) -> dict[str, AbiFunction]:
     """The ABI's view functions by name (overloaded names left out: web3 picks those)."""
     return _calls(abi, lambda mutability: mutability == "view")
 
 
-def send_calls(abi: list[dict[str, Any]]) -> dict[str, ViewCall]:
+def send_calls(abi: list[dict[str, Any]]) -> dict[str, AbiFunction]:
     """The ABI's functions that change state, by name: their call data is encoded the same
     way when a transaction is built (hepx/chain/contract.py)."""
     return _calls(abi, lambda mutability: mutability in ("nonpayable", "payable"))
 
 
-def _calls(abi: list[dict[str, Any]], wanted: Callable[[str], bool]) -> dict[str, ViewCall]:
-    views = [e for e in abi if e["type"] == "function" and wanted(e.get("stateMutability", ""))]
+def _calls(abi: list[dict[str, Any]], wanted: Callable[[str], bool]) -> dict[str, AbiFunction]:
+    chosen = [e for e in abi if e["type"] == "function" and wanted(e.get("stateMutability", ""))]
     names = [e["name"] for e in abi if e["type"] == "function"]
     return {
-        e["name"]: ViewCall(
+        e["name"]: AbiFunction(
             function_abi_to_4byte_selector(e),  # type: ignore[arg-type]
             list(get_abi_input_types(e)),  # type: ignore[arg-type]
             list(get_abi_output_types(e)),  # type: ignore[arg-type]
             list(e["outputs"]),
         )
-        for e in views
+        for e in chosen
         if names.count(e["name"]) == 1
     }
 
