@@ -180,6 +180,7 @@ class WorkerAgent:
             self.heads.wait(self.poll_interval)
             stop.wait(began + MIN_ROUND_SECONDS - time.monotonic())
         self.heads.stop()
+        self.follower.cursor.flush()
         if self.slots.running:
             # A job cut short here would run again from the start after a restart.
             log.info("event=draining running=%d", self.slots.running)

@@ -116,24 +116,21 @@ class ContractClient:
         return self.rpc.timestamp(block)
 
     def chain_now(self) -> float:
-        """The time the next block will carry, which is what the contract's deadlines see.
-
-        The pending block tells it where the node offers one (anvil does, clock warps and
-        reorgs included: its clock may run ahead of the wall clock or behind it, and a
-        transaction sent on the wall clock's word then reverts and costs gas). Where it
-        does not, the latest block's time, with the wall clock as the floor (an idle chain's
-        latest block is old).
-        """
+        """The time the next block will carry (``Heads.now``), held for the rest of a round
+        (``one_clock``)."""
         held: list[float] | None = getattr(self._clock, "held", None)
         if held:
             return held[0]
-        try:
-            now = float(self.timestamp("pending"))
-        except ChainError:
-            now = max(time.time(), self.timestamp("latest"))
-        if held is not None:
-            held.append(now)
+        now = self.rpc.heads().now
+        self.hold_clock(now)
         return now
+
+    def hold_clock(self, now: float) -> None:
+        """Take ``now`` as chain_now() for the rest of this thread's one_clock() body, unless
+        the body read it already (the agent's follower reads it with the round's heads)."""
+        held: list[float] | None = getattr(self._clock, "held", None)
+        if held is not None and not held:
+            held.append(now)
 
     @contextlib.contextmanager
     def one_clock(self) -> Iterator[None]:

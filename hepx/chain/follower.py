@@ -1,9 +1,10 @@
 """Following JobMarket events from a saved cursor.
 
-The cursor is the last block whose events were fully handled; it is saved only after the
-handler returns, so a process killed mid-block sees that block again on restart (handlers are
-idempotent: they check the job's state on chain before acting). Events are read only once they
-are ``confirmations`` blocks deep.
+The cursor is the last block whose events were fully handled; it moves only after the
+handler returns, and is written to its file at most every ``WRITE_EVERY`` seconds and when
+the follower stops, so a process killed mid-block (or within that second) sees those blocks
+again on restart (handlers are idempotent: they check the job's state on chain before
+acting). Events are read only once they are ``confirmations`` blocks deep.
 
 A reorg deeper than that replaces blocks whose events were handled, or that hold the client's
 own transactions (a claim, a result). The cursor keeps the hash of each block it stopped at
@@ -18,12 +19,13 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 from hepx.chain.events import confirmed_ranges
 from hepx.chain.market import MarketClient
-from hepx.chain.rpc import Rpc
+from hepx.chain.rpc import Heads, Rpc
 from hepx.chain.types import MarketEvent
 from hepx.files import write_atomic
 
@@ -32,6 +34,10 @@ log = logging.getLogger("hepx.chain")
 
 # Blocks a reorg may go back (the deepest the cursor can find its way from).
 KEPT_HASHES = 128
+# Seconds between writes of a cursor that only moved on: a block's handlers are idempotent,
+# so a process killed before the write reads those blocks again; writing every round cost
+# each agent a file per block.
+WRITE_EVERY = 1.0
 
 
 class Cursor:
@@ -53,6 +59,8 @@ class Cursor:
         # and the newest one that was: a reorg since then replaced that one, or left it be.
         self._unchecked: set[int] = set(self.hashes)
         self._newest_checked: int | None = None
+        self._written_at = time.monotonic()
+        self._unwritten = False
 
     def save(
         self, block: int, block_hash: str | None = None, parent_hash: str | None = None
@@ -65,7 +73,17 @@ class Cursor:
             if block_hash is not None:
                 self.hashes[block] = block_hash
                 self._unchecked.add(block)
-            self._write()
+            self._prune()
+            if time.monotonic() >= self._written_at + WRITE_EVERY:
+                self._write()
+            else:
+                self._unwritten = True
+
+    def flush(self) -> None:
+        """Write what save() has not written yet (when the follower stops)."""
+        with self._lock:
+            if self._unwritten:
+                self._write()
 
     def watch(self, block: int, block_hash: str) -> None:
         with self._lock:
@@ -100,10 +118,16 @@ class Cursor:
         with self._lock:
             return sorted(self.hashes.items(), reverse=True)
 
-    def _write(self) -> None:  # lock held
+    def _prune(self) -> None:  # lock held
+        if len(self.hashes) <= KEPT_HASHES:
+            return
         for old in sorted(self.hashes)[:-KEPT_HASHES]:
             del self.hashes[old]
+
+    def _write(self) -> None:  # lock held
+        self._prune()
         write_atomic(self.path, json.dumps({"block": self.block, "hashes": self.hashes}))
+        self._written_at, self._unwritten = time.monotonic(), False
 
 
 class EventFollower:
@@ -128,33 +152,34 @@ class EventFollower:
 
     def poll(self, handle: Callable[[MarketEvent], None]) -> int:
         """Handle the events of every new confirmed block; return how many were handled."""
-        head = self._rewind_past_reorg()
+        heads = self._heads_past_reorg()
+        # The round's clock comes with its heads: no request of its own.
+        self.client.hold_clock(heads.now)
         rpc = self.client.rpc
         _, ranges = confirmed_ranges(
-            rpc, self.cursor.block, self.confirmations, self.max_range, head
+            rpc, self.cursor.block, self.confirmations, self.max_range, heads.latest.number
         )
         handled = 0
         for start, end in ranges:
             for event in self.client.iter_events(start, end):
                 handle(event)
                 handled += 1
-            header = rpc.header(end)
+            header = heads.latest if end == heads.latest.number else rpc.header(end)
             self.cursor.save(end, header.hash, header.parent_hash)
         return handled
 
-    def _rewind_past_reorg(self) -> int | None:
-        """If a block the cursor knows is not on the chain any more, go back to the newest one
-        below it that is (every block below a canonical one is canonical too). The head it
-        read, if it read one."""
+    def _heads_past_reorg(self) -> Heads:
+        """The chain's heads; if a block the cursor knows is not on the chain any more, go
+        back to the newest one below it that is first (every block below a canonical one is
+        canonical too)."""
         check = self.cursor.to_check()
-        if not check:
-            return None  # a cursor saved before hashes were kept: nothing to compare
         rpc: Rpc = self.client.rpc
-        head, now = rpc.head_and_headers(check)  # a block above the head is not in ``now``
+        heads = rpc.heads(check)  # a block above the latest is not in ``heads.known``
+        now = heads.known
         stale = sorted(b for b, h in check.items() if b not in now or now[b].hash != h)
         if not stale:
             self.cursor.checked(set(check))
-            return head
+            return heads
         fork = self.cursor.floor
         for block, block_hash in self.cursor.newest_first():
             if block < stale[0] and rpc.block_hash(block) == block_hash:
@@ -170,4 +195,4 @@ class EventFollower:
         if self.on_reorg is not None:
             self.on_reorg(fork)
         self.cursor.rewind(fork)
-        return head
+        return heads

@@ -74,10 +74,40 @@ class BlockHeader:
         return cls(number, raw["hash"], raw["parentHash"], timestamp, base_fee)
 
 
+@dataclass(frozen=True)
+class Heads:
+    """What a follower's round reads of the chain in one request: the newest block, the time
+    the next one will carry, and the blocks it asked after."""
+
+    latest: BlockHeader
+    pending_time: int | None  # None where the node offers no pending block
+    known: dict[int, BlockHeader]  # the asked-for blocks the node has
+
+    @property
+    def now(self) -> float:
+        """The time the next block will carry, which is what the contract's deadlines see.
+
+        The pending block tells it where the node offers one (anvil does, clock warps and
+        reorgs included: its clock may run ahead of the wall clock or behind it, and a
+        transaction sent on the wall clock's word then reverts and costs gas). Where it
+        does not, the latest block's time, with the wall clock as the floor (an idle chain's
+        latest block is old).
+        """
+        if self.pending_time is not None:
+            return float(self.pending_time)
+        return max(time.time(), float(self.latest.timestamp))
+
+
 def error_message(reply: dict[str, Any]) -> str:
     """The message of a JSON-RPC reply's error."""
     error = reply["error"]
     return str(error.get("message", error) if isinstance(error, dict) else error)
+
+
+def _time_of(reply: dict[str, Any]) -> int | None:
+    """A block reply's timestamp; None for an error or no block (a node without "pending")."""
+    block = reply.get("result")
+    return int(block["timestamp"], 16) if block else None
 
 
 def _block_tag(number: int | str) -> str:
@@ -175,22 +205,30 @@ class Rpc:
         raw = self.request("eth_getBlockByNumber", [_block_tag(number), False])
         return dict(raw) if raw else None
 
-    def head_and_headers(self, numbers: Iterable[int]) -> tuple[int, dict[int, BlockHeader]]:
-        """The head's number and several blocks' headers, in one batched request (one by one
-        where the node refuses batches); a block the node does not have is left out."""
+    def heads(self, numbers: Iterable[int] = ()) -> Heads:
+        """The latest block, the pending block's time and several blocks' headers, in one
+        batched request (one by one where the node refuses batches); a block the node does
+        not have is left out."""
         wanted = sorted(set(numbers))
-        batch: list[tuple[RPCEndpoint, list[Any]]] = [(RPCEndpoint("eth_blockNumber"), [])]
-        batch += [(RPCEndpoint("eth_getBlockByNumber"), [hex(n), False]) for n in wanted]
+        tags = ["latest", "pending", *(hex(n) for n in wanted)]
+        batch = [(RPCEndpoint("eth_getBlockByNumber"), [tag, False]) for tag in tags]
         replies = self.call(
             "eth_getBlockByNumber", lambda: self._provider.make_batch_request(batch)
         )
-        if not isinstance(replies, list) or any("result" not in r for r in replies):
-            found_alone = {n: self._raw_block_or_none(n) for n in wanted}
-            head = self.block_number()
-            return head, {n: BlockHeader.of(raw) for n, raw in found_alone.items() if raw}
-        found = (BlockHeader.of(r["result"]) for r in replies[1:] if r["result"])
-        head = int(replies[0]["result"], 16)
-        return head, {h.number: h for h in found}
+        if not isinstance(replies, list) or len(replies) != len(batch):
+            return self._heads_one_by_one(wanted)
+        latest, pending, *found = replies
+        if not latest.get("result") or any("result" not in r for r in found):
+            return self._heads_one_by_one(wanted)
+        known = {h.number: h for h in (BlockHeader.of(r["result"]) for r in found if r["result"])}
+        return Heads(BlockHeader.of(latest["result"]), _time_of(pending), known)
+
+    def _heads_one_by_one(self, wanted: list[int]) -> Heads:
+        found = {n: self._raw_block_or_none(n) for n in wanted}
+        latest = self.header("latest")
+        pending = self.reply("eth_getBlockByNumber", ["pending", False])
+        known = {n: BlockHeader.of(raw) for n, raw in found.items() if raw}
+        return Heads(latest, _time_of(pending), known)
 
     def block_hash(self, number: int) -> str:
         return self.header(number).hash

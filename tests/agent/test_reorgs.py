@@ -16,6 +16,7 @@ from agent.policy import Policy
 from agent.worker import WorkerAgent
 from hepx.anvil import Anvil
 from hepx.chain import Cursor, EventFollower, JobState, MarketClient, MarketEvent
+from hepx.chain import follower as follower_module
 from hepx.deployment import Deployment
 from hepx.spec import canonical_json, parse_spec
 from hepx.store import LocalStore
@@ -102,9 +103,43 @@ def test_the_follower_goes_back_to_the_fork_and_reads_the_blocks_that_replaced_i
     follower.poll(handle)
     assert forks == [head - 1] and follower.reorgs == 1
     assert seen[-1] == ("JobPosted", second, third_cid)
-    # A cursor read back from its file finds the fork too.
+    # A cursor read back from its file finds the fork too (written at the latest on stop).
+    follower.cursor.flush()
     saved = Cursor(tmp_path / "cursor.json", deployment.deploy_block)
     assert saved.hashes == follower.cursor.hashes
+
+
+def test_a_follower_killed_before_its_cursor_is_written_reads_those_blocks_again(
+    anvil: Anvil,
+    deployment: Deployment,
+    store: LocalStore,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(follower_module, "WRITE_EVERY", 3600.0)  # no write but the stop's
+    requester = client_of(anvil, deployment, 0)
+    path = tmp_path / "cursor.json"
+    job_id, _ = requester.post_job(_echo(store, "a"), 10**6, 60, 60)
+    handled: list[int] = []
+
+    def handle(event: MarketEvent) -> None:
+        if event.name == "JobPosted":
+            handled.append(int(event.args["jobId"]))
+
+    EventFollower(requester, Cursor(path, deployment.deploy_block)).poll(handle)
+    assert handled == [job_id] and not path.exists()
+    # Killed then (never stopped): the next run handles the post again.
+    stopped = EventFollower(requester, Cursor(path, deployment.deploy_block))
+    stopped.poll(handle)
+    assert handled == [job_id, job_id]
+    stopped.cursor.flush()  # as the agent does when it stops
+    EventFollower(requester, Cursor(path, deployment.deploy_block)).poll(handle)
+    assert handled == [job_id, job_id]
+    monkeypatch.setattr(follower_module, "WRITE_EVERY", 0.0)  # written on every save
+    requester.post_job(_echo(store, "b"), 10**6, 60, 60)
+    written = EventFollower(requester, Cursor(path, deployment.deploy_block))
+    written.poll(handle)
+    assert Cursor(path, deployment.deploy_block).block == written.cursor.block
 
 
 def test_a_claim_orphaned_while_the_job_runs_sends_no_result_and_the_job_goes_to_another(

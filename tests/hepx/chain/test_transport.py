@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import json
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -17,13 +18,15 @@ from web3.types import RPCEndpoint
 
 from hepx.anvil import Anvil
 from hepx.chain import Rpc, transport
+from hepx.chain.rpc import BlockHeader, Heads
 from hepx.chain.transport import KeptAliveProvider, NodeBusy
 from hepx.errors import ChainError, ChainUnavailable
 
 
 class ScriptedNode:
-    """An HTTP server answering eth_blockNumber with 0x2a, after the scripted statuses
-    (``(status, body)``, consumed one per request); it counts connections and requests."""
+    """An HTTP server answering eth_blockNumber with 0x2a (and blocks up to it), after the
+    scripted statuses (``(status, body)``, consumed one per request); it counts connections
+    and requests."""
 
     def __init__(self) -> None:
         self.script: list[tuple[int, bytes]] = []
@@ -66,6 +69,7 @@ class ScriptedNode:
             return {"jsonrpc": "2.0", "id": None, "error": {"code": -32600, "message": "no"}}
         if request["method"] == "eth_getBlockByNumber":
             number = request["params"][0]
+            number = number if number.startswith("0x") else "0x2a"  # latest, pending
             block_hash = f"0x{int(number, 16):064x}"
             header = {"number": number, "hash": block_hash, "parentHash": "0x0", "timestamp": "0x1"}
             return {"jsonrpc": "2.0", "id": request["id"], "result": header}
@@ -172,20 +176,30 @@ def test_not_an_http_url_is_refused() -> None:
         KeptAliveProvider("ws://127.0.0.1:8545", timeout=5)
 
 
-def test_headers_come_in_one_batch_and_match_one_by_one(node: Anvil) -> None:
+def test_heads_come_in_one_batch_and_match_one_by_one(node: Anvil) -> None:
     rpc = Rpc(node.url)
     for _ in range(3):
         rpc.request("evm_mine", [])
     head = rpc.block_number()
     wanted = [head - 2, head, head - 1, head + 5]  # one not mined yet: left out
     expected = {n: rpc.header(n) for n in (head - 2, head - 1, head)}
-    assert rpc.head_and_headers(wanted) == (head, expected)
-    assert rpc.head_and_headers([]) == (head, {})
+    heads = rpc.heads(wanted)
+    assert (heads.latest, heads.known) == (rpc.header(head), expected)
+    assert heads.pending_time == rpc.timestamp("pending") and heads.now == heads.pending_time
+    assert rpc.heads().known == {}
     assert rpc.header(head).parent_hash == rpc.header(head - 1).hash
 
 
 def test_a_node_that_refuses_batches_is_asked_one_by_one(scripted: ScriptedNode) -> None:
-    head, headers = Rpc(scripted.url).head_and_headers([3, 4])
-    assert head == 42
-    assert {n: h.hash for n, h in headers.items()} == {3: f"0x{3:064x}", 4: f"0x{4:064x}"}
-    assert scripted.requests == 4  # the refused batch, the head, then each block
+    heads = Rpc(scripted.url).heads([3, 4])
+    assert {n: h.hash for n, h in heads.known.items()} == {3: f"0x{3:064x}", 4: f"0x{4:064x}"}
+    # the refused batch, each block, the latest and the pending one
+    assert scripted.requests == 5
+
+
+def test_without_a_pending_block_the_time_is_the_latest_blocks_or_the_clocks() -> None:
+    latest = BlockHeader(7, "0x07", "0x06", timestamp=int(time.time()) + 600, base_fee=None)
+    assert Heads(latest, None, {}).now == latest.timestamp  # a chain ahead of the clock
+    old = BlockHeader(7, "0x07", "0x06", timestamp=1, base_fee=None)
+    assert Heads(old, None, {}).now >= time.time() - 1  # an idle chain's old block
+    assert Heads(old, 5, {}).now == 5  # the pending block's word, where there is one
