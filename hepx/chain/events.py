@@ -1,10 +1,10 @@
 """Market events: the one decoder of raw logs and the one walk over block ranges.
 
-The decoder precomputes each event's layout from the ABI once and decodes with eth_abi
-directly: web3's ``process_log`` costs milliseconds per log, which makes an index catching up
-on tens of thousands of events take minutes. It reads logs as the node sends them (hex
-strings) and as web3 hands them over in receipts (bytes), so transactions, the agent's follower
-and the API's index all see the same :class:`MarketEvent`.
+The decoder precomputes each event's layout from the ABI once and decodes the words
+directly (hepx.chain.abi): web3's ``process_log`` costs milliseconds per log, which makes an
+index catching up on tens of thousands of events take minutes. It reads logs as the node
+sends them (hex strings) and as web3 hands them over in receipts (bytes), so transactions,
+the agent's follower and the API's index all see the same :class:`MarketEvent`.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from eth_abi import decode as abi_decode  # type: ignore[attr-defined]
 from eth_utils import keccak, to_checksum_address  # type: ignore[attr-defined]
 
+from hepx.chain.abi import decode as abi_decode
 from hepx.chain.enums import JobState
 from hepx.chain.rpc import Rpc
 from hepx.chain.types import MarketEvent

@@ -16,7 +16,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from eth_abi import decode as abi_decode  # type: ignore[attr-defined]
 from eth_abi import encode as abi_encode  # type: ignore[attr-defined]
 from eth_abi.exceptions import EncodingError
 from eth_utils.abi import (
@@ -25,6 +24,8 @@ from eth_utils.abi import (
     get_abi_output_types,
 )
 from eth_utils.address import to_checksum_address
+
+from hepx.chain.abi import decode as abi_decode
 
 
 @dataclass(frozen=True)
