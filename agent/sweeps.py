@@ -242,6 +242,15 @@ class SweepFlow:
                 found.setdefault(lot, []).append(job_id)
         return found
 
+    def sendable(self, job_id: int) -> bool:
+        """Whether a job just made ready can go out now: it is in no lot, or its lot's
+        results are all in (a lot goes out whole, so its other jobs' wakes would be idle)."""
+        book = self.agent.book
+        if (lot := book.lot(job_id)) is None:
+            return True
+        ready = [j for j in book.in_phase(Phase.READY) if book.lot(j) == lot]
+        return len(ready) == int(book.jobs[job_id]["lot_size"])
+
     def submit_and_settle(self, running: bool) -> None:
         """Send each lot whose results are all ready, carrying the matured lots' settlements;
         settle matured lots alone when no submission will carry them soon; expire our lots

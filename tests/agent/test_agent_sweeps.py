@@ -257,3 +257,24 @@ def test_an_open_sweeps_cursor_follows_its_events_not_a_call_per_round(
     assert reads == [sweep]
     assert sorted(agent.book.jobs) == [sweep, sweep + 1, sweep + 4, sweep + 5]
     assert requester.sweep(sweep).untaken == 0
+
+
+def test_a_lots_jobs_wake_the_loop_once_when_the_whole_lot_is_ready(
+    anvil: Anvil, deployment: Deployment, store: LocalStore, tmp_path: Path
+) -> None:
+    requester = client_of(anvil, deployment, 0)
+    sweep = _sweep(requester, store, 3)
+    agent = _agent(anvil, deployment, store, tmp_path / "w")
+    jobs = range(sweep, sweep + 3)
+    woken: list[dict[int, str]] = []
+    wake = agent.heads.wake
+
+    def wake_and_note() -> None:  # the book as each wake saw it
+        woken.append({j: agent.book.jobs[j]["phase"] for j in jobs})
+        wake()
+
+    agent.heads.wake = wake_and_note  # type: ignore[method-assign]
+    agent.step()  # claims the lot of 3; its jobs run in the 2 slots
+    # A lot goes out whole: its first two results would wake a round with nothing to send.
+    assert woken == [dict.fromkeys(jobs, Phase.READY)]
+    assert {agent.book.phase(j) for j in jobs} == {Phase.SUBMITTED}
