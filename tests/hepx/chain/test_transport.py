@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import socketserver
 import threading
 import time
 from collections.abc import Iterator
@@ -142,6 +143,74 @@ def test_an_http_error_without_an_answer_is_retried_as_it_was_under_requests(
     scripted.script = [(500, b"<html>oops</html>")]
     with pytest.raises(requests.HTTPError, match="500"):
         KeptAliveProvider(scripted.url, timeout=5).make_request(RPCEndpoint("eth_blockNumber"), [])
+
+
+class RawNode:
+    """A TCP server that answers each HTTP request with the next of ``answers`` (raw bytes
+    after the status line's), closing the connection where the answer says so."""
+
+    def __init__(self, answers: list[bytes]) -> None:
+        self.answers = answers
+        self.connections = 0
+        node = self
+
+        class Handler(socketserver.StreamRequestHandler):
+            def handle(self) -> None:
+                node.connections += 1
+                while node.answers:
+                    head = b""
+                    while not head.endswith(b"\r\n\r\n"):
+                        if not (byte := self.rfile.read(1)):
+                            return
+                        head += byte
+                    length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+                    self.rfile.read(length)
+                    answer = node.answers.pop(0)
+                    self.wfile.write(answer)
+                    if b"connection: close" in answer.lower() or answer.startswith(b"HTTP/1.0"):
+                        return
+
+        self.server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+_ANSWER = b'{"jsonrpc":"2.0","id":0,"result":"0x2a"}'
+
+
+@pytest.mark.parametrize(
+    ("answer", "connections"),
+    [
+        # chunked, with a chunk extension and a trailer
+        (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+         + b"a;x=1\r\n" + _ANSWER[:10] + b"\r\n"
+         + f"{len(_ANSWER) - 10:x}".encode() + b"\r\n" + _ANSWER[10:] + b"\r\n"
+         + b"0\r\nX-Trailer: 1\r\n\r\n", 1),
+        # HTTP/1.0: closed after each answer, so each request has a connection of its own
+        (b"HTTP/1.0 200 OK\r\nContent-Length: " + str(len(_ANSWER)).encode() + b"\r\n\r\n"
+         + _ANSWER, 3),
+        # a length and an explicit close
+        (b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: "
+         + str(len(_ANSWER)).encode() + b"\r\n\r\n" + _ANSWER, 3),
+    ],
+    ids=["chunked", "http-1.0", "connection-close"],
+)  # fmt: skip
+def test_answers_in_chunks_or_closed_after_are_read_whole(answer: bytes, connections: int) -> None:
+    node = RawNode([answer] * 3)
+    rpc = Rpc(node.url, retries=1)
+    assert [rpc.block_number() for _ in range(3)] == [42] * 3
+    assert node.connections == connections
+    node.server.shutdown()
+
+
+def test_an_answer_cut_off_midway_is_a_connection_error_not_a_short_answer() -> None:
+    cut = b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 500\r\n\r\n" + _ANSWER
+    node = RawNode([cut])
+    provider = KeptAliveProvider(node.url, timeout=5)
+    with pytest.raises(ConnectionError, match="mid-answer"):
+        provider.make_request(RPCEndpoint("eth_blockNumber"), [])
+    node.server.shutdown()
 
 
 def test_credentials_in_the_url_are_sent_as_basic_auth(scripted: ScriptedNode) -> None:
