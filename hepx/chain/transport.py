@@ -133,7 +133,8 @@ class KeptAliveProvider(HTTPProvider):
         self._host = parts.hostname
         self._port = parts.port or (443 if self._https else 80)
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        host = parts.hostname if parts.port is None else f"{parts.hostname}:{parts.port}"
+        host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname  # IPv6
+        host += "" if parts.port is None else f":{parts.port}"
         head = [f"POST {target} HTTP/1.1", f"Host: {host}", "Content-Type: application/json",
                 "Accept: application/json"]  # fmt: skip
         if parts.username is not None:

@@ -35,6 +35,7 @@ class ScriptedNode:
         self.connections = 0
         self.requests = 0
         self.auth: list[str | None] = []
+        self.hosts: list[str | None] = []
         node = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -48,6 +49,7 @@ class ScriptedNode:
                 request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 node.requests += 1
                 node.auth.append(self.headers.get("Authorization"))
+                node.hosts.append(self.headers.get("Host"))
                 status, body = node.script.pop(0) if node.script else (200, b"")
                 if status == 200 and not body:
                     body = json.dumps(node.answer(request)).encode()
@@ -217,6 +219,7 @@ def test_credentials_in_the_url_are_sent_as_basic_auth(scripted: ScriptedNode) -
     url = scripted.url.replace("http://", "http://user:p%40ss@") + "/v1/key?x=1"
     assert Rpc(url).block_number() == 42
     assert scripted.auth == ["Basic " + base64.b64encode(b"user:p@ss").decode()]
+    assert scripted.hosts == [scripted.url.removeprefix("http://")]
 
 
 def test_threads_asking_at_once_each_get_their_own_answers(node: Anvil) -> None:
