@@ -4,8 +4,10 @@ them up again after a restart."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
+from collections.abc import Iterator
 from enum import StrEnum
 from pathlib import Path
 
@@ -25,6 +27,8 @@ class Waiting:
         self.path = path
         self.jobs: dict[WaitReason, dict[int, str]] = {reason: {} for reason in WaitReason}
         self._due: dict[int, float] = {}  # monotonic time a TURN job's turn comes
+        self._deferred = False  # in saved_once(): put() leaves the save to its end
+        self._unsaved = False
         if path.exists():
             saved = json.loads(path.read_text())
             for reason in WaitReason:
@@ -34,7 +38,31 @@ class Waiting:
         self.jobs[reason][job_id] = spec_cid
         if after:
             self._due[job_id] = time.monotonic() + after
-        self.save()
+        if self._deferred:
+            self._unsaved = True
+        else:
+            self.save()
+
+    def drop(self, job_id: int) -> None:
+        """Forget the job, whatever it waits for: it is no longer open (another worker took
+        it), so considering it again would only ask the chain to hear so. Saved with the next
+        save; a kill before that only brings it to be considered again."""
+        for jobs in self.jobs.values():
+            if jobs.pop(job_id, None) is not None:
+                self._unsaved = True
+        self._due.pop(job_id, None)
+
+    @contextlib.contextmanager
+    def saved_once(self) -> Iterator[None]:
+        """Save once, at the body's end, however many jobs it puts (a range's posts: a write
+        per deferred post was a file per job per agent)."""
+        self._deferred = True
+        try:
+            yield
+        finally:
+            self._deferred = False
+            if self._unsaved:
+                self.save()
 
     def due(self, reason: WaitReason) -> list[int]:
         """The jobs waiting for ``reason`` whose time has come (after a restart: all)."""
@@ -52,3 +80,4 @@ class Waiting:
 
     def save(self) -> None:
         write_atomic(self.path, json.dumps({r.value: jobs for r, jobs in self.jobs.items()}))
+        self._unsaved = False

@@ -34,6 +34,7 @@ from agent.llm_policy import runner_env
 from agent.phases import Phase
 from agent.pins import DEFAULT_RETENTION, pin_job, pin_result, release_settled
 from agent.policy import Policy, decide
+from agent.posted import PostedJobs
 from agent.provenance import result_facts
 from agent.recovery import Recovery
 from agent.replication import ReplicaFlow
@@ -47,6 +48,7 @@ from agent.verification import VerifierFlow
 from agent.waiting import Waiting, WaitReason
 from hepx import __version__
 from hepx.chain import (
+    STATE_AFTER_EVENT,
     Cursor,
     EventFollower,
     HeadWatcher,
@@ -141,6 +143,7 @@ class WorkerAgent:
         self.claims = ClaimBatch(self, self.slots)  # this round's first-come claims
         self.waiting = Waiting(self.paths.waiting)
         self.sweeps = SweepFlow(self, self.slots, self.order, self.paths.sweeps)  # sweeps' lots
+        self.posted = PostedJobs()  # the posts of the range being read
 
     # ------------------------------------------------------------ loop
 
@@ -197,7 +200,7 @@ class WorkerAgent:
             self._round()
 
     def _round(self) -> None:
-        self.follower.poll(self.handle)
+        self.follower.poll(self.handle, self.consider_posted)
         self.resume_held()
         self.reconsider_waiting()
         self.claims.send()
@@ -236,18 +239,28 @@ class WorkerAgent:
     def handle(self, event: MarketEvent) -> None:
         self.order.saw(event)
         self.earnings.note([event])
-        if event.name == "JobPosted":
-            self.consider(int(event.args["jobId"]), str(event.args["specCid"]))
-            if self.claims.due():
-                self.claims.send()  # a burst's first jobs do not wait for the whole poll
-        elif event.name == "SweepPosted":
+        self.posted.saw(event)  # a JobPosted is considered once its range is read
+        closed = STATE_AFTER_EVENT.get(event.name, JobState.OPEN) != JobState.OPEN
+        if closed and event.job_id is not None:
+            self.waiting.drop(event.job_id)  # taken: considering it again would only ask
+        if event.name == "SweepPosted":
             self.sweeps.on_posted(event)
         elif event.name in ("LotClaimed", "SweepRefunded"):
             self.sweeps.on_taken(event)
         elif event.name == "JobDisputed":
             self.verifier.on_dispute(int(event.args["jobId"]))
 
+    def consider_posted(self) -> None:
+        """Decide on the jobs posted in the range just read (agent/posted.py)."""
+        with self.waiting.saved_once():
+            for job_id, spec_cid, known in self.posted.pending():
+                self.consider(job_id, spec_cid, known=known)
+                self.posted.done(job_id)
+                if self.claims.due():
+                    self.claims.send()  # a burst's first jobs do not wait for the whole poll
+
     def _after_reorg(self, fork: int) -> None:
+        self.posted.clear()
         self.earnings.after_reorg()
         self.recovery.after_reorg(fork)
         self.sweeps.after_reorg()
@@ -280,12 +293,20 @@ class WorkerAgent:
     def need_of(self, spec: JobSpec) -> Need:
         return Need(spec.resources.cpus, spec.resources.memory_mb)
 
-    def consider(self, job_id: int, spec_cid: str, in_turn: bool = False) -> None:
+    def consider(
+        self,
+        job_id: int,
+        spec_cid: str,
+        in_turn: bool = False,
+        known: tuple[Job, JobTerms] | None = None,
+    ) -> None:
+        """Decide on an open job: claim, bid, wait or decline (``known``: the job and its
+        terms as they stand now, else they are asked of the chain)."""
         if job_id in self.book.jobs:
             if self.book.phase(job_id) == Phase.CLAIMING:
                 self.recovery.resolve_claim(job_id)  # an outage took the claim's answer
             return  # already ours: resume_held() or the settlement carry it on
-        job = self.client.job(job_id)
+        job = known[0] if known else self.client.job(job_id)
         if job.state != JobState.OPEN or job.deadline < self.client.chain_now():
             log.debug("event=skipped job=%d reason=%s", job_id, job.state.label)
             return
@@ -297,7 +318,7 @@ class WorkerAgent:
         except SpecError as exc:
             log.warning("event=declined job=%d reason=invalid_spec error=%s", job_id, exc)
             return
-        terms = self.client.terms(job_id)
+        terms = known[1] if known else self.client.terms(job_id)
         decision = decide(self.policy, spec, per_replica(job, terms))
         if not decision.accept:
             log.info("event=declined job=%d reason=%r", job_id, decision.reason)

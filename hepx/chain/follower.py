@@ -150,8 +150,11 @@ class EventFollower:
         # The blocks of this client's own transactions are watched too.
         client.tx_observers.append(lambda _what, tx: cursor.watch(tx.block_number, tx.block_hash))
 
-    def poll(self, handle: Callable[[MarketEvent], None]) -> int:
-        """Handle the events of every new confirmed block; return how many were handled."""
+    def poll(
+        self, handle: Callable[[MarketEvent], None], end_range: Callable[[], None] | None = None
+    ) -> int:
+        """Handle the events of every new confirmed block, and call ``end_range`` after each
+        range's (before the cursor moves past it); return how many were handled."""
         heads = self._heads_past_reorg()
         # The round's clock comes with its heads: no request of its own.
         self.client.hold_clock(heads.now)
@@ -164,6 +167,8 @@ class EventFollower:
             for event in self.client.iter_events(start, end):
                 handle(event)
                 handled += 1
+            if end_range is not None:
+                end_range()
             header = heads.latest if end == heads.latest.number else rpc.header(end)
             self.cursor.save(end, header.hash, header.parent_hash)
         return handled

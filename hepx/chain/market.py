@@ -30,6 +30,27 @@ from hepx.chain.types import (
 from hepx.deployment import Deployment
 
 
+def as_posted(posted: MarketEvent, terms_set: MarketEvent | None) -> tuple[Job, JobTerms]:
+    """A job and its terms as ``getJob`` and ``getTerms`` answer right after its post, from
+    its JobPosted event and, for a job posted with terms, the JobTermsSet of the same call."""
+    args = posted.args
+    job_id = int(args["jobId"])
+    job = Job(job_id=job_id, requester=str(args["requester"]), state=JobState.OPEN,
+              deadline=int(args["claimDeadline"]), run_window=int(args["runWindow"]),
+              worker=None, price=0, escrow=int(args["maxPrice"]))  # fmt: skip
+    zero = bytes(32)
+    if terms_set is None:  # a plain job: the contract's defaults
+        return job, JobTerms(MatchMode.CLAIM, 1, 1, 0, 0, 0, 0, None, job.escrow, 0, 0, zero,
+                             zero, zero)  # fmt: skip
+    t = terms_set.args
+    token = None if t["token"] == ZERO_ADDRESS else str(t["token"])
+    terms = JobTerms(MatchMode(int(t["mode"])), int(t["replicas"]), int(t["quorum"]), 0, 0, 0,
+                     int(t["revealWindow"]), token, int(t["maxPrice"]), int(t["minStake"]),
+                     terms_set.block_number, bytes(t["kind"]), bytes(t["allowlistRoot"]),
+                     zero)  # fmt: skip
+    return job, terms
+
+
 class MarketClient(SweepCalls, ContractClient):
     """Calls the JobMarket at ``address`` over ``rpc_url``, signing with ``private_key``
     (its sweep calls: :class:`~hepx.chain.sweeps.SweepCalls`)."""

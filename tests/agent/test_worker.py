@@ -182,7 +182,9 @@ def test_an_agent_killed_with_a_claim_queued_but_not_sent_claims_the_job_after_r
     requester = _client(anvil, deployment, 0)
     job_id, _ = requester.post_job(_echo(store), 10**6, 60, 60)
     killed = _agent(anvil, deployment, store, tmp_path / "w")
-    killed.follower.poll(killed.handle)  # reads the post, queues the claim, moves its cursor
+    # Reads the post, queues the claim, moves its cursor, and writes it.
+    killed.follower.poll(killed.handle, killed.consider_posted)
+    killed.follower.cursor.flush()
     assert killed.claim_queued_for(job_id)
     # SIGKILL here: the batch never went out, and the cursor is past the post.
     restarted = _agent(anvil, deployment, store, tmp_path / "w")

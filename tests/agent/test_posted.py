@@ -1,0 +1,130 @@
+"""An agent decides on a job its poll saw posted from the post's events, without asking the
+chain (agent/posted.py); a job a later event of the same poll touched is asked as before."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from agent_helpers import SteppedAgent, client_of
+
+from agent.phases import Phase
+from agent.policy import Policy
+from agent.posted import PostedJobs
+from agent.waiting import Waiting, WaitReason
+from hepx.anvil import Anvil
+from hepx.chain import JobState, MarketEvent
+from hepx.deployment import Deployment
+from hepx.spec import canonical_json, parse_spec
+from hepx.store import LocalStore
+
+POLICY = Policy.model_validate({"kinds": {"echo": {"price": 1000}}, "max_runtime": 60})
+
+
+def _echo(store: LocalStore, message: str) -> str:
+    spec = parse_spec({
+        "apiVersion": "hepx/v1", "kind": "echo", "metadata": {"name": message},
+        "params": {"message": message}, "resources": {"max_runtime": 30},
+        "payment": {"max_price": 10**6, "claim_window": 60, "run_window": 60},
+    })  # fmt: skip
+    return store.add_bytes(canonical_json(spec))
+
+
+def test_a_fresh_post_is_decided_without_a_call_and_a_touched_one_is_asked(
+    anvil: Anvil,
+    deployment: Deployment,
+    store: LocalStore,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    requester = client_of(anvil, deployment, 0)
+    fresh, _ = requester.post_job(_echo(store, "a"), 10**6, 60, 60)
+    cancelled, _ = requester.post_job(_echo(store, "b"), 10**6, 60, 60)
+    requester.cancel(cancelled)  # in the same poll as its post
+    agent = SteppedAgent(client_of(anvil, deployment, 1), store, POLICY, tmp_path / "w",
+                         start_block=requester.block_number() - 2, poll_interval=0.05,
+                         submit_margin=1)  # fmt: skip
+    asked: list[tuple[str, int]] = []  # before the job was claimed: what deciding asked
+
+    def noting(view: str, real: Callable[[int], object]) -> Callable[[int], object]:
+        def ask(job_id: int) -> object:
+            if job_id not in agent.book.jobs:
+                asked.append((view, job_id))
+            return real(job_id)
+
+        return ask
+
+    for view in ("job", "terms"):
+        monkeypatch.setattr(agent.client, view, noting(view, getattr(agent.client, view)))
+    agent.step()
+    assert asked == [("job", cancelled)]  # found cancelled: nothing more asked
+    assert agent.book.phase(fresh) == Phase.SUBMITTED
+    assert cancelled not in agent.book.jobs
+    assert requester.job(fresh).state == JobState.SUBMITTED
+
+
+def _event(name: str, tx: str, **args: object) -> MarketEvent:
+    return MarketEvent(name=name, args=args, block_number=1, tx_hash=tx, log_index=0)
+
+
+def _post(job_id: int, tx: str) -> MarketEvent:
+    return _event("JobPosted", tx, jobId=job_id, requester="0x" + "11" * 20, specCid=f"cid{job_id}",
+                  maxPrice=5, claimDeadline=100, runWindow=60)  # fmt: skip
+
+
+def test_only_the_posts_own_events_leave_it_as_posted() -> None:
+    posted = PostedJobs()
+    for event in [
+        _post(1, "0xa"),
+        _event("Payment", "0xa", jobId=1),  # the escrow, in the post's call
+        _post(2, "0xb"),
+        _event("JobClaimed", "0xc", jobId=2, worker="0x" + "22" * 20),
+        _post(3, "0xd"),
+        _event("JobTermsSet", "0xe", jobId=3),  # not of its post's call: a touch
+        _event("SweepPosted", "0xf", sweepId=9),  # no job: nothing
+    ]:
+        posted.saw(event)
+    pending = posted.pending()
+    assert [(j, cid) for j, cid, _ in pending] == [(1, "cid1"), (2, "cid2"), (3, "cid3")]
+    known = {j: k for j, _, k in pending}
+    assert known[2] is None and known[3] is None
+    assert known[1] is not None and known[1][0].escrow == 5 and known[1][1].replicas == 1
+    posted.done(1)
+    posted.saw(_post(2, "0x9"))  # a reorg posted the number again: as posted anew
+    assert [(j, k is not None) for j, _, k in posted.pending()] == [(2, True), (3, False)]
+    posted.clear()
+    assert posted.pending() == []
+
+
+def test_a_waiting_job_another_worker_took_is_dropped_without_asking_the_chain(
+    anvil: Anvil,
+    deployment: Deployment,
+    store: LocalStore,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    requester, other = client_of(anvil, deployment, 0), client_of(anvil, deployment, 2)
+    job_id, _ = requester.post_job(_echo(store, "c"), 10**6, 60, 60)
+    agent = SteppedAgent(client_of(anvil, deployment, 1), store, POLICY, tmp_path / "w",
+                         start_block=requester.block_number() + 1, poll_interval=0.05,
+                         submit_margin=1)  # fmt: skip
+    agent.waiting.put(WaitReason.TURN, job_id, "cid", after=0.0)  # deferred to a rank ahead
+    other.claim(job_id, 10**6)
+    asked: list[int] = []
+    real = agent.client.job
+    monkeypatch.setattr(agent.client, "job", lambda j: asked.append(j) or real(j))
+    agent.step()
+    assert job_id not in agent.waiting.jobs[WaitReason.TURN] and job_id not in asked
+    assert Waiting(agent.paths.waiting).jobs[WaitReason.TURN] == {}  # and saved so
+
+
+def test_a_ranges_deferred_posts_are_saved_once(tmp_path: Path) -> None:
+    waiting = Waiting(tmp_path / "waiting.json")
+    with waiting.saved_once():
+        for job_id in (1, 2, 3):
+            waiting.put(WaitReason.TURN, job_id, f"cid{job_id}", after=1.0)
+        assert not waiting.path.exists()
+    assert Waiting(waiting.path).jobs[WaitReason.TURN] == {1: "cid1", 2: "cid2", 3: "cid3"}
+    waiting.put(WaitReason.SLOT, 4, "cid4")  # outside: saved at once, as before
+    assert Waiting(waiting.path).jobs[WaitReason.SLOT] == {4: "cid4"}
