@@ -11,7 +11,7 @@ import logging
 from agent.host import JobBook
 from agent.phases import Phase
 from agent.recovery import Recovery
-from hepx.chain import SETTLE_GAS, JobState, MarketClient, TxResult
+from hepx.chain import SETTLE_GAS, STATE_AFTER_EVENT, JobState, MarketClient, MarketEvent, TxResult
 from hepx.errors import TxDropped, TxReverted
 
 log = logging.getLogger("hepx.agent")
@@ -43,6 +43,8 @@ def _matured(client: MarketClient, book: JobBook, recovery: Recovery, now: float
     for job_id in book.in_phase(Phase.SUBMITTED, Phase.FAILED):
         if book.lot(job_id) is not None:
             continue  # a lot's: agent/sweeps.py settles or expires the lot
+        if now <= int(book.jobs[job_id].get("challenge_end", -1)) + 1:
+            continue  # in its challenge window, and no event (heard()) moved it on
         job = client.job(job_id)
         try:
             if book.phase(job_id) == Phase.SUBMITTED and recovery.reorged(job):
@@ -63,6 +65,16 @@ def _matured(client: MarketClient, book: JobBook, recovery: Recovery, now: float
     return due
 
 
+def heard(book: JobBook, event: MarketEvent) -> None:
+    """An event that moved a submitted job of ours on (a dispute, the requester's accept, a
+    verdict) has the next round read the job, not wait out its challenge window: rounds read
+    a submitted job only once the window is over (a call per job per round before)."""
+    job_id, state = event.job_id, STATE_AFTER_EVENT.get(event.name)
+    moved = state is not None and (state.final or state == JobState.DISPUTED)  # not our claim's
+    if moved and job_id is not None and book.phase(job_id) == Phase.SUBMITTED:
+        book.drop_field(job_id, "challenge_end")
+
+
 def _submit(
     client: MarketClient, book: JobBook, recovery: Recovery, ready: list[int], due: list[int]
 ) -> None:
@@ -80,9 +92,11 @@ def _submit(
         for job_id in ready:
             book.set(job_id, phase=Phase.FAILED, error=str(exc))
         return
+    ends = {int(e.args["jobId"]): int(e.args["challengeEnd"]) for e in tx.events
+            if e.name == "ResultSubmitted"}  # fmt: skip
     for job_id in submitted:
         rec = book.jobs[job_id]
-        book.set(job_id, phase=Phase.SUBMITTED, submit_tx=tx.tx_hash)
+        book.set(job_id, phase=Phase.SUBMITTED, submit_tx=tx.tx_hash, challenge_end=ends[job_id])
         log.info(
             "event=submitted job=%d tx=%s result=%s seconds=%.1f",
             job_id,

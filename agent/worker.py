@@ -38,7 +38,7 @@ from agent.posted import PostedJobs
 from agent.provenance import result_facts
 from agent.recovery import Recovery
 from agent.replication import ReplicaFlow
-from agent.settlement import submit_and_settle
+from agent.settlement import heard, submit_and_settle
 from agent.slots import Need, Slots, machine_cpus, machine_memory_mb
 from agent.slurm import BatchSystem, Slurm, run_batch_job
 from agent.specs import SpecCache
@@ -240,6 +240,7 @@ class WorkerAgent:
         self.order.saw(event)
         self.earnings.note([event])
         self.posted.saw(event)  # a JobPosted is considered once its range is read
+        heard(self.book, event)
         closed = STATE_AFTER_EVENT.get(event.name, JobState.OPEN) != JobState.OPEN
         if closed and event.job_id is not None:
             self.waiting.drop(event.job_id)  # taken: considering it again would only ask

@@ -15,7 +15,7 @@ from agent.phases import Phase
 from agent.policy import Policy
 from agent.worker import WorkerAgent
 from hepx.anvil import Anvil
-from hepx.chain import JobState, MarketClient
+from hepx.chain import JobState, MarketClient, deploy_market
 from hepx.deployment import Deployment
 from hepx.spec import canonical_json, parse_spec
 from hepx.store import LocalStore
@@ -111,3 +111,26 @@ def test_a_ready_result_past_its_run_deadline_is_skipped_on_chain_and_the_job_fa
     ]  # fmt: skip
     agent.step()
     assert requester.job(job_id).state == JobState.EXPIRED
+
+
+def test_a_submitted_job_is_read_only_after_its_challenge_window_or_an_event_about_it(
+    anvil: Anvil, store: LocalStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    market = deploy_market(anvil.url, anvil.accounts[0].private_key, challenge_window=600)
+    requester = client_of(anvil, market, 0)
+    accepted, left = _post(requester, store, "x"), _post(requester, store, "y")
+    agent = _agent(anvil, market, store, tmp_path / "w")
+    agent.step()  # claims, runs and submits both
+    asked: list[int] = []
+    real = agent.client.job
+    monkeypatch.setattr(agent.client, "job", lambda j: asked.append(j) or real(j))
+    agent.step()
+    assert asked == []  # both in their windows: a round reads neither
+    requester.accept(accepted)
+    agent.step()
+    assert asked == [accepted] and agent.book.phase(accepted) == Phase.DONE
+    assert agent.book.phase(left) == Phase.SUBMITTED
+    _warp(requester, 605)
+    agent.step()  # its window over: read, and settled
+    assert left in asked and agent.book.phase(left) == Phase.DONE
+    assert requester.job(left).state == JobState.SETTLED
