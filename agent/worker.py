@@ -79,10 +79,10 @@ log = logging.getLogger("hepx.agent")
 
 # Seconds kept free before the run deadline for storing outputs and the submit tx.
 SUBMIT_MARGIN = 10
-# Seconds a round of the loop waits at least after the last one began. Every block (one per
-# transaction on an automining devnet) and every result made ready wakes the loop; a round
-# per wake made the rounds of N agents grow as N times their transactions, each round a
-# handful of reads, and a busy market's agents spent more on rounds than on jobs.
+# Seconds a round for new blocks waits at least after the last one began. Every block (one
+# per transaction on an automining devnet) wakes every agent; a round per block made the
+# rounds of N agents grow as N times the market's transactions, and on a shared machine
+# eight agents spent more on rounds than on jobs. A result to send does not wait for it.
 MIN_ROUND_SECONDS = 0.05
 
 
@@ -181,7 +181,7 @@ class WorkerAgent:
                 log.warning("event=chain_back after=%.0fs", time.monotonic() - lost_since)
                 lost_since = None
             self.heads.wait(self.poll_interval)
-            stop.wait(began + MIN_ROUND_SECONDS - time.monotonic())
+            self.heads.gather(began + MIN_ROUND_SECONDS - time.monotonic())
         self.heads.stop()
         self.follower.cursor.flush()
         if self.slots.running:

@@ -35,9 +35,10 @@ class HeadWatcher:
 
     def __init__(self, ws_url: str | None) -> None:
         self.ws_url = ws_url
-        self.arrived = threading.Event()
+        self.arrived = threading.Event()  # a head, or work of the waiter's own
         self.subscribed = threading.Event()  # set while a subscription is live
         self.heads = 0
+        self._own = threading.Event()  # work of the waiter's own is due
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -49,17 +50,25 @@ class HeadWatcher:
 
     def stop(self) -> None:
         self._stop.set()
-        self.arrived.set()
+        self.wake()
 
     def wake(self) -> None:
         """End the current wait now: work of the waiter's own is due (a result to send)."""
+        self._own.set()
         self.arrived.set()
 
     def wait(self, timeout: float) -> bool:
-        """Until a new head arrived (True) or ``timeout`` passed (False)."""
+        """Until a new head arrived or wake() was called (True) or ``timeout`` passed (False)."""
         arrived = self.arrived.wait(timeout)
         self.arrived.clear()
         return arrived
+
+    def gather(self, seconds: float) -> None:
+        """Let up to ``seconds`` more of heads gather into the next round, unless wake() is
+        or was called since the last gather: work of the waiter's own does not wait."""
+        if seconds > 0:
+            self._own.wait(seconds)
+        self._own.clear()
 
     def _run(self) -> None:
         attempt = 0

@@ -86,3 +86,19 @@ def test_an_agent_with_a_long_poll_interval_still_takes_a_job_as_it_is_posted(
     finally:
         stop.set()
         thread.join(timeout=90)
+
+
+def test_heads_gather_into_a_round_but_work_of_its_own_does_not_wait() -> None:
+    watcher = HeadWatcher(None)
+    began = time.monotonic()
+    watcher.gather(0.3)  # nothing due: the whole gathering time
+    assert time.monotonic() - began >= 0.3
+    threading.Timer(0.05, watcher.wake).start()
+    began = time.monotonic()
+    watcher.gather(30)  # a result made ready meanwhile ends it
+    assert time.monotonic() - began < 30
+    watcher.wake()  # due before the next gathering: it does not wait at all
+    assert watcher.wait(0) is True
+    began = time.monotonic()
+    watcher.gather(30)
+    assert time.monotonic() - began < 30
