@@ -1,9 +1,9 @@
 """Decoding ABI-encoded values of the plain types the market's events carry: unsigned
 integers, addresses, booleans, fixed bytes, strings, bytes, and arrays of those.
 
-eth_abi builds a decoder object and a stream per value; a sweep's post (a few hundred
-strings) took 1.5 ms to decode that way, a lot's result 0.35 ms, and every agent decodes
-every event of the market. Reading the words by their offsets gives the same values
+eth_abi builds a decoder object and a stream per value; a sweep's post of 200 CIDs took
+0.9 ms to decode that way (1.5 ms in a busy market's agents), a lot's results 0.35 ms, and
+every agent decodes every event of the market. Reading the words by their offsets gives the same values
 (tuples for arrays, lowercase addresses, as eth_abi) in a fraction of that. A type outside
 that set (tuples, signed or fixed-size arrays) is left to eth_abi.
 """
