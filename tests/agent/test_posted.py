@@ -31,6 +31,12 @@ def _echo(store: LocalStore, message: str) -> str:
     return store.add_bytes(canonical_json(spec))
 
 
+def _agent(anvil: Anvil, deployment: Deployment, store: LocalStore, tmp_path: Path,
+           start_block: int) -> SteppedAgent:  # fmt: skip
+    return SteppedAgent(client_of(anvil, deployment, 1), store, POLICY, tmp_path / "w",
+                        start_block=start_block, poll_interval=0.05, submit_margin=1)  # fmt: skip
+
+
 def test_a_fresh_post_is_decided_without_a_call_and_a_touched_one_is_asked(
     anvil: Anvil,
     deployment: Deployment,
@@ -42,9 +48,7 @@ def test_a_fresh_post_is_decided_without_a_call_and_a_touched_one_is_asked(
     fresh, _ = requester.post_job(_echo(store, "a"), 10**6, 60, 60)
     cancelled, _ = requester.post_job(_echo(store, "b"), 10**6, 60, 60)
     requester.cancel(cancelled)  # in the same poll as its post
-    agent = SteppedAgent(client_of(anvil, deployment, 1), store, POLICY, tmp_path / "w",
-                         start_block=requester.block_number() - 2, poll_interval=0.05,
-                         submit_margin=1)  # fmt: skip
+    agent = _agent(anvil, deployment, store, tmp_path, requester.block_number() - 2)
     asked: list[tuple[str, int]] = []  # before the job was claimed: what deciding asked
 
     def noting(view: str, real: Callable[[int], object]) -> Callable[[int], object]:
@@ -106,9 +110,7 @@ def test_a_waiting_job_another_worker_took_is_dropped_without_asking_the_chain(
 ) -> None:
     requester, other = client_of(anvil, deployment, 0), client_of(anvil, deployment, 2)
     job_id, _ = requester.post_job(_echo(store, "c"), 10**6, 60, 60)
-    agent = SteppedAgent(client_of(anvil, deployment, 1), store, POLICY, tmp_path / "w",
-                         start_block=requester.block_number() + 1, poll_interval=0.05,
-                         submit_margin=1)  # fmt: skip
+    agent = _agent(anvil, deployment, store, tmp_path, requester.block_number() + 1)
     agent.waiting.put(WaitReason.TURN, job_id, "cid", after=0.0)  # deferred to a rank ahead
     other.claim(job_id, 10**6)
     asked: list[int] = []
