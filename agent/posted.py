@@ -4,7 +4,10 @@ Every agent decided on every post after asking the chain for the job and its ter
 calls per job per agent, the largest share of a busy market's agent CPU. A job whose post
 the poll read, and which no later transaction of the poll touched, stands at the poll's last
 block exactly as its JobPosted (and JobTermsSet) say, so it needs no call; one that a later
-event touched (claimed, bid on, cancelled) is asked of the chain as before.
+event touched (claimed, bid on, cancelled) is asked of the chain as before. Catching up over
+older ranges, a job taken in a later range looks open at its own range's end: its claim is
+then skipped on chain, or not sent when the simulation finds nothing left to claim
+(``MarketClient.claim_jobs``), or the later range's event ends its wait.
 """
 
 from __future__ import annotations
