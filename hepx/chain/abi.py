@@ -3,9 +3,9 @@ integers, addresses, booleans, fixed bytes, strings, bytes, and arrays of those.
 
 eth_abi builds a decoder object and a stream per value; a sweep's post of 200 CIDs took
 0.9 ms to decode that way (1.5 ms in a busy market's agents), a lot's results 0.35 ms, and
-every agent decodes every event of the market. Reading the words by their offsets gives the same values
-(tuples for arrays, lowercase addresses, as eth_abi) in a fraction of that. A type outside
-that set (tuples, signed or fixed-size arrays) is left to eth_abi.
+every agent decodes every event of the market. Reading the words by their offsets gives the
+same values (tuples for arrays, lowercase addresses, as eth_abi) in a fraction of that. A
+type outside that set (tuples, signed or fixed-size arrays) is left to eth_abi.
 """
 
 from __future__ import annotations
