@@ -98,6 +98,12 @@ class Slots:
             return len(self._threads)
 
     @property
+    def full(self) -> bool:
+        """True while no job could start now: none fits, or jobs we hold wait in the queue."""
+        with self._lock:
+            return bool(self._queue) or not self._fits(Need())
+
+    @property
     def free(self) -> Need:
         with self._lock:
             return self._free

@@ -79,10 +79,11 @@ log = logging.getLogger("hepx.agent")
 
 # Seconds kept free before the run deadline for storing outputs and the submit tx.
 SUBMIT_MARGIN = 10
-# Seconds a round for new blocks waits at least after the last one began. Every block (one
-# per transaction on an automining devnet) wakes every agent; a round per block made the
-# rounds of N agents grow as N times the market's transactions, and on a shared machine
-# eight agents spent more on rounds than on jobs. A result to send does not wait for it.
+# Seconds a round for new blocks waits at least after the last one began (a full agent: its
+# poll interval, as its rounds could take no job). Every block (one per transaction on an
+# automining devnet) wakes every agent; a round per block made N agents' rounds grow as N
+# times the market's transactions, and eight agents on one machine spent more on rounds than
+# on jobs. A result to send (its slot then free too) does not wait for it.
 MIN_ROUND_SECONDS = 0.05
 
 
@@ -181,7 +182,8 @@ class WorkerAgent:
                 log.warning("event=chain_back after=%.0fs", time.monotonic() - lost_since)
                 lost_since = None
             self.heads.wait(self.poll_interval)
-            self.heads.gather(began + MIN_ROUND_SECONDS - time.monotonic())
+            spacing = self.poll_interval if self.slots.full else MIN_ROUND_SECONDS
+            self.heads.gather(began + spacing - time.monotonic())
         self.heads.stop()
         self.follower.cursor.flush()
         if self.slots.running:

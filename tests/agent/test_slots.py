@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import requests
 
 from agent.policy import Policy
 from agent.slots import Need, Slots
@@ -66,6 +67,21 @@ def test_held_jobs_queue_for_capacity_and_start_in_order() -> None:
     gates[3].set()
     assert slots.join(timeout=10) == 0
     assert slots.free == Need(2, 1000)
+
+
+def test_full_while_no_job_could_start() -> None:
+    slots = Slots(cpus=2, memory_mb=1000)
+    assert not slots.full
+    assert slots.reserve(1, Need(1, 1000))  # all the memory: a job needing none still fits
+    assert not slots.full
+    gate = threading.Event()
+    slots.run(2, Need(2), gate.wait)  # held, waits for CPUs: jobs we hold come first
+    assert slots.full and slots.free == Need(1, 0)
+    slots.release(1)  # job 2 starts and takes both CPUs
+    assert _until(lambda: slots.running == 1) and slots.full
+    gate.set()
+    assert slots.join(timeout=10) == 0
+    assert not slots.full
 
 
 def test_a_job_that_raises_frees_its_slot(caplog: pytest.LogCaptureFixture) -> None:
@@ -247,3 +263,45 @@ def test_agents_take_turns_so_no_claim_race_is_lost_on_chain(
         if r["from"].lower() in agents_addresses and int(r["status"], 16) == 0
     ]
     assert reverted == [], caplog.text
+
+
+def test_a_full_agent_follows_the_chain_at_its_poll_interval_not_at_every_block(
+    anvil: Anvil, deployment: Deployment, store: LocalStore, tmp_path: Path
+) -> None:
+    # Its rounds could take no job: eight such agents on one machine spent on them what the
+    # four that had room needed for their jobs.
+    policy = Policy.model_validate({"kinds": {"echo": {"price": 1000}}, "slots": 1})
+    agent = WorkerAgent(_client(anvil, deployment, 1), store, policy, tmp_path / "w",
+                        start_block=deployment.deploy_block, poll_interval=0.5,
+                        submit_margin=1)  # fmt: skip
+    rounds: list[float] = []
+    step = agent.step
+
+    def counted() -> None:
+        rounds.append(time.monotonic())
+        step()
+
+    agent.step = counted  # type: ignore[method-assign]
+    stop = threading.Event()
+    thread = threading.Thread(target=agent.run, args=(stop,), daemon=True)
+    thread.start()
+
+    def rounds_while_blocks_come(blocks: int = 40) -> tuple[int, float]:
+        before, began = len(rounds), time.monotonic()
+        for _ in range(blocks):
+            requests.post(anvil.url, json={"jsonrpc": "2.0", "id": 1, "method": "evm_mine",
+                                           "params": []}, timeout=10)  # fmt: skip
+            time.sleep(0.05)
+        return len(rounds) - before, time.monotonic() - began
+
+    try:
+        assert agent.heads.subscribed.wait(10), "no subscription to anvil's newHeads"
+        free, _ = rounds_while_blocks_come()
+        assert agent.slots.reserve(10**9, Need(1))  # its one slot taken: nothing could start
+        full, seconds = rounds_while_blocks_come()
+        agent.slots.release(10**9)
+    finally:
+        stop.set()
+        thread.join(timeout=60)
+    assert full <= seconds / agent.poll_interval + 2, (free, full, seconds)
+    assert free > 2 * full, (free, full, seconds)  # with room, a round per block or two
