@@ -20,7 +20,7 @@ import json
 import logging
 import threading
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -229,7 +229,9 @@ class SweepFlow:
 
     def _save(self) -> None:
         with self._lock:
-            write_atomic(self.path, json.dumps({k: asdict(v) for k, v in self.open.items()}))
+            # vars(), not asdict(): asdict copies each sweep's list of CIDs (hundreds) deeply,
+            # and every agent saves on every sweep posted and closed.
+            write_atomic(self.path, json.dumps({k: vars(v) for k, v in self.open.items()}))
 
     # ------------------------------------------------------------ results and settlement
 
