@@ -9,13 +9,13 @@ backoff. Nodes without WebSocket (or a URL that is not one) leave the agent poll
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import threading
 from urllib.parse import urlsplit, urlunsplit
 
-from websockets.exceptions import WebSocketException
-from websockets.sync.client import connect
+from hepx.chain.transport import WebSocket
 
 log = logging.getLogger("hepx.chain")
 
@@ -76,7 +76,7 @@ class HeadWatcher:
         while not self._stop.is_set():
             try:
                 assert self.ws_url is not None
-                with connect(self.ws_url, open_timeout=5, close_timeout=1) as ws:
+                with contextlib.closing(WebSocket(self.ws_url, timeout=5)) as ws:
                     ws.send(json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_subscribe",
                                         "params": ["newHeads"]}))  # fmt: skip
                     reply = json.loads(ws.recv(timeout=5))
@@ -92,10 +92,10 @@ class HeadWatcher:
                             message = ws.recv(timeout=1)
                         except TimeoutError:
                             continue
-                        if '"eth_subscription"' in str(message):
+                        if '"eth_subscription"' in message:
                             self.heads += 1
                             self.arrived.set()
-            except (OSError, TimeoutError, WebSocketException, ValueError) as exc:
+            except (OSError, ValueError) as exc:  # TimeoutError and ConnectionError are OSError
                 self.subscribed.clear()
                 if not said_lost:
                     log.info("event=heads_lost url=%s error=%s polling meanwhile", self.ws_url,

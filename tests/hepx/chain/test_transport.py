@@ -244,7 +244,7 @@ def test_threads_asking_at_once_each_get_their_own_answers(node: Anvil) -> None:
 
 
 def test_not_an_http_url_is_refused() -> None:
-    with pytest.raises(ValueError, match="not an http"):
+    with pytest.raises(ValueError, match="not a http:// or https:// URL"):
         KeptAliveProvider("ws://127.0.0.1:8545", timeout=5)
 
 
