@@ -303,8 +303,8 @@ class WorkerAgent:
         in_turn: bool = False,
         known: tuple[Job, JobTerms] | None = None,
     ) -> None:
-        """Decide on an open job: claim, bid, wait or decline (``known``: the job and its
-        terms as they stand now, else they are asked of the chain)."""
+        """Decide on an open job: claim, bid, wait or decline (``known``: the job and its terms
+        as they stand now, else asked of the chain)."""
         if job_id in self.book.jobs:
             if self.book.phase(job_id) == Phase.CLAIMING:
                 self.recovery.resolve_claim(job_id)  # an outage took the claim's answer
@@ -312,6 +312,17 @@ class WorkerAgent:
         job = known[0] if known else self.client.job(job_id)
         if job.state != JobState.OPEN or job.deadline < self.client.chain_now():
             log.debug("event=skipped job=%d reason=%s", job_id, job.state.label)
+            return
+        terms = known[1] if known else self.client.terms(job_id)
+        # A claim is a promise to run now: take the slot first, or leave the job to others.
+        # An auction bid or an application to a replicated job's draw is not (the award comes
+        # later, or never): the won job waits for a slot. Every eligible worker applies to a
+        # draw (the stake-weighted draw, not arrival, picks), so nobody defers to others there.
+        bidding = terms.mode == MatchMode.AUCTION or terms.replicas > 1
+        # Before the spec is read: the workers ahead take most jobs (N agents read every spec).
+        if not bidding and not in_turn and (wait := self.order.wait(job_id, terms.replicas)):
+            log.info("event=deferred job=%d reason='others rank first' wait=%.2f", job_id, wait)
+            self.waiting.put(WaitReason.TURN, job_id, spec_cid, after=wait)
             return
         try:
             spec = self.specs.get(spec_cid)
@@ -321,7 +332,6 @@ class WorkerAgent:
         except SpecError as exc:
             log.warning("event=declined job=%d reason=invalid_spec error=%s", job_id, exc)
             return
-        terms = known[1] if known else self.client.terms(job_id)
         decision = decide(self.policy, spec, per_replica(job, terms))
         if not decision.accept:
             log.info("event=declined job=%d reason=%r", job_id, decision.reason)
@@ -339,15 +349,6 @@ class WorkerAgent:
         need = self.need_of(spec)
         if (too_big := self.slots.never_fits(need)) is not None:
             log.info("event=declined job=%d reason=%r", job_id, too_big)
-            return
-        # A claim is a promise to run now: take the slot first, or leave the job to others.
-        # An auction bid or an application to a replicated job's draw is not (the award comes
-        # later, or never): the won job waits for a slot. Every eligible worker applies to a
-        # draw (the stake-weighted draw, not arrival, picks), so nobody defers to others there.
-        bidding = terms.mode == MatchMode.AUCTION or terms.replicas > 1
-        if not bidding and not in_turn and (wait := self.order.wait(job_id, terms.replicas)):
-            log.info("event=deferred job=%d reason='others rank first' wait=%.2f", job_id, wait)
-            self.waiting.put(WaitReason.TURN, job_id, spec_cid, after=wait)
             return
         if not bidding and not self._reserve(job_id, need):
             log.info("event=waiting job=%d reason='all slots busy' running=%d", job_id,
@@ -419,13 +420,8 @@ class WorkerAgent:
     def running(self, job_id: int) -> bool:
         return self.slots.holds(job_id)
 
-    def _in_slot(
-        self,
-        job_id: int,
-        spec_cid: str,
-        spec: JobSpec | None,
-        work: Callable[[int, str, JobSpec | None], None],
-    ) -> None:
+    def _in_slot(self, job_id: int, spec_cid: str, spec: JobSpec | None,
+                 work: Callable[[int, str, JobSpec | None], None]) -> None:  # fmt: skip
         try:
             spec = spec or self.specs.get(spec_cid)
             need = self.need_of(spec)

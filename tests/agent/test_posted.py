@@ -121,6 +121,29 @@ def test_a_waiting_job_another_worker_took_is_dropped_without_asking_the_chain(
     assert Waiting(agent.paths.waiting).jobs[WaitReason.TURN] == {}  # and saved so
 
 
+def test_a_post_others_rank_first_for_is_deferred_before_its_spec_is_read(
+    anvil: Anvil,
+    deployment: Deployment,
+    store: LocalStore,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    requester, other = client_of(anvil, deployment, 0), client_of(anvil, deployment, 2)
+    agent = _agent(anvil, deployment, store, tmp_path, requester.block_number() + 1)
+    agent.order.saw(_event("WorkerRegistered", "0x01", worker=other.sender))  # a peer
+    specs = {requester.post_job(_echo(store, f"r{i}"), 10**6, 60, 60)[0]: _echo(store, f"r{i}")
+             for i in range(6)}  # fmt: skip
+    behind = {j for j in specs if agent.order.rank(j) == 1}
+    assert behind and behind != set(specs), "six jobs, two workers: both ranks occur"
+    read: list[str] = []
+    real = agent.specs.get
+    monkeypatch.setattr(agent.specs, "get", lambda cid: read.append(cid) or real(cid))
+    agent.step()
+    assert set(agent.waiting.jobs[WaitReason.TURN]) == behind
+    assert not {specs[j] for j in behind} & set(read)  # deferred unread
+    assert {specs[j] for j in set(specs) - behind} <= set(read)  # ours first: read, decided
+
+
 def test_a_ranges_deferred_posts_are_saved_once(tmp_path: Path) -> None:
     waiting = Waiting(tmp_path / "waiting.json")
     with waiting.saved_once():
