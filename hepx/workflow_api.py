@@ -7,6 +7,7 @@ from typing import Any, Protocol
 import httpx
 
 from hepx.errors import ApiUnavailable, WorkflowError
+from hepx.http_client import kept_client
 
 
 class JobsApi(Protocol):
@@ -38,7 +39,9 @@ class HttpJobsApi:
     def _call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         url = f"{self.base}{path}"
         try:
-            reply = httpx.request(method, url, timeout=self.timeout, headers=self.headers, **kwargs)
+            reply = kept_client().request(
+                method, url, timeout=self.timeout, headers=self.headers, **kwargs
+            )
         except httpx.HTTPError as exc:
             raise ApiUnavailable(f"the API at {url} is unreachable: {exc}") from exc
         if reply.status_code >= 500:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, BinaryIO
 import httpx
 
 from hepx.errors import GatewayError, StoreError
+from hepx.http_client import kept_client
 from hepx.store._cid import block_id
 from hepx.store._store import Entry, GcReport, LocalStore
 
@@ -107,7 +108,7 @@ def push_dag(
     problem = ""
     for attempt in range(1, attempts + 1):
         try:
-            resp = httpx.post(
+            resp = kept_client().post(
                 url, content=store.export_car(cid),
                 headers={**(headers or {}), "Content-Type": CAR_MEDIA}, timeout=_TIMEOUT,
             )  # fmt: skip

@@ -1,0 +1,24 @@
+"""One kept httpx client per thread, for the API calls hepx makes over and over.
+
+``httpx.request()`` and its kin build a client per call, and building one loads the TLS trust
+store: about 19 ms of CPU before the request goes out, on plain HTTP too. The benchmark's
+posters spent more CPU on that than the API spent on their posts, and a worker on another host
+paid it for every result it published. A kept client also keeps its connections alive.
+Clients are per thread, as httpx does not promise that one is safe to share between threads.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import httpx
+
+_local = threading.local()
+
+
+def kept_client() -> httpx.Client:
+    """This thread's client (timeouts and headers are given per request)."""
+    client: httpx.Client | None = getattr(_local, "client", None)
+    if client is None:
+        client = _local.client = httpx.Client()
+    return client
