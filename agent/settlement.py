@@ -43,13 +43,16 @@ def _matured(client: MarketClient, book: JobBook, recovery: Recovery, now: float
     for job_id in book.in_phase(Phase.SUBMITTED, Phase.FAILED):
         if book.lot(job_id) is not None:
             continue  # a lot's: agent/sweeps.py settles or expires the lot
-        if now <= int(book.jobs[job_id].get("challenge_end", -1)) + 1:
+        if now <= int(book.jobs[job_id].get("challenge_end", -1)):
             continue  # in its challenge window, and no event (heard()) moved it on
         job = client.job(job_id)
         try:
             if book.phase(job_id) == Phase.SUBMITTED and recovery.reorged(job):
                 continue
-            if job.state == JobState.SUBMITTED and now > job.deadline + 1:
+            # No second of margin, as expire() needs below: finalizeJobs and submitResults
+            # skip a job not matured yet instead of reverting, and ``now`` is the next
+            # block's time, so the margin only held every result a second longer.
+            if job.state == JobState.SUBMITTED and now > job.deadline:
                 due[job_id] = job.deadline
                 continue
             if job.state == JobState.CLAIMED and now > job.deadline + 1:

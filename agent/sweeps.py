@@ -265,8 +265,8 @@ class SweepFlow:
         for lot_id, jobs in sorted(lots.items()):
             rec = book.jobs[jobs[0]]
             phases = {book.phase(j) for j in jobs}
-            # No second of margin past the window as for a job's finalize: settleLots skips
-            # a lot not matured yet instead of reverting, so an early try costs no refusal.
+            # No second of margin past the window (nor for a job's, agent/settlement.py):
+            # settleLots skips a lot not matured yet instead of reverting.
             if phases == {Phase.SUBMITTED} and now > int(rec["challenge_end"]):
                 due[lot_id] = int(rec["challenge_end"])
             elif phases == {Phase.READY} and len(jobs) == int(rec["lot_size"]):

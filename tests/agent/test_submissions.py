@@ -134,3 +134,20 @@ def test_a_submitted_job_is_read_only_after_its_challenge_window_or_an_event_abo
     agent.step()  # its window over: read, and settled
     assert left in asked and agent.book.phase(left) == Phase.DONE
     assert requester.job(left).state == JobState.SETTLED
+
+
+def test_a_result_is_settled_in_the_first_block_past_its_challenge_window(
+    anvil: Anvil, store: LocalStore, tmp_path: Path
+) -> None:
+    market = deploy_market(anvil.url, anvil.accounts[0].private_key, challenge_window=600)
+    requester = client_of(anvil, market, 0)
+    job_id = _post(requester, store, "z")
+    agent = _agent(anvil, market, store, tmp_path / "w")
+    agent.step()  # claims, runs and submits it
+    end = int(agent.book.jobs[job_id]["challenge_end"])
+    # The next block carries end + 1, the first time past the window (the pending block's).
+    requester.w3.provider.make_request("evm_setNextBlockTimestamp", [end + 1])  # type: ignore[arg-type]
+    agent.step()
+    assert requester.job(job_id).state == JobState.SETTLED
+    done = requester.w3.eth.get_block(agent.book.jobs[job_id]["done_block"])
+    assert done["timestamp"] == end + 1  # not a second later
