@@ -157,12 +157,12 @@ class MarketClient(SweepCalls, ContractClient):
         """Claim each job (id -> price) in one ``claimJobs`` transaction: the ids now held, and
         the transaction. A job another worker took meanwhile is skipped on chain, not
         reverted; when the simulation already holds none, nothing is sent (None)."""
-        ids = list(prices)
-        fn = self.contract.functions.claimJobs(ids, [prices[i] for i in ids])
+        ids, amounts = list(prices), [prices[i] for i in prices]
+        fn = self.contract.functions.claimJobs(ids, amounts)
         what = f"claimJobs {ids}"
         # The call is the simulation (a refusal raises here, before a nonce is taken); the
         # transaction then goes without a second one, with gas for every item.
-        if self.rpc.call(what, lambda: fn.call({"from": self.sender})) == 0:
+        if self.simulate(what, "claimJobs", ids, amounts) == 0:
             return [], None
         tx = self.transact(what, fn, gas=CLAIM_ITEM_GAS * len(ids))
         return [int(e.args["jobId"]) for e in tx.events if e.name == "JobClaimed"], tx

@@ -44,6 +44,8 @@ class SweepCalls:
 
         def read(self, function: str, *args: Any) -> Any: ...
 
+        def simulate(self, what: str, function: str, *args: Any) -> Any: ...
+
         def job(self, job_id: int) -> Job: ...
 
         def decode_log(self, raw: Any) -> MarketEvent | None: ...
@@ -91,7 +93,7 @@ class SweepCalls:
         what = f"claimLot {sweep_id} from {first_job} x{most}"
         # The call is the simulation (a refusal raises here); the transaction then goes
         # without a second one, with gas for a new worker's account.
-        _, count = self.rpc.call(what, lambda: fn.call({"from": self.sender}))
+        _, count = self.simulate(what, "claimLot", sweep_id, first_job, most)
         if count == 0:
             return 0, 0, None
         tx = self.transact(what, fn, gas=LOT_CLAIM_GAS)

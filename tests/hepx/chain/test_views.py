@@ -67,3 +67,31 @@ def test_a_transaction_built_from_raw_requests_is_the_one_web3_builds(
     assert client._lean_tx(refused, client.sender, 0, None) is None
     with pytest.raises(TxReverted, match="SweepUnknown"):
         client.transact("claimLot", refused)
+
+
+def test_a_claims_simulation_answers_as_web3s_call_in_one_request_and_names_a_refusal(
+    node: Anvil, deployment: Deployment
+) -> None:
+    requester, worker = client_of(node, deployment, 0), client_of(node, deployment, 3)
+    job, _ = requester.post_job("bafysim", 10**15, 60, 60)
+    sweep, _ = requester.post_sweep(["bafya", "bafyb", "bafyc"], 10**12, 60, 60)
+    calls = [("claimJobs", ([job, 10**9], [10**15, 10**15])), ("claimLot", (sweep, sweep, 2))]
+    sent: list[str] = []
+    make_request = worker.w3.provider.make_request
+
+    def counting(method: str, params: object) -> object:
+        sent.append(method)
+        return make_request(method, params)  # type: ignore[arg-type]
+
+    for function, args in calls:
+        expected = worker.contract.functions[function](*args).call({"from": worker.sender})
+        sent.clear()
+        worker.w3.provider.make_request = counting  # type: ignore[method-assign,assignment]
+        try:
+            got = worker.simulate(function, function, *args)
+        finally:
+            worker.w3.provider.make_request = make_request  # type: ignore[method-assign]
+        assert got == expected and got, function  # claimLot: (lot, count); claimJobs: 1 held
+        assert sent == ["eth_call"], (function, sent)
+    with pytest.raises(TxReverted, match="SweepUnknown"):
+        worker.simulate("claimLot", "claimLot", 10**9, 10**9, 1)
