@@ -17,11 +17,12 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from functools import lru_cache
 
-from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 
 from hepx.chain import MarketEvent
+from hepx.chain.abi import checksummed
 
 # Seconds a worker waits per rank behind the job's first seats: longer than the first-ranked
 # agent takes from the job's post to its claim mined, on a loaded 2-core devnet too (0.5 s
@@ -43,7 +44,7 @@ class ClaimOrder:
     """The ranking of one agent (``me``) among the workers it has seen."""
 
     def __init__(self, me: str, clock: Callable[[], float] = time.monotonic) -> None:
-        self.me = to_checksum_address(me)
+        self.me = checksummed(me)
         self._clock = clock
         self._lock = threading.Lock()
         self._seen: dict[str, float] = {}
@@ -53,7 +54,7 @@ class ClaimOrder:
         """Note the worker an event shows at work, and the lots it holds."""
         with self._lock:
             if event.name in _AT_WORK:
-                worker = to_checksum_address(str(event.args["worker"]))
+                worker = checksummed(str(event.args["worker"]))
                 self._seen[worker] = self._clock()
                 if event.name == "LotClaimed":
                     self._lots[int(event.args["lotId"])] = worker
@@ -89,6 +90,7 @@ class ClaimOrder:
         return _stagger(order.index(self.me))
 
 
+@lru_cache(maxsize=1 << 16)  # a lot's turn is asked every round; a job's at each decision
 def _key(job_id: int, worker: str) -> bytes:
     return keccak(job_id.to_bytes(32, "big") + bytes.fromhex(worker[2:]))
 

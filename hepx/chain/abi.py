@@ -17,12 +17,20 @@ from typing import Any
 
 from eth_abi import decode as eth_abi_decode  # type: ignore[attr-defined]
 from eth_abi.exceptions import DecodingError
+from eth_utils.address import to_checksum_address
 
 _WORD = 32
 _PLAIN = re.compile(r"(uint\d*|address|bool|bytes\d+|string|bytes)(\[\])?")
 
 
 @lru_cache(maxsize=256)
+@lru_cache(maxsize=4096)
+def checksummed(address: str) -> str:
+    """The address as EIP-55 spells it. Cached: the spelling costs a keccak, and every agent
+    spells the same few workers' addresses in every event it reads."""
+    return str(to_checksum_address(address))
+
+
 def reads_directly(types: tuple[str, ...]) -> bool:
     """Whether decode() reads ``types`` itself (else eth_abi does)."""
     return all(_PLAIN.fullmatch(kind) for kind in types)

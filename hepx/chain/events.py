@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
-from eth_utils import keccak, to_checksum_address  # type: ignore[attr-defined]
+from eth_utils import keccak  # type: ignore[attr-defined]
 
+from hepx.chain.abi import checksummed
 from hepx.chain.abi import decode as abi_decode
 from hepx.chain.enums import JobState
 from hepx.chain.rpc import Rpc
@@ -61,11 +61,6 @@ class _Layout:
     data_names: list[str]
     data_types: list[str]
     order: list[str]  # every argument, in declaration order
-
-
-@lru_cache(maxsize=4096)
-def _checksum(address: str) -> str:
-    return str(to_checksum_address(address))
 
 
 def _hex(value: Any) -> str:
@@ -120,7 +115,7 @@ class LogDecoder:
             args[name] = value
         for name, value in list(args.items()):
             if isinstance(value, str) and value.startswith("0x") and len(value) == 42:
-                args[name] = _checksum(value)
+                args[name] = checksummed(value)
         return MarketEvent(
             name=layout.name,
             args={name: args[name] for name in layout.order},

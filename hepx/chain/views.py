@@ -23,8 +23,8 @@ from eth_utils.abi import (
     get_abi_input_types,
     get_abi_output_types,
 )
-from eth_utils.address import to_checksum_address
 
+from hepx.chain.abi import checksummed
 from hepx.chain.abi import decode as abi_decode
 
 
@@ -85,5 +85,5 @@ def _normalized(abi_type: dict[str, Any], value: Any) -> Any:
     if kind == "tuple":
         return tuple(_normalized(c, v) for c, v in zip(abi_type["components"], value, strict=True))
     if kind == "address":
-        return to_checksum_address(value)
+        return checksummed(value)
     return value
