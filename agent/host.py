@@ -63,6 +63,8 @@ class AgentPaths:
 
 # Journal lines below which the book is never folded: a small book is not rewritten often.
 _JOURNAL_MIN = 256
+# Done jobs the book keeps before the settled ones, past reorg reach, go to its archive.
+KEEP_DONE = 1000
 
 
 class JobBook:
@@ -81,6 +83,9 @@ class JobBook:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.journal = path.with_name(path.name + ".journal")
+        # Settled jobs moved out of the book, a JSON line each (archive_done).
+        self.archive = path.with_name(path.name + ".archive")
+        self.archived = _lines(self.archive)
         self.jobs: dict[int, dict[str, Any]] = {}
         # Jobs in slots update their records from their own threads.
         self._lock = threading.Lock()
@@ -165,6 +170,29 @@ class JobBook:
                 self._file(job_id, rec.get("phase"))
                 self._write([job_id])
 
+    def archive_done(self, through_block: int) -> list[int]:
+        """Once the book holds more than KEEP_DONE done jobs, move those done by
+        ``through_block`` (beyond a reorg's reach) whose pins are released to the archive.
+        A round reads the book by phase, and a book that kept every job ever taken made a
+        long-running agent's rounds, metrics and folds grow with all of them."""
+        with self._lock:
+            done = self._phases.get(Phase.DONE, set())
+            if len(done) <= KEEP_DONE:
+                return []
+            old = sorted(j for j in done if self.jobs[j].get("pins_released")
+                         and int(self.jobs[j].get("done_block", 0)) <= through_block)  # fmt: skip
+            if not old:
+                return []
+            # The archive first: a kill before the book's lines leaves them in both, and the
+            # next archive_done writes them again (the count then runs over, never under).
+            with open(self.archive, "a", encoding="utf-8") as out:
+                out.writelines(json.dumps([j, self.jobs[j]]) + "\n" for j in old)
+            for job_id in old:
+                self._file(job_id, self.jobs.pop(job_id).get("phase"))
+            self._write(old)
+            self.archived += len(old)
+            return old
+
     def phase(self, job_id: int) -> Phase | None:
         phase = self.jobs.get(job_id, {}).get("phase")
         return None if phase is None else Phase(phase)
@@ -211,3 +239,10 @@ class FlowHost(Protocol):
         self, job_id: int, spec_cid: str, spec: JobSpec | None = None
     ) -> Produced | None:
         """Run the job and store its result folder; None if it failed."""
+
+
+def _lines(path: Path) -> int:
+    if not path.exists():
+        return 0
+    with open(path, "rb") as lines:
+        return sum(1 for _ in lines)

@@ -139,7 +139,7 @@ class AgentMetrics(Collector):
             phases = GaugeMetricFamily(
                 "hepx_agent_jobs", "Jobs this agent claimed, by phase", labels=["phase"]
             )
-            counts: dict[str, int] = {}
+            counts: dict[str, int] = {Phase.DONE.value: self.agent.book.archived}
             for record in list(self.agent.book.jobs.values()):
                 phase = str(record.get("phase", "unknown"))
                 counts[phase] = counts.get(phase, 0) + 1

@@ -48,6 +48,7 @@ from agent.verification import VerifierFlow
 from agent.waiting import Waiting, WaitReason
 from hepx import __version__
 from hepx.chain import (
+    KEPT_HASHES,
     STATE_AFTER_EVENT,
     Cursor,
     EventFollower,
@@ -213,6 +214,7 @@ class WorkerAgent:
         submit_and_settle(self.client, self.book, self.recovery, running=self.slots.running > 0)
         self.sweeps.submit_and_settle(running=self.slots.running > 0)
         release_settled(self.store, self.book, self.pin_retention)
+        self.book.archive_done(self.follower.cursor.block - KEPT_HASHES)
         self.earnings.withdraw()
 
     def resume_held(self) -> None:

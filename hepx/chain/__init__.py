@@ -38,7 +38,7 @@ from hepx.chain.events import (
     block_ranges,
     confirmed_ranges,
 )
-from hepx.chain.follower import Cursor, EventFollower
+from hepx.chain.follower import KEPT_HASHES, Cursor, EventFollower
 from hepx.chain.heads import HeadWatcher, websocket_url
 from hepx.chain.market import MarketClient
 from hepx.chain.reverts import decode_revert
@@ -89,6 +89,7 @@ __all__ = [
     "sign_request",
     "signer_of",
     "Cursor",
+    "KEPT_HASHES",
     "Dispute",
     "DisputeState",
     "EventFollower",

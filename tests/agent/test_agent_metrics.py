@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from agent.host import KEEP_DONE, JobBook
 from agent.metrics import AgentMetrics
+from agent.phases import Phase
 from hepx.anvil import Anvil, free_port, start_anvil
 from hepx.chain import MarketClient, deploy_market
 
@@ -71,3 +74,23 @@ def test_agent_metrics_count_gas_earnings_withdrawals_and_latencies(
     assert got[("hepx_agent_store_bytes", ())] == 1234
     assert got[("hepx_agent_withdrawable_wei", ())] == 0
     assert got[("hepx_agent_chain_head", ())] == worker.block_number()
+
+
+def test_the_jobs_gauge_counts_jobs_moved_to_the_books_archive_as_done(
+    node: Anvil, tmp_path: Path
+) -> None:
+    deployment = deploy_market(node.url, node.accounts[0].private_key, challenge_window=1)
+    worker = MarketClient.from_deployment(deployment, private_key=node.accounts[2].private_key)
+    metrics = AgentMetrics(worker, tmp_path)
+    book = JobBook(tmp_path / "jobs.json")
+    done = KEEP_DONE + 5
+    book.set_many({j: {} for j in range(1, done + 3)}, phase=Phase.CLAIMING)
+    book.set_many({j: {"done_block": 1} for j in range(1, done + 1)}, phase=Phase.DONE,
+                  pins_released=True)  # fmt: skip
+    assert len(book.archive_done(through_block=100)) == done
+    # The gauge reads the agent's book and follower only (a stand-in for the agent).
+    metrics.agent = SimpleNamespace(book=book, follower=SimpleNamespace(  # type: ignore[assignment]
+        cursor=SimpleNamespace(block=worker.block_number())))  # fmt: skip
+    jobs = {s.labels["phase"]: s.value for family in metrics.collect() for s in family.samples
+            if s.name == "hepx_agent_jobs"}  # fmt: skip
+    assert jobs[Phase.DONE.value] == done and jobs[Phase.CLAIMING.value] == 2

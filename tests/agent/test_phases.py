@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
-from agent.host import JobBook
+from agent.host import KEEP_DONE, JobBook
 from agent.phases import NEXT, Phase, PhaseError
 
 
@@ -85,3 +86,39 @@ def test_the_book_read_back_is_the_book_written_through_folds_forgets_and_a_torn
     with open(book.journal, "r+b") as journal:  # the kill cut the last line short
         journal.truncate(journal.seek(0, 2) - 5)
     assert JobBook(path).jobs == before
+
+
+def test_settled_jobs_past_a_reorgs_reach_leave_the_book_for_its_archive(tmp_path: Path) -> None:
+    path = tmp_path / "jobs.json"
+    book = JobBook(path)
+    total = KEEP_DONE + 60
+    book.set_many({j: {} for j in range(1, total + 1)}, phase=Phase.CLAIMING)
+    old, recent, unreleased, running = (
+        range(1, total - 29),
+        range(total - 29, total - 19),
+        range(total - 19, total - 9),
+        range(total - 9, total + 1),
+    )
+    book.set_many({j: {"done_block": 10} for j in old}, phase=Phase.DONE, pins_released=True)
+    book.set_many({j: {"done_block": 500} for j in recent}, phase=Phase.DONE, pins_released=True)
+    book.set_many({j: {"done_block": 10} for j in unreleased}, phase=Phase.DONE)
+    book.set_many({j: {} for j in running}, phase=Phase.CLAIMED)
+    kept_before = {j: book.jobs[j] for j in old}
+
+    assert book.archive_done(through_block=100) == list(old)
+    assert book.in_phase(Phase.DONE) == [*recent, *unreleased]
+    assert book.in_phase(Phase.CLAIMED) == list(running)
+    archived = [json.loads(line) for line in book.archive.read_text().splitlines()]
+    assert {j: rec for j, rec in archived} == kept_before  # whole records, in order
+    again = JobBook(path)
+    assert again.jobs == book.jobs and again.archived == book.archived == len(old)
+    # Under the threshold the book keeps its done jobs, however old.
+    assert again.archive_done(through_block=10**9) == []
+
+
+def test_a_book_of_few_done_jobs_archives_none(tmp_path: Path) -> None:
+    book = JobBook(tmp_path / "jobs.json")
+    book.set_many({j: {} for j in range(1, 11)}, phase=Phase.CLAIMING)
+    book.set_many({j: {"done_block": 1} for j in range(1, 11)}, phase=Phase.DONE,
+                  pins_released=True)  # fmt: skip
+    assert book.archive_done(through_block=10**9) == [] and not book.archive.exists()
