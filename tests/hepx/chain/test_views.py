@@ -4,12 +4,33 @@ bytes, booleans, several outputs), and cost one request instead of three."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
 import pytest
 from chain_helpers import client_of
 
 from hepx.anvil import Anvil
+from hepx.chain import MarketClient
 from hepx.deployment import Deployment
 from hepx.errors import TxReverted
+
+
+def _sent_by(client: MarketClient, ask: Callable[[], Any]) -> tuple[Any, list[str]]:
+    """What ``ask()`` returns, and the methods of the requests it sent the node."""
+    sent: list[str] = []
+    make_request = client.w3.provider.make_request
+
+    def counting(method: str, params: object) -> object:
+        sent.append(method)
+        return make_request(method, params)  # type: ignore[arg-type]
+
+    client.w3.provider.make_request = counting  # type: ignore[method-assign,assignment]
+    try:
+        return ask(), sent
+    finally:
+        client.w3.provider.make_request = make_request  # type: ignore[method-assign]
 
 
 def test_every_view_shape_reads_as_web3_reads_it_in_one_request(
@@ -25,21 +46,9 @@ def test_every_view_shape_reads_as_web3_reads_it_in_one_request(
         ("commitmentOf", (job, client.sender, b"\1" * 32, b"\2" * 32)),
         ("hasKind", (client.sender, b"\0" * 32)), ("builtFor", ()),
     ]  # fmt: skip
-    sent: list[str] = []
-    make_request = client.w3.provider.make_request
-
-    def counting(method: str, params: object) -> object:
-        sent.append(method)
-        return make_request(method, params)  # type: ignore[arg-type]
-
     for function, args in calls:
         expected = client.contract.functions[function](*args).call()
-        sent.clear()
-        client.w3.provider.make_request = counting  # type: ignore[method-assign,assignment]
-        try:
-            got = client.read(function, *args)
-        finally:
-            client.w3.provider.make_request = make_request  # type: ignore[method-assign]
+        got, sent = _sent_by(client, partial(client.read, function, *args))
         assert got == expected or list(got) == list(expected), function
         assert sent == ["eth_call"], (function, sent)
 
@@ -76,21 +85,9 @@ def test_a_claims_simulation_answers_as_web3s_call_in_one_request_and_names_a_re
     job, _ = requester.post_job("bafysim", 10**15, 60, 60)
     sweep, _ = requester.post_sweep(["bafya", "bafyb", "bafyc"], 10**12, 60, 60)
     calls = [("claimJobs", ([job, 10**9], [10**15, 10**15])), ("claimLot", (sweep, sweep, 2))]
-    sent: list[str] = []
-    make_request = worker.w3.provider.make_request
-
-    def counting(method: str, params: object) -> object:
-        sent.append(method)
-        return make_request(method, params)  # type: ignore[arg-type]
-
     for function, args in calls:
         expected = worker.contract.functions[function](*args).call({"from": worker.sender})
-        sent.clear()
-        worker.w3.provider.make_request = counting  # type: ignore[method-assign,assignment]
-        try:
-            got = worker.simulate(function, function, *args)
-        finally:
-            worker.w3.provider.make_request = make_request  # type: ignore[method-assign]
+        got, sent = _sent_by(worker, partial(worker.simulate, function, function, *args))
         assert got == expected and got, function  # claimLot: (lot, count); claimJobs: 1 held
         assert sent == ["eth_call"], (function, sent)
     with pytest.raises(TxReverted, match="SweepUnknown"):
