@@ -23,7 +23,6 @@ _WORD = 32
 _PLAIN = re.compile(r"(uint\d*|address|bool|bytes\d+|string|bytes)(\[\])?")
 
 
-@lru_cache(maxsize=256)
 @lru_cache(maxsize=4096)
 def checksummed(address: str) -> str:
     """The address as EIP-55 spells it. Cached: the spelling costs a keccak, and every agent
@@ -31,6 +30,7 @@ def checksummed(address: str) -> str:
     return str(to_checksum_address(address))
 
 
+@lru_cache(maxsize=256)
 def reads_directly(types: tuple[str, ...]) -> bool:
     """Whether decode() reads ``types`` itself (else eth_abi does)."""
     return all(_PLAIN.fullmatch(kind) for kind in types)
