@@ -7,7 +7,8 @@ spent more CPU asking than running jobs. This provider keeps web3's encoding, de
 caching and replaces only the HTTP exchange: a POST written and its answer read on a kept
 socket (``http.client`` took 0.10 ms of CPU per exchange, most of it parsing headers with the
 email package; this takes 0.03). It reads what JSON-RPC servers send: a length or chunks,
-kept alive or closed after.
+kept alive or closed after. The same connection, upgraded, is the WebSocket the head watcher
+(hepx/chain/heads.py) reads new blocks from.
 
 Errors keep the meaning :meth:`hepx.chain.rpc.Rpc.call` gives them: a connection that fails is
 an ``OSError`` (retried with backoff), an overloaded node (429, 502-504) too, a JSON-RPC error
@@ -162,8 +163,8 @@ _TEXT, _CLOSE, _PING, _PONG = 0x1, 0x8, 0x9, 0xA  # opcodes; 0x0 continues a mes
 class WebSocket(HttpConnection):
     """A client WebSocket (RFC 6455): an HTTP connection upgraded, messages read in the
     caller's thread. The websockets package's sync client reads in a thread of its own and
-    hands each message over: with eight agents following one node, that was a third of what
-    each block cost an agent that had nothing to do with it."""
+    hands each message over: 0.16-0.29 ms of CPU per block per watcher, against 0.03 here,
+    paid by every agent for every block of the market."""
 
     def __init__(self, url: str, timeout: float) -> None:
         end = Endpoint.of(url, ("ws", "wss"))
