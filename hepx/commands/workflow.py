@@ -16,13 +16,13 @@ from hepx.config import load_settings
 from hepx.errors import WorkflowError
 from hepx.workflow import (
     Runner,
-    Workflow,
     WorkflowRun,
     expand,
     load_workflow,
     run_workflow,
 )
 from hepx.workflow_api import HttpJobsApi
+from hepx.workflow_spec import Workflow
 
 app = typer.Typer(
     help="Run workflows: steps of jobs chained by their results.", no_args_is_help=True
