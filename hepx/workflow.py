@@ -266,6 +266,7 @@ class Runner:
         state: Path | None = None,
     ) -> None:
         self.run = WorkflowRun(workflow, expand(workflow))
+        self._lots = {step.name: step.lots for step in workflow.steps}
         self.api = api
         self.notify = notify
         self.clock = clock
@@ -329,17 +330,20 @@ class Runner:
             elif task.state == "running":
                 self._check(task)
         # A sweep's fast-path jobs sharing their windows go out in one POST /jobs/batch (one
-        # postJobs transaction); any other job alone.
-        sweeps: dict[tuple[int, int], list[Task]] = {}
+        # postJobs transaction), or as one sweep record per price for a step with lots; any
+        # other job alone.
+        batches: dict[tuple[int, int, int | None], list[Task]] = {}
         for task in ready:
             payment = parse_spec(task.spec).payment
             if payment.uses_terms:
                 self._submit(task)
             else:
-                sweeps.setdefault((payment.claim_window, payment.run_window), []).append(task)
-        for tasks in sweeps.values():
+                price = payment.max_price_wei if self._lots[task.step] else None
+                key = (payment.claim_window, payment.run_window, price)
+                batches.setdefault(key, []).append(task)
+        for (_, _, price), tasks in batches.items():
             for start in range(0, len(tasks), MAX_BATCH):
-                self._submit_batch(tasks[start : start + MAX_BATCH])
+                self._submit_batch(tasks[start : start + MAX_BATCH], sweep=price is not None)
         self._save()
 
     def _resolved(self, task: Task) -> bool:
@@ -386,10 +390,10 @@ class Runner:
         if (posted := self._post([task], lambda specs: [self.api.post_job(specs[0])])) is not None:
             self._posted(task, int(posted[0]["job_id"]))
 
-    def _submit_batch(self, tasks: list[Task]) -> None:
+    def _submit_batch(self, tasks: list[Task], sweep: bool) -> None:
         if len(tasks) == 1:
             self._submit(tasks[0])
-        elif posted := self._post(tasks, lambda specs: self.api.post_jobs(specs)["jobs"]):
+        elif posted := self._post(tasks, lambda specs: self.api.post_jobs(specs, sweep)["jobs"]):
             for task, item in zip(tasks, posted, strict=True):
                 self._posted(task, int(item["job_id"]))
 

@@ -51,6 +51,13 @@ class Step(_Strict):
         description="params -> values; one job per point of the grid (product of the lists)",
     )
     max_retries: int = Field(default=0, ge=0, le=10, description="Resubmissions of a failed job")
+    lots: bool = Field(
+        default=False,
+        description="Post the step's jobs as sweeps (one postSweep per price and windows), "
+        "taken by workers in lots: about a tenth of the gas per job. A lot's results come "
+        "together, and one failed job holds back its whole lot until the run deadline "
+        "(then all of it is refunded and retried)",
+    )
     resources: dict[str, Any] | None = None
     payment: dict[str, Any] | None = None
 

@@ -22,6 +22,7 @@ from agent.kinds import runner_command
 from agent.kinds.hep_common import start_pythia
 from agent.kinds.hep_generate import generate_settings
 from hepx.anvil import free_port
+from hepx.chain import MarketClient
 from hepx.devnet import Devnet, start_devnet
 from hepx.kinds.hep_generate import GenerateParams
 from hepx.spec import canonical_json, parse_spec
@@ -56,6 +57,7 @@ def workflow_doc() -> dict[str, Any]:
     doc: dict[str, Any] = yaml.safe_load((REPO / "examples" / "dijet-workflow.yaml").read_text())
     generate, analyze, merge = doc["steps"]
     generate["params"]["events"] = EVENTS
+    generate["lots"] = True  # its seeds go out as one sweep, which the workers take in lots
     replica = {**generate, "name": "replica", "sweep": {"seed": [1]}}
     replica_analyze = {**analyze, "name": "replica-analyze", "foreach": "replica"}
     flaky = {
@@ -107,6 +109,16 @@ def test_every_physics_step_settles_and_chains_results_as_inputs(done: Done) -> 
         assert done.json(analysis, "provenance.json")["inputs"] == {"generate": cid}
     merge_inputs = done.json(done.results("merge")[0], "provenance.json")["inputs"]
     assert merge_inputs == {f"analyze-{i}": cid for i, cid in enumerate(done.results("analyze"))}
+
+
+def test_the_step_with_lots_went_out_as_one_sweep_taken_in_lots(done: Done) -> None:
+    client = MarketClient(done.devnet.anvil.url, done.devnet.deployment.job_market, None)
+    events = client.events(done.devnet.deployment.deploy_block, client.block_number())
+    (sweep,) = [e for e in events if e.name == "SweepPosted"]
+    first_jobs = [t["jobs"][0] for t in done.run["steps"]["generate"]]
+    assert first_jobs == [int(sweep.args["sweepId"]) + i for i in range(4)]
+    lots = {e.name for e in events if e.name.startswith("Lot")}
+    assert {"LotClaimed", "LotSubmitted", "LotSettled"} <= lots
 
 
 def test_failed_job_is_retried_as_a_new_on_chain_job_then_reported(done: Done) -> None:

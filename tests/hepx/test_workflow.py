@@ -66,6 +66,7 @@ class ScriptedApi:
     def __init__(self, fates: dict[int, str] | None = None) -> None:
         self.posted: list[dict[str, Any]] = []
         self.batches: list[int] = []  # the size of each post_jobs call
+        self.sweeps: list[bool] = []  # whether each post_jobs call asked for one sweep
         self.fates = fates or {}
         self.now = 1000.0
 
@@ -74,10 +75,13 @@ class ScriptedApi:
         self.posted.append(spec)
         return {"job_id": len(self.posted), "tx_hash": "0x", "spec_cid": CID}
 
-    def post_jobs(self, specs: list[dict[str, Any]]) -> dict[str, Any]:
+    def post_jobs(self, specs: list[dict[str, Any]], sweep: bool = False) -> dict[str, Any]:
         # Posted one by one: a test losing the answer of "POST number n" loses it mid-batch,
         # a harder case than the real, all-or-nothing batch.
+        if sweep:  # the API refuses a sweep of several prices
+            assert len({parse_spec(spec).payment.max_price_wei for spec in specs}) == 1
         self.batches.append(len(specs))
+        self.sweeps.append(sweep)
         return {"tx_hash": "0x", "jobs": [self.post_job(spec) for spec in specs]}
 
     def find_job(self, spec_cid: str) -> int | None:
@@ -106,6 +110,20 @@ def test_a_sweeps_jobs_are_posted_in_one_batch_and_a_lone_job_alone(tmp_path: Pa
     drive(Runner(workflow, api))
     # generate x3 in one postJobs, then analyze x3 in one, then merge by itself.
     assert api.batches == [3, 3] and len(api.posted) == 7
+    assert api.sweeps == [False, False]
+
+
+def test_a_step_with_lots_posts_one_sweep_per_price_and_a_step_without_a_plain_batch(
+    tmp_path: Path,
+) -> None:
+    seeds = {**GEN, "sweep": {"seed": [1, 2, 3], "events": [10, 20]}, "lots": True}
+    pricier = {**GEN, "name": "pricier", "sweep": {"seed": [4, 5]}, "lots": True,
+               "payment": {"max_price": "0.02 ether"}}  # fmt: skip
+    workflow = load_workflow(write(tmp_path, workflow_doc(seeds, pricier, ANA, MERGE)))
+    api = ScriptedApi()
+    drive(Runner(workflow, api))
+    # The two steps' lots share windows but not prices: a sweep each; analyze as a batch.
+    assert list(zip(api.batches, api.sweeps, strict=True)) == [(6, True), (2, True), (6, False)]
 
 
 def drive(runner: Runner, rounds: int = 10) -> None:
