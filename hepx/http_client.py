@@ -10,10 +10,13 @@ Clients are per thread, as httpx does not promise that one is safe to share betw
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 import httpx
 
 _local = threading.local()
+# Requests that can be sent twice without doing twice what they ask.
+_IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def kept_client() -> httpx.Client:
@@ -22,3 +25,15 @@ def kept_client() -> httpx.Client:
     if client is None:
         client = _local.client = httpx.Client()
     return client
+
+
+def request(method: str, url: str, **kwargs: Any) -> httpx.Response:
+    """``method url`` on this thread's client. A kept connection the server closes just as a
+    request goes out ends without an answer (RemoteProtocolError): an idempotent request is
+    then sent once more, on a new connection; any other is the caller's to look up."""
+    try:
+        return kept_client().request(method, url, **kwargs)
+    except httpx.RemoteProtocolError:
+        if method.upper() not in _IDEMPOTENT:
+            raise
+        return kept_client().request(method, url, **kwargs)

@@ -7,7 +7,7 @@ from typing import Any, Protocol
 import httpx
 
 from hepx.errors import ApiUnavailable, WorkflowError
-from hepx.http_client import kept_client
+from hepx.http_client import request
 
 
 class JobsApi(Protocol):
@@ -39,9 +39,7 @@ class HttpJobsApi:
     def _call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         url = f"{self.base}{path}"
         try:
-            reply = kept_client().request(
-                method, url, timeout=self.timeout, headers=self.headers, **kwargs
-            )
+            reply = request(method, url, timeout=self.timeout, headers=self.headers, **kwargs)
         except httpx.HTTPError as exc:
             raise ApiUnavailable(f"the API at {url} is unreachable: {exc}") from exc
         if reply.status_code >= 500:

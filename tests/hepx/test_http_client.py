@@ -5,13 +5,15 @@ per request."""
 from __future__ import annotations
 
 import json
+import socket
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import httpx
 import pytest
 
-from hepx.http_client import kept_client
+from hepx.http_client import kept_client, request
 from hepx.workflow_api import HttpJobsApi
 
 
@@ -69,3 +71,76 @@ def test_each_thread_has_a_client_of_its_own(api: tuple[str, list[int]]) -> None
         thread.join()
     assert clients[0] is not clients[1] and kept_client() not in clients
     assert connections[0] == 2
+
+
+class HangUpOnSecond:
+    """A raw HTTP server: its first connection answers one request, reads the next and hangs
+    up without a word (a kept connection closed as a request went out); later connections
+    answer every request."""
+
+    def __init__(self) -> None:
+        self.connections = 0
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.server.getsockname()[1]}"
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.server.accept()
+            except OSError:
+                return
+            self.connections += 1
+            threading.Thread(
+                target=self._answer, args=(conn, self.connections), daemon=True
+            ).start()
+
+    def _answer(self, conn: socket.socket, number: int) -> None:
+        with conn, conn.makefile("rb") as reader:
+            for answered in range(100):
+                head = b""
+                while not head.endswith(b"\r\n\r\n"):
+                    if not (byte := reader.read(1)):
+                        return
+                    head += byte
+                if number == 1 and answered == 1:
+                    return  # the request read, no answer
+                path = head.split(b" ")[1].decode()
+                body = json.dumps({"job_id": int(path.rsplit("/", 1)[1])}).encode()
+                head = f"HTTP/1.1 200 OK\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+                conn.sendall(head + body)
+
+
+def test_a_read_the_server_hung_up_on_is_sent_again_on_a_new_connection() -> None:
+    server = HangUpOnSecond()
+
+    def in_a_thread_of_its_own() -> None:  # a fresh client: the first connection is new
+        jobs = HttpJobsApi(server.url)
+        results.extend(jobs.get_job(n)["job_id"] for n in (1, 2, 3))
+
+    results: list[int] = []
+    thread = threading.Thread(target=in_a_thread_of_its_own)
+    thread.start()
+    thread.join(30)
+    assert results == [1, 2, 3]
+    assert server.connections == 2  # the second request went again, on a new connection
+    server.server.close()
+
+
+def test_a_post_the_server_hung_up_on_is_not_sent_again() -> None:
+    server = HangUpOnSecond()
+    errors: list[Exception] = []
+
+    def post_twice() -> None:
+        client = kept_client()
+        client.get(f"{server.url}/jobs/1", timeout=10)
+        try:
+            request("POST", f"{server.url}/jobs/2", json={}, timeout=10)
+        except httpx.RemoteProtocolError as exc:  # the caller looks it up (the runner by CID)
+            errors.append(exc)
+
+    thread = threading.Thread(target=post_twice)
+    thread.start()
+    thread.join(30)
+    assert len(errors) == 1 and server.connections == 1
+    server.server.close()
