@@ -12,47 +12,45 @@ then skipped on chain, or not sent when the simulation finds nothing left to cla
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from hepx.chain import Job, JobTerms, MarketEvent
 from hepx.chain.market import as_posted
 
 
+@dataclass
+class _Post:
+    event: MarketEvent  # its JobPosted
+    terms: MarketEvent | None = None  # the JobTermsSet of the same call, if posted with terms
+    touched: bool = False  # an event of another transaction named it since
+
+
 class PostedJobs:
     def __init__(self) -> None:
-        self._posts: dict[int, MarketEvent] = {}
-        self._terms: dict[int, MarketEvent] = {}
-        self._touched: set[int] = set()
+        self._posts: dict[int, _Post] = {}
 
     def saw(self, event: MarketEvent) -> None:
-        if event.name == "JobPosted":
-            job_id = int(event.args["jobId"])
-            self._posts[job_id] = event  # a reorg's post of the number again replaces it
-            self._terms.pop(job_id, None)
-            self._touched.discard(job_id)
-            return
-        job_id = int(event.args.get("jobId", -1))
-        if job_id not in self._posts:
-            return
-        if event.tx_hash != self._posts[job_id].tx_hash:
-            self._touched.add(job_id)  # claimed, bid on, cancelled, ...
-        elif event.name == "JobTermsSet":
-            self._terms[job_id] = event  # the post's own call's events leave it as posted
+        job_id = event.job_id
+        if event.name == "JobPosted" and job_id is not None:
+            self._posts[job_id] = _Post(event)  # a reorg's post of the number again replaces it
+        elif job_id is not None and (post := self._posts.get(job_id)) is not None:
+            if event.tx_hash != post.event.tx_hash:
+                post.touched = True  # claimed, bid on, cancelled, ...
+            elif event.name == "JobTermsSet":
+                post.terms = event  # the post's own call's events leave it as posted
 
     def pending(self) -> list[tuple[int, str, tuple[Job, JobTerms] | None]]:
         """Each post not yet done, in order: its spec CID and, if nothing touched it since, the
         job and its terms (None: ask the chain)."""
         return [
-            (job_id, str(post.args["specCid"]),
-             None if job_id in self._touched else as_posted(post, self._terms.get(job_id)))
+            (job_id, str(post.event.args["specCid"]),
+             None if post.touched else as_posted(post.event, post.terms))
             for job_id, post in sorted(self._posts.items())
         ]  # fmt: skip
 
     def done(self, job_id: int) -> None:
         self._posts.pop(job_id, None)
-        self._terms.pop(job_id, None)
-        self._touched.discard(job_id)
 
     def clear(self) -> None:
         """Forget every post (a reorg: the follower reads the new blocks' posts again)."""
         self._posts.clear()
-        self._terms.clear()
-        self._touched.clear()
