@@ -85,7 +85,7 @@ class JobBook:
         self.journal = path.with_name(path.name + ".journal")
         # Settled jobs moved out of the book, a JSON line each (archive_done).
         self.archive = path.with_name(path.name + ".archive")
-        self.archived = _lines(self.archive)
+        self._archived: int | None = None  # its lines, counted when first asked (metrics)
         self.jobs: dict[int, dict[str, Any]] = {}
         # Jobs in slots update their records from their own threads.
         self._lock = threading.Lock()
@@ -190,8 +190,18 @@ class JobBook:
             for job_id in old:
                 self._file(job_id, self.jobs.pop(job_id).get("phase"))
             self._write(old)
-            self.archived += len(old)
+            if self._archived is not None:
+                self._archived += len(old)
             return old
+
+    @property
+    def archived(self) -> int:
+        """Jobs moved to the archive. Counted from the file once, not at every start: a
+        long-running agent's archive holds every job it ever settled."""
+        with self._lock:  # not while archive_done() appends
+            if self._archived is None:
+                self._archived = _lines(self.archive)
+            return self._archived
 
     def phase(self, job_id: int) -> Phase | None:
         phase = self.jobs.get(job_id, {}).get("phase")
