@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from agent_helpers import SteppedAgent, client_of
@@ -14,7 +15,7 @@ from agent.policy import Policy
 from agent.posted import PostedJobs
 from agent.waiting import Waiting, WaitReason
 from hepx.anvil import Anvil
-from hepx.chain import JobState, MarketEvent
+from hepx.chain import JobState, MarketClient, MarketEvent
 from hepx.deployment import Deployment
 from hepx.spec import canonical_json, parse_spec
 from hepx.store import LocalStore
@@ -31,24 +32,50 @@ def _echo(store: LocalStore, message: str) -> str:
     return store.add_bytes(canonical_json(spec))
 
 
-def _agent(anvil: Anvil, deployment: Deployment, store: LocalStore, tmp_path: Path,
-           start_block: int) -> SteppedAgent:  # fmt: skip
-    return SteppedAgent(client_of(anvil, deployment, 1), store, POLICY, tmp_path / "w",
-                        start_block=start_block, poll_interval=0.05, submit_margin=1)  # fmt: skip
+AgentFrom = Callable[[int], SteppedAgent]
+
+
+@pytest.fixture
+def agent_from(
+    anvil: Anvil, deployment: Deployment, store: LocalStore, tmp_path: Path
+) -> AgentFrom:
+    """The agent (account 1), following the chain from the block it is given."""
+
+    def make(start_block: int) -> SteppedAgent:
+        client = client_of(anvil, deployment, 1)
+        return SteppedAgent(client, store, POLICY, tmp_path / "w", start_block=start_block,
+                            poll_interval=0.05, submit_margin=1)  # fmt: skip
+
+    return make
+
+
+@pytest.fixture
+def requester(anvil: Anvil, deployment: Deployment) -> MarketClient:
+    return client_of(anvil, deployment, 0)
+
+
+@pytest.fixture
+def other(anvil: Anvil, deployment: Deployment) -> MarketClient:
+    """Another worker."""
+    return client_of(anvil, deployment, 2)
+
+
+def _recorded(monkeypatch: pytest.MonkeyPatch, owner: object, name: str) -> list[Any]:
+    """The argument of each call of ``owner.name`` from now on (each still goes through)."""
+    calls: list[Any] = []
+    real = getattr(owner, name)
+    monkeypatch.setattr(owner, name, lambda arg: calls.append(arg) or real(arg))
+    return calls
 
 
 def test_a_fresh_post_is_decided_without_a_call_and_a_touched_one_is_asked(
-    anvil: Anvil,
-    deployment: Deployment,
-    store: LocalStore,
-    tmp_path: Path,
+    requester: MarketClient, store: LocalStore, agent_from: AgentFrom,
     monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    requester = client_of(anvil, deployment, 0)
+) -> None:  # fmt: skip
     fresh, _ = requester.post_job(_echo(store, "a"), 10**6, 60, 60)
     cancelled, _ = requester.post_job(_echo(store, "b"), 10**6, 60, 60)
     requester.cancel(cancelled)  # in the same poll as its post
-    agent = _agent(anvil, deployment, store, tmp_path, requester.block_number() - 2)
+    agent = agent_from(requester.block_number() - 2)
     asked: list[tuple[str, int]] = []  # before the job was claimed: what deciding asked
 
     def noting(view: str, real: Callable[[int], object]) -> Callable[[int], object]:
@@ -102,42 +129,30 @@ def test_only_the_posts_own_events_leave_it_as_posted() -> None:
 
 
 def test_a_waiting_job_another_worker_took_is_dropped_without_asking_the_chain(
-    anvil: Anvil,
-    deployment: Deployment,
-    store: LocalStore,
-    tmp_path: Path,
+    requester: MarketClient, other: MarketClient, store: LocalStore, agent_from: AgentFrom,
     monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    requester, other = client_of(anvil, deployment, 0), client_of(anvil, deployment, 2)
+) -> None:  # fmt: skip
     job_id, _ = requester.post_job(_echo(store, "c"), 10**6, 60, 60)
-    agent = _agent(anvil, deployment, store, tmp_path, requester.block_number() + 1)
+    agent = agent_from(requester.block_number() + 1)
     agent.waiting.put(WaitReason.TURN, job_id, "cid", after=0.0)  # deferred to a rank ahead
     other.claim(job_id, 10**6)
-    asked: list[int] = []
-    real = agent.client.job
-    monkeypatch.setattr(agent.client, "job", lambda j: asked.append(j) or real(j))
+    asked = _recorded(monkeypatch, agent.client, "job")
     agent.step()
     assert job_id not in agent.waiting.jobs[WaitReason.TURN] and job_id not in asked
     assert Waiting(agent.paths.waiting).jobs[WaitReason.TURN] == {}  # and saved so
 
 
 def test_a_post_others_rank_first_for_is_deferred_before_its_spec_is_read(
-    anvil: Anvil,
-    deployment: Deployment,
-    store: LocalStore,
-    tmp_path: Path,
+    requester: MarketClient, other: MarketClient, store: LocalStore, agent_from: AgentFrom,
     monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    requester, other = client_of(anvil, deployment, 0), client_of(anvil, deployment, 2)
-    agent = _agent(anvil, deployment, store, tmp_path, requester.block_number() + 1)
+) -> None:  # fmt: skip
+    agent = agent_from(requester.block_number() + 1)
     agent.order.saw(_event("WorkerRegistered", "0x01", worker=other.sender))  # a peer
     specs = {requester.post_job(_echo(store, f"r{i}"), 10**6, 60, 60)[0]: _echo(store, f"r{i}")
              for i in range(6)}  # fmt: skip
     behind = {j for j in specs if agent.order.rank(j) == 1}
     assert behind and behind != set(specs), "six jobs, two workers: both ranks occur"
-    read: list[str] = []
-    real = agent.specs.get
-    monkeypatch.setattr(agent.specs, "get", lambda cid: read.append(cid) or real(cid))
+    read = _recorded(monkeypatch, agent.specs, "get")
     agent.step()
     assert set(agent.waiting.jobs[WaitReason.TURN]) == behind
     assert not {specs[j] for j in behind} & set(read)  # deferred unread
