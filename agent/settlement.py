@@ -43,8 +43,15 @@ def _matured(client: MarketClient, book: JobBook, recovery: Recovery, now: float
     for job_id in book.in_phase(Phase.SUBMITTED, Phase.FAILED):
         if book.lot(job_id) is not None:
             continue  # a lot's: agent/sweeps.py settles or expires the lot
-        if now <= int(book.jobs[job_id].get("challenge_end", -1)):
+        rec = book.jobs[job_id]
+        end = int(rec.get("challenge_end", -1))
+        if now <= end:
             continue  # in its challenge window, and no event (heard()) moved it on
+        if rec.get("matured"):
+            # Read once past its window, and waiting to ride with a submission: rounds read
+            # it again only after an event about it or a skip on chain (every round did).
+            due[job_id] = end
+            continue
         job = client.job(job_id)
         try:
             if book.phase(job_id) == Phase.SUBMITTED and recovery.reorged(job):
@@ -54,6 +61,7 @@ def _matured(client: MarketClient, book: JobBook, recovery: Recovery, now: float
             # block's time, so the margin only held every result a second longer.
             if job.state == JobState.SUBMITTED and now > job.deadline:
                 due[job_id] = job.deadline
+                book.set(job_id, challenge_end=job.deadline, matured=True)
                 continue
             if job.state == JobState.CLAIMED and now > job.deadline + 1:
                 tx = client.expire(job_id, gas=SETTLE_GAS)
@@ -75,7 +83,13 @@ def heard(book: JobBook, event: MarketEvent) -> None:
     job_id, state = event.job_id, STATE_AFTER_EVENT.get(event.name)
     moved = state is not None and (state.final or state == JobState.DISPUTED)  # not our claim's
     if moved and job_id is not None and book.phase(job_id) == Phase.SUBMITTED:
-        book.drop_field(job_id, "challenge_end")
+        _read_again(book, job_id)
+
+
+def _read_again(book: JobBook, job_id: int) -> None:
+    """Have the next round read the submitted job from the chain before settling it."""
+    book.drop_field(job_id, "challenge_end")
+    book.drop_field(job_id, "matured")
 
 
 def _submit(
@@ -110,7 +124,7 @@ def _submit(
     for job_id in ready:
         if job_id not in submitted:
             _not_submitted(client, book, recovery, job_id)
-    _settled(book, settled, tx)
+    _settled(book, due, settled, tx)
 
 
 def _not_submitted(client: MarketClient, book: JobBook, recovery: Recovery, job_id: int) -> None:
@@ -137,13 +151,15 @@ def _finalize(client: MarketClient, book: JobBook, due: list[int]) -> None:
     except TxReverted as exc:  # out of gas, say: a refusal to retry, not an outage
         log.warning("event=settle_refused jobs=%s error=%s", due, exc)
         return
-    _settled(book, settled, tx)
+    _settled(book, due, settled, tx)
 
 
-def _settled(book: JobBook, settled: list[int], tx: TxResult) -> None:
+def _settled(book: JobBook, due: list[int], settled: list[int], tx: TxResult) -> None:
     for job_id in settled:
         log.info("event=finalized job=%d tx=%s", job_id, tx.tx_hash)
         _done(book, job_id, JobState.SETTLED, tx.block_number)
+    for job_id in set(due) - set(settled):
+        _read_again(book, job_id)  # skipped on chain (a reorg moved it, say): what now?
 
 
 def _done(book: JobBook, job_id: int, state: JobState, block: int) -> None:

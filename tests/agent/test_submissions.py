@@ -13,9 +13,10 @@ from agent_helpers import SteppedAgent, client_of
 
 from agent.phases import Phase
 from agent.policy import Policy
+from agent.settlement import heard, submit_and_settle
 from agent.worker import WorkerAgent
 from hepx.anvil import Anvil
-from hepx.chain import JobState, MarketClient, deploy_market
+from hepx.chain import JobState, MarketClient, MarketEvent, deploy_market
 from hepx.deployment import Deployment
 from hepx.spec import canonical_json, parse_spec
 from hepx.store import LocalStore
@@ -151,3 +152,56 @@ def test_a_result_is_settled_in_the_first_block_past_its_challenge_window(
     assert requester.job(job_id).state == JobState.SETTLED
     done = requester.w3.eth.get_block(agent.book.jobs[job_id]["done_block"])
     assert done["timestamp"] == end + 1  # not a second later
+
+
+def test_a_matured_result_waiting_to_ride_is_read_once_until_an_event_or_a_skip(
+    anvil: Anvil, deployment: Deployment, store: LocalStore, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    requester = client_of(anvil, deployment, 0)
+    job_id = _post(requester, store, "rides")
+    agent = _agent(anvil, deployment, store, tmp_path / "w")
+    agent.step()  # claims, runs and submits it
+    _warp(requester, 5)  # past the test market's challenge window
+    asked: list[int] = []
+    real = agent.client.job
+    monkeypatch.setattr(agent.client, "job", lambda j: asked.append(j) or real(j))
+
+    def round_with_a_job_running() -> None:  # its matured result waits for that job's
+        submit_and_settle(agent.client, agent.book, agent.recovery, running=True)
+
+    round_with_a_job_running()
+    round_with_a_job_running()
+    round_with_a_job_running()
+    assert asked == [job_id]  # read once past its window, not every round
+    heard(agent.book, MarketEvent("JobDisputed", {"jobId": job_id}, 0, "0x", 0))
+    round_with_a_job_running()
+    assert asked == [job_id, job_id]  # an event about it: read again
+    submit_and_settle(agent.client, agent.book, agent.recovery, running=False)
+    assert requester.job(job_id).state == JobState.SETTLED
+    assert agent.book.phase(job_id) == Phase.DONE
+
+
+def test_a_matured_result_a_reorg_took_back_is_read_again_after_the_chain_skips_it(
+    anvil: Anvil, deployment: Deployment, store: LocalStore, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    requester = client_of(anvil, deployment, 0)
+    job_id = _post(requester, store, "reorged")
+    agent = _agent(anvil, deployment, store, tmp_path / "w")
+    _run_without_sending(agent)  # claimed on chain, its result ready
+    before_submission = requester.w3.provider.make_request("evm_snapshot", [])["result"]  # type: ignore[arg-type]
+    agent.step()
+    _warp(requester, 5)
+    submit_and_settle(agent.client, agent.book, agent.recovery, running=True)
+    assert agent.book.jobs[job_id].get("matured")  # read once, waiting to ride
+    requester.w3.provider.make_request("evm_revert", [before_submission])  # type: ignore[arg-type]
+    _warp(requester, 5)  # the submission is gone; the job is claimed again
+    asked: list[int] = []
+    real = agent.client.job
+    monkeypatch.setattr(agent.client, "job", lambda j: asked.append(j) or real(j))
+    submit_and_settle(agent.client, agent.book, agent.recovery, running=False)
+    assert asked == [] and requester.job(job_id).state == JobState.CLAIMED  # skipped on chain
+    submit_and_settle(agent.client, agent.book, agent.recovery, running=False)
+    assert asked == [job_id]  # read again: found claimed, and its result sent again
+    assert requester.job(job_id).state == JobState.SUBMITTED
