@@ -4,7 +4,8 @@ Every agent decided on every post after asking the chain for the job and its ter
 calls per job per agent, the largest share of a busy market's agent CPU. A job whose post
 the poll read, and which no later transaction of the poll touched, stands at the poll's last
 block exactly as its JobPosted (and JobTermsSet) say, so it needs no call; one that a later
-event touched (claimed, bid on, cancelled) is asked of the chain as before. Catching up over
+event closed (claimed, cancelled) is left without a call, and one it touched otherwise (bid
+on) is asked of the chain as before. Catching up over
 older ranges, a job taken in a later range looks open at its own range's end: its claim is
 then skipped on chain, or not sent when the simulation finds nothing left to claim
 (``MarketClient.claim_jobs``), or the later range's event ends its wait.
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hepx.chain import Job, JobTerms, MarketEvent
+from hepx.chain import Job, JobTerms, MarketEvent, closes
 from hepx.chain.market import as_posted
 
 
@@ -34,8 +35,10 @@ class PostedJobs:
         if event.name == "JobPosted" and job_id is not None:
             self._posts[job_id] = _Post(event)  # a reorg's post of the number again replaces it
         elif job_id is not None and (post := self._posts.get(job_id)) is not None:
-            if event.tx_hash != post.event.tx_hash:
-                post.touched = True  # claimed, bid on, cancelled, ...
+            if event.tx_hash != post.event.tx_hash and closes(event):
+                del self._posts[job_id]  # taken or cancelled: nothing to decide, nor to ask
+            elif event.tx_hash != post.event.tx_hash:
+                post.touched = True  # bid on, applied for, ...
             elif event.name == "JobTermsSet":
                 post.terms = event  # the post's own call's events leave it as posted
 

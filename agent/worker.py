@@ -49,7 +49,6 @@ from agent.waiting import Waiting, WaitReason
 from hepx import __version__
 from hepx.chain import (
     KEPT_HASHES,
-    STATE_AFTER_EVENT,
     Cursor,
     EventFollower,
     HeadWatcher,
@@ -60,6 +59,7 @@ from hepx.chain import (
     MarketEvent,
     MatchMode,
     TxResult,
+    closes,
     websocket_url,
 )
 from hepx.digest import digest_bytes32
@@ -245,8 +245,7 @@ class WorkerAgent:
         self.earnings.note([event])
         self.posted.saw(event)  # a JobPosted is considered once its range is read
         heard(self.book, event)
-        closed = STATE_AFTER_EVENT.get(event.name, JobState.OPEN) != JobState.OPEN
-        if closed and event.job_id is not None:
+        if closes(event) and event.job_id is not None:
             self.waiting.drop(event.job_id)  # taken: considering it again would only ask
         if event.name == "SweepPosted":
             self.sweeps.on_posted(event)

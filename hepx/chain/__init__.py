@@ -36,6 +36,7 @@ from hepx.chain.events import (
     SWEEP_EVENTS,
     LogDecoder,
     block_ranges,
+    closes,
     confirmed_ranges,
 )
 from hepx.chain.follower import KEPT_HASHES, Cursor, EventFollower
@@ -77,6 +78,7 @@ __all__ = [
     "SETTLE_GAS",
     "STATE_AFTER_EVENT",
     "SWEEP_EVENTS",
+    "closes",
     "ZERO_ADDRESS",
     "ZERO_BYTES32",
     "Assignment",

@@ -46,6 +46,14 @@ STATE_AFTER_EVENT: dict[str, JobState] = {
     "LotExpired": JobState.EXPIRED,
     "SweepRefunded": JobState.CANCELLED,
 }
+
+
+def closes(event: MarketEvent) -> bool:
+    """Whether the event leaves its job (or its sweep's, its lot's jobs) no longer open: no
+    job is ever open again once taken, settled or cancelled."""
+    return STATE_AFTER_EVENT.get(event.name, JobState.OPEN) != JobState.OPEN
+
+
 # The events of sweeps (ISweepCalls): each moves every job of its sweep or lot.
 SWEEP_EVENTS = frozenset(
     {"SweepPosted", "LotClaimed", "LotSubmitted", "LotSettled", "LotExpired", "SweepRefunded"}

@@ -1,5 +1,6 @@
 """An agent decides on a job its poll saw posted from the post's events, without asking the
-chain (agent/posted.py); a job a later event of the same poll touched is asked as before."""
+chain (agent/posted.py); a job a later event of the same poll closed is left unasked, and
+one it touched otherwise is asked as before."""
 
 from __future__ import annotations
 
@@ -68,7 +69,7 @@ def _recorded(monkeypatch: pytest.MonkeyPatch, owner: object, name: str) -> list
     return calls
 
 
-def test_a_fresh_post_is_decided_without_a_call_and_a_touched_one_is_asked(
+def test_a_fresh_post_is_decided_without_a_call_and_a_closed_one_is_not_asked(
     requester: MarketClient, store: LocalStore, agent_from: AgentFrom,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:  # fmt: skip
@@ -89,7 +90,7 @@ def test_a_fresh_post_is_decided_without_a_call_and_a_touched_one_is_asked(
     for view in ("job", "terms"):
         monkeypatch.setattr(agent.client, view, noting(view, getattr(agent.client, view)))
     agent.step()
-    assert asked == [("job", cancelled)]  # found cancelled: nothing more asked
+    assert asked == []  # cancelled in the poll's blocks: left without a call
     assert agent.book.phase(fresh) == Phase.SUBMITTED
     assert cancelled not in agent.book.jobs
     assert requester.job(fresh).state == JobState.SUBMITTED
@@ -110,20 +111,22 @@ def test_only_the_posts_own_events_leave_it_as_posted() -> None:
         _post(1, "0xa"),
         _event("Payment", "0xa", jobId=1),  # the escrow, in the post's call
         _post(2, "0xb"),
-        _event("JobClaimed", "0xc", jobId=2, worker="0x" + "22" * 20),
+        _event("JobClaimed", "0xc", jobId=2, worker="0x" + "22" * 20),  # closed: left
         _post(3, "0xd"),
         _event("JobTermsSet", "0xe", jobId=3),  # not of its post's call: a touch
+        _post(4, "0x4"),
+        _event("BidPlaced", "0x5", jobId=4, worker="0x" + "22" * 20),  # open still: a touch
         _event("SweepPosted", "0xf", sweepId=9),  # no job: nothing
     ]:
         posted.saw(event)
     pending = posted.pending()
-    assert [(j, cid) for j, cid, _ in pending] == [(1, "cid1"), (2, "cid2"), (3, "cid3")]
+    assert [(j, cid) for j, cid, _ in pending] == [(1, "cid1"), (3, "cid3"), (4, "cid4")]
     known = {j: k for j, _, k in pending}
-    assert known[2] is None and known[3] is None
+    assert known[3] is None and known[4] is None
     assert known[1] is not None and known[1][0].escrow == 5 and known[1][1].replicas == 1
     posted.done(1)
-    posted.saw(_post(2, "0x9"))  # a reorg posted the number again: as posted anew
-    assert [(j, k is not None) for j, _, k in posted.pending()] == [(2, True), (3, False)]
+    posted.saw(_post(3, "0x9"))  # a reorg posted the number again: as posted anew
+    assert [(j, k is not None) for j, _, k in posted.pending()] == [(3, True), (4, False)]
     posted.clear()
     assert posted.pending() == []
 
