@@ -26,7 +26,6 @@ from web3.exceptions import (
     TransactionNotFound,
     Web3RPCError,
 )
-from web3.types import RPCEndpoint
 
 from hepx.chain.reverts import decode_revert
 from hepx.chain.transport import KeptAliveProvider
@@ -164,8 +163,8 @@ class Rpc:
     def reply(self, method: str, params: list[Any], what: str | None = None) -> dict[str, Any]:
         """A raw JSON-RPC call's whole reply, its ``error`` left to the caller (retried and
         converted as any call; ``what`` names it in errors, the method by default)."""
-        ask = self.w3.provider.make_request
-        return dict(self.call(what or method, lambda: ask(method, params)))  # type: ignore[arg-type]
+        (answer,) = self.call(what or method, lambda: self._provider.plain([(method, params)]))
+        return dict(answer)
 
     def request(self, method: str, params: list[Any]) -> Any:
         """A raw JSON-RPC call (methods web3 does not wrap, e.g. ``ots_*``); its result."""
@@ -211,11 +210,9 @@ class Rpc:
         not have is left out."""
         wanted = sorted(set(numbers))
         tags = ["latest", "pending", *(hex(n) for n in wanted)]
-        batch = [(RPCEndpoint("eth_getBlockByNumber"), [tag, False]) for tag in tags]
-        replies = self.call(
-            "eth_getBlockByNumber", lambda: self._provider.make_batch_request(batch)
-        )
-        if not isinstance(replies, list) or len(replies) != len(batch):
+        batch = [("eth_getBlockByNumber", [tag, False]) for tag in tags]
+        replies = self.call("eth_getBlockByNumber", lambda: self._provider.plain(batch))
+        if len(replies) != len(batch):
             return self._heads_one_by_one(wanted)
         latest, pending, *found = replies
         if not latest.get("result") or any("result" not in r for r in found):

@@ -171,3 +171,20 @@ def test_a_ranges_deferred_posts_are_saved_once(tmp_path: Path) -> None:
     assert Waiting(waiting.path).jobs[WaitReason.TURN] == {1: "cid1", 2: "cid2", 3: "cid3"}
     waiting.put(WaitReason.SLOT, 4, "cid4")  # outside: saved at once, as before
     assert Waiting(waiting.path).jobs[WaitReason.SLOT] == {4: "cid4"}
+
+
+def test_a_posted_job_is_claimed_and_run_reading_it_once_before_its_result_goes_out(
+    requester: MarketClient, store: LocalStore, agent_from: AgentFrom,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    job_id, _ = requester.post_job(_echo(store, "d"), 10**6, 60, 60)
+    agent = agent_from(requester.block_number())
+    asked = _recorded(monkeypatch, agent.client, "job")
+    agent.step()
+    assert requester.job(job_id).state == JobState.SUBMITTED
+    # Decided from its post, run to the deadline its claim's event gave; read only to see
+    # that the claim still stands (no reorg took it) before the result is sent.
+    assert asked == [job_id]
+    events = requester.events(agent.follower.cursor.block - 5, requester.block_number(), job_id)
+    claimed = next(e for e in events if e.name == "JobClaimed")
+    assert agent.book.jobs[job_id]["run_deadline"] == claimed.args["runDeadline"]

@@ -275,3 +275,19 @@ def test_without_a_pending_block_the_time_is_the_latest_blocks_or_the_clocks() -
     old = BlockHeader(7, "0x07", "0x06", timestamp=1, base_fee=None)
     assert Heads(old, None, {}).now >= time.time() - 1  # an idle chain's old block
     assert Heads(old, 5, {}).now == 5  # the pending block's word, where there is one
+
+
+def test_plain_calls_come_back_in_their_order_whatever_order_the_node_answers_in(
+    scripted: ScriptedNode, node: Anvil
+) -> None:
+    provider = KeptAliveProvider(scripted.url, timeout=5)
+    first = provider._next_id
+    answers = [{"jsonrpc": "2.0", "id": first + i, "result": hex(i)} for i in range(3)]
+    scripted.script.append((200, json.dumps(answers[::-1]).encode()))  # a node may reorder
+    calls = [("eth_blockNumber", []), ("eth_chainId", []), ("net_version", [])]
+    assert [a["result"] for a in provider.plain(calls)] == ["0x0", "0x1", "0x2"]
+    # one call goes alone, not as a batch of one (this node refuses batches); bytes go as hex
+    assert provider.plain([("eth_blockNumber", [])])[0]["result"] == "0x2a"
+    on_anvil = KeptAliveProvider(node.url, timeout=5)
+    (balance,) = on_anvil.plain([("eth_getBalance", [bytes(20), "latest"])])
+    assert balance["result"] == "0x0"

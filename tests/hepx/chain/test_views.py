@@ -4,6 +4,7 @@ bytes, booleans, several outputs), and cost one request instead of three."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from functools import partial
 from typing import Any
@@ -20,17 +21,19 @@ from hepx.errors import TxReverted
 def _sent_by(client: MarketClient, ask: Callable[[], Any]) -> tuple[Any, list[str]]:
     """What ``ask()`` returns, and the methods of the requests it sent the node."""
     sent: list[str] = []
-    make_request = client.w3.provider.make_request
+    provider = client.rpc._provider
+    post = provider._post
 
-    def counting(method: str, params: object) -> object:
-        sent.append(method)
-        return make_request(method, params)  # type: ignore[arg-type]
+    def counting(body: bytes) -> bytes:
+        request = json.loads(body)
+        sent.extend(r["method"] for r in (request if isinstance(request, list) else [request]))
+        return post(body)
 
-    client.w3.provider.make_request = counting  # type: ignore[method-assign,assignment]
+    provider._post = counting  # type: ignore[method-assign]
     try:
         return ask(), sent
     finally:
-        client.w3.provider.make_request = make_request  # type: ignore[method-assign]
+        provider._post = post  # type: ignore[method-assign]
 
 
 def test_every_view_shape_reads_as_web3_reads_it_in_one_request(
