@@ -25,7 +25,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -82,8 +82,11 @@ def execute(
     def start() -> Execution:
         log_path.write_bytes(b"")
         started = time.monotonic()
-        with _relaying(log_path, job_id):
-            code = run(args, log_path, timeout, job_id, env or {})
+        progress = _Progress(log_path, job_id)
+        try:
+            code = run(args, log_path, timeout, progress, env or {})
+        finally:
+            progress.close()  # its last lines too
         return _ended(kind, job_id, code, timeout, started, log_path)
 
     try:
@@ -98,15 +101,19 @@ class _ForkLost(ExecutionError):
 
 
 def _run_forked(
-    args: list[str], log_path: Path, timeout: float, job_id: int, env: dict[str, str]
+    args: list[str], log_path: Path, timeout: float, progress: _Progress, env: dict[str, str]
 ) -> int | None:
     """Run the job in a process forked for it; its exit code, None if it timed out."""
     process = _warm().Process(
-        target=_job_main, args=(args, str(log_path), env), name=f"job-{job_id}"
+        target=_job_main, args=(args, str(log_path), env), name=f"job-{progress.job_id}"
     )
     process.start()
-    process.join(timeout)
-    if process.exitcode is None:
+
+    def ended(seconds: float) -> bool:
+        process.join(seconds)
+        return process.exitcode is not None
+
+    if not _wait_relaying(ended, timeout, progress):
         _kill(process)
         return None
     return int(process.exitcode)
@@ -126,14 +133,14 @@ def start_runners(kinds: Iterable[str], count: int) -> None:
 
 
 def _run_kept(
-    args: list[str], log_path: Path, timeout: float, job_id: int, env: dict[str, str]
+    args: list[str], log_path: Path, timeout: float, progress: _Progress, env: dict[str, str]
 ) -> int | None:
     """Run the job in a kept process; its exit code, None if it timed out."""
     kept = _KEPT.take()
     code: int | None
     try:
         kept.connection.send((args, str(log_path), env))
-        if kept.connection.poll(timeout):
+        if _wait_relaying(kept.connection.poll, timeout, progress):
             code = int(kept.connection.recv())
         else:
             code = None  # over its limit: the process goes, with all the job started
@@ -155,17 +162,17 @@ def _kill(process: Any) -> None:
     process.join()
 
 
-@contextlib.contextmanager
-def _relaying(log_path: Path, job_id: int) -> Iterator[None]:
-    """Relay the job's progress lines while the body runs, and its last ones after."""
-    done = threading.Event()
-    relay = threading.Thread(target=_relay_progress, args=(log_path, done, job_id), daemon=True)
-    relay.start()
-    try:
-        yield
-    finally:
-        done.set()
-        relay.join(timeout=5)
+def _wait_relaying(ended: Callable[[float], bool], timeout: float, progress: _Progress) -> bool:
+    """Wait until ``ended(seconds)`` says the job ended (True) or ``timeout`` passes (False),
+    relaying its progress lines between waits of at most ``_FOLLOW_INTERVAL``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = deadline - time.monotonic()
+        if ended(max(0.0, min(_FOLLOW_INTERVAL, left))):
+            return True
+        if left <= _FOLLOW_INTERVAL:
+            return False
+        progress.relay()
 
 
 def _ended(
@@ -271,21 +278,30 @@ def _run_runner(args: list[str]) -> int:
     return code
 
 
-def _relay_progress(log_path: Path, done: threading.Event, job_id: int) -> None:
-    """Log the job's ``progress:`` lines as they appear in its log, until it ends."""
-    with open(log_path, "rb") as log_file:
-        pending = b""
-        while True:
-            finished = done.is_set()  # read once more after the job ended
-            pending += log_file.read()
-            *lines, pending = pending.split(b"\n")
-            for raw in lines:
-                line = raw.decode(errors="replace").rstrip()
-                if line.startswith("progress:"):
-                    log.info("job=%d %s", job_id, line)
-            if finished:
-                return
-            done.wait(_FOLLOW_INTERVAL)
+class _Progress:
+    """Logs the job's ``progress:`` lines as they appear in its log. Read by the thread that
+    waits for the job, between its waits: a thread of its own per job cost a no-op job a
+    thread's start and join, and one more thread in the agent's contention for the GIL."""
+
+    def __init__(self, log_path: Path, job_id: int) -> None:
+        self.job_id = job_id
+        self._file = open(log_path, "rb")  # noqa: SIM115 (closed by close())
+        self._pending = b""
+
+    def relay(self) -> None:
+        self._pending += self._file.read()
+        *lines, self._pending = self._pending.split(b"\n")
+        for raw in lines:
+            line = raw.decode(errors="replace").rstrip()
+            if line.startswith("progress:"):
+                log.info("job=%d %s", self.job_id, line)
+
+    def close(self) -> None:
+        """Relay the lines written since the last read, and let go of the log."""
+        try:
+            self.relay()
+        finally:
+            self._file.close()
 
 
 def _last_line(path: Path) -> str:

@@ -8,6 +8,7 @@ import logging
 import os
 import signal
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -156,3 +157,19 @@ def _running_kept() -> int:
     (busy,) = [p.pid for p in multiprocessing.active_children()
                if p.name == "kept-runner" and p.pid not in idle]  # fmt: skip
     return int(busy)
+
+
+@pytest.mark.parametrize("process", ["kept", "forked per job"])
+def test_progress_lines_reach_the_agent_log_while_the_job_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+    process: str,
+) -> None:  # fmt: skip
+    if process == "forked per job":
+        monkeypatch.setattr("agent.executor.REUSES_PROCESS", frozenset())
+    spec = _spec(tmp_path, sleep_seconds=60)
+    with caplog.at_level(logging.INFO, logger="agent.executor"):
+        with pytest.raises(ExecutionError, match="timed out after 2 s"):
+            execute("echo", spec, tmp_path / "in", tmp_path / "out", tmp_path / "job.log", 2, 8)
+        ended = time.time()
+    (line,) = [r for r in caplog.records if "job=8 progress: sleeping 60 s" in r.getMessage()]
+    assert line.created < ended - 1.0  # relayed as the job wrote it, not after it ended
