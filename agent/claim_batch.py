@@ -87,12 +87,16 @@ class ClaimBatch:
                 self.slots.release(job_id)
             raise
         self._lost({j: w for j, w in queued.items() if j not in held}, "another worker was first")
+        if tx is None:
+            return  # held is empty without a transaction
+        # Booked from the claim's events: the run reads it from the book, not the chain.
+        run_deadlines = {int(e.args["jobId"]): int(e.args["runDeadline"]) for e in tx.events
+                         if e.name == "JobClaimed"}  # fmt: skip
         for job_id in held:
-            assert tx is not None  # held is empty without a transaction
             want = queued[job_id]
-            agent.book.set(
-                job_id, phase=Phase.CLAIMED, claim_tx=tx.tx_hash, claim_block=tx.block_number
-            )
+            agent.book.set(job_id, phase=Phase.CLAIMED, claim_tx=tx.tx_hash,
+                           claim_block=tx.block_number,
+                           run_deadline=run_deadlines[job_id])  # fmt: skip
             log.info("event=claimed job=%d tx=%s price=%d", job_id, tx.tx_hash, want.price)
             agent.run_job(job_id, want.spec_cid, want.spec)
 

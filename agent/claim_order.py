@@ -10,6 +10,11 @@ free. No coordination and no contract change: each agent ranks from the same cha
 a newcomer joins the ranking with its first claim or registration. A sweep's lots take turns
 the same way at each position of the sweep's cursor (a lot claim names its first job), with
 the workers that hold a lot ranked after those that do not.
+
+A job is ranked among the workers that serve its kind, as their registration and kind updates
+say (a worker whose kinds this agent never saw counts as serving every kind): ranked among all,
+a job of a kind few workers serve waited a STAGGER for each worker ahead that would never
+take it, and adding workers of other kinds made the market slower.
 """
 
 from __future__ import annotations
@@ -49,6 +54,7 @@ class ClaimOrder:
         self._lock = threading.Lock()
         self._seen: dict[str, float] = {}
         self._lots: dict[int, str] = {}  # lots claimed and not yet submitted or expired
+        self._kinds: dict[str, set[bytes]] = {}  # each worker's kinds, where its events told
 
     def saw(self, event: MarketEvent) -> None:
         """Note the worker an event shows at work, and the lots it holds."""
@@ -60,24 +66,42 @@ class ClaimOrder:
                     self._lots[int(event.args["lotId"])] = worker
             elif event.name in _LOT_ENDS:
                 self._lots.pop(int(event.args["lotId"]), None)
+            if event.name == "WorkerRegistered":
+                self._kinds[checksummed(str(event.args["worker"]))] = _kind_ids(event)
+            elif event.name == "KindsUpdated":
+                # A worker whose kinds were unknown here still counts as serving every kind.
+                kinds = self._kinds.get(checksummed(str(event.args["worker"])), set())
+                if event.args["supported"]:
+                    kinds |= _kind_ids(event)
+                else:
+                    kinds -= _kind_ids(event)
 
-    def peers(self) -> list[str]:
-        """The workers seen lately, this one included."""
+    def kinds_vary(self) -> bool:
+        """Whether the workers seen serve different kinds, so that a job's ranking depends on
+        its kind (read from its spec); in a market whose workers all serve the same kinds it
+        does not, and a job is ranked without its spec."""
+        fresh = set(self.peers())
+        with self._lock:
+            known = [frozenset(k) for w, k in self._kinds.items() if w in fresh]
+        return len(set(known)) > 1
+
+    def peers(self, kind: bytes | None = None) -> list[str]:
+        """The workers seen lately, this one included; with ``kind``, those that serve it."""
         cutoff = self._clock() - PEER_TTL
         with self._lock:
-            fresh = {w for w, at in self._seen.items() if at >= cutoff}
+            fresh = {w for w, at in self._seen.items() if at >= cutoff
+                     and (kind is None or kind in self._kinds.get(w, (kind,)))}  # fmt: skip
         return sorted(fresh | {self.me})
 
-    def rank(self, job_id: int) -> int:
-        """This agent's place (0 first) in ``job_id``'s order."""
+    def rank(self, job_id: int, kind: bytes | None = None) -> int:
+        """This agent's place (0 first) in ``job_id``'s order (among those serving ``kind``)."""
+        return sorted(self.peers(kind), key=lambda w: _key(job_id, w)).index(self.me)
 
-        return sorted(self.peers(), key=lambda w: _key(job_id, w)).index(self.me)
-
-    def wait(self, job_id: int, seats: int = 1) -> float:
+    def wait(self, job_id: int, seats: int = 1, kind: bytes | None = None) -> float:
         """Seconds to leave ``job_id`` to the workers ahead before claiming it (0: now)."""
-        return _stagger(self.rank(job_id) - seats + 1)
+        return _stagger(self.rank(job_id, kind) - seats + 1)
 
-    def lot_wait(self, first_job: int) -> float:
+    def lot_wait(self, first_job: int, kind: bytes | None = None) -> float:
         """Seconds to leave a sweep's lot starting at ``first_job`` to the workers ahead.
 
         A lot claim names its first job, so only one claim per cursor position can win: the
@@ -86,13 +110,17 @@ class ClaimOrder:
         turn left to a busy one would cost a STAGGER each time)."""
         with self._lock:
             busy = set(self._lots.values())
-        order = sorted(self.peers(), key=lambda w: (w in busy, _key(first_job, w)))
+        order = sorted(self.peers(kind), key=lambda w: (w in busy, _key(first_job, w)))
         return _stagger(order.index(self.me))
 
 
 @lru_cache(maxsize=1 << 16)  # a lot's turn is asked every round; a job's at each decision
 def _key(job_id: int, worker: str) -> bytes:
     return keccak(job_id.to_bytes(32, "big") + bytes.fromhex(worker[2:]))
+
+
+def _kind_ids(event: MarketEvent) -> set[bytes]:
+    return {k if isinstance(k, bytes) else bytes.fromhex(str(k)[2:]) for k in event.args["kinds"]}
 
 
 def _stagger(behind: int) -> float:

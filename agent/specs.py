@@ -9,9 +9,13 @@ besides their runs. Errors are not kept: a spec missing from the store now may a
 from __future__ import annotations
 
 import functools
+import logging
 
+from hepx.errors import SpecError, StoreError
 from hepx.spec import JobSpec, parse_spec
 from hepx.store import LocalStore
+
+log = logging.getLogger("hepx.agent")
 
 # Specs kept: a few sweeps' worth (a spec is a few hundred bytes parsed).
 _KEPT = 4096
@@ -25,3 +29,14 @@ class SpecCache:
     def _read(self, cid: str) -> JobSpec:
         """The spec stored under ``cid``; StoreError or SpecError as reading it raises."""
         return parse_spec(self.store.read_bytes(cid))
+
+    def for_job(self, job_id: int, cid: str) -> JobSpec | None:
+        """The job's spec; None, the job declined with the reason logged, if it cannot be read
+        or is not a valid spec."""
+        try:
+            return self.get(cid)
+        except StoreError as exc:
+            log.warning("event=declined job=%d reason=spec_unavailable error=%s", job_id, exc)
+        except SpecError as exc:
+            log.warning("event=declined job=%d reason=invalid_spec error=%s", job_id, exc)
+        return None

@@ -30,7 +30,7 @@ from agent.phases import Phase
 from agent.policy import decide
 from agent.settlement import RIDE_WAIT
 from agent.slots import Need, Slots
-from hepx.chain import Job, JobState, LotState, MarketClient, MarketEvent, TxResult
+from hepx.chain import Job, JobState, LotState, MarketClient, MarketEvent, TxResult, kind_id
 from hepx.errors import SpecError, StoreError, TxDropped, TxReverted
 from hepx.files import write_atomic
 
@@ -125,19 +125,24 @@ class SweepFlow:
             taken = self._taken[sweep_id]
             if taken >= len(sweep.spec_cids) or now > sweep.claim_deadline:
                 self._close(sweep_id, "no job left")
-            elif self._my_turn(sweep_id, taken):
+            elif self._my_turn(sweep, taken):
                 self._claim(sweep, taken, len(sweep.spec_cids) - taken)
 
-    def _my_turn(self, sweep_id: int, taken: int) -> bool:
+    def _my_turn(self, sweep: OpenSweep, taken: int) -> bool:
         """Whether this agent may claim the lot at the sweep's cursor now: the workers take
-        turns at each position (ClaimOrder.lot_wait), since only one claim there can win."""
-        seen_at, since = self._turns.get(sweep_id, (-1, 0.0))
+        turns at each position (ClaimOrder.lot_wait), since only one claim there can win;
+        where the workers serve different kinds, those serving the cursor's job's kind."""
+        seen_at, since = self._turns.get(sweep.sweep_id, (-1, 0.0))
         if seen_at != taken:
             since = time.monotonic()
-            self._turns[sweep_id] = (taken, since)
+            self._turns[sweep.sweep_id] = (taken, since)
+        kind = None
+        if self.order.kinds_vary():
+            spec = self.agent.specs.for_job(sweep.sweep_id + taken, sweep.spec_cids[taken])
+            kind = None if spec is None else kind_id(spec.kind)
         # The order is asked again each round: a worker ahead that submits its lot meanwhile
         # (now free) moves ahead of the busy ones, this agent included.
-        return time.monotonic() >= since + self.order.lot_wait(sweep_id + taken)
+        return time.monotonic() >= since + self.order.lot_wait(sweep.sweep_id + taken, kind)
 
     def _claim(self, sweep: OpenSweep, taken: int, untaken: int) -> None:
         count, declined = self._lot_from(sweep, taken, untaken)

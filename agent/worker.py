@@ -60,6 +60,7 @@ from hepx.chain import (
     MatchMode,
     TxResult,
     closes,
+    kind_id,
     websocket_url,
 )
 from hepx.digest import digest_bytes32
@@ -320,18 +321,20 @@ class WorkerAgent:
         # later, or never): the won job waits for a slot. Every eligible worker applies to a
         # draw (the stake-weighted draw, not arrival, picks), so nobody defers to others there.
         bidding = terms.mode == MatchMode.AUCTION or terms.replicas > 1
-        # Before the spec is read: the workers ahead take most jobs (N agents read every spec).
-        if not bidding and not in_turn and (wait := self.order.wait(job_id, terms.replicas)):
-            log.info("event=deferred job=%d reason='others rank first' wait=%.2f", job_id, wait)
-            self.waiting.put(WaitReason.TURN, job_id, spec_cid, after=wait)
-            return
-        try:
-            spec = self.specs.get(spec_cid)
-        except StoreError as exc:
-            log.warning("event=declined job=%d reason=spec_unavailable error=%s", job_id, exc)
-            return
-        except SpecError as exc:
-            log.warning("event=declined job=%d reason=invalid_spec error=%s", job_id, exc)
+        spec: JobSpec | None = None
+        if not bidding and not in_turn:
+            # Ranked before its spec is read (the workers ahead take most jobs, and N agents
+            # read every spec), unless the workers serve different kinds: its kind then says
+            # who ranks.
+            if self.order.kinds_vary() and (spec := self.specs.for_job(job_id, spec_cid)) is None:
+                return
+            kind = None if spec is None else kind_id(spec.kind)
+            if wait := self.order.wait(job_id, terms.replicas, kind):
+                log.info("event=deferred job=%d reason='others rank first' wait=%.2f", job_id,
+                         wait)  # fmt: skip
+                self.waiting.put(WaitReason.TURN, job_id, spec_cid, after=wait)
+                return
+        if spec is None and (spec := self.specs.for_job(job_id, spec_cid)) is None:
             return
         decision = decide(self.policy, spec, per_replica(job, terms))
         if not decision.accept:
@@ -505,7 +508,7 @@ class WorkerAgent:
         """Run the job and store its result folder; None (and phase failed) if it failed."""
         spec = spec or self.specs.get(spec_cid)
         pin_job(self.store, job_id, spec_cid, [ref.cid for ref in spec.inputs])
-        # A lot's run deadline is in the book (from its claim): one read less per job.
+        # The run deadline is in the book (from the claim's event): one read less per job.
         deadline = self.book.jobs[job_id].get("run_deadline")
         if deadline is None:
             deadline = self.client.job(job_id).deadline

@@ -10,11 +10,13 @@ from pathlib import Path
 
 import pytest
 from agent_helpers import SteppedAgent, client_of
+from eth_utils.address import to_checksum_address
 
+from agent.claim_order import ClaimOrder
 from agent.phases import Phase
 from agent.policy import Policy
 from hepx.anvil import Anvil
-from hepx.chain import JobState, LotState, MarketClient, MarketEvent
+from hepx.chain import JobState, LotState, MarketClient, MarketEvent, kind_id
 from hepx.deployment import Deployment
 from hepx.spec import canonical_json, parse_spec
 from hepx.store import LocalStore
@@ -224,7 +226,8 @@ def test_agents_that_know_each_other_take_a_sweeps_last_jobs_in_turns_not_in_a_r
               for i in range(2)]  # fmt: skip
     for agent in agents:  # each has seen the other at work
         for other in agents:
-            agent.order.saw(MarketEvent("WorkerRegistered", {"worker": other.address}, 0, "", 0))
+            registered = {"worker": other.address, "kinds": [kind_id("echo")]}
+            agent.order.saw(MarketEvent("WorkerRegistered", registered, 0, "", 0))
     sweep = _sweep(requester, store, 2)  # fewer than either would take: the rest, at once
     first = min(agents, key=lambda a: a.order.rank(sweep))
     second = agents[1 - agents.index(first)]
@@ -278,3 +281,29 @@ def test_a_lots_jobs_wake_the_loop_once_when_the_whole_lot_is_ready(
     # A lot goes out whole: its first two results would wake a round with nothing to send.
     assert woken == [dict.fromkeys(jobs, Phase.READY)]
     assert {agent.book.phase(j) for j in jobs} == {Phase.SUBMITTED}
+
+
+def test_a_sweeps_lot_is_not_left_to_a_worker_that_does_not_serve_its_kind(
+    anvil: Anvil, deployment: Deployment, store: LocalStore, tmp_path: Path
+) -> None:
+    requester = client_of(anvil, deployment, 0)
+    agent = _agent(anvil, deployment, store, tmp_path / "w")
+    sweep = _sweep(requester, store, 2)
+
+    def registered(worker: str, kind: str) -> MarketEvent:
+        return MarketEvent("WorkerRegistered", {"worker": worker, "kinds": [kind_id(kind)]}, 0,
+                           "", 0)  # fmt: skip
+
+    def ranks_ahead(worker: str) -> bool:
+        order = ClaimOrder(agent.address)
+        order.saw(registered(worker, "echo"))
+        return order.lot_wait(sweep) > 0
+
+    # A worker that would rank ahead at the sweep's first job, were it serving echo.
+    ahead = next(w for w in (to_checksum_address(f"0x{i:040x}") for i in range(1, 64))
+                 if ranks_ahead(w))  # fmt: skip
+    agent.order.saw(registered(agent.address, "echo"))
+    agent.order.saw(registered(ahead, "pythia8"))
+    agent.step()  # not its turn behind the pythia8 worker: its turn at once
+    assert requester.lot(sweep).worker == agent.address
+    assert requester.sweep(sweep).untaken == 0

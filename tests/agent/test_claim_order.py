@@ -6,7 +6,7 @@ from __future__ import annotations
 from eth_utils.address import to_checksum_address
 
 from agent.claim_order import MAX_WAIT_RANKS, PEER_TTL, STAGGER, ClaimOrder
-from hepx.chain import MarketEvent
+from hepx.chain import MarketEvent, kind_id
 
 WORKERS = [to_checksum_address(f"0x{i:040x}") for i in (0xA1, 0xB2, 0xC3, 0xD4, 0xE5, 0xF6)]
 
@@ -91,3 +91,48 @@ def test_a_sweeps_lots_have_one_first_worker_and_those_holding_a_lot_go_last() -
         order.saw(MarketEvent("LotExpired", {"lotId": 9, "refund": 0}, 1, "0x" + "00" * 32, 0))
     firsts = {WORKERS[[o.lot_wait(j) for o in orders].index(0.0)] for j in range(10, 60)}
     assert firsts == set(WORKERS[:4])
+
+
+ECHO, PYTHIA = kind_id("echo"), kind_id("pythia8")
+
+
+def _registered(worker: str, *kinds: bytes) -> MarketEvent:
+    args = {"worker": worker, "stake": 0, "kinds": list(kinds)}
+    return MarketEvent("WorkerRegistered", args, 1, "0x" + "00" * 32, 0)
+
+
+def _kinds_updated(worker: str, supported: bool, *kinds: bytes) -> MarketEvent:
+    args = {"worker": worker, "kinds": list(kinds), "supported": supported}
+    return MarketEvent("KindsUpdated", args, 1, "0x" + "00" * 32, 0)
+
+
+def test_a_job_is_ranked_among_the_workers_that_serve_its_kind() -> None:
+    me, other_kind, unknown = WORKERS[0], WORKERS[1], WORKERS[2]
+    order = ClaimOrder(me, Clock())
+    order.saw(_registered(me, ECHO))
+    assert not order.kinds_vary()  # alone: no ranking depends on a kind
+    order.saw(_registered(other_kind, PYTHIA))
+    assert order.kinds_vary()
+    # A job and a lot where the worker of the other kind ranks first: before, the echo job
+    # waited a STAGGER for a worker that never takes it.
+    job = next(j for j in range(1, 200) if order.rank(j) == 1)
+    assert order.wait(job) == STAGGER and order.lot_wait(job) == STAGGER
+    assert order.wait(job, kind=ECHO) == 0.0 and order.lot_wait(job, kind=ECHO) == 0.0
+    assert order.wait(job, kind=PYTHIA) == STAGGER  # its own kind: it ranks first
+    # A worker whose kinds were never seen (its registration before this agent's start)
+    # counts as serving every kind.
+    order.saw(_claimed(unknown))
+    assert unknown in order.peers(ECHO) and unknown in order.peers(PYTHIA)
+    assert order.peers(ECHO) == sorted([me, unknown])
+
+
+def test_kind_updates_move_a_worker_in_and_out_of_a_kinds_ranking() -> None:
+    me, peer = WORKERS[0], WORKERS[1]
+    order = ClaimOrder(me, Clock())
+    order.saw(_registered(me, ECHO))
+    order.saw(_registered(peer, ECHO))
+    assert not order.kinds_vary() and order.peers(ECHO) == sorted([me, peer])
+    order.saw(_kinds_updated(peer, False, ECHO))
+    assert order.kinds_vary() and order.peers(ECHO) == [me]
+    order.saw(_kinds_updated(peer, True, ECHO, PYTHIA))
+    assert order.peers(ECHO) == sorted([me, peer]) and peer in order.peers(PYTHIA)

@@ -16,7 +16,7 @@ from agent.policy import Policy
 from agent.posted import PostedJobs
 from agent.waiting import Waiting, WaitReason
 from hepx.anvil import Anvil
-from hepx.chain import JobState, MarketClient, MarketEvent
+from hepx.chain import JobState, MarketClient, MarketEvent, kind_id
 from hepx.deployment import Deployment
 from hepx.spec import canonical_json, parse_spec
 from hepx.store import LocalStore
@@ -150,7 +150,8 @@ def test_a_post_others_rank_first_for_is_deferred_before_its_spec_is_read(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:  # fmt: skip
     agent = agent_from(requester.block_number() + 1)
-    agent.order.saw(_event("WorkerRegistered", "0x01", worker=other.sender))  # a peer
+    peer = _event("WorkerRegistered", "0x01", worker=other.sender, kinds=[kind_id("echo")])
+    agent.order.saw(peer)  # a peer of the same kind
     specs = {requester.post_job(_echo(store, f"r{i}"), 10**6, 60, 60)[0]: _echo(store, f"r{i}")
              for i in range(6)}  # fmt: skip
     behind = {j for j in specs if agent.order.rank(j) == 1}
@@ -188,3 +189,20 @@ def test_a_posted_job_is_claimed_and_run_reading_it_once_before_its_result_goes_
     events = requester.events(agent.follower.cursor.block - 5, requester.block_number(), job_id)
     claimed = next(e for e in events if e.name == "JobClaimed")
     assert agent.book.jobs[job_id]["run_deadline"] == claimed.args["runDeadline"]
+
+
+def test_a_post_is_not_left_to_a_worker_that_does_not_serve_its_kind(
+    requester: MarketClient, other: MarketClient, store: LocalStore, agent_from: AgentFrom,
+) -> None:  # fmt: skip
+    start = requester.block_number() + 1
+    other.register(["pythia8"])  # a worker of another kind, ranked first for some echo jobs
+    agent = agent_from(start)
+    agent.client.register(["echo"])
+    posted = [requester.post_job(_echo(store, f"k{i}"), 10**6, 60, 60)[0] for i in range(6)]
+    agent.step()  # sees both registrations, then the posts
+    ahead = [j for j in posted if agent.order.rank(j) == 1]
+    assert ahead, "six jobs, two workers: the other ranks first for some"
+    assert agent.waiting.jobs[WaitReason.TURN] == {}  # none left to the pythia8 worker
+    for _ in range(3):  # the jobs that waited for a slot
+        agent.step()
+    assert {requester.job(j).state for j in posted} == {JobState.SUBMITTED}
