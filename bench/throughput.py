@@ -22,10 +22,13 @@ With --batch N the posters send N specs per POST /jobs/batch (one postJobs trans
 instead of one per POST /jobs; the agents always claim and submit a round's jobs in one
 transaction each. With --sweep too, each batch is posted as one sweep (postSweep), which
 the agents take in lots (one claimLot, one submitLot and a share of one settlement per lot).
+With --other-kind N, N of the agents serve another kind than the jobs': a market whose
+workers serve different kinds, where those of echo must not wait for the others' turns.
 
     python bench/throughput.py --jobs 100 --agents 1,2,4 --slots 2
     python bench/throughput.py --jobs 200 --agents 1,2,4,8 --slots 2 --batch 50
     python bench/throughput.py --jobs 1000 --agents 1,2,4,8 --slots 2 --batch 200 --sweep
+    python bench/throughput.py --jobs 1000 --agents 8 --slots 4 --batch 200 --sweep --other-kind 4
 """
 
 from __future__ import annotations
@@ -57,9 +60,14 @@ def noop_spec(i: int) -> dict[str, object]:
     }
 
 
+# What the --other-kind agents serve instead of echo: no job of the run is of it.
+OTHER_KIND = "hep.merge"
+
+
 @dataclass
 class Run:
     agents: int
+    other_kind: int  # of the agents, those that serve OTHER_KIND only
     slots: int
     jobs: int
     seconds: float
@@ -103,15 +111,17 @@ def _call_of(client: MarketClient, tx_hash: str) -> str:
     try:
         return str(client.contract.get_function_by_selector(data[:10]).fn_name)
     except ValueError:
-        return data[:10]
+        return str(data[:10])
 
 
 def run_once(
-    agents: int, slots: int, jobs: int, posters: int, batch: int = 1, sweep: bool = False
-) -> Run:
+    agents: int, slots: int, jobs: int, posters: int, batch: int = 1, sweep: bool = False,
+    other_kind: int = 0,
+) -> Run:  # fmt: skip
     home = Path(tempfile.mkdtemp(prefix="hepx-bench-throughput-"))
-    policy = home / "policy.yaml"
+    policy, other = home / "policy.yaml", home / "other-kind.yaml"
     policy.write_text(f"kinds: {{echo: {{price: '1 gwei'}}}}\nslots: {slots}\n")
+    other.write_text(f"kinds: {{{OTHER_KIND}: {{price: '1 gwei'}}}}\nslots: {slots}\n")
     devnet = start_devnet(
         home,
         workers=agents,
@@ -119,6 +129,7 @@ def run_once(
         api_port=free_port(),
         challenge_window=1,
         policy=policy,
+        worker_policies=[other] * other_kind,
     )
     try:
         client = MarketClient(devnet.anvil.url, devnet.deployment.job_market, None)
@@ -199,6 +210,7 @@ def run_once(
         devnet.stop()
     return Run(
         agents,
+        other_kind,
         slots,
         jobs,
         ended - started,
@@ -222,12 +234,19 @@ def main() -> None:
     parser.add_argument("--posters", type=int, default=4, help="threads posting at once")
     parser.add_argument("--batch", type=int, default=1, help="specs per POST (1: POST /jobs)")
     parser.add_argument("--sweep", action="store_true", help="each batch posted as one sweep")
+    parser.add_argument(
+        "--other-kind", type=int, default=0, metavar="N",
+        help=f"of the agents, N serve {OTHER_KIND} only (no job's kind)",
+    )  # fmt: skip
     args = parser.parse_args()
     if args.sweep and args.batch == 1:
         parser.error("--sweep posts batches: give --batch N (N > 1)")
+    counts = [int(a) for a in args.agents.split(",")]
+    if any(a <= args.other_kind for a in counts):
+        parser.error("--other-kind N needs more than N agents in every count (some serve echo)")
     runs = [
-        run_once(int(a), int(s), args.jobs, args.posters, args.batch, args.sweep)
-        for a in args.agents.split(",")
+        run_once(a, int(s), args.jobs, args.posters, args.batch, args.sweep, args.other_kind)
+        for a in counts
         for s in args.slots.split(",")
     ]
     posting = (
@@ -245,8 +264,9 @@ def main() -> None:
     for r in runs:
         calls = ", ".join(f"{name} {n}" for name, n in sorted(r.reverted.items()))
         reverted = f"{sum(r.reverted.values())}" + (f" ({calls})" if calls else "")
+        agents = f"{r.agents} ({r.other_kind} {OTHER_KIND})" if r.other_kind else f"{r.agents}"
         print(
-            f"| {r.agents} x {r.slots} | {r.jobs / r.seconds:.2f} | {r.p50 * 1000:.0f} ms | "
+            f"| {agents} x {r.slots} | {r.jobs / r.seconds:.2f} | {r.p50 * 1000:.0f} ms | "
             f"{r.p95 * 1000:.0f} ms | {r.gas_per_job:,.0f} | {r.cpu_per_job * 1000:.1f} ms | "
             f"{reverted} | "
             f"{r.skipped} ({r.skipped_gas:,}) |"

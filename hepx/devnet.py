@@ -16,7 +16,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -210,6 +210,7 @@ def start_devnet(
     api_port: int = 8000,
     challenge_window: int = 10,
     policy: Path | None = None,
+    worker_policies: Sequence[Path] = (),
     host: str = "127.0.0.1",
     worker_image: str | None = None,
     llm: LlmPlan = "off",
@@ -225,6 +226,8 @@ def start_devnet(
     reaching the chain by RPC and data only through the API's trustless gateway (and
     publishing its results there).
     With ``worker_image`` the agents run in containers from that image (devnet_containers).
+    ``worker_policies`` are the first workers' own policies, in turn (the rest run ``policy``):
+    a market whose workers serve different kinds.
     With ``chain_state`` anvil keeps its state in a file, so ``devnet.anvil.restart()`` brings
     the same chain back (an outage of its node).
     With ``llm`` "now" a local LLM server runs too (hepx/llm_server.py), with "when_built"
@@ -316,8 +319,9 @@ def start_devnet(
         )
         for i, worker in enumerate(devnet.workers, 1):
             args = ["agent", "run", "--state-dir", str(devdir / f"worker-{i}")]
-            if policy:
-                args += ["--policy", str(policy)]
+            own_policy = worker_policies[i - 1] if i <= len(worker_policies) else policy
+            if own_policy:
+                args += ["--policy", str(own_policy)]
             env = {**base_env, **llm_env, "HEPX_PRIVATE_KEY": worker.private_key}
             if network:
                 own = devdir / f"host-{i}"
@@ -328,7 +332,7 @@ def start_devnet(
             elif docker and worker_image:
                 name = f"hepx-devnet-{anvil_port}-worker-{i}"
                 command = worker_container_command(
-                    docker, name, worker_image, home, args, env, policy
+                    docker, name, worker_image, home, args, env, own_policy
                 )
                 devnet.spawn(f"worker-{i}", args, env, command)
             else:

@@ -1,4 +1,5 @@
-"""The whole stack on a real anvil: API + one worker agent run the example physics job."""
+"""The whole stack on a real anvil: API + two worker agents, one of which serves echo only,
+run the example physics job."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 import yaml
 
 from hepx.anvil import free_port
-from hepx.chain import MarketClient
+from hepx.chain import MarketClient, kind_id
 from hepx.devnet import Devnet, start_devnet
 from hepx.store import LocalStore
 
@@ -21,9 +22,10 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture(scope="module")
 def devnet(tmp_path_factory: pytest.TempPathFactory) -> Devnet:
     home = tmp_path_factory.mktemp("hepx-home")
-    net = start_devnet(
-        home, workers=1, anvil_port=free_port(), api_port=free_port(), challenge_window=2
-    )
+    echo_only = home / "echo-only.yaml"
+    echo_only.write_text("kinds: {echo: {price: '1 gwei'}}\n")
+    net = start_devnet(home, workers=2, anvil_port=free_port(), api_port=free_port(),
+                       challenge_window=2, worker_policies=[echo_only])  # fmt: skip
     yield net
     net.stop()
 
@@ -70,7 +72,7 @@ def test_example_physics_job_settles_pays_worker_and_result_verifies(
     devnet: Devnet, tmp_path: Path
 ) -> None:
     client = MarketClient.from_deployment(devnet.deployment)
-    requester, worker = devnet.requester.address, devnet.workers[0].address
+    requester, worker = devnet.requester.address, devnet.workers[1].address
     start_block = client.block_number() + 1
     requester_before, worker_before = client.balance(requester), client.balance(worker)
 
@@ -84,6 +86,14 @@ def test_example_physics_job_settles_pays_worker_and_result_verifies(
     for expected in ("JobPosted", "JobClaimed", "ResultSubmitted", "JobSettled"):
         assert expected in names
     assert job["worker"].lower() == worker.lower()
+    # The first worker runs its own policy: it registered echo alone, so the job was not its.
+    registered = {
+        str(e.args["worker"]).lower(): list(e.args["kinds"])
+        for e in client.events(devnet.deployment.deploy_block, client.block_number())
+        if e.name == "WorkerRegistered"
+    }
+    assert registered[devnet.workers[0].address.lower()] == [kind_id("echo")]
+    assert len(registered[worker.lower()]) > 1
 
     # The result fetched through the gateway rehashes to the CID the worker committed on chain.
     result_cid = job["result_cid"]
