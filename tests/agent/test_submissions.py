@@ -44,6 +44,14 @@ def _warp(client: MarketClient, seconds: int) -> None:
     client.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
 
 
+def _jobs_read(agent: SteppedAgent, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The job of each read of the chain's job record the agent makes from now on."""
+    asked: list[int] = []
+    real = agent.client.job
+    monkeypatch.setattr(agent.client, "job", lambda j: asked.append(j) or real(j))
+    return asked
+
+
 def _run_without_sending(agent: SteppedAgent) -> None:
     """One loop round and its jobs' runs, but no round after: the results stay ready (an
     agent killed between its jobs' end and its next round)."""
@@ -122,9 +130,7 @@ def test_a_submitted_job_is_read_only_after_its_challenge_window_or_an_event_abo
     accepted, left = _post(requester, store, "x"), _post(requester, store, "y")
     agent = _agent(anvil, market, store, tmp_path / "w")
     agent.step()  # claims, runs and submits both
-    asked: list[int] = []
-    real = agent.client.job
-    monkeypatch.setattr(agent.client, "job", lambda j: asked.append(j) or real(j))
+    asked = _jobs_read(agent, monkeypatch)
     agent.step()
     assert asked == []  # both in their windows: a round reads neither
     requester.accept(accepted)
@@ -163,9 +169,7 @@ def test_a_matured_result_waiting_to_ride_is_read_once_until_an_event_or_a_skip(
     agent = _agent(anvil, deployment, store, tmp_path / "w")
     agent.step()  # claims, runs and submits it
     _warp(requester, 5)  # past the test market's challenge window
-    asked: list[int] = []
-    real = agent.client.job
-    monkeypatch.setattr(agent.client, "job", lambda j: asked.append(j) or real(j))
+    asked = _jobs_read(agent, monkeypatch)
 
     def round_with_a_job_running() -> None:  # its matured result waits for that job's
         submit_and_settle(agent.client, agent.book, agent.recovery, running=True)
@@ -197,9 +201,7 @@ def test_a_matured_result_a_reorg_took_back_is_read_again_after_the_chain_skips_
     assert agent.book.jobs[job_id].get("matured")  # read once, waiting to ride
     requester.w3.provider.make_request("evm_revert", [before_submission])  # type: ignore[arg-type]
     _warp(requester, 5)  # the submission is gone; the job is claimed again
-    asked: list[int] = []
-    real = agent.client.job
-    monkeypatch.setattr(agent.client, "job", lambda j: asked.append(j) or real(j))
+    asked = _jobs_read(agent, monkeypatch)
     submit_and_settle(agent.client, agent.book, agent.recovery, running=False)
     assert asked == [] and requester.job(job_id).state == JobState.CLAIMED  # skipped on chain
     submit_and_settle(agent.client, agent.book, agent.recovery, running=False)
