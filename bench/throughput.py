@@ -7,6 +7,11 @@ registered on chain), and the table shows:
 
   jobs/s          jobs / (last settlement - first post)
   p50, p95        post -> result on chain, per job
+  settle tail     the last result on chain -> the last settlement: a result settles in the
+                  first block whose timestamp is past its challenge window (1 s here), and
+                  block timestamps are whole seconds, so 1-2 s of it is where in its second
+                  the last result went out; most of the difference between two runs of the
+                  same configuration is this
   gas/job         every transaction's gas in the run (posts, claims, results, settlements,
                   withdrawals, refused ones too) over the jobs
   CPU/job         the whole machine's busy CPU time from the first post to the last
@@ -71,6 +76,7 @@ class Run:
     slots: int
     jobs: int
     seconds: float
+    tail: float  # the last result on chain -> the last settlement
     p50: float
     p95: float
     gas_per_job: float
@@ -214,6 +220,7 @@ def run_once(
         slots,
         jobs,
         ended - started,
+        ended - max(result_at.values()),
         statistics.median(latencies),
         latencies[min(len(latencies) - 1, round(0.95 * (len(latencies) - 1)))],
         gas / jobs,
@@ -257,17 +264,18 @@ def main() -> None:
     )
     print(f"\n{args.jobs} no-op echo jobs through {posting}, anvil automine\n")
     print(
-        "| agents x slots | jobs/s | p50 post -> result | p95 | gas/job | CPU/job | reverted txs "
-        "| skipped claims (gas of empty claims) |"
+        "| agents x slots | jobs/s | p50 post -> result | p95 | settle tail | gas/job | CPU/job "
+        "| reverted txs | skipped claims (gas of empty claims) |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in runs:
         calls = ", ".join(f"{name} {n}" for name, n in sorted(r.reverted.items()))
         reverted = f"{sum(r.reverted.values())}" + (f" ({calls})" if calls else "")
         agents = f"{r.agents} ({r.other_kind} {OTHER_KIND})" if r.other_kind else f"{r.agents}"
         print(
             f"| {agents} x {r.slots} | {r.jobs / r.seconds:.2f} | {r.p50 * 1000:.0f} ms | "
-            f"{r.p95 * 1000:.0f} ms | {r.gas_per_job:,.0f} | {r.cpu_per_job * 1000:.1f} ms | "
+            f"{r.p95 * 1000:.0f} ms | {r.tail:.2f} s | {r.gas_per_job:,.0f} | "
+            f"{r.cpu_per_job * 1000:.1f} ms | "
             f"{reverted} | "
             f"{r.skipped} ({r.skipped_gas:,}) |"
         )
