@@ -34,6 +34,7 @@ workers serve different kinds, where those of echo must not wait for the others'
     python bench/throughput.py --jobs 200 --agents 1,2,4,8 --slots 2 --batch 50
     python bench/throughput.py --jobs 1000 --agents 1,2,4,8 --slots 2 --batch 200 --sweep
     python bench/throughput.py --jobs 1000 --agents 8 --slots 4 --batch 200 --sweep --other-kind 4
+    python bench/throughput.py --jobs 1000 --agents 4,8 --slots 4 --batch 200 --sweep --repeat 5
 """
 
 from __future__ import annotations
@@ -245,14 +246,21 @@ def main() -> None:
         "--other-kind", type=int, default=0, metavar="N",
         help=f"of the agents, N serve {OTHER_KIND} only (no job's kind)",
     )  # fmt: skip
+    parser.add_argument(
+        "--repeat", type=int, default=1, metavar="R",
+        help="run every configuration R times, in turn, and summarise them (mean, range)",
+    )  # fmt: skip
     args = parser.parse_args()
     if args.sweep and args.batch == 1:
         parser.error("--sweep posts batches: give --batch N (N > 1)")
     counts = [int(a) for a in args.agents.split(",")]
     if any(a <= args.other_kind for a in counts):
         parser.error("--other-kind N needs more than N agents in every count (some serve echo)")
+    # In turn (1, 2, 4, 1, 2, 4, ...), not each configuration's runs together: the machine's
+    # speed drifts over minutes, and the settle tail's chance differs from run to run.
     runs = [
         run_once(a, int(s), args.jobs, args.posters, args.batch, args.sweep, args.other_kind)
+        for _ in range(args.repeat)
         for a in counts
         for s in args.slots.split(",")
     ]
@@ -278,6 +286,26 @@ def main() -> None:
             f"{r.cpu_per_job * 1000:.1f} ms | "
             f"{reverted} | "
             f"{r.skipped} ({r.skipped_gas:,}) |"
+        )
+    if args.repeat > 1:
+        _summary(runs)
+
+
+def _summary(runs: list[Run]) -> None:
+    """Each configuration's runs together: jobs/s, the settle tail and CPU per job."""
+    print("\n| agents x slots | runs | jobs/s: mean (range) | settle tail: mean | CPU/job: mean |")
+    print("|---|---:|---:|---:|---:|")
+    configs: dict[tuple[int, int, int], list[Run]] = {}
+    for r in runs:
+        configs.setdefault((r.agents, r.other_kind, r.slots), []).append(r)
+    for (agents, other_kind, slots), same in configs.items():
+        rates = [r.jobs / r.seconds for r in same]
+        others = f" ({other_kind} {OTHER_KIND})" if other_kind else ""
+        print(
+            f"| {agents}{others} x {slots} | {len(same)} | {statistics.mean(rates):.2f} "
+            f"({min(rates):.2f}-{max(rates):.2f}) | "
+            f"{statistics.mean(r.tail for r in same):.2f} s | "
+            f"{statistics.mean(r.cpu_per_job for r in same) * 1000:.1f} ms |"
         )
 
 
