@@ -17,6 +17,9 @@ import httpx
 _local = threading.local()
 # Requests that can be sent twice without doing twice what they ask.
 _IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS"})
+# How a kept connection the server closed as a request went out ends: without an answer, or
+# reset (a server that closes with the request's body unread resets the connection).
+HUNG_UP = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
 
 
 def kept_client() -> httpx.Client:
@@ -29,11 +32,11 @@ def kept_client() -> httpx.Client:
 
 def request(method: str, url: str, **kwargs: Any) -> httpx.Response:
     """``method url`` on this thread's client. A kept connection the server closes just as a
-    request goes out ends without an answer (RemoteProtocolError): an idempotent request is
+    request goes out ends without an answer, or reset (``HUNG_UP``): an idempotent request is
     then sent once more, on a new connection; any other is the caller's to look up."""
     try:
         return kept_client().request(method, url, **kwargs)
-    except httpx.RemoteProtocolError:
+    except HUNG_UP:
         if method.upper() not in _IDEMPOTENT:
             raise
         return kept_client().request(method, url, **kwargs)

@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import json
 import socket
+import struct
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-import httpx
 import pytest
 
-from hepx.http_client import kept_client, request
+from hepx.http_client import HUNG_UP, kept_client, request
 from hepx.workflow_api import HttpJobsApi
 
 
@@ -74,11 +74,12 @@ def test_each_thread_has_a_client_of_its_own(api: tuple[str, list[int]]) -> None
 
 
 class HangUpOnSecond:
-    """A raw HTTP server: its first connection answers one request, reads the next and hangs
-    up without a word (a kept connection closed as a request went out); later connections
-    answer every request."""
+    """A raw HTTP server: its first connection answers one request, reads the next's head and
+    hangs up without a word (a kept connection closed as a request went out), closing or
+    resetting the connection (``reset``); later connections answer every request."""
 
-    def __init__(self) -> None:
+    def __init__(self, reset: bool = False) -> None:
+        self.reset = reset
         self.connections = 0
         self.server = socket.create_server(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self.server.getsockname()[1]}"
@@ -104,6 +105,9 @@ class HangUpOnSecond:
                         return
                     head += byte
                 if number == 1 and answered == 1:
+                    if self.reset:  # closed with SO_LINGER 0: a reset, not an end of stream
+                        linger = struct.pack("ii", 1, 0)
+                        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger)
                     return  # the request read, no answer
                 path = head.split(b" ")[1].decode()
                 body = json.dumps({"job_id": int(path.rsplit("/", 1)[1])}).encode()
@@ -111,8 +115,9 @@ class HangUpOnSecond:
                 conn.sendall(head + body)
 
 
-def test_a_read_the_server_hung_up_on_is_sent_again_on_a_new_connection() -> None:
-    server = HangUpOnSecond()
+@pytest.mark.parametrize("reset", [False, True], ids=["closed", "reset"])
+def test_a_read_the_server_hung_up_on_is_sent_again_on_a_new_connection(reset: bool) -> None:
+    server = HangUpOnSecond(reset)
 
     def in_a_thread_of_its_own() -> None:  # a fresh client: the first connection is new
         jobs = HttpJobsApi(server.url)
@@ -127,8 +132,9 @@ def test_a_read_the_server_hung_up_on_is_sent_again_on_a_new_connection() -> Non
     server.server.close()
 
 
-def test_a_post_the_server_hung_up_on_is_not_sent_again() -> None:
-    server = HangUpOnSecond()
+@pytest.mark.parametrize("reset", [False, True], ids=["closed", "reset"])
+def test_a_post_the_server_hung_up_on_is_not_sent_again(reset: bool) -> None:
+    server = HangUpOnSecond(reset)
     errors: list[Exception] = []
 
     def post_twice() -> None:
@@ -136,7 +142,7 @@ def test_a_post_the_server_hung_up_on_is_not_sent_again() -> None:
         client.get(f"{server.url}/jobs/1", timeout=10)
         try:
             request("POST", f"{server.url}/jobs/2", json={}, timeout=10)
-        except httpx.RemoteProtocolError as exc:  # the caller looks it up (the runner by CID)
+        except HUNG_UP as exc:  # the caller looks it up (the runner by CID)
             errors.append(exc)
 
     thread = threading.Thread(target=post_twice)
