@@ -32,6 +32,12 @@ log = logging.getLogger(__name__)
 
 # Re-signs after another client of the same sender took the nonce, before giving up.
 _NONCE_ATTEMPTS = 5
+# Seconds between asks for a sent transaction's receipt, the last repeated. An automining
+# node (anvil) mines a transaction a millisecond or two after taking it: a first wait of
+# 50 ms set every post, claim and result 50 ms apart, and each API thread and agent round
+# spent most of its time asleep there. A chain with blocks seconds apart is asked at the
+# last interval after the first 40 ms.
+RECEIPT_WAITS = (0.002, 0.003, 0.005, 0.01, 0.02, 0.05)
 
 
 class ContractClient:
@@ -253,6 +259,7 @@ class ContractClient:
         fails at once with TxDropped, its nonce free again, instead of after the timeout."""
         deadline = time.monotonic() + self.receipt_timeout
         next_check, unknown, gapped = time.monotonic() + 1.0, 0, 0
+        asked = 0
         while time.monotonic() < deadline:
             # Raw: web3's formatting of a receipt costs more than the request.
             receipt = self.rpc.request("eth_getTransactionReceipt", [tx_hash])
@@ -272,7 +279,8 @@ class ContractClient:
                     self._fill_nonce_gap(ready, int(known["nonce"]))  # type: ignore[index]
                     gapped = 0
                 next_check = time.monotonic() + 1.0
-            time.sleep(0.05)
+            time.sleep(RECEIPT_WAITS[min(asked, len(RECEIPT_WAITS) - 1)])
+            asked += 1
         raise NotMined(f"{what}: tx {tx_hash} not mined in {self.receipt_timeout:.0f} s")
 
     def _fill_nonce_gap(self, first: int, end: int) -> None:

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import threading
 import time
+from types import SimpleNamespace
 
+import pytest
 from chain_helpers import client_of
 
 from hepx.anvil import Anvil
-from hepx.chain import MarketClient
+from hepx.chain import JobState, MarketClient, contract
 from hepx.chain.nonces import sequence_for
 from hepx.deployment import Deployment
 from hepx.errors import TxDropped
@@ -155,3 +157,34 @@ def test_a_transaction_queued_behind_an_orphaned_nonce_is_mined_once_the_gap_is_
     assert time.monotonic() - started < 15  # not the receipt timeout
     assert client.rpc.transaction(queued.tx_hash)["nonce"] == gap_nonce
     assert client.job(job_id).requester == client.sender
+
+
+def test_a_receipt_is_asked_for_again_within_milliseconds_then_at_the_last_interval(
+    node: Anvil, deployment: Deployment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An automining node mines a transaction a millisecond or two after taking it: waiting
+    50 ms before asking again set every transaction of a sender 50 ms apart (21 posts/s from
+    one thread). The node here answers "not mined" eight times, then the real receipt."""
+    client = client_of(node, deployment, 8)
+    request, not_yet = client.rpc.request, [8]
+
+    def late_receipts(method: str, params: list[object]) -> object:
+        if method == "eth_getTransactionReceipt" and not_yet[0]:
+            not_yet[0] -= 1
+            return None
+        return request(method, params)
+
+    slept: list[float] = []
+    monkeypatch.setattr(client.rpc, "request", late_receipts)
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        time.sleep(seconds)
+
+    monkeypatch.setattr(  # this module's waits only
+        contract, "time", SimpleNamespace(monotonic=time.monotonic, sleep=sleep)
+    )
+    job_id, tx = client.post_job("spec-late", WEI, 600, 600)
+    assert client.job(job_id).state == JobState.OPEN and tx.block_number > 0
+    assert slept[:5] == [0.002, 0.003, 0.005, 0.01, 0.02]  # 40 ms for the first five asks
+    assert len(slept) >= 8 and set(slept[5:]) == {0.05}  # then as before (the node may lag)
