@@ -1,11 +1,14 @@
-"""Jobs an agent considered and left for later, by why: saved before the event follower's
-cursor moves past the JobPosted that brought them, so an agent killed while jobs waited takes
-them up again after a restart."""
+"""Jobs an agent considered and left for later, by why: written whenever the event follower's
+cursor is, before it (``Cursor.before_write``), so the cursor on disk never passes the
+JobPosted of a job the list on disk lacks, and an agent killed while jobs waited takes them up
+again after a restart (those it put after the last write come back with the blocks read
+again). Written each round, the list cost every agent ranked behind a file per post."""
 
 from __future__ import annotations
 
 import contextlib
 import json
+import threading
 import time
 from collections.abc import Iterator
 from enum import StrEnum
@@ -27,57 +30,66 @@ class Waiting:
         self.path = path
         self.jobs: dict[WaitReason, dict[int, str]] = {reason: {} for reason in WaitReason}
         self._due: dict[int, float] = {}  # monotonic time a TURN job's turn comes
-        self._deferred = False  # in saved_once(): put() leaves the save to its end
         self._unsaved = False
+        # Taken out to be considered again, still written as waiting until that is done.
+        self._considered: dict[int, tuple[WaitReason, str]] = {}
+        # The cursor is written from the threads that mine our transactions too.
+        self._lock = threading.Lock()
         if path.exists():
             saved = json.loads(path.read_text())
             for reason in WaitReason:
                 self.jobs[reason] = {int(k): v for k, v in saved.get(reason, {}).items()}
 
     def put(self, reason: WaitReason, job_id: int, spec_cid: str, after: float = 0.0) -> None:
-        self.jobs[reason][job_id] = spec_cid
-        if after:
-            self._due[job_id] = time.monotonic() + after
-        if self._deferred:
+        with self._lock:
+            self.jobs[reason][job_id] = spec_cid
+            if after:
+                self._due[job_id] = time.monotonic() + after
             self._unsaved = True
-        else:
-            self.save()
 
     def drop(self, job_id: int) -> None:
         """Forget the job, whatever it waits for: it is no longer open (another worker took
-        it), so considering it again would only ask the chain to hear so. Saved with the next
-        save; a kill before that only brings it to be considered again."""
-        for jobs in self.jobs.values():
-            if jobs.pop(job_id, None) is not None:
-                self._unsaved = True
-        self._due.pop(job_id, None)
-
-    @contextlib.contextmanager
-    def saved_once(self) -> Iterator[None]:
-        """Save once, at the body's end, however many jobs it puts (a range's posts: a write
-        per deferred post was a file per job per agent)."""
-        self._deferred = True
-        try:
-            yield
-        finally:
-            self._deferred = False
-            if self._unsaved:
-                self.save()
+        it), so considering it again would only ask the chain to hear so."""
+        with self._lock:
+            for jobs in self.jobs.values():
+                if jobs.pop(job_id, None) is not None:
+                    self._unsaved = True
+            self._due.pop(job_id, None)
 
     def due(self, reason: WaitReason) -> list[int]:
         """The jobs waiting for ``reason`` whose time has come (after a restart: all)."""
         now = time.monotonic()
-        return [j for j in self.jobs[reason] if self._due.get(j, 0.0) <= now]
+        with self._lock:
+            return [j for j in self.jobs[reason] if self._due.get(j, 0.0) <= now]
 
-    def take(self, reason: WaitReason, job_id: int) -> str:
-        """Its spec CID; the job stays saved until ``save`` (a crash meanwhile keeps it)."""
-        self._due.pop(job_id, None)
-        return self.jobs[reason].pop(job_id)
+    @contextlib.contextmanager
+    def considering(self, reason: WaitReason, job_id: int) -> Iterator[str]:
+        """Its spec CID, for the body to consider the job again. It leaves the list only once
+        the body returns (claimed, declined, or put back to wait): a write meanwhile keeps it,
+        and if the body raises (an RPC outage) it stays waiting; dropping it then lost the job
+        for good (found by bench/chaos.py)."""
+        with self._lock:
+            self._due.pop(job_id, None)
+            spec_cid = self.jobs[reason].pop(job_id)
+            self._considered[job_id] = (reason, spec_cid)
+        try:
+            yield spec_cid
+        except BaseException:
+            with self._lock:
+                self.jobs[reason].setdefault(job_id, spec_cid)
+            raise
+        finally:
+            with self._lock:
+                self._considered.pop(job_id, None)
+                self._unsaved = True
 
-    def restore(self, reason: WaitReason, job_id: int, spec_cid: str) -> None:
-        """Put back a job taken but not considered (the chain failed meanwhile)."""
-        self.jobs[reason].setdefault(job_id, spec_cid)
-
-    def save(self) -> None:
-        write_atomic(self.path, json.dumps({r.value: jobs for r, jobs in self.jobs.items()}))
-        self._unsaved = False
+    def flush(self) -> None:
+        """Write the list if it changed since it was last written."""
+        with self._lock:
+            if not self._unsaved:
+                return
+            listed = {reason.value: dict(jobs) for reason, jobs in self.jobs.items()}
+            for job_id, (reason, spec_cid) in self._considered.items():
+                listed[reason.value].setdefault(job_id, spec_cid)
+            write_atomic(self.path, json.dumps(listed))
+            self._unsaved = False

@@ -145,6 +145,7 @@ class WorkerAgent:
         self.order = ClaimOrder(self.address)
         self.claims = ClaimBatch(self, self.slots)  # this round's first-come claims
         self.waiting = Waiting(self.paths.waiting)
+        self.follower.cursor.before_write.append(self.waiting.flush)
         self.sweeps = SweepFlow(self, self.slots, self.order, self.paths.sweeps)  # sweeps' lots
         self.posted = PostedJobs()  # the posts of the range being read
 
@@ -187,6 +188,7 @@ class WorkerAgent:
             spacing = self.poll_interval if self.slots.full else MIN_ROUND_SECONDS
             self.heads.gather(began + spacing - time.monotonic())
         self.heads.stop()
+        self.waiting.flush()
         self.follower.cursor.flush()
         if self.slots.running:
             # A job cut short here would run again from the start after a restart.
@@ -257,12 +259,11 @@ class WorkerAgent:
 
     def consider_posted(self) -> None:
         """Decide on the jobs posted in the range just read (agent/posted.py)."""
-        with self.waiting.saved_once():
-            for job_id, spec_cid, known in self.posted.pending():
-                self.consider(job_id, spec_cid, known=known)
-                self.posted.done(job_id)
-                if self.claims.due():
-                    self.claims.send()  # a burst's first jobs do not wait for the whole poll
+        for job_id, spec_cid, known in self.posted.pending():
+            self.consider(job_id, spec_cid, known=known)
+            self.posted.done(job_id)
+            if self.claims.due():
+                self.claims.send()  # a burst's first jobs do not wait for the whole poll
 
     def _after_reorg(self, fork: int) -> None:
         self.posted.clear()
@@ -284,16 +285,8 @@ class WorkerAgent:
             self._reconsider(WaitReason.TURN, job_id)
 
     def _reconsider(self, reason: WaitReason, job_id: int) -> None:
-        """Consider a waiting job again; it leaves the saved list only once considered
-        (claimed, declined, or waiting again). If the chain fails meanwhile (an outage), it
-        stays waiting: dropping it then lost the job for good (found by bench/chaos.py)."""
-        spec_cid = self.waiting.take(reason, job_id)
-        try:
+        with self.waiting.considering(reason, job_id) as spec_cid:
             self.consider(job_id, spec_cid, in_turn=reason == WaitReason.TURN)
-        except BaseException:
-            self.waiting.restore(reason, job_id, spec_cid)
-            raise
-        self.waiting.save()
 
     def need_of(self, spec: JobSpec) -> Need:
         return Need(spec.resources.cpus, spec.resources.memory_mb)

@@ -34,9 +34,10 @@ log = logging.getLogger("hepx.chain")
 
 # Blocks a reorg may go back (the deepest the cursor can find its way from).
 KEPT_HASHES = 128
-# Seconds between writes of a cursor that only moved on: a block's handlers are idempotent,
-# so a process killed before the write reads those blocks again; writing every round cost
-# each agent a file per block.
+# Seconds between writes of a cursor that only moved on (or learnt the block of its owner's
+# transaction): a block's handlers are idempotent, so a process killed before the write reads
+# those blocks again; writing every round cost each agent a file per block, and writing for
+# each transaction a file per claim and result.
 WRITE_EVERY = 1.0
 
 
@@ -61,6 +62,9 @@ class Cursor:
         self._newest_checked: int | None = None
         self._written_at = time.monotonic()
         self._unwritten = False
+        # What must be on disk no later than the cursor that passed the events it came
+        # from (an agent's waiting jobs): written first, whenever the cursor is.
+        self.before_write: list[Callable[[], None]] = []
 
     def save(
         self, block: int, block_hash: str | None = None, parent_hash: str | None = None
@@ -74,10 +78,7 @@ class Cursor:
                 self.hashes[block] = block_hash
                 self._unchecked.add(block)
             self._prune()
-            if time.monotonic() >= self._written_at + WRITE_EVERY:
-                self._write()
-            else:
-                self._unwritten = True
+            self._write_soon()
 
     def flush(self) -> None:
         """Write what save() has not written yet (when the follower stops)."""
@@ -86,10 +87,13 @@ class Cursor:
                 self._write()
 
     def watch(self, block: int, block_hash: str) -> None:
+        """Keep the hash of a block holding one of the owner's transactions. Written as the
+        cursor is: a restart reads every job the agent holds from the chain again, so a
+        transaction a reorg took back while its hash was unwritten is found there."""
         with self._lock:
             self.hashes[block] = block_hash
             self._unchecked.add(block)
-            self._write()
+            self._write_soon()
 
     def to_check(self) -> dict[int, str]:
         """The hashes a poll compares with the chain to see whether a reorg happened."""
@@ -124,7 +128,15 @@ class Cursor:
         for old in sorted(self.hashes)[:-KEPT_HASHES]:
             del self.hashes[old]
 
+    def _write_soon(self) -> None:  # lock held
+        if time.monotonic() >= self._written_at + WRITE_EVERY:
+            self._write()
+        else:
+            self._unwritten = True
+
     def _write(self) -> None:  # lock held
+        for write_first in self.before_write:
+            write_first()
         self._prune()
         write_atomic(self.path, json.dumps({"block": self.block, "hashes": self.hashes}))
         self._written_at, self._unwritten = time.monotonic(), False

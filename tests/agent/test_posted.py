@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from agent_helpers import SteppedAgent, client_of
 
+import hepx.chain.follower as follower_module
 from agent.phases import Phase
 from agent.policy import Policy
 from agent.posted import PostedJobs
@@ -18,6 +19,7 @@ from agent.waiting import Waiting, WaitReason
 from hepx.anvil import Anvil
 from hepx.chain import JobState, MarketClient, MarketEvent, kind_id
 from hepx.deployment import Deployment
+from hepx.errors import ChainError
 from hepx.spec import canonical_json, parse_spec
 from hepx.store import LocalStore
 
@@ -142,7 +144,8 @@ def test_a_waiting_job_another_worker_took_is_dropped_without_asking_the_chain(
     asked = _recorded(monkeypatch, agent.client, "job")
     agent.step()
     assert job_id not in agent.waiting.jobs[WaitReason.TURN] and job_id not in asked
-    assert Waiting(agent.paths.waiting).jobs[WaitReason.TURN] == {}  # and saved so
+    agent.follower.cursor.flush()
+    assert Waiting(agent.paths.waiting).jobs[WaitReason.TURN] == {}  # and written so
 
 
 def test_a_post_others_rank_first_for_is_deferred_before_its_spec_is_read(
@@ -163,15 +166,46 @@ def test_a_post_others_rank_first_for_is_deferred_before_its_spec_is_read(
     assert {specs[j] for j in set(specs) - behind} <= set(read)  # ours first: read, decided
 
 
-def test_a_ranges_deferred_posts_are_saved_once(tmp_path: Path) -> None:
+def test_deferred_posts_are_written_with_the_cursor_not_in_each_round(
+    requester: MarketClient, other: MarketClient, store: LocalStore, agent_from: AgentFrom,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    """Each agent ranked behind defers a post; a write of the list in each such round was a
+    seventh of the round's time (8 agents, one post per POST). The list on disk only has to
+    hold what the cursor on disk passed."""
+    monkeypatch.setattr(follower_module, "WRITE_EVERY", 3600.0)  # no write but the stop's
+    agent = agent_from(requester.block_number() + 1)
+    peer = _event("WorkerRegistered", "0x01", worker=other.sender, kinds=[kind_id("echo")])
+    agent.order.saw(peer)
+    for i in range(6):
+        requester.post_job(_echo(store, f"w{i}"), 10**6, 60, 60)
+    agent.step()
+    agent.slots.join()
+    behind = set(agent.waiting.jobs[WaitReason.TURN])
+    assert behind, "six jobs, two workers: some rank the peer first"
+    assert not agent.paths.waiting.exists()  # not written by the round
+    agent.follower.cursor.flush()  # the cursor's write (every WRITE_EVERY, and on stop)
+    assert set(Waiting(agent.paths.waiting).jobs[WaitReason.TURN]) == behind  # writes it first
+    restarted = agent_from(1)  # from the state on disk
+    assert restarted.follower.cursor.block == agent.follower.cursor.block
+    assert set(restarted.waiting.jobs[WaitReason.TURN]) == behind
+
+
+def test_a_job_considered_again_stays_waiting_on_disk_until_it_has_been(
+    tmp_path: Path,
+) -> None:
     waiting = Waiting(tmp_path / "waiting.json")
-    with waiting.saved_once():
-        for job_id in (1, 2, 3):
-            waiting.put(WaitReason.TURN, job_id, f"cid{job_id}", after=1.0)
-        assert not waiting.path.exists()
-    assert Waiting(waiting.path).jobs[WaitReason.TURN] == {1: "cid1", 2: "cid2", 3: "cid3"}
-    waiting.put(WaitReason.SLOT, 4, "cid4")  # outside: saved at once, as before
-    assert Waiting(waiting.path).jobs[WaitReason.SLOT] == {4: "cid4"}
+    waiting.put(WaitReason.SLOT, 4, "cid4")
+    with waiting.considering(WaitReason.SLOT, 4) as spec_cid:
+        assert spec_cid == "cid4" and waiting.due(WaitReason.SLOT) == []
+        waiting.flush()  # the cursor written meanwhile, by a thread mining our transaction
+        assert Waiting(waiting.path).jobs[WaitReason.SLOT] == {4: "cid4"}
+    waiting.flush()
+    assert Waiting(waiting.path).jobs[WaitReason.SLOT] == {}
+    waiting.put(WaitReason.SLOT, 5, "cid5")
+    with pytest.raises(ChainError), waiting.considering(WaitReason.SLOT, 5):
+        raise ChainError("the node went away mid-way")
+    assert waiting.jobs[WaitReason.SLOT] == {5: "cid5"}  # still waiting
 
 
 def test_a_posted_job_is_claimed_and_run_reading_it_once_before_its_result_goes_out(

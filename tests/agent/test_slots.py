@@ -220,6 +220,7 @@ def test_jobs_waiting_for_a_slot_are_taken_up_again_by_an_agent_restarted_from_i
     first.step()  # claims the first, leaves the second waiting, moves its cursor past both
     assert list(first.waiting.jobs[WaitReason.SLOT]) == [waiting]
     first.slots.join()  # (the "killed" agent's job ends; a restart would run it again)
+    first.follower.cursor.flush()  # killed once its cursor was written
     restarted = agent()
     assert list(restarted.waiting.jobs[WaitReason.SLOT]) == [waiting]
     restarted.step()

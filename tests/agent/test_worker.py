@@ -434,6 +434,7 @@ def test_a_waiting_job_stays_waiting_when_the_chain_fails_while_it_is_considered
     with pytest.raises(ChainError):
         agent.reconsider_waiting()
     assert agent.waiting.jobs[WaitReason.SLOT] == {7: CID_OF_SPEC}
+    agent.waiting.flush()  # as the cursor's next write does
     restarted = WorkerAgent(down, store, POLICY, tmp_path / "w", start_block=1)
     assert restarted.waiting.jobs[WaitReason.SLOT] == {7: CID_OF_SPEC}
 
