@@ -323,8 +323,10 @@ class WorkerAgent:
                 return
             kind = None if spec is None else kind_id(spec.kind)
             if wait := self.order.wait(job_id, terms.replicas, kind):
-                log.info("event=deferred job=%d reason='others rank first' wait=%.2f", job_id,
-                         wait)  # fmt: skip
+                # DEBUG: all but one agent of a kind defer every post (their files grew by
+                # a line per post, and the line cost a twentieth of a round).
+                log.debug("event=deferred job=%d reason='others rank first' wait=%.2f", job_id,
+                          wait)  # fmt: skip
                 self.waiting.put(WaitReason.TURN, job_id, spec_cid, after=wait)
                 return
         if spec is None and (spec := self.specs.for_job(job_id, spec_cid)) is None:
