@@ -24,6 +24,7 @@ from hepx.artifacts import load_artifact
 from hepx.chain.events import LogDecoder
 from hepx.chain.nonces import sequence_for
 from hepx.chain.rpc import Rpc, error_message
+from hepx.chain.signing import Signer
 from hepx.chain.types import MarketEvent, TxResult
 from hepx.chain.views import AbiFunction, send_calls, view_calls
 from hepx.errors import ChainError, ConfigError, HepxError, NotMined, TxDropped, TxReverted
@@ -68,6 +69,7 @@ class ContractClient:
             address=to_checksum_address(address), abi=self.artifact.abi
         )
         self.account: LocalAccount | None = Account.from_key(private_key) if private_key else None
+        self.signer = None if self.account is None else Signer(self.account)
         self.receipt_timeout = receipt_timeout
         # Called with (what, result) after each mined tx: metrics count gas and calls here.
         self.tx_observers: list[Callable[[str, TxResult], None]] = []
@@ -312,8 +314,8 @@ class ContractClient:
         The sender's sequence is locked only while sending, so several transactions are in
         flight at once and their receipts are awaited in parallel (hepx/chain/nonces.py).
         """
-        account = self.account
-        assert account is not None
+        account, signer = self.account, self.signer
+        assert account is not None and signer is not None
         sequence = sequence_for(self.rpc_url, self.chain_id(), account.address)
         with sequence.lock:
             for _attempt in range(_NONCE_ATTEMPTS):
@@ -321,10 +323,10 @@ class ContractClient:
                     lambda: self.rpc.nonce(account.address, "pending"),
                     lambda tx_hash: self.rpc.transaction(tx_hash) is not None,
                 )
-                signed = account.sign_transaction(tx)
-                tx_hash = "0x" + bytes(signed.hash).hex()
+                raw, signed_hash = signer.sign(tx)
+                tx_hash = "0x" + signed_hash.hex()
                 try:
-                    accepted = self._send_raw(signed.raw_transaction, what)
+                    accepted = self._send_raw(raw, what)
                 except HepxError:
                     sequence.resync()  # refused or unreachable: trust the node next time
                     raise
@@ -332,7 +334,7 @@ class ContractClient:
                 # client of this sender took the nonce. Catch up with the node and re-sign.
                 if accepted or self.rpc.transaction(tx_hash) is not None:
                     sequence.sent(tx_hash)
-                    return signed.hash
+                    return HexBytes(signed_hash)
                 sequence.resync()
         raise ChainError(f"{what}: the node kept refusing our nonces ({_NONCE_ATTEMPTS} tries)")
 
