@@ -19,6 +19,8 @@ from agent.phases import Phase, check_step
 from agent.policy import Policy
 from agent.specs import SpecCache
 from hepx.chain import MarketClient, TxResult
+from hepx.digest import Digest
+from hepx.errors import DigestError
 from hepx.files import write_atomic
 from hepx.spec import JobSpec
 from hepx.store import LocalStore
@@ -32,6 +34,15 @@ class Produced:
     outputs: Path
     workdir: Path
     seconds: float
+    # The outputs' canonical digest, or why there is none: worked out once, for provenance
+    # and for what goes on chain (a ROOT file's is read whole, and was read twice).
+    digest: Digest | DigestError
+
+    def digest_bytes32(self) -> bytes:
+        """The digest a submission or commitment carries; raises its DigestError."""
+        if isinstance(self.digest, DigestError):
+            raise self.digest
+        return self.digest.bytes32()
 
 
 @dataclass

@@ -11,13 +11,14 @@ import json
 from pathlib import Path
 from typing import Any
 
-from hepx.digest import canonical_digest
+from hepx.digest import Digest
 from hepx.errors import DigestError
 from hepx.spec import JobSpec
 
 
-def result_facts(spec: JobSpec, outputs: Path) -> dict[str, Any]:
-    """Seed, runner software versions and canonical digest of one job's outputs."""
+def result_facts(spec: JobSpec, outputs: Path, digest: Digest | DigestError) -> dict[str, Any]:
+    """Seed, runner software versions and canonical digest (or why there is none) of one
+    job's outputs."""
     versions: dict[str, Any] = {}
     summary_path = outputs / "summary.json"
     if summary_path.is_file():
@@ -27,13 +28,9 @@ def result_facts(spec: JobSpec, outputs: Path) -> dict[str, Any]:
             summary = None  # the digest below reports an unreadable summary
         if isinstance(summary, dict) and isinstance(summary.get("versions"), dict):
             versions = summary["versions"]
-    try:
-        digest: dict[str, Any] = canonical_digest(spec.kind, outputs).to_json()
-    except DigestError as exc:
-        # The outputs are still the worker's answer; a missing digest tells replicas why.
-        digest = {"error": str(exc)}
     return {
         "seed": getattr(spec.params, "seed", None),
         "runner_software": versions,
-        "digest": digest,
+        # The outputs are still the worker's answer; a missing digest tells replicas why.
+        "digest": {"error": str(digest)} if isinstance(digest, DigestError) else digest.to_json(),
     }

@@ -12,14 +12,12 @@ from __future__ import annotations
 import logging
 import secrets
 import shutil
-from pathlib import Path
 from typing import Any
 
 from agent.bidding import close_matching
 from agent.host import FlowHost
 from agent.phases import REPLICA_PHASES, Phase
 from hepx.chain import AssignmentStatus, JobState
-from hepx.digest import digest_bytes32
 from hepx.errors import DigestError, TxReverted
 from hepx.spec import JobSpec
 
@@ -38,10 +36,6 @@ class ReplicaFlow:
     def __init__(self, agent: FlowHost) -> None:
         self.agent = agent
 
-    def digest(self, spec: JobSpec, outputs: Path) -> bytes:
-        """The job kind's canonical digest of our outputs (what the replicas compare)."""
-        return digest_bytes32(spec.kind, outputs)
-
     def run(self, job_id: int, spec_cid: str, spec: JobSpec | None = None) -> None:
         """Run an assigned replica, store its result and save digest + salt; then commit."""
         agent = self.agent
@@ -50,9 +44,8 @@ class ReplicaFlow:
             # We will be slashed as a no-show; we still see to it that the job ends.
             agent.book.set(job_id, phase=Phase.REPLICA_FAILED)
             return
-        spec = spec or agent.specs.get(spec_cid)
         try:
-            digest = self.digest(spec, produced.outputs)
+            digest = produced.digest_bytes32()  # what the replicas compare
         except DigestError as exc:
             log.error("event=failed job=%d error=%s", job_id, exc)
             agent.book.set(job_id, phase=Phase.REPLICA_FAILED, error=str(exc))

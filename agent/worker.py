@@ -63,7 +63,7 @@ from hepx.chain import (
     kind_id,
     websocket_url,
 )
-from hepx.digest import digest_bytes32
+from hepx.digest import Digest, canonical_digest
 from hepx.errors import (
     ChainError,
     DigestError,
@@ -434,7 +434,7 @@ class WorkerAgent:
             return
         result_cid = produced.result_cid
         try:
-            digest = self._result_digest(job_id, spec_cid, spec, produced.outputs)
+            digest = self._result_digest(job_id, produced)
             if (lost := self._no_longer_held(job_id, spec_cid)) is not None:
                 # The phase stays claimed: resume_held() acts on what the chain says now.
                 log.warning("event=claim_orphaned job=%d reason=%r result_not_sent", job_id, lost)
@@ -455,16 +455,13 @@ class WorkerAgent:
         if self.sweeps.sendable(job_id):
             self.heads.wake()
 
-    def _result_digest(
-        self, job_id: int, spec_cid: str, spec: JobSpec | None, outputs: Path
-    ) -> bytes:
+    def _result_digest(self, job_id: int, produced: Produced) -> bytes:
         """The kind's canonical digest of the outputs, submitted beside the CID so that a
         dispute's verifiers can check it; zeros (a claim nobody can uphold) if none can be
         made."""
         try:
-            spec = spec or self.specs.get(spec_cid)
-            return digest_bytes32(spec.kind, outputs)
-        except (DigestError, StoreError, SpecError) as exc:
+            return produced.digest_bytes32()
+        except DigestError as exc:
             log.warning("event=no_digest job=%d error=%s", job_id, exc)
             return bytes(32)
 
@@ -563,6 +560,11 @@ class WorkerAgent:
             log.error("event=failed job=%d error=%s", job_id, exc)
             self.book.set(job_id, phase=Phase.FAILED, error=str(exc))
             return None
+        digest: Digest | DigestError
+        try:
+            digest = canonical_digest(spec.kind, outputs)
+        except DigestError as exc:
+            digest = exc
         provenance = {
             "job_id": job_id,
             "chain_id": self.client.chain_id(),
@@ -578,7 +580,7 @@ class WorkerAgent:
             "container": run.container,
             "batch": run.batch,
             "software": {"hepx": __version__, "python": platform.python_version()},
-            **result_facts(spec, outputs),
+            **result_facts(spec, outputs, digest),
         }
         (result / "provenance.json").write_text(json.dumps(provenance, indent=2, sort_keys=True))
         result_cid = self.store.add_dir(result)
@@ -592,4 +594,4 @@ class WorkerAgent:
                 self.book.set(job_id, phase=Phase.FAILED, error=str(exc))
                 return None
             log.info("event=published job=%d result=%s to=%s", job_id, result_cid, self.publish_url)
-        return Produced(result_cid, outputs, workdir, run.seconds)
+        return Produced(result_cid, outputs, workdir, run.seconds, digest)

@@ -45,6 +45,10 @@ class Digest:
     def tolerance(self) -> str | None:
         return f"{SIGNIFICANT_DIGITS} significant digits" if self.method == "root" else None
 
+    def bytes32(self) -> bytes:
+        """The 32 bytes a submission, commitment or vote carries."""
+        return bytes.fromhex(self.value.removeprefix("0x"))
+
     def to_json(self) -> dict[str, Any]:
         return {
             "version": VERSION,
@@ -84,7 +88,7 @@ def canonical_digest(kind: str, outputs: Path) -> Digest:
 
 def digest_bytes32(kind: str, outputs: Path) -> bytes:
     """The canonical digest as the 32 bytes a submission, commitment or vote carries."""
-    return bytes.fromhex(canonical_digest(kind, outputs).value.removeprefix("0x"))
+    return canonical_digest(kind, outputs).bytes32()
 
 
 def canonical_number(value: float) -> str:

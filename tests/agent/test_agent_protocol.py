@@ -3,6 +3,7 @@ allowlists and ERC-20 jobs, including a restart between commit and reveal."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import signal
@@ -18,6 +19,7 @@ from agent_helpers import AnswerLost, SteppedAgent
 from web3 import Web3
 
 from agent.bidding import AWARD_GAS
+from agent.host import Produced
 from agent.policy import Policy
 from agent.stake import ensure_stake
 from agent.worker import WorkerAgent
@@ -30,6 +32,7 @@ from hepx.chain import (
     TokenClient,
 )
 from hepx.deployment import Deployment
+from hepx.digest import Digest
 from hepx.errors import ChainError
 from hepx.spec import JobSpec, canonical_json, parse_spec
 from hepx.store import LocalStore
@@ -217,7 +220,14 @@ def test_two_of_three_slashes_the_worker_that_reveals_another_digest(
     agents = _staked_agents(anvil, deployment, store, tmp_path, (1, 2, 3))
     job_id, _ = post_spec(requester, cid, spec)
     liar = agents[1]
-    liar.replicas.digest = lambda spec, outputs: b"\x13" * 32  # type: ignore[method-assign]
+    honest_result = liar.produce_result
+
+    def lying_result(job_id: int, spec_cid: str, spec: JobSpec | None = None) -> Produced | None:
+        produced = honest_result(job_id, spec_cid, spec)
+        lie = Digest("sha256", "0x" + "13" * 32)
+        return None if produced is None else dataclasses.replace(produced, digest=lie)
+
+    liar.produce_result = lying_result  # type: ignore[method-assign]
     _until(lambda: requester.job(job_id).state.final, agents, timeout=60)
 
     assert requester.job(job_id).state == JobState.SETTLED

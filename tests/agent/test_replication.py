@@ -36,7 +36,8 @@ class Host:
         outputs = workdir / "result" / "outputs"
         outputs.mkdir(parents=True)
         (outputs / "answer.txt").write_text(self.answer)
-        return Produced(self.store.add_dir(workdir / "result"), outputs, workdir, 0.1)
+        result_cid = self.store.add_dir(workdir / "result")
+        return Produced(result_cid, outputs, workdir, 0.1, canonical_digest("echo", outputs))
 
     def run_job(self, job_id: int, spec_cid: str, spec: JobSpec | None = None) -> None:
         raise AssertionError("a replicated job never runs as a single job")

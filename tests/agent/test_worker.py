@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from agent_helpers import AnswerLost, SteppedAgent
 
+import hepx.digest as digest_module
 from agent.phases import Phase
 from agent.policy import Policy
 from agent.waiting import WaitReason
@@ -80,22 +81,33 @@ def _events(client: MarketClient, deployment: Deployment, job_id: int) -> list[s
 
 
 def test_agent_runs_echo_job_and_submits_a_result_that_holds_the_output(
-    anvil: Anvil, deployment: Deployment, store: LocalStore, tmp_path: Path
-) -> None:
+    anvil: Anvil, deployment: Deployment, store: LocalStore, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    hashed: list[str] = []  # the output files the canonical digest read
+    file_sha256 = digest_module._file_sha256
+    monkeypatch.setattr(
+        digest_module, "_file_sha256", lambda path: hashed.append(path.name) or file_sha256(path)
+    )
     requester = _client(anvil, deployment, 0)
     job_id, _ = requester.post_job(_echo(store), 10**6, 60, 60)
     agent = _agent(anvil, deployment, store, tmp_path / "w")
     agent.step()
     job = requester.job(job_id)
     assert job.state == JobState.SUBMITTED and job.price == 1000
-    result = [
+    submitted = [
         e
         for e in requester.events(deployment.deploy_block, requester.block_number(), job_id=job_id)
         if e.name == "ResultSubmitted"
-    ][0].args["resultCid"]
+    ][0].args
+    result = submitted["resultCid"]
     assert store.read_bytes(store.resolve(result, "outputs/message.txt")) == b"hi"
     provenance = json.loads(store.read_bytes(store.resolve(result, "provenance.json")))
     assert provenance["job_id"] == job_id and provenance["worker"] == agent.address
+    # One digest of the outputs, for the provenance and the chain alike (it was made twice:
+    # a physics job's ROOT file was read whole for each).
+    assert provenance["digest"]["value"] == "0x" + bytes(submitted["digest"]).hex()
+    assert sorted(hashed) == sorted(set(hashed)) and "message.txt" in hashed
 
 
 def test_job_whose_spec_cannot_be_fetched_is_not_claimed(
