@@ -288,8 +288,8 @@ class ContractClient:
     def _fill_nonce_gap(self, first: int, end: int) -> None:
         """Send empty transfers to ourselves with nonces ``first`` .. ``end - 1``, so that the
         transaction queued behind them is mined (21,000 gas each; only after a reorg)."""
-        account = self.account
-        assert account is not None
+        account, signer = self.account, self.signer
+        assert account is not None and signer is not None
         sequence = sequence_for(self.rpc_url, self.chain_id(), account.address)
         with sequence.lock:
             for nonce in range(first, end):
@@ -303,7 +303,7 @@ class ContractClient:
                     "nonce": nonce,
                     "chainId": self.chain_id(),
                 }
-                raw = account.sign_transaction(filler).raw_transaction
+                raw, _ = signer.sign(filler)
                 self._send_raw(raw, "fill nonce gap")
                 log.warning("event=nonce_gap_filled sender=%s nonce=%d", account.address, nonce)
             sequence.resync()
