@@ -267,6 +267,7 @@ class WorkerAgent:
 
     def _after_reorg(self, fork: int) -> None:
         self.posted.clear()
+        self.waiting.forget_known()
         self.earnings.after_reorg()
         self.recovery.after_reorg(fork)
         self.sweeps.after_reorg()
@@ -282,11 +283,13 @@ class WorkerAgent:
                 break
             self._reconsider(WaitReason.SLOT, job_id)
         for job_id in self.waiting.due(WaitReason.TURN):
+            if self.slots.free.cpus == 0:
+                break  # its turn stays come: a stand-in without a slot could only wait again
             self._reconsider(WaitReason.TURN, job_id)
 
     def _reconsider(self, reason: WaitReason, job_id: int) -> None:
-        with self.waiting.considering(reason, job_id) as spec_cid:
-            self.consider(job_id, spec_cid, in_turn=reason == WaitReason.TURN)
+        with self.waiting.considering(reason, job_id) as (spec_cid, known):
+            self.consider(job_id, spec_cid, in_turn=reason == WaitReason.TURN, known=known)
 
     def need_of(self, spec: JobSpec) -> Need:
         return Need(spec.resources.cpus, spec.resources.memory_mb)
@@ -314,20 +317,20 @@ class WorkerAgent:
         # later, or never): the won job waits for a slot. Every eligible worker applies to a
         # draw (the stake-weighted draw, not arrival, picks), so nobody defers to others there.
         bidding = terms.mode == MatchMode.AUCTION or terms.replicas > 1
+        kept = None if bidding else (job, terms)  # a bid changes a job without closing it
         spec: JobSpec | None = None
         if not bidding and not in_turn:
             # Ranked before its spec is read (the workers ahead take most jobs, and N agents
-            # read every spec), unless the workers serve different kinds: its kind then says
-            # who ranks.
+            # read every spec), unless the workers serve different kinds (its kind then ranks).
             if self.order.kinds_vary() and (spec := self.specs.for_job(job_id, spec_cid)) is None:
                 return
             kind = None if spec is None else kind_id(spec.kind)
             if wait := self.order.wait(job_id, terms.replicas, kind):
-                # DEBUG: all but one agent of a kind defer every post (their files grew by
-                # a line per post, and the line cost a twentieth of a round).
+                # DEBUG: all but one agent of a kind defer every post (a line each cost a
+                # twentieth of a round).
                 log.debug("event=deferred job=%d reason='others rank first' wait=%.2f", job_id,
                           wait)  # fmt: skip
-                self.waiting.put(WaitReason.TURN, job_id, spec_cid, after=wait)
+                self.waiting.put(WaitReason.TURN, job_id, spec_cid, after=wait, known=kept)
                 return
         if spec is None and (spec := self.specs.for_job(job_id, spec_cid)) is None:
             return
@@ -338,7 +341,7 @@ class WorkerAgent:
         probe = self.llm_probe if spec.kind in PER_TOKEN_KINDS else None
         if probe and (llm_down := probe.unavailable()) is not None:
             log.info("event=waiting job=%d reason=%r", job_id, f"LLM endpoint: {llm_down}")
-            self.waiting.put(WaitReason.LLM, job_id, spec_cid)
+            self.waiting.put(WaitReason.LLM, job_id, spec_cid, known=kept)
             return
         missing = [ref.name for ref in spec.inputs if not self.store.has(ref.cid)]
         if missing:
@@ -352,7 +355,7 @@ class WorkerAgent:
         if not bidding and not self._reserve(job_id, need):
             log.info("event=waiting job=%d reason='all slots busy' running=%d", job_id,
                      self.slots.running)  # fmt: skip
-            self.waiting.put(WaitReason.SLOT, job_id, spec_cid)
+            self.waiting.put(WaitReason.SLOT, job_id, spec_cid, known=kept)
             return
         queued = False
         try:

@@ -6,15 +6,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from agent_helpers import SteppedAgent, client_of
 
+import agent.waiting as waiting_module
 import hepx.chain.follower as follower_module
 from agent.phases import Phase
 from agent.policy import Policy
 from agent.posted import PostedJobs
+from agent.slots import Need, Slots
 from agent.waiting import Waiting, WaitReason
 from hepx.anvil import Anvil
 from hepx.chain import JobState, MarketClient, MarketEvent, kind_id
@@ -196,8 +199,8 @@ def test_a_job_considered_again_stays_waiting_on_disk_until_it_has_been(
 ) -> None:
     waiting = Waiting(tmp_path / "waiting.json")
     waiting.put(WaitReason.SLOT, 4, "cid4")
-    with waiting.considering(WaitReason.SLOT, 4) as spec_cid:
-        assert spec_cid == "cid4" and waiting.due(WaitReason.SLOT) == []
+    with waiting.considering(WaitReason.SLOT, 4) as (spec_cid, known):
+        assert spec_cid == "cid4" and known is None and waiting.due(WaitReason.SLOT) == []
         waiting.flush()  # the cursor written meanwhile, by a thread mining our transaction
         assert Waiting(waiting.path).jobs[WaitReason.SLOT] == {4: "cid4"}
     waiting.flush()
@@ -206,6 +209,61 @@ def test_a_job_considered_again_stays_waiting_on_disk_until_it_has_been(
     with pytest.raises(ChainError), waiting.considering(WaitReason.SLOT, 5):
         raise ChainError("the node went away mid-way")
     assert waiting.jobs[WaitReason.SLOT] == {5: "cid5"}  # still waiting
+
+
+def test_what_a_waiting_job_is_known_as_is_forgotten_when_it_closes_or_a_reorg_comes(
+    tmp_path: Path,
+) -> None:
+    posted = PostedJobs()
+    posted.saw(_post(1, "0xa"))
+    posted.saw(_post(2, "0xb"))
+    known = {j: k for j, _, k in posted.pending()}
+    waiting = Waiting(tmp_path / "waiting.json")
+    waiting.put(WaitReason.TURN, 1, "cid1", known=known[1])
+    waiting.put(WaitReason.TURN, 2, "cid2", known=known[2])
+    with waiting.considering(WaitReason.TURN, 1) as (_, first):
+        assert first == known[1]
+        waiting.put(WaitReason.SLOT, 1, "cid1", known=first)  # waits on, for a slot now
+    waiting.drop(1)  # claimed by another worker
+    waiting.put(WaitReason.SLOT, 1, "cid1")  # a reorg brought it back: read from the chain
+    waiting.forget_known()  # and the reorg may have changed the other one
+    for job_id in (1, 2):
+        reason = WaitReason.SLOT if job_id == 1 else WaitReason.TURN
+        with waiting.considering(reason, job_id) as (_, again):
+            assert again is None
+
+
+def test_a_deferred_job_is_taken_when_its_turn_comes_without_asking_the_chain_again(
+    requester: MarketClient, other: MarketClient, store: LocalStore, agent_from: AgentFrom,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    """Standing in for the ranks ahead, or when a slot frees, an agent asked the chain for
+    the job and its terms again, though only an event that closes a first-come job changes
+    it (8 agents on a burst of 200: ~600 such asks). And a stand-in with no slot free
+    considered the job only to leave it waiting again."""
+    clock = [1000.0]
+    monkeypatch.setattr(waiting_module, "time", SimpleNamespace(monotonic=lambda: clock[0]))
+    agent = agent_from(requester.block_number() + 1)
+    agent.slots = Slots(1, 1 << 20)  # one job at a time: the others wait for a slot
+    agent.order.saw(_event("WorkerRegistered", "0x01", worker=other.sender,
+                           kinds=[kind_id("echo")]))  # fmt: skip
+    posted = [requester.post_job(_echo(store, f"t{i}"), 10**6, 60, 60)[0] for i in range(6)]
+    agent.step()
+    behind = set(agent.waiting.jobs[WaitReason.TURN])
+    assert behind and len(behind) < 6, "six jobs, two workers: both ranks occur"
+    asked = _recorded(monkeypatch, agent.client, "job")
+    terms = _recorded(monkeypatch, agent.client, "terms")
+    read = _recorded(monkeypatch, agent.specs, "get")
+    clock[0] += 60  # the peer's turns are over; it never came
+    agent.slots.reserve(-1, Need(1, 0))  # a job of another flow holds the one slot
+    agent.step()
+    assert set(agent.waiting.jobs[WaitReason.TURN]) == behind and asked == terms == read == []
+    agent.slots.release(-1)
+    for _ in range(6):
+        agent.step()
+    assert {agent.book.phase(j) for j in posted} == {Phase.SUBMITTED}
+    # Each job is read once, to see that its claim still stands before its result goes out.
+    assert behind <= set(asked) and len(asked) == len(set(asked)) and terms == []
 
 
 def test_a_posted_job_is_claimed_and_run_reading_it_once_before_its_result_goes_out(
