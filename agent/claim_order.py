@@ -3,13 +3,18 @@
 When every agent that wants a first-come job claims it at once, all claims but one revert on
 chain and their gas is lost, and adding agents makes the market slower (issue 15 measured 61
 reverted claims with 8 agents). Instead each job ranks the workers seen at work lately by
-keccak(jobId, address): the first ``seats`` claim at once (a job with n replicas has n seats),
+blake2b(jobId, address): the first ``seats`` claim at once (a job with n replicas has n seats),
 the next ones only if the job is still open ``STAGGER`` seconds per rank later (the ones ahead
 declined it, were busy or are gone), and their simulation then refuses a claim that lost for
 free. No coordination and no contract change: each agent ranks from the same chain events, and
 a newcomer joins the ranking with its first claim or registration. A sweep's lots take turns
 the same way at each position of the sweep's cursor (a lot claim names its first job), with
 the workers that hold a lot ranked after those that do not.
+
+The hash is off chain and any hash all agents share would do: every agent ranks every post
+(all but one defer it), and eth_utils' keccak took 6 us a worker, most of the ~60 us a
+deferral cost with 8 workers; blake2b takes 0.3. An agent that ranks with another hash (an
+older version's keccak) only races more often: its claim's simulation refuses a lost race.
 
 A job is ranked among the workers that serve its kind, as their registration and kind updates
 say (a worker whose kinds this agent never saw counts as serving every kind): ranked among all,
@@ -19,12 +24,11 @@ take it, and adding workers of other kinds made the market slower.
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from collections.abc import Callable
 from functools import lru_cache
-
-from eth_utils.crypto import keccak
 
 from hepx.chain import MarketEvent
 from hepx.chain.abi import checksummed
@@ -95,7 +99,9 @@ class ClaimOrder:
 
     def rank(self, job_id: int, kind: bytes | None = None) -> int:
         """This agent's place (0 first) in ``job_id``'s order (among those serving ``kind``)."""
-        return sorted(self.peers(kind), key=lambda w: _key(job_id, w)).index(self.me)
+        job = job_id.to_bytes(32, "big")
+        mine = _key(job, self.me)
+        return sum(_key(job, worker) < mine for worker in self.peers(kind))
 
     def wait(self, job_id: int, seats: int = 1, kind: bytes | None = None) -> float:
         """Seconds to leave ``job_id`` to the workers ahead before claiming it (0: now)."""
@@ -110,13 +116,18 @@ class ClaimOrder:
         turn left to a busy one would cost a STAGGER each time)."""
         with self._lock:
             busy = set(self._lots.values())
-        order = sorted(self.peers(kind), key=lambda w: (w in busy, _key(first_job, w)))
+        job = first_job.to_bytes(32, "big")
+        order = sorted(self.peers(kind), key=lambda w: (w in busy, _key(job, w)))
         return _stagger(order.index(self.me))
 
 
-@lru_cache(maxsize=1 << 16)  # a lot's turn is asked every round; a job's at each decision
-def _key(job_id: int, worker: str) -> bytes:
-    return keccak(job_id.to_bytes(32, "big") + bytes.fromhex(worker[2:]))
+def _key(job: bytes, worker: str) -> bytes:
+    return hashlib.blake2b(job + _address_bytes(worker), digest_size=16).digest()
+
+
+@lru_cache(maxsize=4096)
+def _address_bytes(worker: str) -> bytes:
+    return bytes.fromhex(worker[2:])
 
 
 def _kind_ids(event: MarketEvent) -> set[bytes]:
