@@ -61,6 +61,7 @@ from hepx.chain import (
     TxResult,
     closes,
     kind_id,
+    others_money,
     websocket_url,
 )
 from hepx.digest import Digest, canonical_digest
@@ -114,6 +115,7 @@ class WorkerAgent:
             Cursor(self.paths.cursor, start_block),
             confirmations,
             on_reorg=self._after_reorg,
+            skip=others_money(client.sender, self.book.jobs.__contains__),
         )
         self.poll_interval = poll_interval
         # Woken by each new block where the node offers a subscription ("" = the RPC URL's
@@ -459,9 +461,8 @@ class WorkerAgent:
             self.heads.wake()
 
     def _result_digest(self, job_id: int, produced: Produced) -> bytes:
-        """The kind's canonical digest of the outputs, submitted beside the CID so that a
-        dispute's verifiers can check it; zeros (a claim nobody can uphold) if none can be
-        made."""
+        """The outputs' canonical digest, submitted beside the CID for a dispute's verifiers
+        to check; zeros (a claim nobody can uphold) if none can be made."""
         try:
             return produced.digest_bytes32()
         except DigestError as exc:
@@ -493,8 +494,7 @@ class WorkerAgent:
             return None
         return str(batch_id)
 
-    def _checkpoint(self, job_id: int) -> Path:
-        """A runner's scratch that, unlike the work folder, survives a rerun of the job."""
+    def _checkpoint(self, job_id: int) -> Path:  # a runner's scratch that survives a rerun
         return self.paths.state_dir / "checkpoints" / str(job_id)
 
     def produce_result(

@@ -38,6 +38,7 @@ from hepx.chain.events import (
     block_ranges,
     closes,
     confirmed_ranges,
+    others_money,
 )
 from hepx.chain.follower import KEPT_HASHES, Cursor, EventFollower
 from hepx.chain.heads import HeadWatcher, websocket_url
@@ -126,6 +127,7 @@ __all__ = [
     "kind_id",
     "lapsed",
     "mismatch_vote",
+    "others_money",
     "vote_for",
     "websocket_url",
 ]

@@ -21,7 +21,7 @@ from eth_utils.address import to_checksum_address
 from hexbytes import HexBytes
 
 from hepx.artifacts import load_artifact
-from hepx.chain.events import LogDecoder
+from hepx.chain.events import LogDecoder, Skip
 from hepx.chain.nonces import sequence_for
 from hepx.chain.rpc import Rpc, error_message
 from hepx.chain.signing import Signer
@@ -179,8 +179,8 @@ class ContractClient:
         """True while a transaction of this client's sender waits in the node's pool."""
         return self.rpc.nonce(self.sender, "pending") > self.rpc.nonce(self.sender, "latest")
 
-    def decode_log(self, raw: Any) -> MarketEvent | None:
-        return self.decoder.decode(raw)
+    def decode_log(self, raw: Any, skip: Skip | None = None) -> MarketEvent | None:
+        return self.decoder.decode(raw, skip)
 
     def transact(self, what: str, fn: Any, value: int = 0, gas: int | None = None) -> TxResult:
         """Simulate, sign, send and wait for ``fn``; raise TxReverted on any refusal.

@@ -9,7 +9,7 @@ the agent's follower and the API's index all see the same :class:`MarketEvent`.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -102,13 +102,16 @@ class LogDecoder:
                 order=[i["name"] for i in item["inputs"]],
             )
 
-    def decode(self, raw: Any) -> MarketEvent | None:
-        """The event of one log; None for another contract's log or an event not in the ABI."""
+    def decode(self, raw: Any, skip: Skip | None = None) -> MarketEvent | None:
+        """The event of one log; None for another contract's log, an event not in the ABI, or
+        one ``skip`` leaves undecoded."""
         topics = [_hex(t) for t in raw["topics"]]
         if _hex(raw["address"]) != self.address or not topics:
             return None
         layout = self._layouts.get(topics[0])
         if layout is None or len(topics) != 1 + len(layout.indexed):
+            return None
+        if skip is not None and skip(layout.name, topics):
             return None
         args: dict[str, Any] = {}
         for (name, kind), topic in zip(layout.indexed, topics[1:], strict=True):
@@ -132,6 +135,30 @@ class LogDecoder:
             log_index=_int(raw["logIndex"]),
             block_hash=_hex(raw["blockHash"]),
         )
+
+
+# Whether a log (its event's name and topics, as hex strings) can be left undecoded.
+Skip = Callable[[str, list[str]], bool]
+
+
+def others_money(worker: str, mine: Callable[[int], bool]) -> Skip:
+    """What a worker's follower need not decode: a Payment to someone else, and the
+    settlement of another worker's job (``mine``: whether a job id is one the worker holds).
+
+    Every agent reads every event of the market; these were over half of them (a settled
+    job's worker, fee and refund payments and its JobSettled), and nothing of an agent's acts
+    on them: its own credit shows in a Payment to it, a job leaves its waiting list when it is
+    claimed, and its own jobs' settlements are kept."""
+    me = "0x" + worker.lower()[2:].rjust(64, "0")
+
+    def skip(name: str, topics: list[str]) -> bool:
+        if name == "Payment":  # (jobId, payee) indexed
+            return topics[2] != me
+        if name == "JobSettled":  # (jobId, worker) indexed
+            return topics[2] != me and not mine(int(topics[1], 16))
+        return False
+
+    return skip
 
 
 def block_ranges(first: int, last: int, size: int) -> Iterator[tuple[int, int]]:

@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from hepx.chain.events import confirmed_ranges
+from hepx.chain.events import Skip, confirmed_ranges
 from hepx.chain.market import MarketClient
 from hepx.chain.rpc import Heads, Rpc
 from hepx.chain.types import MarketEvent
@@ -152,8 +152,10 @@ class EventFollower:
         confirmations: int = 0,
         max_range: int = 2000,
         on_reorg: Callable[[int], None] | None = None,
+        skip: Skip | None = None,
     ) -> None:
         self.client = client
+        self.skip = skip  # logs its handler would do nothing with, left undecoded
         self.cursor = cursor
         self.confirmations = confirmations
         self.max_range = max_range
@@ -176,7 +178,7 @@ class EventFollower:
         )
         handled = 0
         for start, end in ranges:
-            for event in self.client.iter_events(start, end):
+            for event in self.client.iter_events(start, end, skip=self.skip):
                 handle(event)
                 handled += 1
             if end_range is not None:

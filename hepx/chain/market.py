@@ -9,7 +9,7 @@ from eth_utils.address import to_checksum_address
 
 from hepx.chain.contract import ContractClient
 from hepx.chain.enums import AssignmentStatus, JobState, MatchMode
-from hepx.chain.events import block_ranges
+from hepx.chain.events import Skip, block_ranges
 from hepx.chain.sweeps import SweepCalls
 from hepx.chain.types import (
     CLAIM_ITEM_GAS,
@@ -98,7 +98,12 @@ class MarketClient(SweepCalls, ContractClient):
         return list(self.iter_events(from_block, to_block, job_id, chunk))
 
     def iter_events(
-        self, from_block: int, to_block: int, job_id: int | None = None, chunk: int = 5000
+        self,
+        from_block: int,
+        to_block: int,
+        job_id: int | None = None,
+        chunk: int = 5000,
+        skip: Skip | None = None,
     ) -> Iterator[MarketEvent]:
         for start, end in block_ranges(from_block, to_block, chunk):
             params: dict[str, Any] = {
@@ -109,7 +114,7 @@ class MarketClient(SweepCalls, ContractClient):
             if job_id is not None:
                 params["topics"] = [None, "0x" + job_id.to_bytes(32, "big").hex()]
             for raw in self.rpc.logs(params):
-                if (ev := self.decode_log(raw)) is not None:
+                if (ev := self.decode_log(raw, skip)) is not None:
                     yield ev
 
     def latest_events(

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, cast
 from eth_utils.abi import event_abi_to_log_topic
 
 from hepx.chain.enums import JobState, LotState
+from hepx.chain.events import Skip
 from hepx.chain.types import (
     LOT_BASE_GAS,
     LOT_CLAIM_GAS,
@@ -48,10 +49,15 @@ class SweepCalls:
 
         def job(self, job_id: int) -> Job: ...
 
-        def decode_log(self, raw: Any) -> MarketEvent | None: ...
+        def decode_log(self, raw: Any, skip: Skip | None = None) -> MarketEvent | None: ...
 
         def iter_events(
-            self, from_block: int, to_block: int, job_id: int | None = None, chunk: int = 5000
+            self,
+            from_block: int,
+            to_block: int,
+            job_id: int | None = None,
+            chunk: int = 5000,
+            skip: Skip | None = None,
         ) -> Iterator[MarketEvent]: ...
 
         def transact(

@@ -1,5 +1,6 @@
 """The one log decoder equals web3's own decoding, for logs read by eth_getLogs and for the
-logs of receipts; block ranges cover exactly what they should."""
+logs of receipts; a worker's follower leaves only other workers' money undecoded; block
+ranges cover exactly what they should."""
 
 from __future__ import annotations
 
@@ -8,7 +9,14 @@ from typing import Any
 from chain_helpers import client_of
 
 from hepx.anvil import Anvil
-from hepx.chain import MarketClient, MarketEvent, block_ranges, confirmed_ranges
+from hepx.chain import (
+    MarketClient,
+    MarketEvent,
+    PaymentDirection,
+    block_ranges,
+    confirmed_ranges,
+    others_money,
+)
 from hepx.deployment import Deployment
 
 WEI = 10**15
@@ -62,6 +70,38 @@ def test_decoder_matches_web3_on_every_market_event_in_logs_and_receipts(
     assert from_receipts == [e for e in reference if e.tx_hash in {r.tx_hash for r in receipts}]
     # Filtered by job id: only that job's events, in order.
     assert requester.events(start, end, job_id=job) == [e for e in reference if e.job_id == job]
+
+
+def test_a_worker_follower_skips_only_other_workers_payments_and_settlements(
+    node: Anvil, deployment: Deployment
+) -> None:
+    requester, worker, other = (client_of(node, deployment, i) for i in (1, 3, 4))
+    start = requester.block_number() + 1
+    jobs = [requester.post_job(f"echo-{i}", WEI, 600, 600)[0] for i in range(3)]
+    for taker, job in zip((worker, other, other), jobs, strict=True):
+        taker.claim(job, WEI // 3)
+        taker.submit_result(job, "bafyresult", bytes(32))
+        requester.accept(job)
+    end = requester.block_number()
+    held = {jobs[2]}  # a job of the other's the worker holds too (a replica's, say)
+    every = requester.events(start, end)
+    kept = list(
+        requester.iter_events(start, end, skip=others_money(worker.sender, held.__contains__))
+    )
+
+    def concerns_worker(e: MarketEvent) -> bool:
+        if e.name == "Payment":
+            return e.args["payee"] == worker.sender
+        if e.name == "JobSettled":
+            return e.args["worker"] == worker.sender or e.job_id in held
+        return True
+
+    assert kept == [e for e in every if concerns_worker(e)]
+    assert len(kept) < len(every)
+    paid = [e for e in kept if e.name == "Payment"]
+    assert paid and all(e.args["direction"] == PaymentDirection.CREDIT for e in paid)
+    assert {e.job_id for e in kept if e.name == "JobSettled"} == {jobs[0], jobs[2]}
+    assert {e.job_id for e in kept if e.name == "JobClaimed"} == set(jobs)  # all else: kept
 
 
 def test_block_ranges_cover_every_block_once_in_order() -> None:
