@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import tempfile
 import threading
@@ -108,6 +109,8 @@ def _wait_agents_up(devnet: Devnet, client: MarketClient) -> None:
     while waiting:
         if time.monotonic() > deadline:
             raise SystemExit(f"{len(waiting)} agents not up in 120 s: see {devnet.logs}")
+        if (dead := devnet.dead_child()) is not None:
+            raise SystemExit(f"before the run: {dead}")
         time.sleep(0.2)
         head = client.block_number()
         waiting -= {str(e.args["worker"]).lower() for e in client.events(cursor, head)
@@ -178,6 +181,8 @@ def run_once(
         cursor = first_block
         deadline = time.monotonic() + 900
         while len(settled) < jobs and time.monotonic() < deadline:
+            if (dead := devnet.dead_child()) is not None:  # else the run waited out 900 s
+                raise SystemExit(f"{agents}x{slots}: mid-run, {dead}")
             head = client.block_number()
             now = time.perf_counter()
             for ev in client.events(cursor, head):
@@ -224,6 +229,7 @@ def run_once(
         assert all(client.lot(lot).state == LotState.SETTLED for lot in lots)
     finally:
         devnet.stop()
+    shutil.rmtree(home)  # a failed run's is kept (the exit names its logs)
     return Run(
         agents,
         other_kind,
