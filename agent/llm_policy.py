@@ -126,8 +126,8 @@ def endpoint_env(llm: LlmPolicy | None) -> dict[str, str]:
 def runner_env(llm: LlmPolicy | None, checkpoint: Path, deadline: float) -> dict[str, str]:
     """Extra environment of a job's runner: its endpoint, the wall-clock time by which it must
     have given up (so retries end cleanly before the executor kills it), and a checkpoint
-    folder that outlives a restart of the agent (llm.batch keeps its partial answers there)."""
-    checkpoint.mkdir(parents=True, exist_ok=True)
+    folder that outlives a restart of the agent (llm.batch keeps its partial answers there,
+    and makes it: made for every job, it cost each no-op job two mkdirs and an rmtree)."""
     return {
         **endpoint_env(llm),
         "HEPX_JOB_DEADLINE": f"{deadline:.3f}",
