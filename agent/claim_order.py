@@ -41,6 +41,8 @@ STAGGER = 1.0
 MAX_WAIT_RANKS = 4
 # A worker not seen at work for this long is left out of the ranking.
 PEER_TTL = 600.0
+# The market's rounds for new blocks stay what this many agents make (round_spacing).
+ROUND_SHARE = 2
 # The events that show a worker at work (each has the worker's address as ``worker``).
 _AT_WORK = frozenset(
     {"JobClaimed", "ReplicaDrawn", "ResultSubmitted", "WorkerRegistered", "LotClaimed"}
@@ -96,6 +98,19 @@ class ClaimOrder:
             fresh = {w for w, at in self._seen.items() if at >= cutoff
                      and (kind is None or kind in self._kinds.get(w, (kind,)))}  # fmt: skip
         return sorted(fresh | {self.me})
+
+    def round_spacing(self, least: float, most: float) -> float:
+        """Seconds to leave between this agent's rounds for new blocks: ``least`` for each
+        ROUND_SHARE workers seen, within [least, most].
+
+        Every block (one per transaction on an automining devnet) wakes every agent, and a
+        round reads and decodes the block's events: a round per block made N agents' rounds
+        grow as N times the market's transactions, each agent added slowing the others on a
+        shared machine, and asking a shared RPC endpoint N times as often. Spaced so, the
+        market's rounds per second stay what ROUND_SHARE agents make however many join; a
+        post waits for its first-ranked agent's next round. On a chain whose blocks are
+        ``most`` or more apart nothing changes: a round per block."""
+        return min(most, max(least, least * len(self.peers()) / ROUND_SHARE))
 
     def rank(self, job_id: int, kind: bytes | None = None) -> int:
         """This agent's place (0 first) in ``job_id``'s order (among those serving ``kind``)."""

@@ -82,11 +82,10 @@ log = logging.getLogger("hepx.agent")
 
 # Seconds kept free before the run deadline for storing outputs and the submit tx.
 SUBMIT_MARGIN = 10
-# Seconds a round for new blocks waits at least after the last one began (a full agent: its
-# poll interval, as its rounds could take no job). Every block (one per transaction on an
-# automining devnet) wakes every agent; a round per block made N agents' rounds grow as N
-# times the market's transactions, and eight agents on one machine spent more on rounds than
-# on jobs. A result to send (its slot then free too) does not wait for it.
+# Seconds a round for new blocks waits at least after the last one began, with one or two
+# workers in the market (more space their rounds: ClaimOrder.round_spacing; a full agent waits
+# its poll interval, as its rounds could take no job). A result to send (its slot then free
+# too) does not wait for it.
 MIN_ROUND_SECONDS = 0.05
 
 
@@ -187,7 +186,8 @@ class WorkerAgent:
                 log.warning("event=chain_back after=%.0fs", time.monotonic() - lost_since)
                 lost_since = None
             self.heads.wait(self.poll_interval)
-            spacing = self.poll_interval if self.slots.full else MIN_ROUND_SECONDS
+            spacing = self.order.round_spacing(MIN_ROUND_SECONDS, self.poll_interval)
+            spacing = self.poll_interval if self.slots.full else spacing
             self.heads.gather(began + spacing - time.monotonic())
         self.heads.stop()
         self.waiting.flush()

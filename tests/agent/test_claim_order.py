@@ -136,3 +136,19 @@ def test_kind_updates_move_a_worker_in_and_out_of_a_kinds_ranking() -> None:
     assert order.kinds_vary() and order.peers(ECHO) == [me]
     order.saw(_kinds_updated(peer, True, ECHO, PYTHIA))
     assert order.peers(ECHO) == sorted([me, peer]) and peer in order.peers(PYTHIA)
+
+
+def test_rounds_are_spaced_by_the_workers_seen_so_the_markets_rounds_do_not_grow_with_them(
+) -> None:  # fmt: skip
+    clock = Clock()
+    spacing = {}
+    for count in (1, 2, 4, 6):
+        order = _orders(WORKERS[:count], clock)[0]
+        spacing[count] = round(order.round_spacing(0.05, 0.25), 9)
+    assert spacing == {1: 0.05, 2: 0.05, 4: 0.1, 6: 0.15}
+    # Rounds per second of the whole market: what two agents make, however many there are.
+    assert {round(count / spacing[count], 6) for count in (2, 4, 6)} == {40.0}
+    assert _orders(WORKERS, clock)[0].round_spacing(0.05, 0.1) == 0.1  # never past ``most``
+    order = _orders(WORKERS, clock)[0]
+    clock.now += PEER_TTL + 1  # the others are gone: only this agent is left
+    assert order.round_spacing(0.05, 0.25) == 0.05
