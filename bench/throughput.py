@@ -6,6 +6,9 @@ For each agents x slots configuration a fresh devnet (anvil automine, the API, W
 registered on chain), and the table shows:
 
   jobs/s          jobs / (last settlement - first post)
+  results/s       jobs / (last result on chain - first post): the same without the settle
+                  tail, whose 1-2 s of chance (below) moves a run of a few seconds by a
+                  fifth
   posting         the first post -> the last POST answered: with one job per POST, the API's
                   pace bounds the run (it shares the machine's two cores with the agents)
   p50, p95        post -> result on chain, per job (results are looked for every 50 ms)
@@ -89,6 +92,11 @@ class Run:
     reverted: dict[str, int]  # call -> agent transactions of it that reverted on chain
     skipped: int  # claim items skipped on chain (BatchItemSkipped in a claimJobs)
     skipped_gas: int  # gas of the claimJobs that claimed nothing
+
+    @property
+    def results_rate(self) -> float:
+        """Jobs per second from the first post to the last result on chain."""
+        return self.jobs / (self.seconds - self.tail)
 
 
 def _busy_cpu_seconds() -> float:
@@ -288,16 +296,17 @@ def main() -> None:
     )
     print(f"\n{args.jobs} no-op echo jobs through {posting}, anvil automine\n")
     print(
-        "| agents x slots | jobs/s | posting | p50 post -> result | p95 | settle tail | gas/job "
-        "| CPU/job | reverted txs | skipped claims (gas of empty claims) |"
+        "| agents x slots | jobs/s | results/s | posting | p50 post -> result | p95 | settle tail "
+        "| gas/job | CPU/job | reverted txs | skipped claims (gas of empty claims) |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in runs:
         calls = ", ".join(f"{name} {n}" for name, n in sorted(r.reverted.items()))
         reverted = f"{sum(r.reverted.values())}" + (f" ({calls})" if calls else "")
         agents = f"{r.agents} ({r.other_kind} {OTHER_KIND})" if r.other_kind else f"{r.agents}"
         print(
-            f"| {agents} x {r.slots} | {r.jobs / r.seconds:.2f} | {r.posting:.2f} s | "
+            f"| {agents} x {r.slots} | {r.jobs / r.seconds:.2f} | {r.results_rate:.2f} | "
+            f"{r.posting:.2f} s | "
             f"{r.p50 * 1000:.0f} ms | "
             f"{r.p95 * 1000:.0f} ms | {r.tail:.2f} s | {r.gas_per_job:,.0f} | "
             f"{r.cpu_per_job * 1000:.1f} ms | "
@@ -309,21 +318,23 @@ def main() -> None:
 
 
 def _summary(runs: list[Run]) -> None:
-    """Each configuration's runs together: jobs/s, the settle tail and CPU per job."""
+    """Each configuration's runs together: jobs/s, results/s, the settle tail and CPU per job."""
     print(
-        "\n| agents x slots | runs | jobs/s: mean (range) | posting: mean | settle tail: mean "
-        "| CPU/job: mean |"
+        "\n| agents x slots | runs | jobs/s: mean (range) | results/s: mean (range) "
+        "| posting: mean | settle tail: mean | CPU/job: mean |"
     )
-    print("|---|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|")
     configs: dict[tuple[int, int, int], list[Run]] = {}
     for r in runs:
         configs.setdefault((r.agents, r.other_kind, r.slots), []).append(r)
     for (agents, other_kind, slots), same in configs.items():
         rates = [r.jobs / r.seconds for r in same]
+        to_results = [r.results_rate for r in same]
         others = f" ({other_kind} {OTHER_KIND})" if other_kind else ""
         print(
             f"| {agents}{others} x {slots} | {len(same)} | {statistics.mean(rates):.2f} "
-            f"({min(rates):.2f}-{max(rates):.2f}) | "
+            f"({min(rates):.2f}-{max(rates):.2f}) | {statistics.mean(to_results):.2f} "
+            f"({min(to_results):.2f}-{max(to_results):.2f}) | "
             f"{statistics.mean(r.posting for r in same):.2f} s | "
             f"{statistics.mean(r.tail for r in same):.2f} s | "
             f"{statistics.mean(r.cpu_per_job for r in same) * 1000:.1f} ms |"
