@@ -34,12 +34,16 @@ transaction each. With --sweep too, each batch is posted as one sweep (postSweep
 the agents take in lots (one claimLot, one submitLot and a share of one settlement per lot).
 With --other-kind N, N of the agents serve another kind than the jobs': a market whose
 workers serve different kinds, where those of echo must not wait for the others' turns.
+With --job-seconds S each job sleeps S seconds in its runner: work that waits (on a remote
+service, a batch system) and uses no CPU, so that the agents' slots bound the run, not the
+two cores that no-op jobs make every agent share with anvil and the API.
 
     python bench/throughput.py --jobs 100 --agents 1,2,4 --slots 2
     python bench/throughput.py --jobs 200 --agents 1,2,4,8 --slots 2 --batch 50
     python bench/throughput.py --jobs 1000 --agents 1,2,4,8 --slots 2 --batch 200 --sweep
     python bench/throughput.py --jobs 1000 --agents 8 --slots 4 --batch 200 --sweep --other-kind 4
     python bench/throughput.py --jobs 1000 --agents 4,8 --slots 4 --batch 200 --sweep --repeat 5
+    python bench/throughput.py --jobs 200 --agents 1,2,4,8 --slots 2 --batch 50 --job-seconds 0.5
 """
 
 from __future__ import annotations
@@ -61,12 +65,12 @@ from hepx.devnet import Devnet, start_devnet
 from hepx.workflow_api import HttpJobsApi
 
 
-def noop_spec(i: int) -> dict[str, object]:
+def noop_spec(i: int, seconds: float = 0.0) -> dict[str, object]:
     return {
         "apiVersion": "hepx/v1",
         "kind": "echo",
         "metadata": {"name": f"throughput-{i}"},
-        "params": {"message": f"job {i}"},
+        "params": {"message": f"job {i}", "sleep_seconds": seconds},
         "resources": {"max_runtime": 60},
         "payment": {"max_price": "1000 gwei", "claim_window": 600, "run_window": 600},
     }
@@ -137,7 +141,7 @@ def _call_of(client: MarketClient, tx_hash: str) -> str:
 
 def run_once(
     agents: int, slots: int, jobs: int, posters: int, batch: int = 1, sweep: bool = False,
-    other_kind: int = 0,
+    other_kind: int = 0, job_seconds: float = 0.0,
 ) -> Run:  # fmt: skip
     home = Path(tempfile.mkdtemp(prefix="hepx-bench-throughput-"))
     policy, other = home / "policy.yaml", home / "other-kind.yaml"
@@ -167,9 +171,10 @@ def run_once(
             for chunk in chunks:  # one shared iterator: each chunk is taken once
                 t0 = time.perf_counter()
                 if batch == 1:
-                    ids = [int(api.post_job(noop_spec(chunk[0]))["job_id"])]
+                    ids = [int(api.post_job(noop_spec(chunk[0], job_seconds))["job_id"])]
                 else:
-                    posted = api.post_jobs([noop_spec(i) for i in chunk], sweep=sweep)["jobs"]
+                    specs = [noop_spec(i, job_seconds) for i in chunk]
+                    posted = api.post_jobs(specs, sweep=sweep)["jobs"]
                     ids = [int(job["job_id"]) for job in posted]
                 with lock:
                     posted_at.update(dict.fromkeys(ids, t0))
@@ -271,6 +276,10 @@ def main() -> None:
         help=f"of the agents, N serve {OTHER_KIND} only (no job's kind)",
     )  # fmt: skip
     parser.add_argument(
+        "--job-seconds", type=float, default=0.0, metavar="S",
+        help="each job sleeps S seconds in its runner (0: a no-op job)",
+    )  # fmt: skip
+    parser.add_argument(
         "--repeat", type=int, default=1, metavar="R",
         help="run every configuration R times, in turn, and summarise them (mean, range)",
     )  # fmt: skip
@@ -283,7 +292,16 @@ def main() -> None:
     # In turn (1, 2, 4, 1, 2, 4, ...), not each configuration's runs together: the machine's
     # speed drifts over minutes, and the settle tail's chance differs from run to run.
     runs = [
-        run_once(a, int(s), args.jobs, args.posters, args.batch, args.sweep, args.other_kind)
+        run_once(
+            a,
+            int(s),
+            args.jobs,
+            args.posters,
+            args.batch,
+            args.sweep,
+            args.other_kind,
+            args.job_seconds,
+        )
         for _ in range(args.repeat)
         for a in counts
         for s in args.slots.split(",")
@@ -294,7 +312,8 @@ def main() -> None:
         else f"POST /jobs/batch of {args.batch}{' as sweeps' if args.sweep else ''} "
         f"({args.posters} posters)"
     )
-    print(f"\n{args.jobs} no-op echo jobs through {posting}, anvil automine\n")
+    jobs = f"echo jobs of {args.job_seconds:g} s" if args.job_seconds else "no-op echo jobs"
+    print(f"\n{args.jobs} {jobs} through {posting}, anvil automine\n")
     print(
         "| agents x slots | jobs/s | results/s | posting | p50 post -> result | p95 | settle tail "
         "| gas/job | CPU/job | reverted txs | skipped claims (gas of empty claims) |"
