@@ -7,10 +7,11 @@ Two layouts live side by side, so stores written by earlier versions need no mig
   ``packs/index.sqlite`` (CID -> pack, offset, length).
 
 Creating one file per 256 KiB block costs more here than hashing it, so adds (``batch()``)
-write packs: a background thread appends blocks while the caller reads and hashes the next
-chunk. Crash safety: a pack is written under a temporary name, flushed to disk, renamed, and
-only then are its blocks entered in the index (one transaction), so a block never becomes
-visible incomplete; a crash leaves at worst an unreferenced pack that gc removes.
+write packs: past its first MiB, a background thread appends blocks while the caller reads
+and hashes the next chunk. Crash safety: a pack is written under a temporary name, flushed
+to disk, renamed, and only then are its blocks entered in the index (one transaction), so a
+block never becomes visible incomplete; a crash leaves at worst an unreferenced pack that gc
+removes.
 """
 
 from __future__ import annotations
@@ -31,6 +32,10 @@ from hepx.store._sqlite import open_shared
 
 # Blocks handed to the writer thread but not yet written: bounds the memory of a batch.
 _QUEUE_BLOCKS = 8
+# Bytes a pack writes in the caller's thread before it starts its writer thread: most adds
+# are a spec or a small result of a few KiB, and a thread started for each was a sixth of
+# the API's time per POST /jobs.
+_INLINE_BYTES = 1 << 20
 # A batch closes its pack and starts another past this size, which bounds gc's rewrites.
 _PACK_BYTES = 128 << 20
 # Temporary packs older than this are debris from a crash (gc removes them).
@@ -53,27 +58,36 @@ class _PackWriter:
             self.fd = os.open(self.tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         except OSError as exc:
             raise StoreError(f"cannot create a pack under {store.packs}: {exc}") from exc
-        self.thread = threading.Thread(target=self._write_loop, daemon=True)
-        self.thread.start()
+        self.thread: threading.Thread | None = None  # started once past _INLINE_BYTES
 
     def _write_loop(self) -> None:
         while (data := self.queue.get()) is not None:
-            if self.error is None:
-                try:
-                    view = memoryview(data)
-                    while view:
-                        view = view[os.write(self.fd, view) :]
-                except BaseException as exc:  # reported in the caller's thread at finish
-                    self.error = exc
+            self._write(data)
+
+    def _write(self, data: bytes) -> None:
+        if self.error is None:
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(self.fd, view) :]
+            except BaseException as exc:  # reported in the caller's thread at finish
+                self.error = exc
 
     def add(self, bid: BlockId, data: bytes) -> None:
         self.pending[bid] = (self.size, len(data))
         self.size += len(data)
+        if self.thread is None and self.size <= _INLINE_BYTES:
+            self._write(data)  # in order: nothing is queued before the thread starts
+            return
+        if self.thread is None:
+            self.thread = threading.Thread(target=self._write_loop, daemon=True)
+            self.thread.start()
         self.queue.put(data)
 
     def finish(self, commit: bool) -> None:
-        self.queue.put(None)
-        self.thread.join()
+        if self.thread is not None:
+            self.queue.put(None)
+            self.thread.join()
         final = self.store.packs / f"{self.name}.pack"
         try:
             try:

@@ -32,6 +32,22 @@ def test_an_add_writes_one_pack_and_indexes_every_block(store: LocalStore) -> No
     assert store.read_bytes(cid) == data
 
 
+def test_a_small_add_writes_its_pack_without_a_thread_and_a_large_one_with_one(
+    store: LocalStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A thread per add was a sixth of the API's time per POST /jobs, whose spec is ~300 B.
+    started: list[str] = []
+    real_start = threading.Thread.start
+    monkeypatch.setattr(threading.Thread, "start",
+                        lambda self: started.append(self.name) or real_start(self))  # fmt: skip
+    monkeypatch.setattr("hepx.store._blockstore._INLINE_BYTES", 2 * CHUNK_SIZE)
+    small = store.add_bytes(b'{"kind": "echo"}')
+    assert started == [] and store.read_bytes(small) == b'{"kind": "echo"}'
+    data = random.Random(3).randbytes(CHUNK_SIZE * 5 + 7)  # past the inline bytes: the rest
+    large = store.add_bytes(data)  # goes through the writer thread, in order after them
+    assert len(started) == 1 and store.read_bytes(large) == data
+
+
 def test_a_pack_that_was_never_indexed_is_invisible_and_gc_removes_it(
     store: LocalStore,
 ) -> None:
