@@ -280,14 +280,13 @@ class WorkerAgent:
         for job_id in self.waiting.due(WaitReason.LLM) if llm_back else []:
             log.info("event=llm_ready job=%d", job_id)
             self._reconsider(WaitReason.LLM, job_id)
-        for job_id in self.waiting.due(WaitReason.SLOT):
-            if self.slots.free.cpus == 0:
-                break
-            self._reconsider(WaitReason.SLOT, job_id)
-        for job_id in self.waiting.due(WaitReason.TURN):
-            if self.slots.free.cpus == 0:
-                break  # its turn stays come: a stand-in without a slot could only wait again
-            self._reconsider(WaitReason.TURN, job_id)
+        # Ours first, then turns come: either is only taken with a slot free (without one, a
+        # stand-in's job could only wait again).
+        for reason in (WaitReason.SLOT, WaitReason.TURN):
+            for job_id in self.waiting.due(reason):
+                if self.slots.free.cpus == 0:
+                    break
+                self._reconsider(reason, job_id)
 
     def _reconsider(self, reason: WaitReason, job_id: int) -> None:
         with self.waiting.considering(reason, job_id) as (spec_cid, known):

@@ -52,12 +52,7 @@ class SweepCalls:
         def decode_log(self, raw: Any, skip: Skip | None = None) -> MarketEvent | None: ...
 
         def iter_events(
-            self,
-            from_block: int,
-            to_block: int,
-            job_id: int | None = None,
-            chunk: int = 5000,
-            skip: Skip | None = None,
+            self, from_block: int, to_block: int, job_id: int | None = None, chunk: int = 5000
         ) -> Iterator[MarketEvent]: ...
 
         def transact(
