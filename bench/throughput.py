@@ -37,6 +37,10 @@ workers serve different kinds, where those of echo must not wait for the others'
 With --job-seconds S each job sleeps S seconds in its runner: work that waits (on a remote
 service, a batch system) and uses no CPU, so that the agents' slots bound the run, not the
 two cores that no-op jobs make every agent share with anvil and the API.
+With --own-jobs-only the agents leave every post another worker ranks first for, and the other
+workers' claims and results, undecoded, and stand in for nobody (bench/own_jobs_only): not a
+way to run a market, but the bound on what sharing the chain's following among the agents of
+one machine could save.
 
     python bench/throughput.py --jobs 100 --agents 1,2,4 --slots 2
     python bench/throughput.py --jobs 200 --agents 1,2,4,8 --slots 2 --batch 50
@@ -44,6 +48,7 @@ two cores that no-op jobs make every agent share with anvil and the API.
     python bench/throughput.py --jobs 1000 --agents 8 --slots 4 --batch 200 --sweep --other-kind 4
     python bench/throughput.py --jobs 1000 --agents 4,8 --slots 4 --batch 200 --sweep --repeat 5
     python bench/throughput.py --jobs 200 --agents 1,2,4,8 --slots 2 --batch 50 --job-seconds 0.5
+    python bench/throughput.py --jobs 400 --agents 4,8 --batch 50 --repeat 4 --own-jobs-only
 """
 
 from __future__ import annotations
@@ -280,6 +285,10 @@ def main() -> None:
         help="each job sleeps S seconds in its runner (0: a no-op job)",
     )  # fmt: skip
     parser.add_argument(
+        "--own-jobs-only", action="store_true",
+        help="agents that follow only the jobs they rank first for (a bound, not a market)",
+    )  # fmt: skip
+    parser.add_argument(
         "--repeat", type=int, default=1, metavar="R",
         help="run every configuration R times, in turn, and summarise them (mean, range)",
     )  # fmt: skip
@@ -289,6 +298,12 @@ def main() -> None:
     counts = [int(a) for a in args.agents.split(",")]
     if any(a <= args.other_kind for a in counts):
         parser.error("--other-kind N needs more than N agents in every count (some serve echo)")
+    if args.own_jobs_only:  # the agents' Python reads bench/own_jobs_only/sitecustomize.py
+        os.environ["PYTHONPATH"] = os.pathsep.join(
+            filter(
+                None, [str(Path(__file__).parent / "own_jobs_only"), os.environ.get("PYTHONPATH")]
+            )
+        )
     # In turn (1, 2, 4, 1, 2, 4, ...), not each configuration's runs together: the machine's
     # speed drifts over minutes, and the settle tail's chance differs from run to run.
     runs = [
@@ -313,7 +328,8 @@ def main() -> None:
         f"({args.posters} posters)"
     )
     jobs = f"echo jobs of {args.job_seconds:g} s" if args.job_seconds else "no-op echo jobs"
-    print(f"\n{args.jobs} {jobs} through {posting}, anvil automine\n")
+    only = ", agents following only their own jobs" if args.own_jobs_only else ""
+    print(f"\n{args.jobs} {jobs} through {posting}, anvil automine{only}\n")
     print(
         "| agents x slots | jobs/s | results/s | posting | p50 post -> result | p95 | settle tail "
         "| gas/job | CPU/job | reverted txs | skipped claims (gas of empty claims) |"
