@@ -13,11 +13,12 @@ from __future__ import annotations
 import importlib.abc
 import importlib.machinery
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-Skip = Callable[[str, list[str]], bool]
+if TYPE_CHECKING:  # every process with this folder on its path reads this file: no imports
+    from hepx.chain.events import Skip
 
 
 def own_jobs_only(agent: Any, kept: Skip | None) -> Skip:
