@@ -27,7 +27,7 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from functools import lru_cache
 
 from hepx.chain import MarketEvent
@@ -41,7 +41,7 @@ STAGGER = 1.0
 MAX_WAIT_RANKS = 4
 # A worker not seen at work for this long is left out of the ranking.
 PEER_TTL = 600.0
-# The market's rounds for new blocks stay what this many agents make (round_spacing).
+# The rounds for each kind's posts stay what this many agents make (round_spacing).
 ROUND_SHARE = 2
 # The events that show a worker at work (each has the worker's address as ``worker``).
 _AT_WORK = frozenset(
@@ -99,18 +99,21 @@ class ClaimOrder:
                      and (kind is None or kind in self._kinds.get(w, (kind,)))}  # fmt: skip
         return sorted(fresh | {self.me})
 
-    def round_spacing(self, least: float, most: float) -> float:
+    def round_spacing(self, least: float, most: float, kinds: Collection[bytes] = ()) -> float:
         """Seconds to leave between this agent's rounds for new blocks: ``least`` for each
-        ROUND_SHARE workers seen, within [least, most].
+        ROUND_SHARE workers seen that serve any of ``kinds`` (the agent's; none given: every
+        worker), within [least, most].
 
         Every block (one per transaction on an automining devnet) wakes every agent, and a
         round reads and decodes the block's events: a round per block made N agents' rounds
         grow as N times the market's transactions, each agent added slowing the others on a
         shared machine, and asking a shared RPC endpoint N times as often. Spaced so, the
-        market's rounds per second stay what ROUND_SHARE agents make however many join; a
-        post waits for its first-ranked agent's next round. On a chain whose blocks are
-        ``most`` or more apart nothing changes: a round per block."""
-        return min(most, max(least, least * len(self.peers()) / ROUND_SHARE))
+        rounds per second for each kind's posts stay what ROUND_SHARE agents make however
+        many join; a post waits for its first-ranked agent's next round. Counted over the
+        whole market, a kind few workers serve waited for the spacing of all. On a chain
+        whose blocks are ``most`` or more apart nothing changes: a round per block."""
+        serving = set().union(*(self.peers(kind) for kind in kinds)) if kinds else self.peers()
+        return min(most, max(least, least * len(serving) / ROUND_SHARE))
 
     def rank(self, job_id: int, kind: bytes | None = None) -> int:
         """This agent's place (0 first) in ``job_id``'s order (among those serving ``kind``)."""

@@ -83,7 +83,7 @@ log = logging.getLogger("hepx.agent")
 # Seconds kept free before the run deadline for storing outputs and the submit tx.
 SUBMIT_MARGIN = 10
 # Seconds a round for new blocks waits at least after the last one began, with one or two
-# workers in the market (more space their rounds: ClaimOrder.round_spacing; a full agent waits
+# workers of its kinds (more space their rounds: ClaimOrder.round_spacing; a full agent waits
 # its poll interval, as its rounds could take no job). A result to send (its slot then free
 # too) does not wait for it.
 MIN_ROUND_SECONDS = 0.05
@@ -168,6 +168,7 @@ class WorkerAgent:
         self.resume_held()  # jobs a previous run claimed but did not submit
         self.heads.start()
         lost_since: float | None = None
+        kinds = [kind_id(kind) for kind in self.policy.kinds]  # its rounds are spaced by theirs
         while not stop.is_set():
             began = time.monotonic()
             try:
@@ -186,7 +187,7 @@ class WorkerAgent:
                 log.warning("event=chain_back after=%.0fs", time.monotonic() - lost_since)
                 lost_since = None
             self.heads.wait(self.poll_interval)
-            spacing = self.order.round_spacing(MIN_ROUND_SECONDS, self.poll_interval)
+            spacing = self.order.round_spacing(MIN_ROUND_SECONDS, self.poll_interval, kinds)
             spacing = self.poll_interval if self.slots.full else spacing
             self.heads.gather(began + spacing - time.monotonic())
         self.heads.stop()

@@ -152,3 +152,18 @@ def test_rounds_are_spaced_by_the_workers_seen_so_the_markets_rounds_do_not_grow
     order = _orders(WORKERS, clock)[0]
     clock.now += PEER_TTL + 1  # the others are gone: only this agent is left
     assert order.round_spacing(0.05, 0.25) == 0.05
+
+
+def test_rounds_are_spaced_by_the_workers_that_serve_the_agents_kinds() -> None:
+    # 6 workers: this one and two others serve echo, three serve pythia8 only. The echo
+    # agents' rounds are what matter to echo posts: spaced by 3 workers, not by 6 (before,
+    # a kind few workers serve waited for the spacing of the whole market).
+    order = ClaimOrder(WORKERS[0], Clock())
+    for i, worker in enumerate(WORKERS):
+        order.saw(_registered(worker, ECHO if i < 3 else PYTHIA))
+    assert order.round_spacing(0.05, 0.25, kinds=[ECHO]) == 0.05 * 3 / 2
+    assert order.round_spacing(0.05, 0.25, kinds=[ECHO, PYTHIA]) == 0.05 * 6 / 2
+    assert order.round_spacing(0.05, 0.25) == 0.05 * 6 / 2  # kinds not given: every worker
+    # A worker whose kinds this agent never saw counts as serving every kind.
+    order.saw(_claimed(to_checksum_address(f"0x{0x77:040x}")))
+    assert order.round_spacing(0.05, 0.25, kinds=[ECHO]) == 0.05 * 4 / 2
