@@ -4,6 +4,11 @@ Starts anvil, the API and worker agents (as `hepx devnet up` does), then:
   1. sequential: post one job, wait for its ResultSubmitted, repeat (--jobs times): p50/p95;
   2. burst: post --jobs jobs at once and time until every result is on chain: jobs/s.
 The echo kind's output is its input, so this measures the market, not the work.
+With --other-kind N, N of the workers serve only another kind and the rest only echo: a
+market whose workers serve different kinds, where an echo job waits for echo's workers.
+
+    python bench/latency.py --jobs 30
+    python bench/latency.py --jobs 30 --workers 8 --other-kind 4
 """
 
 from __future__ import annotations
@@ -61,10 +66,22 @@ def main() -> None:
     )
     parser.add_argument("--jobs", type=int, default=50)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--other-kind", type=int, default=0, metavar="N",
+        help="of the workers, N serve hep.merge only and the rest echo only",
+    )  # fmt: skip
     args = parser.parse_args()
+    if args.other_kind >= args.workers:
+        parser.error("--other-kind N needs more than N workers (some serve echo)")
 
     home = Path(tempfile.mkdtemp(prefix="hepx-bench-"))
-    devnet = start_devnet(home, workers=args.workers, anvil_port=free_port(), api_port=free_port())
+    echo, other = home / "echo.yaml", home / "other.yaml"
+    echo.write_text("kinds: {echo: {price: '1 gwei'}}\n")
+    other.write_text("kinds: {hep.merge: {price: '1 gwei'}}\n")
+    devnet = start_devnet(
+        home, workers=args.workers, anvil_port=free_port(), api_port=free_port(),
+        policy=echo if args.other_kind else None, worker_policies=[other] * args.other_kind,
+    )  # fmt: skip
     try:
         store = LocalStore(home / "store")
         client = MarketClient.from_deployment(
@@ -93,7 +110,8 @@ def main() -> None:
         devnet.stop()
 
     p95 = latencies[min(len(latencies) - 1, round(0.95 * (len(latencies) - 1)))]
-    print(f"\nhepx market latency: echo jobs, {args.workers} workers, anvil automine\n")
+    others = f" ({args.other_kind} serving hep.merge only)" if args.other_kind else ""
+    print(f"\nhepx market latency: echo jobs, {args.workers} workers{others}, anvil automine\n")
     print("| measure | value |")
     print("|---|---|")
     print(f"| sequential jobs | {args.jobs} |")
