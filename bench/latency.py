@@ -25,6 +25,18 @@ from hepx.devnet import start_devnet
 from hepx.spec import canonical_json, parse_spec
 from hepx.store import LocalStore
 
+# What the --other-kind workers serve instead of echo: no job of a run is of it.
+OTHER_KIND = "hep.merge"
+
+
+def write_policy(path: Path, kind: str, slots: int | None = None) -> Path:
+    """A worker policy that serves ``kind`` alone at 1 gwei, with ``slots`` (None: as many
+    as the machine's CPUs)."""
+    path.write_text(
+        f"kinds: {{{kind}: {{price: '1 gwei'}}}}\n" + (f"slots: {slots}\n" if slots else "")
+    )
+    return path
+
 
 def echo_spec(i: int) -> bytes:
     return canonical_json(
@@ -68,19 +80,20 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument(
         "--other-kind", type=int, default=0, metavar="N",
-        help="of the workers, N serve hep.merge only and the rest echo only",
+        help=f"of the workers, N serve {OTHER_KIND} only and the rest echo only",
     )  # fmt: skip
     args = parser.parse_args()
     if args.other_kind >= args.workers:
         parser.error("--other-kind N needs more than N workers (some serve echo)")
 
     home = Path(tempfile.mkdtemp(prefix="hepx-bench-"))
-    echo, other = home / "echo.yaml", home / "other.yaml"
-    echo.write_text("kinds: {echo: {price: '1 gwei'}}\n")
-    other.write_text("kinds: {hep.merge: {price: '1 gwei'}}\n")
+    echo, other_policies = None, []
+    if args.other_kind:
+        echo = write_policy(home / "echo.yaml", "echo")
+        other_policies = [write_policy(home / "other-kind.yaml", OTHER_KIND)] * args.other_kind
     devnet = start_devnet(
         home, workers=args.workers, anvil_port=free_port(), api_port=free_port(),
-        policy=echo if args.other_kind else None, worker_policies=[other] * args.other_kind,
+        policy=echo, worker_policies=other_policies,
     )  # fmt: skip
     try:
         store = LocalStore(home / "store")
@@ -110,7 +123,7 @@ def main() -> None:
         devnet.stop()
 
     p95 = latencies[min(len(latencies) - 1, round(0.95 * (len(latencies) - 1)))]
-    others = f" ({args.other_kind} serving hep.merge only)" if args.other_kind else ""
+    others = f" ({args.other_kind} serving {OTHER_KIND} only)" if args.other_kind else ""
     print(f"\nhepx market latency: echo jobs, {args.workers} workers{others}, anvil automine\n")
     print("| measure | value |")
     print("|---|---|")

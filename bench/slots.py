@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from latency import wait_results
+from latency import wait_results, write_policy
 
 from hepx.anvil import free_port
 from hepx.chain import MarketClient
@@ -49,8 +49,7 @@ def main() -> None:
     args = parser.parse_args()
 
     home = Path(tempfile.mkdtemp(prefix="hepx-bench-slots-"))
-    policy = home / "policy.yaml"
-    policy.write_text(f"kinds: {{echo: {{price: '1 gwei'}}}}\nslots: {args.slots}\n")
+    policy = write_policy(home / "policy.yaml", "echo", args.slots)
     devnet = start_devnet(
         home, workers=1, anvil_port=free_port(), api_port=free_port(), policy=policy
     )

@@ -64,6 +64,8 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+from latency import OTHER_KIND, write_policy
+
 from hepx.anvil import free_port
 from hepx.chain import JobState, LotState, MarketClient
 from hepx.devnet import Devnet, start_devnet
@@ -79,10 +81,6 @@ def noop_spec(i: int, seconds: float = 0.0) -> dict[str, object]:
         "resources": {"max_runtime": 60},
         "payment": {"max_price": "1000 gwei", "claim_window": 600, "run_window": 600},
     }
-
-
-# What the --other-kind agents serve instead of echo: no job of the run is of it.
-OTHER_KIND = "hep.merge"
 
 
 @dataclass
@@ -149,9 +147,8 @@ def run_once(
     other_kind: int = 0, job_seconds: float = 0.0,
 ) -> Run:  # fmt: skip
     home = Path(tempfile.mkdtemp(prefix="hepx-bench-throughput-"))
-    policy, other = home / "policy.yaml", home / "other-kind.yaml"
-    policy.write_text(f"kinds: {{echo: {{price: '1 gwei'}}}}\nslots: {slots}\n")
-    other.write_text(f"kinds: {{{OTHER_KIND}: {{price: '1 gwei'}}}}\nslots: {slots}\n")
+    policy = write_policy(home / "policy.yaml", "echo", slots)
+    other = write_policy(home / "other-kind.yaml", OTHER_KIND, slots)
     devnet = start_devnet(
         home,
         workers=agents,
@@ -298,6 +295,10 @@ def main() -> None:
     counts = [int(a) for a in args.agents.split(",")]
     if any(a <= args.other_kind for a in counts):
         parser.error("--other-kind N needs more than N agents in every count (some serve echo)")
+    if args.own_jobs_only and args.other_kind:
+        # Its agents rank every post among all workers, kinds aside: a job whose first-ranked
+        # worker serves another kind would wait for ever.
+        parser.error("--own-jobs-only bounds a market of one kind: leave out --other-kind")
     if args.own_jobs_only:  # the agents' Python reads bench/own_jobs_only/sitecustomize.py
         os.environ["PYTHONPATH"] = os.pathsep.join(
             filter(

@@ -23,7 +23,9 @@ if TYPE_CHECKING:  # every process with this folder on its path reads this file:
 
 def own_jobs_only(agent: Any, kept: Skip | None) -> Skip:
     """The agent's skip rule, widened to every log about another worker's jobs."""
-    me = "0x" + str(agent.address).lower()[2:].rjust(64, "0")
+    from hepx.chain.events import address_topic  # loaded by now: agent.worker imports it
+
+    me = address_topic(str(agent.address))
 
     def skip(name: str, topics: list[str]) -> bool:
         if name == "JobPosted":  # (jobId, requester) indexed

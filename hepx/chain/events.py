@@ -141,6 +141,11 @@ class LogDecoder:
 Skip = Callable[[str, list[str]], bool]
 
 
+def address_topic(address: str) -> str:
+    """An indexed address as it stands in a raw log's topics: a lowercase hex word."""
+    return "0x" + address.lower()[2:].rjust(64, "0")
+
+
 def others_money(worker: str, mine: Callable[[int], bool]) -> Skip:
     """What a worker's follower need not decode: a Payment to someone else, and the
     settlement of another worker's job (``mine``: whether a job id is one the worker holds).
@@ -149,7 +154,7 @@ def others_money(worker: str, mine: Callable[[int], bool]) -> Skip:
     job's worker, fee and refund payments and its JobSettled), and nothing of an agent's acts
     on them: its own credit shows in a Payment to it, a job leaves its waiting list when it is
     claimed, and its own jobs' settlements are kept."""
-    me = "0x" + worker.lower()[2:].rjust(64, "0")
+    me = address_topic(worker)
 
     def skip(name: str, topics: list[str]) -> bool:
         if name == "Payment":  # (jobId, payee) indexed
