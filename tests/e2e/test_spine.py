@@ -30,10 +30,10 @@ def devnet(tmp_path_factory: pytest.TempPathFactory) -> Devnet:
     net.stop()
 
 
-def _gas_paid_by(client: MarketClient, address: str, from_block: int) -> int:
-    """Wei ``address`` spent on gas for every tx it sent since ``from_block``."""
+def _gas_paid_by(client: MarketClient, address: str, from_block: int, to_block: int) -> int:
+    """Wei ``address`` spent on gas for every tx it sent in blocks ``from_block..to_block``."""
     total = 0
-    for number in range(from_block, client.block_number() + 1):
+    for number in range(from_block, to_block + 1):
         block = client.w3.eth.get_block(number, full_transactions=True)
         for tx in block["transactions"]:
             if tx["from"].lower() == address.lower():
@@ -73,8 +73,11 @@ def test_example_physics_job_settles_pays_worker_and_result_verifies(
 ) -> None:
     client = MarketClient.from_deployment(devnet.deployment)
     requester, worker = devnet.requester.address, devnet.workers[1].address
-    start_block = client.block_number() + 1
-    requester_before, worker_before = client.balance(requester), client.balance(worker)
+    # Balances and gas are read at pinned blocks: the agents keep sending (registering,
+    # withdrawing) while the test reads, and a "latest" read can land a block after the count.
+    before_block = client.block_number()
+    requester_before = client.balance(requester, before_block)
+    worker_before = client.balance(worker, before_block)
 
     spec = yaml.safe_load((REPO / "examples" / "pythia-dijet.yaml").read_text())
     posted = httpx.post(f"{devnet.api_url}/jobs", json=spec, timeout=60)
@@ -114,14 +117,16 @@ def test_example_physics_job_settles_pays_worker_and_result_verifies(
         time.sleep(0.3)  # the agent withdraws its earnings on its next loop
     assert client.withdrawable(worker) == 0
     assert client.withdrawable(requester) == escrow - price
-    worker_gas = _gas_paid_by(client, worker, start_block)
-    assert client.balance(worker) - worker_before == price - worker_gas
-    requester_gas = _gas_paid_by(client, requester, start_block)
-    assert requester_before - client.balance(requester) == escrow + requester_gas
+    after_block = client.block_number()
+    worker_gas = _gas_paid_by(client, worker, before_block + 1, after_block)
+    assert client.balance(worker, after_block) - worker_before == price - worker_gas
+    requester_gas = _gas_paid_by(client, requester, before_block + 1, after_block)
+    assert requester_before - client.balance(requester, after_block) == escrow + requester_gas
 
     requester_client = MarketClient.from_deployment(
         devnet.deployment, private_key=devnet.requester.private_key
     )
     tx = requester_client.withdraw()
-    refund_gas = _gas_paid_by(client, requester, tx.block_number)
-    assert requester_before - client.balance(requester) == price + requester_gas + refund_gas
+    refund_gas = _gas_paid_by(client, requester, tx.block_number, tx.block_number)
+    refunded = client.balance(requester, tx.block_number)
+    assert requester_before - refunded == price + requester_gas + refund_gas
