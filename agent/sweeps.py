@@ -80,6 +80,7 @@ class SweepFlow:
         # from the chain (asking the chain every round cost a call per round and open sweep).
         self._taken: dict[int, int] = {}
         self._lock = threading.Lock()
+        self._readying = threading.Lock()  # job threads booking a lot's results
         self.open: dict[int, OpenSweep] = {}
         if path.exists():
             saved = json.loads(path.read_text())
@@ -249,14 +250,19 @@ class SweepFlow:
                 found.setdefault(lot, []).append(job_id)
         return found
 
-    def sendable(self, job_id: int) -> bool:
-        """Whether a job just made ready can go out now: it is in no lot, or its lot's
-        results are all in (a lot goes out whole, so its other jobs' wakes would be idle)."""
+    def book_ready(self, job_id: int, **fields: Any) -> bool:
+        """Book a job's result ready; whether it can go out now: it is in no lot, or it is
+        its lot's last result (a lot goes out whole, so its other jobs' wakes would be idle).
+        A lot's results are booked and counted one at a time: two of its jobs finishing
+        together both counted the whole lot, and both woke the loop."""
         book = self.agent.book
         if (lot := book.lot(job_id)) is None:
+            book.set(job_id, phase=Phase.READY, **fields)
             return True
-        ready = [j for j in book.in_phase(Phase.READY) if book.lot(j) == lot]
-        return len(ready) == int(book.jobs[job_id]["lot_size"])
+        with self._readying:
+            book.set(job_id, phase=Phase.READY, **fields)
+            ready = [j for j in book.in_phase(Phase.READY) if book.lot(j) == lot]
+            return len(ready) == int(book.jobs[job_id]["lot_size"])
 
     def submit_and_settle(self, running: bool) -> None:
         """Send each lot whose results are all ready, carrying the matured lots' settlements;

@@ -450,14 +450,13 @@ class WorkerAgent:
             shutil.rmtree(self._checkpoint(job_id), ignore_errors=True)
         # The loop sends every ready result of a round in one submitResults (agent/
         # settlement.py); booked first, so a kill from here on loses no run.
-        self.book.set(
+        ready = self.sweeps.book_ready(
             job_id,
-            phase=Phase.READY,
             result_cid=result_cid,
             digest="0x" + digest.hex(),
             run_seconds=round(produced.seconds, 1),
         )
-        if self.sweeps.sendable(job_id):
+        if ready:
             self.heads.wake()
 
     def _result_digest(self, job_id: int, produced: Produced) -> bytes:

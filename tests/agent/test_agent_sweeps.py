@@ -5,16 +5,22 @@ run deadline, a restart carries a lot on, and a job opened to a dispute goes on 
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, cast
 
 import pytest
 from agent_helpers import SteppedAgent, client_of
 from eth_utils.address import to_checksum_address
 
 from agent.claim_order import ClaimOrder
+from agent.host import FlowHost, JobBook
 from agent.phases import Phase
 from agent.policy import Policy
+from agent.slots import Slots
+from agent.sweeps import SweepFlow
 from hepx.anvil import Anvil
 from hepx.chain import JobState, LotState, MarketClient, MarketEvent, kind_id
 from hepx.deployment import Deployment
@@ -281,6 +287,39 @@ def test_a_lots_jobs_wake_the_loop_once_when_the_whole_lot_is_ready(
     # A lot goes out whole: its first two results would wake a round with nothing to send.
     assert woken == [dict.fromkeys(jobs, Phase.READY)]
     assert {agent.book.phase(j) for j in jobs} == {Phase.SUBMITTED}
+
+
+def test_a_lots_last_two_results_booked_at_once_wake_the_loop_once(tmp_path: Path) -> None:
+    # CI saw the test above wake twice: the lot's last two jobs finished together, each
+    # booked its result, then each counted the whole lot ready. A slow book write widens that
+    # moment to 0.2 s here.
+    book = JobBook(tmp_path / "jobs.json")
+    lot = {j: {"lot": 7, "lot_size": 2} for j in (7, 8)}
+    book.set_many(lot, phase=Phase.CLAIMING)
+    book.set_many(lot, phase=Phase.CLAIMED)
+    host = cast(FlowHost, SimpleNamespace(book=book))
+    flow = SweepFlow(host, Slots(2, 1024), ClaimOrder("0x" + "11" * 20), tmp_path / "sweeps.json")
+    write = book.set_many
+
+    def slow_write(jobs: dict[int, dict[str, Any]], **fields: Any) -> None:
+        write(jobs, **fields)
+        time.sleep(0.2)
+
+    book.set_many = slow_write  # type: ignore[method-assign]
+    wakes: list[int] = []
+
+    def finish(job_id: int) -> None:  # as a job thread ends its run (WorkerAgent)
+        if flow.book_ready(job_id, result_cid=f"r{job_id}"):
+            wakes.append(job_id)
+
+    threads = [threading.Thread(target=finish, args=(j,)) for j in lot]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(wakes) == 1
+    assert book.in_phase(Phase.READY) == [7, 8]
+    assert {book.jobs[j]["result_cid"] for j in lot} == {"r7", "r8"}
 
 
 def test_a_sweeps_lot_is_not_left_to_a_worker_that_does_not_serve_its_kind(
