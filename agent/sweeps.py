@@ -261,8 +261,9 @@ class SweepFlow:
             return True
         with self._readying:
             book.set(job_id, phase=Phase.READY, **fields)
-            ready = [j for j in book.in_phase(Phase.READY) if book.lot(j) == lot]
-            return len(ready) == int(book.jobs[job_id]["lot_size"])
+            # A lot's jobs are lot .. lot + size - 1 (book_lot): ask those, not every ready job.
+            size = int(book.jobs[job_id]["lot_size"])
+            return all(book.phase(j) == Phase.READY for j in range(lot, lot + size))
 
     def submit_and_settle(self, running: bool) -> None:
         """Send each lot whose results are all ready, carrying the matured lots' settlements;
